@@ -1,0 +1,249 @@
+"""Embedded engine on stdlib sqlite3: WAL, a busy timeout, one connection per thread.
+
+Reads of the last K messages are one indexed query on (session, seq); a batch append is one
+``BEGIN IMMEDIATE`` transaction, so concurrent writers from threads or processes queue instead of
+failing with ``database is locked``. Async methods run in worker threads so the loop never blocks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from ..codec import EncodedMessage
+from ..errors import ConfigurationError, EngineUnavailableError
+from .base import Record, SessionInfo, SessionKey, SyncBackedAsync, to_datetime, unique_new
+
+ANONYMOUS = ""  # stored user_id of sessions without a user; real user ids are never empty
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS "{ns}_sessions" (
+    id INTEGER PRIMARY KEY,
+    user_id TEXT NOT NULL,
+    session_id TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL,
+    expires_at REAL,
+    message_count INTEGER NOT NULL DEFAULT 0,
+    state_version INTEGER NOT NULL DEFAULT 0,
+    state BLOB,
+    UNIQUE (user_id, session_id)
+);
+CREATE INDEX IF NOT EXISTS "{ns}_sessions_expiry" ON "{ns}_sessions" (expires_at) WHERE expires_at IS NOT NULL;
+CREATE TABLE IF NOT EXISTS "{ns}_messages" (
+    session_pk INTEGER NOT NULL REFERENCES "{ns}_sessions" (id) ON DELETE CASCADE,
+    seq INTEGER NOT NULL,
+    message_id TEXT NOT NULL,
+    data BLOB NOT NULL,
+    PRIMARY KEY (session_pk, seq)
+) WITHOUT ROWID;
+CREATE UNIQUE INDEX IF NOT EXISTS "{ns}_messages_id" ON "{ns}_messages" (session_pk, message_id);
+"""
+
+LIVE = "(expires_at IS NULL OR expires_at > :now)"
+
+
+class Statements:
+    """The SQL of one namespace, built once; no I/O here."""
+
+    def __init__(self, ns: str):
+        s, m = f'"{ns}_sessions"', f'"{ns}_messages"'
+        self.schema = SCHEMA.format(ns=ns)
+        self.drop_expired_one = (
+            f"DELETE FROM {s} WHERE user_id = :user AND session_id = :sid "
+            "AND expires_at IS NOT NULL AND expires_at <= :now"
+        )
+        self.touch = (
+            f"INSERT INTO {s} (user_id, session_id, created_at, updated_at, expires_at) "
+            "VALUES (:user, :sid, :now, :now, :expires) "
+            "ON CONFLICT (user_id, session_id) DO UPDATE SET updated_at = :now, expires_at = :expires "
+            "RETURNING id, message_count"
+        )
+        self.known_ids = f"SELECT message_id FROM {m} WHERE session_pk = ? AND message_id IN ({{marks}})"
+        self.insert_message = f"INSERT INTO {m} (session_pk, seq, message_id, data) VALUES (?, ?, ?, ?)"
+        self.set_count = f"UPDATE {s} SET message_count = ? WHERE id = ?"
+        session_of = f"SELECT id FROM {s} WHERE user_id = :user AND session_id = :sid AND {LIVE}"
+        self.tail = f"SELECT seq, data FROM {m} WHERE session_pk = ({session_of}) ORDER BY seq DESC LIMIT :k"
+        self.range = (
+            f"SELECT seq, data FROM {m} WHERE session_pk = ({session_of}) "
+            "AND seq >= :start AND seq < :end ORDER BY seq"
+        )
+        self.count = f"SELECT message_count FROM {s} WHERE user_id = :user AND session_id = :sid AND {LIVE}"
+        self.get_state = f"SELECT state_version, state FROM {s} WHERE user_id = :user AND session_id = :sid AND {LIVE}"
+        self.cas_state = (
+            f"UPDATE {s} SET state = :data, state_version = state_version + 1 "
+            "WHERE id = :pk AND state_version = :expected"
+        )
+        self.delete_session = f"DELETE FROM {s} WHERE user_id = :user AND session_id = :sid"
+        self.list_sessions = (
+            f"SELECT session_id, created_at, updated_at, message_count, expires_at FROM {s} "
+            f"WHERE user_id = :user AND {LIVE} ORDER BY updated_at DESC"
+        )
+        self.delete_user = f"DELETE FROM {s} WHERE user_id = :user"
+        self.purge_expired = f"DELETE FROM {s} WHERE expires_at IS NOT NULL AND expires_at <= :now"
+
+
+def _params(key: SessionKey, **extra: Any) -> dict[str, Any]:
+    return {"user": ANONYMOUS if key.user_id is None else key.user_id, "sid": key.session_id, **extra}
+
+
+class SqliteEngine(SyncBackedAsync):
+    kind = "sqlite"
+
+    def __init__(self, path: str, *, namespace: str = "sessionmem", ttl: float | None = None,
+                 busy_timeout: float = 30.0):
+        self.path = path
+        self.ttl = ttl
+        self.busy_timeout = busy_timeout
+        self.sql = Statements(namespace)
+        self._local = threading.local()
+        self._connections: list[sqlite3.Connection] = []
+        self._registry_lock = threading.Lock()
+        # ":memory:" is one private database per connection: share a single one behind a lock.
+        self._shared_lock = threading.RLock() if path == ":memory:" else None
+        self._closed = False
+        with self._connection() as conn:
+            conn.executescript(self.sql.schema)
+
+    # -- connections -----------------------------------------------------------------------
+    def connect(self) -> sqlite3.Connection:
+        """A new connection with this engine's settings (also used by the checkpointer)."""
+        try:
+            conn = sqlite3.connect(self.path, timeout=self.busy_timeout, isolation_level=None,
+                                   check_same_thread=False)
+        except sqlite3.Error as exc:
+            raise EngineUnavailableError(f"cannot open SQLite database {self.path!r}: {exc}") from exc
+        conn.execute("PRAGMA foreign_keys = ON")
+        if self.path != ":memory:":
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = NORMAL")
+        return conn
+
+    def _thread_connection(self) -> sqlite3.Connection:
+        if self._closed:
+            raise ConfigurationError("this SessionStore is closed: create a new one with SessionStore.from_url(...)")
+        if self._shared_lock is not None and self._connections:
+            return self._connections[0]
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self.connect()
+            self._local.conn = conn
+            with self._registry_lock:
+                self._connections.append(conn)
+        return conn
+
+    @contextmanager
+    def _connection(self) -> Iterator[sqlite3.Connection]:
+        if self._shared_lock is None:
+            yield self._thread_connection()
+            return
+        with self._shared_lock:
+            yield self._thread_connection()
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """One immediate transaction: writers queue on the busy timeout instead of failing."""
+        with self._connection() as conn:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+
+    def _touch(self, conn: sqlite3.Connection, key: SessionKey, now: float) -> tuple[int, int]:
+        conn.execute(self.sql.drop_expired_one, _params(key, now=now))
+        expires = None if self.ttl is None else now + self.ttl
+        return conn.execute(self.sql.touch, _params(key, now=now, expires=expires)).fetchone()
+
+    async def _offload(self, fn: Any, *args: Any) -> Any:
+        return await asyncio.to_thread(fn, *args)
+
+    # -- messages --------------------------------------------------------------------------
+    def append(self, key: SessionKey, messages: Sequence[EncodedMessage]) -> int:
+        with self._write() as conn:
+            pk, count = self._touch(conn, key, time.time())
+            known: set[str] = set()
+            if count and messages:
+                marks = ",".join("?" * len(messages))
+                rows = conn.execute(self.sql.known_ids.format(marks=marks), [pk, *(m.id for m in messages)])
+                known = {row[0] for row in rows}
+            fresh = unique_new(messages, known)
+            conn.executemany(
+                self.sql.insert_message,
+                [(pk, count + i + 1, m.id, m.data) for i, m in enumerate(fresh)],
+            )
+            conn.execute(self.sql.set_count, (count + len(fresh), pk))
+            return len(fresh)
+
+    def tail(self, key: SessionKey, k: int | None) -> list[Record]:
+        with self._connection() as conn:
+            rows = conn.execute(self.sql.tail, _params(key, now=time.time(), k=-1 if k is None else k)).fetchall()
+        rows.reverse()
+        return rows
+
+    def range(self, key: SessionKey, start: int, end: int | None) -> list[Record]:
+        params = _params(key, now=time.time(), start=start, end=2**62 if end is None else end)
+        with self._connection() as conn:
+            return conn.execute(self.sql.range, params).fetchall()
+
+    def count(self, key: SessionKey) -> int:
+        with self._connection() as conn:
+            row = conn.execute(self.sql.count, _params(key, now=time.time())).fetchone()
+        return 0 if row is None else row[0]
+
+    # -- state -----------------------------------------------------------------------------
+    def get_state(self, key: SessionKey) -> tuple[int, bytes | None]:
+        with self._connection() as conn:
+            row = conn.execute(self.sql.get_state, _params(key, now=time.time())).fetchone()
+        return (0, None) if row is None else (row[0], row[1])
+
+    def cas_state(self, key: SessionKey, expected_version: int, data: bytes) -> bool:
+        try:
+            with self._write() as conn:
+                pk, _ = self._touch(conn, key, time.time())
+                updated = conn.execute(self.sql.cas_state, {"pk": pk, "data": data, "expected": expected_version})
+                if updated.rowcount != 1:
+                    raise _Lost  # rolls the touch back too
+        except _Lost:
+            return False
+        return True
+
+    # -- sessions --------------------------------------------------------------------------
+    def delete_session(self, key: SessionKey) -> bool:
+        with self._write() as conn:
+            return conn.execute(self.sql.delete_session, _params(key)).rowcount > 0
+
+    def list_sessions(self, user_id: str | None) -> list[SessionInfo]:
+        params = {"user": ANONYMOUS if user_id is None else user_id, "now": time.time()}
+        with self._connection() as conn:
+            rows = conn.execute(self.sql.list_sessions, params).fetchall()
+        return [
+            SessionInfo(sid, user_id, to_datetime(created), to_datetime(updated), count, to_datetime(expires))
+            for sid, created, updated, count, expires in rows
+        ]
+
+    def delete_user(self, user_id: str | None) -> int:
+        with self._write() as conn:
+            return conn.execute(self.sql.delete_user, {"user": ANONYMOUS if user_id is None else user_id}).rowcount
+
+    def purge_expired(self) -> int:
+        with self._write() as conn:
+            return conn.execute(self.sql.purge_expired, {"now": time.time()}).rowcount
+
+    def close(self) -> None:
+        self._closed = True
+        with self._registry_lock:
+            for conn in self._connections:
+                conn.close()
+            self._connections.clear()
+
+
+class _Lost(Exception):
+    """A compare-and-set found another version; raised inside the transaction to roll it back."""

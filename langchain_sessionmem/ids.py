@@ -1,0 +1,40 @@
+"""Validation of the ids that become storage keys, and time-ordered message ids."""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+
+from .errors import InvalidIdError
+
+MAX_ID_LENGTH = 256
+
+
+def validate_id(value: object, kind: str = "session_id") -> str:
+    """Return ``value`` if it is a usable id, else raise :class:`InvalidIdError` saying why."""
+    if not isinstance(value, str):
+        raise InvalidIdError(f"{kind} must be a str, got {type(value).__name__}: pass e.g. {kind}='abc-123'")
+    if not value:
+        raise InvalidIdError(f"{kind} is empty: pass a non-empty id, e.g. {kind}='abc-123'")
+    if len(value) > MAX_ID_LENGTH:
+        raise InvalidIdError(
+            f"{kind} is {len(value)} characters long; the limit is {MAX_ID_LENGTH}: use a shorter id or a hash of it"
+        )
+    bad = next((c for c in value if ord(c) < 32 or 127 <= ord(c) < 160), None)
+    if bad is not None:
+        raise InvalidIdError(f"{kind} contains the control character {bad!r}: use printable characters only")
+    return value
+
+
+def validate_user_id(value: object) -> str | None:
+    """``None`` is the anonymous namespace; anything else must be a valid id."""
+    return None if value is None else validate_id(value, "user_id")
+
+
+def uuid7() -> str:
+    """A time-ordered UUID (RFC 9562 version 7) as a string: ids sort by creation time."""
+    ms = time.time_ns() // 1_000_000
+    rand = int.from_bytes(os.urandom(10), "big")
+    value = (ms & ((1 << 48) - 1)) << 80 | 0x7 << 76 | (rand >> 68 & 0xFFF) << 64 | 0b10 << 62 | (rand & ((1 << 62) - 1))
+    return str(uuid.UUID(int=value))

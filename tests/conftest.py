@@ -1,0 +1,44 @@
+"""Shared fixtures: real engines only (SQLite files, the local Redis, a throwaway Redis Cluster)."""
+
+from __future__ import annotations
+
+import os
+import sys
+import uuid
+
+import pytest
+
+sys.path.insert(0, os.path.dirname(__file__))
+
+import services  # noqa: E402
+
+# tiktoken cannot download its BPE files here: point it at the packaged cl100k_base file.
+os.environ.setdefault("TIKTOKEN_CACHE_DIR", os.path.join(os.path.dirname(__file__), ".tiktoken_cache"))
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    reason = services.redis_available()
+    if reason:
+        services.missing(reason)
+    return services.REDIS_URL
+
+
+@pytest.fixture(scope="session")
+def redis_cluster_url() -> str:
+    with services.throwaway_cluster() as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def postgres_dsn() -> str:
+    reason = services.postgres_available()
+    if reason:
+        services.missing(reason)
+    return services.POSTGRES_DSN
+
+
+@pytest.fixture
+def namespace() -> str:
+    """A fresh key / table prefix so tests never see each other's data."""
+    return "t" + uuid.uuid4().hex[:12]
