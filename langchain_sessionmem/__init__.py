@@ -13,6 +13,7 @@ from .errors import (
     SessionMemoryError,
 )
 from .history import SessionHistory
+from .runnable import SessionMemoryRunnable, with_session_memory
 from .store import SessionStore
 
 __all__ = [
@@ -26,8 +27,10 @@ __all__ = [
     "SessionHistory",
     "SessionInfo",
     "SessionMemoryError",
+    "SessionMemoryRunnable",
     "SessionState",
     "SessionStore",
     "StoredMessage",
+    "with_session_memory",
 ]
 __version__ = "0.1.0"
