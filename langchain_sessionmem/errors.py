@@ -41,3 +41,11 @@ class EngineUnavailableError(SessionMemoryError, ConnectionError):
 
 class ConflictError(SessionMemoryError):
     """A compare-and-set on session state kept losing to concurrent writers."""
+
+
+class ThreadOwnershipError(SessionMemoryError, PermissionError):
+    """A checkpointer scoped to one user touched a thread that belongs to someone else."""
+
+
+class BudgetExceededError(SessionMemoryError, ValueError):
+    """A memory's token budget cannot hold what must always be sent (the system message)."""

@@ -1,0 +1,318 @@
+"""In-process checkpointer: the same semantics as the SQLite and Redis savers, held in dicts.
+
+Values are stored serialized (as the other engines do), so a graph never shares live objects
+with its checkpoints, and the linear log keeps memory at O(messages) rather than O(turns^2).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import AsyncIterator, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from langchain_core.runnables import RunnableConfig
+from langgraph.checkpoint.base import ChannelVersions, Checkpoint, CheckpointMetadata, CheckpointTuple
+
+from .base import (
+    LOGREF,
+    Row,
+    TupleAssembler,
+    Typed,
+    WriteRow,
+    decode_ref,
+    matches,
+    now,
+    plan_writes,
+    target,
+    validate_ns,
+)
+from .saver import SessionSaverBase
+
+__all__ = ["MemoryCheckpointData", "MemoryCheckpointSaver"]
+
+
+@dataclass
+class _Ckpt:
+    parent_id: str | None
+    ckpt: Typed
+    metadata: str
+    meta: dict
+    run_id: str | None
+
+
+@dataclass
+class _Thread:
+    owner: str | None
+    created_at: float
+    updated_at: float
+    expires_at: float | None
+    ckpts: dict[str, dict[str, _Ckpt]] = field(default_factory=dict)  # ns -> id -> checkpoint
+    blobs: dict[tuple[str, str, str], Typed] = field(default_factory=dict)  # (ns, channel, version)
+    writes: dict[tuple[str, str], dict[tuple[str, int], WriteRow]] = field(default_factory=dict)
+    logs: dict[tuple[str, str], list[Typed]] = field(default_factory=dict)  # (ns, log id) -> items
+
+    def copy(self) -> _Thread:
+        return _Thread(self.owner, self.created_at, self.updated_at, self.expires_at,
+                       {ns: dict(c) for ns, c in self.ckpts.items()}, dict(self.blobs),
+                       {k: dict(w) for k, w in self.writes.items()}, {k: list(v) for k, v in self.logs.items()})
+
+    def nbytes(self) -> int:
+        total = sum(len(c.ckpt[1]) + len(c.metadata) for cs in self.ckpts.values() for c in cs.values())
+        total += sum(len(b[1]) for b in self.blobs.values())
+        total += sum(len(w.value) for ws in self.writes.values() for w in ws.values())
+        return total + sum(len(i[1]) for items in self.logs.values() for i in items)
+
+
+class MemoryCheckpointData:
+    """The shared state of every memory saver made from one store."""
+
+    def __init__(self) -> None:
+        self.lock = threading.RLock()
+        self.threads: dict[str, _Thread] = {}
+
+
+class MemoryCheckpointSaver(SessionSaverBase):
+    """Checkpoints in process memory (tests, notebooks). Sync and async share one lock."""
+
+    def __init__(self, data: MemoryCheckpointData | None = None, **options: Any) -> None:
+        super().__init__(**options)
+        self.data = data or MemoryCheckpointData()
+
+    # -- helpers (call with the lock held) ---------------------------------------------------
+    def _live(self, thread_id: str, at: float) -> _Thread | None:
+        th = self.data.threads.get(thread_id)
+        if th is not None and th.expires_at is not None and th.expires_at <= at:
+            del self.data.threads[thread_id]
+            return None
+        return th
+
+    def _visible(self, thread_id: str, at: float) -> _Thread | None:
+        th = self._live(thread_id, at)
+        return th if th is not None and self._owns(th.owner) else None
+
+    def _writable(self, thread_id: str, at: float, action: str) -> _Thread:
+        th = self._live(thread_id, at)
+        if th is None:
+            th = self.data.threads[thread_id] = _Thread(self.user_id, at, at, self._expires(at))
+        elif not self._owns(th.owner):
+            raise self._refuse(thread_id, action)
+        th.updated_at = at
+        th.expires_at = self._expires(at)
+        return th
+
+    def _assemble(self, picked: list[tuple[str, _Thread, str, str, _Ckpt]], cache: bool) -> list[CheckpointTuple]:
+        rows = [Row(tid, ns, cid, c.parent_id, c.ckpt, c.metadata, list(th.writes.get((ns, cid), {}).values()))
+                for tid, th, ns, cid, c in picked]
+        asm = TupleAssembler(self.serde, rows)
+        threads = {tid: th for tid, th, *_ in picked}
+        need = asm.set_blobs({k: threads[k[0]].blobs.get(k[1:]) for k in asm.blob_keys()})
+        asm.set_logs({k: threads[k[0]].logs.get(k[1:], [])[:n] for k, n in need.items()})
+        return asm.tuples(self._logs if cache else None)
+
+    # -- reads ---------------------------------------------------------------------------------
+    def get_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
+        t = target(config)
+        with self.data.lock:
+            at = now()
+            th = self._visible(t.thread_id, at)
+            if th is None or not th.ckpts.get(t.ns):
+                return None
+            ckpts = th.ckpts[t.ns]
+            cid = t.checkpoint_id or max(ckpts)
+            if cid not in ckpts:
+                return None
+            if self.refresh_on_read and self.ttl is not None:
+                th.expires_at = self._expires(at)
+            return self._assemble([(t.thread_id, th, t.ns, cid, ckpts[cid])], cache=True)[0]
+
+    def list(self, config: RunnableConfig | None, *, filter: dict[str, Any] | None = None,
+             before: RunnableConfig | None = None, limit: int | None = None) -> Iterator[CheckpointTuple]:
+        yield from self._list(config, filter, before, limit)
+
+    def _list(self, config: RunnableConfig | None, filter: dict[str, Any] | None,
+              before: RunnableConfig | None, limit: int | None) -> list[CheckpointTuple]:
+        conf = (config or {}).get("configurable") or {}
+        ns = conf.get("checkpoint_ns")
+        if ns is not None:
+            validate_ns(ns)
+        exact = conf.get("checkpoint_id")
+        before_id = (before or {}).get("configurable", {}).get("checkpoint_id") if before else None
+        with self.data.lock:
+            at = now()
+            tids = [target(config).thread_id] if config else list(self.data.threads)
+            picked = []
+            for tid in tids:
+                th = self._visible(tid, at)
+                if th is None:
+                    continue
+                for cns, ckpts in th.ckpts.items():
+                    if ns is not None and cns != ns:
+                        continue
+                    for cid, c in ckpts.items():
+                        if (exact and cid != exact) or (before_id and cid >= before_id):
+                            continue
+                        if matches(c.meta, filter):
+                            picked.append((tid, th, cns, cid, c))
+            picked.sort(key=lambda p: p[3], reverse=True)
+            if limit is not None:
+                picked = picked[:max(limit, 0)]
+            return self._assemble(picked, cache=False)
+
+    # -- writes --------------------------------------------------------------------------------
+    def put(self, config: RunnableConfig, checkpoint: Checkpoint, metadata: CheckpointMetadata,
+            new_versions: ChannelVersions) -> RunnableConfig:
+        plan = self._plan(config, checkpoint, metadata, new_versions)
+        with self.data.lock:
+            th = self._writable(plan.thread_id, now(), "write to")
+            for channel, app in list(plan.appends.items()):
+                if len(th.logs.get((plan.ns, app.log_id), [])) != app.start:
+                    plan.rebase(channel)
+            for app in plan.appends.values():
+                th.logs.setdefault((plan.ns, app.log_id), []).extend(app.items)
+            for (channel, version), typed in plan.blobs.items():
+                th.blobs[(plan.ns, channel, version)] = typed
+            th.ckpts.setdefault(plan.ns, {})[plan.checkpoint_id] = _Ckpt(
+                plan.parent_id, plan.ckpt, plan.metadata, _json(plan.metadata), plan.run_id)
+            plan.commit(self._logs)
+        return {"configurable": {"thread_id": plan.thread_id, "checkpoint_ns": plan.ns,
+                                 "checkpoint_id": plan.checkpoint_id}}
+
+    def put_writes(self, config: RunnableConfig, writes: Sequence[tuple[str, Any]], task_id: str,
+                   task_path: str = "") -> None:
+        t = target(config)
+        rows = plan_writes(self.serde, writes, task_id, task_path)
+        with self.data.lock:
+            th = self._writable(t.thread_id, now(), "write to")
+            stored = th.writes.setdefault((t.ns, str(t.checkpoint_id)), {})
+            for w in rows:
+                if w.replace or (w.task_id, w.idx) not in stored:
+                    stored[(w.task_id, w.idx)] = w
+
+    def delete_thread(self, thread_id: str) -> None:
+        with self.data.lock:
+            th = self._live(thread_id, now())
+            if th is None:
+                return
+            if not self._owns(th.owner):
+                raise self._refuse(thread_id, "delete")
+            del self.data.threads[thread_id]
+        self._logs.drop_thread(thread_id)
+
+    def delete_for_runs(self, run_ids: Sequence[str]) -> None:
+        runs = {str(r) for r in run_ids}
+        if not runs:
+            return
+        with self.data.lock:
+            at = now()
+            for tid in list(self.data.threads):
+                th = self._visible(tid, at)
+                if th is None:
+                    continue
+                for ns, ckpts in th.ckpts.items():
+                    for cid in [cid for cid, c in ckpts.items() if c.run_id in runs]:
+                        del ckpts[cid]
+                        th.writes.pop((ns, cid), None)
+
+    def copy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
+        with self.data.lock:
+            at = now()
+            src = self._live(source_thread_id, at)
+            if src is None:
+                return
+            if not self._owns(src.owner):
+                raise self._refuse(source_thread_id, "copy")
+            dst = self._live(target_thread_id, at)
+            if dst is not None and not self._owns(dst.owner):
+                raise self._refuse(target_thread_id, "overwrite")
+            clone = src.copy()
+            clone.created_at = clone.updated_at = at
+            clone.expires_at = self._expires(at)
+            self.data.threads[target_thread_id] = clone
+        self._logs.drop_thread(target_thread_id)
+
+    def prune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
+        self._strategy(strategy)
+        for tid in self._thread_ids(thread_ids):
+            if strategy == "delete":
+                self.delete_thread(tid)
+                continue
+            with self.data.lock:
+                th = self._live(tid, now())
+                if th is None:
+                    continue
+                if not self._owns(th.owner):
+                    raise self._refuse(tid, "prune")
+                keep_blobs: set[tuple[str, str, str]] = set()
+                for ns, ckpts in th.ckpts.items():
+                    latest = max(ckpts) if ckpts else None
+                    for cid in [c for c in ckpts if c != latest]:
+                        del ckpts[cid]
+                        th.writes.pop((ns, cid), None)
+                    if latest is not None:
+                        skeleton = self.serde.loads_typed(ckpts[latest].ckpt)
+                        keep_blobs |= {(ns, ch, str(v)) for ch, v in skeleton["channel_versions"].items()}
+                th.blobs = {k: v for k, v in th.blobs.items() if k in keep_blobs}
+                keep_logs = {(k[0], decode_ref(v[1])[0]) for k, v in th.blobs.items() if v[0] == LOGREF}
+                th.logs = {k: v for k, v in th.logs.items() if k in keep_logs}
+
+    # -- retention and introspection -------------------------------------------------------------
+    def thread_info(self, thread_id: str) -> dict[str, Any] | None:
+        """Owner, timestamps, checkpoint count and stored bytes of a visible thread, else None."""
+        with self.data.lock:
+            th = self._visible(thread_id, now())
+            if th is None:
+                return None
+            return {"thread_id": thread_id, "owner": th.owner, "created_at": th.created_at,
+                    "updated_at": th.updated_at, "expires_at": th.expires_at,
+                    "checkpoints": sum(len(c) for c in th.ckpts.values()), "bytes": th.nbytes()}
+
+    def purge_expired(self) -> int:
+        """Drop expired threads now (they are also dropped lazily when touched)."""
+        with self.data.lock:
+            at = now()
+            gone = [t for t, th in self.data.threads.items() if th.expires_at is not None and th.expires_at <= at]
+            for tid in gone:
+                del self.data.threads[tid]
+        return len(gone)
+
+    # -- async twins: pure memory work never blocks the loop ---------------------------------------
+    async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
+        return self.get_tuple(config)
+
+    async def alist(self, config: RunnableConfig | None, *, filter: dict[str, Any] | None = None,
+                    before: RunnableConfig | None = None, limit: int | None = None) -> AsyncIterator[CheckpointTuple]:
+        for item in self._list(config, filter, before, limit):
+            yield item
+
+    async def aput(self, config: RunnableConfig, checkpoint: Checkpoint, metadata: CheckpointMetadata,
+                   new_versions: ChannelVersions) -> RunnableConfig:
+        return self.put(config, checkpoint, metadata, new_versions)
+
+    async def aput_writes(self, config: RunnableConfig, writes: Sequence[tuple[str, Any]], task_id: str,
+                          task_path: str = "") -> None:
+        self.put_writes(config, writes, task_id, task_path)
+
+    async def adelete_thread(self, thread_id: str) -> None:
+        self.delete_thread(thread_id)
+
+    async def adelete_for_runs(self, run_ids: Sequence[str]) -> None:
+        self.delete_for_runs(run_ids)
+
+    async def acopy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
+        self.copy_thread(source_thread_id, target_thread_id)
+
+    async def aprune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
+        self.prune(thread_ids, strategy=strategy)
+
+    async def athread_info(self, thread_id: str) -> dict[str, Any] | None:
+        return self.thread_info(thread_id)
+
+    async def apurge_expired(self) -> int:
+        return self.purge_expired()
+
+
+def _json(text: str) -> dict:
+    import json
+
+    return json.loads(text)

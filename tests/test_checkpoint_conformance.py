@@ -1,0 +1,77 @@
+"""langgraph-checkpoint-conformance 0.0.2 on every engine, for the async and the sync methods."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import pytest
+from langgraph.checkpoint.conformance import checkpointer_test, validate
+
+from langchain_sessionmem.checkpoint import MemoryCheckpointSaver
+from langchain_sessionmem.checkpoint.saver import SessionSaverBase
+
+ALL_CAPS = ("put", "put_writes", "get_tuple", "list", "delete_thread", "delete_for_runs", "copy_thread", "prune")
+
+
+class SyncJudged(SessionSaverBase):
+    """An async facade whose every method runs the wrapped saver's SYNC twin in a thread."""
+
+    def __init__(self, inner: SessionSaverBase):
+        self.inner = inner
+        self.serde = inner.serde
+
+    async def aget_tuple(self, config):
+        return await asyncio.to_thread(self.inner.get_tuple, config)
+
+    async def alist(self, config, *, filter=None, before=None, limit=None):
+        items = await asyncio.to_thread(lambda: list(self.inner.list(config, filter=filter, before=before,
+                                                                     limit=limit)))
+        for item in items:
+            yield item
+
+    async def aput(self, config, checkpoint, metadata, new_versions):
+        return await asyncio.to_thread(self.inner.put, config, checkpoint, metadata, new_versions)
+
+    async def aput_writes(self, config, writes, task_id, task_path=""):
+        await asyncio.to_thread(self.inner.put_writes, config, writes, task_id, task_path)
+
+    async def adelete_thread(self, thread_id):
+        await asyncio.to_thread(self.inner.delete_thread, thread_id)
+
+    async def adelete_for_runs(self, run_ids):
+        await asyncio.to_thread(self.inner.delete_for_runs, run_ids)
+
+    async def acopy_thread(self, source_thread_id, target_thread_id):
+        await asyncio.to_thread(self.inner.copy_thread, source_thread_id, target_thread_id)
+
+    async def aprune(self, thread_ids, *, strategy="keep_latest"):
+        await asyncio.to_thread(self.inner.prune, thread_ids, strategy=strategy)
+
+
+async def run_conformance(name: str, make: Callable[[], Any], *, sync: bool = False) -> None:
+    """Register ``make`` (sync or async callable returning a saver), validate, assert 81/81."""
+    unique = f"{name}-{'sync' if sync else 'async'}-{uuid.uuid4().hex[:8]}"
+
+    @checkpointer_test(name=unique)
+    async def factory() -> AsyncIterator[Any]:
+        saver = make()
+        if asyncio.iscoroutine(saver):
+            saver = await saver
+        yield SyncJudged(saver) if sync else saver
+
+    report = await validate(factory)
+    if os.environ.get("SESSIONMEM_CONFORMANCE_REPORT"):
+        report.print_report()
+    res = report.to_dict()["results"]
+    assert report.passed_all_base() and report.passed_all(), res
+    assert all(res[c]["detected"] for c in ALL_CAPS), res
+    assert sum(r["tests_passed"] for r in res.values()) == 81, res
+
+
+@pytest.mark.parametrize("sync", [False, True], ids=["async", "sync"])
+async def test_memory_conformance(sync: bool) -> None:
+    await run_conformance("sessionmem-memory", MemoryCheckpointSaver, sync=sync)
