@@ -1,0 +1,34 @@
+"""The README's demo runs offline and a second run continues the same sessions."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+DEMO = Path(__file__).resolve().parent.parent / "examples" / "support_demo.py"
+
+
+def run_demo(db: Path) -> str:
+    env = {k: v for k, v in os.environ.items() if k not in ("OPENAI_API_KEY", "OPENAI_BASE_URL")}
+    result = subprocess.run([sys.executable, str(DEMO), "--db", str(db)], capture_output=True, text=True,
+                            env=env, timeout=120, check=True)
+    return result.stdout
+
+
+def test_demo_remembers_each_users_issue_across_runs(tmp_path):
+    db = tmp_path / "demo.db"
+    first = run_demo(db)
+    assert "offline model" in first  # says plainly that no LLM is used
+    assert "You reported: 'My VPN is not working'" in first
+    assert "You reported: 'I cannot access email'" in first
+    assert "alice: ticket-vpn with 4 messages" in first
+
+    second = run_demo(db)
+    assert "alice / ticket-vpn (4 messages stored" in second
+    assert "alice: ticket-vpn with 6 messages" in second
+    assert "bob: ticket-email with 6 messages" in second
+    # bob's session never shows alice's report
+    bob_part = second.split("== bob")[1]
+    assert "VPN" not in bob_part.split("Sessions per user")[0]
