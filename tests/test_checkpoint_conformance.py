@@ -75,3 +75,12 @@ async def run_conformance(name: str, make: Callable[[], Any], *, sync: bool = Fa
 @pytest.mark.parametrize("sync", [False, True], ids=["async", "sync"])
 async def test_memory_conformance(sync: bool) -> None:
     await run_conformance("sessionmem-memory", MemoryCheckpointSaver, sync=sync)
+
+
+@pytest.mark.parametrize("sync", [False, True], ids=["async", "sync"])
+async def test_sqlite_file_conformance(sync: bool, tmp_path, namespace: str) -> None:
+    from langchain_sessionmem.checkpoint import SqliteCheckpointSaver
+
+    path = str(tmp_path / "ckpt.db")
+    await run_conformance("sessionmem-sqlite", lambda: SqliteCheckpointSaver(path=path, namespace=namespace),
+                          sync=sync)

@@ -211,7 +211,7 @@ def _same(new: Any, old: Any, fp: Any) -> bool:
         return _fingerprint(new) == fp
     if type(new) is not type(old):
         return False
-    if isinstance(new, _PLAIN) or isinstance(new, BaseMessage):
+    if isinstance(new, (_PLAIN, BaseMessage)):
         return new == old
     return False
 
@@ -390,7 +390,7 @@ class TupleAssembler:
 
     def blob_keys(self) -> list[BlobKey]:
         keys: dict[BlobKey, None] = {}
-        for row, ckpt in zip(self.rows, self.ckpts):
+        for row, ckpt in zip(self.rows, self.ckpts, strict=False):
             for channel, version in ckpt.get("channel_versions", {}).items():
                 keys[(row.thread_id, row.ns, channel, str(version))] = None
         return list(keys)
@@ -415,7 +415,7 @@ class TupleAssembler:
     def tuples(self, cache: LogCache | None = None) -> list[CheckpointTuple]:
         """Assemble; with ``cache``, remember the logs of these (latest-read) checkpoints."""
         out = []
-        for row, ckpt, meta in zip(self.rows, self.ckpts, self.metas):
+        for row, ckpt, meta in zip(self.rows, self.ckpts, self.metas, strict=False):
             values: dict[str, Any] = {}
             for channel, version in ckpt.get("channel_versions", {}).items():
                 typed = self.blobs.get((row.thread_id, row.ns, channel, str(version)))

@@ -1,0 +1,516 @@
+"""SQLite checkpointer: stdlib sqlite3 in WAL mode, one IMMEDIATE transaction per write.
+
+Async methods run the sync ones in a worker thread (``asyncio.to_thread``), so the event loop
+never blocks and there is no second driver to drift out of sync. Metadata is a JSON column,
+so ``list(filter=...)`` filters, ``before`` and ``limit`` run inside SQLite.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import threading
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from langchain_core.runnables import RunnableConfig
+from langgraph.checkpoint.base import ChannelVersions, Checkpoint, CheckpointMetadata, CheckpointTuple
+
+from ..errors import ConfigurationError, EngineUnavailableError
+from .base import (
+    LOGREF,
+    BlobKey,
+    LogKey,
+    Row,
+    TupleAssembler,
+    Typed,
+    WriteRow,
+    decode_ref,
+    matches,
+    now,
+    plan_writes,
+    split_filter,
+    target,
+    validate_ns,
+)
+from .saver import SessionSaverBase
+
+__all__ = ["SqliteCheckpointSaver", "Statements"]
+
+_CHUNK = 300  # rows per IN (...) list: far below SQLite's bound-parameter limit
+
+
+class Statements:
+    """The SQL of one namespace: table names are prefixed so several apps share one file."""
+
+    def __init__(self, namespace: str):
+        if not namespace.replace("_", "").replace("-", "").replace(".", "").isalnum():
+            raise ConfigurationError(f"namespace {namespace!r} must be letters, digits, '_', '-' or '.'")
+        p = namespace
+        self.threads = f'"{p}_cp_threads"'
+        self.ckpts = f'"{p}_cp_checkpoints"'
+        self.blobs = f'"{p}_cp_blobs"'
+        self.writes = f'"{p}_cp_writes"'
+        self.logs = f'"{p}_cp_logs"'
+        self.data_tables = (self.ckpts, self.blobs, self.writes, self.logs)
+        self.schema = f"""
+CREATE TABLE IF NOT EXISTS {self.threads} (
+    thread_id TEXT PRIMARY KEY, owner TEXT, created_at REAL NOT NULL, updated_at REAL NOT NULL,
+    expires_at REAL);
+CREATE INDEX IF NOT EXISTS "{p}_cp_threads_expiry" ON {self.threads}(expires_at) WHERE expires_at IS NOT NULL;
+CREATE INDEX IF NOT EXISTS "{p}_cp_threads_owner" ON {self.threads}(owner);
+CREATE TABLE IF NOT EXISTS {self.ckpts} (
+    thread_id TEXT NOT NULL, ns TEXT NOT NULL, checkpoint_id TEXT NOT NULL, parent_id TEXT,
+    type TEXT NOT NULL, ckpt BLOB NOT NULL, metadata TEXT NOT NULL, run_id TEXT,
+    PRIMARY KEY (thread_id, ns, checkpoint_id));
+CREATE INDEX IF NOT EXISTS "{p}_cp_checkpoints_order" ON {self.ckpts}(thread_id, checkpoint_id);
+CREATE INDEX IF NOT EXISTS "{p}_cp_checkpoints_global" ON {self.ckpts}(checkpoint_id);
+CREATE INDEX IF NOT EXISTS "{p}_cp_checkpoints_run" ON {self.ckpts}(run_id) WHERE run_id IS NOT NULL;
+CREATE TABLE IF NOT EXISTS {self.blobs} (
+    thread_id TEXT NOT NULL, ns TEXT NOT NULL, channel TEXT NOT NULL, version TEXT NOT NULL,
+    type TEXT NOT NULL, blob BLOB, PRIMARY KEY (thread_id, ns, channel, version));
+CREATE TABLE IF NOT EXISTS {self.writes} (
+    thread_id TEXT NOT NULL, ns TEXT NOT NULL, checkpoint_id TEXT NOT NULL, task_id TEXT NOT NULL,
+    idx INTEGER NOT NULL, task_path TEXT NOT NULL, channel TEXT NOT NULL, type TEXT NOT NULL, blob BLOB,
+    PRIMARY KEY (thread_id, ns, checkpoint_id, task_id, idx));
+CREATE TABLE IF NOT EXISTS {self.logs} (
+    thread_id TEXT NOT NULL, ns TEXT NOT NULL, log_id TEXT NOT NULL, seq INTEGER NOT NULL,
+    type TEXT NOT NULL, blob BLOB, PRIMARY KEY (thread_id, ns, log_id, seq));
+"""
+        self.visible = "(t.expires_at IS NULL OR t.expires_at > ?)"
+        self.select_row = ("c.thread_id, c.ns, c.checkpoint_id, c.parent_id, c.type, c.ckpt, c.metadata")
+
+    def listing(self, *, thread_id: str | None, ns: str | None, checkpoint_id: str | None, before: str | None,
+                owner: tuple[bool, str | None], pushed: dict[str, Any], limit: int | None,
+                at: float) -> tuple[str, list[Any]]:
+        """The one query behind get_tuple and list: every filter pushed into SQL."""
+        where = [self.visible]
+        params: list[Any] = [at]
+        if owner[0]:
+            where.append("t.owner IS ?")
+            params.append(owner[1])
+        for column, value in (("c.thread_id", thread_id), ("c.ns", ns), ("c.checkpoint_id", checkpoint_id)):
+            if value is not None:
+                where.append(f"{column} = ?")
+                params.append(value)
+        if before is not None:
+            where.append("c.checkpoint_id < ?")
+            params.append(before)
+        for key, value in pushed.items():
+            where.append(f"json_extract(c.metadata, '$.\"{key}\"') = ?")
+            params.append(value)
+        sql = (f"SELECT {self.select_row} FROM {self.ckpts} c JOIN {self.threads} t ON t.thread_id = c.thread_id "
+               f"WHERE {' AND '.join(where)} ORDER BY c.checkpoint_id DESC")
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(max(limit, 0))
+        return sql, params
+
+
+class SqliteCheckpointSaver(SessionSaverBase):
+    """LangGraph checkpointer on a SQLite file.
+
+    ``connect`` returns a new configured connection (WAL, busy timeout, autocommit). Each worker
+    thread keeps its own connection; for ``path=":memory:"`` one connection is shared behind a lock,
+    since every connection to ``:memory:`` would be a different database.
+    """
+
+    def __init__(self, *, connect: Callable[[], sqlite3.Connection] | None = None, path: str | None = None,
+                 **options: Any) -> None:
+        super().__init__(**options)
+        if connect is None:
+            if path is None:
+                raise ConfigurationError("SqliteCheckpointSaver needs connect= or path=")
+            connect = _default_connect(path)
+        self._connect = connect
+        self.path = path
+        self.sql = Statements(self.namespace)
+        self._local = threading.local()
+        self._shared_lock = threading.RLock() if path == ":memory:" else None
+        self._shared: sqlite3.Connection | None = None
+        self._all: list[sqlite3.Connection] = []
+        self._all_lock = threading.Lock()
+        self._schema_ready = False
+
+    # -- connections ---------------------------------------------------------------------------
+    def _new_connection(self) -> sqlite3.Connection:
+        try:
+            conn = self._connect()
+        except sqlite3.Error as exc:
+            raise EngineUnavailableError(f"cannot open SQLite database {self.path!r}: {exc}") from exc
+        conn.isolation_level = None
+        with self._all_lock:
+            self._all.append(conn)
+            if not self._schema_ready:
+                conn.executescript(self.sql.schema)
+                self._schema_ready = True
+        return conn
+
+    @contextmanager
+    def _conn(self) -> Iterator[sqlite3.Connection]:
+        if self._shared_lock is not None:
+            with self._shared_lock:
+                if self._shared is None:
+                    self._shared = self._new_connection()
+                yield self._shared
+            return
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._local.conn = self._new_connection()
+        yield conn
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        """One IMMEDIATE transaction: concurrent writers queue on the busy timeout."""
+        with self._conn() as conn:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+
+    def close(self) -> None:
+        with self._all_lock:
+            for conn in self._all:
+                conn.close()
+            self._all.clear()
+        self._shared = None
+        self._local = threading.local()
+
+    async def aclose(self) -> None:
+        self.close()
+
+    # -- fetch helpers (run inside one connection) -------------------------------------------------
+    def _assemble(self, conn: sqlite3.Connection, rows: list[Row], cache: bool) -> list[CheckpointTuple]:
+        s = self.sql
+        groups: dict[tuple[str, str], list[Row]] = {}
+        for row in rows:
+            groups.setdefault((row.thread_id, row.ns), []).append(row)
+        by_id = {(r.thread_id, r.ns, r.checkpoint_id): r for r in rows}
+        for (tid, ns), members in groups.items():
+            for chunk in _chunks([m.checkpoint_id for m in members]):
+                marks = ",".join("?" * len(chunk))
+                for w in conn.execute(
+                    f"SELECT checkpoint_id, task_id, idx, task_path, channel, type, blob FROM {s.writes} "
+                    f"WHERE thread_id = ? AND ns = ? AND checkpoint_id IN ({marks})", (tid, ns, *chunk)):
+                    by_id[(tid, ns, w[0])].writes.append(WriteRow(w[1], w[2], w[3], w[4], w[5], w[6]))
+        asm = TupleAssembler(self.serde, rows)
+        wanted = asm.blob_keys()
+        blobs: dict[BlobKey, Typed | None] = dict.fromkeys(wanted)
+        per_group: dict[tuple[str, str], list[BlobKey]] = {}
+        for key in wanted:
+            per_group.setdefault(key[:2], []).append(key)
+        for (tid, ns), keys in per_group.items():
+            if len(keys) > _CHUNK:  # most of the thread's blobs anyway: one range scan
+                for ch, ver, typ, blob in conn.execute(
+                        f"SELECT channel, version, type, blob FROM {s.blobs} WHERE thread_id = ? AND ns = ?", (tid, ns)):
+                    if (tid, ns, ch, ver) in blobs:
+                        blobs[(tid, ns, ch, ver)] = (typ, blob)
+                continue
+            for chunk in _chunks(keys):
+                values = ",".join("(?,?)" * 1 for _ in chunk)
+                params = [x for k in chunk for x in k[2:]]
+                for ch, ver, typ, blob in conn.execute(
+                        f"SELECT channel, version, type, blob FROM {s.blobs} WHERE thread_id = ? AND ns = ? "
+                        f"AND (channel, version) IN (VALUES {values})", (tid, ns, *params)):
+                    blobs[(tid, ns, ch, ver)] = (typ, blob)
+        need = asm.set_blobs(blobs)
+        logs: dict[LogKey, list[Typed]] = {}
+        for (tid, ns, log_id), length in need.items():
+            logs[(tid, ns, log_id)] = [(typ, blob) for typ, blob in conn.execute(
+                f"SELECT type, blob FROM {s.logs} WHERE thread_id = ? AND ns = ? AND log_id = ? AND seq < ? "
+                "ORDER BY seq", (tid, ns, log_id, length))]
+        asm.set_logs(logs)
+        return asm.tuples(self._logs if cache else None)
+
+    def _owner_filter(self) -> tuple[bool, str | None]:
+        return (self.user_id is not None, self.user_id)
+
+    def _thread_row(self, conn: sqlite3.Connection, thread_id: str, at: float) -> tuple[str | None] | None:
+        """(owner,) of a live thread; an expired one is deleted on the spot (inside the caller's tx)."""
+        row = conn.execute(f"SELECT owner, expires_at FROM {self.sql.threads} WHERE thread_id = ?",
+                           (thread_id,)).fetchone()
+        if row is None:
+            return None
+        if row[1] is not None and row[1] <= at:
+            self._drop(conn, [thread_id])
+            return None
+        return (row[0],)
+
+    def _drop(self, conn: sqlite3.Connection, thread_ids: Sequence[str]) -> None:
+        for chunk in _chunks(list(thread_ids)):
+            marks = ",".join("?" * len(chunk))
+            for table in (*self.sql.data_tables, self.sql.threads):
+                conn.execute(f"DELETE FROM {table} WHERE thread_id IN ({marks})", chunk)
+
+    def _claim(self, conn: sqlite3.Connection, thread_id: str, at: float, action: str) -> None:
+        """Create or touch the thread row (owner stamp, sliding TTL), refusing other users' threads."""
+        row = self._thread_row(conn, thread_id, at)
+        if row is None:
+            conn.execute(f"INSERT INTO {self.sql.threads} VALUES (?, ?, ?, ?, ?)",
+                         (thread_id, self.user_id, at, at, self._expires(at)))
+        elif not self._owns(row[0]):
+            raise self._refuse(thread_id, action)
+        else:
+            conn.execute(f"UPDATE {self.sql.threads} SET updated_at = ?, expires_at = ? WHERE thread_id = ?",
+                         (at, self._expires(at), thread_id))
+
+    # -- reads ---------------------------------------------------------------------------------------
+    def get_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
+        t = target(config)
+        at = now()
+        with self._conn() as conn:
+            sql, params = self.sql.listing(thread_id=t.thread_id, ns=t.ns, checkpoint_id=t.checkpoint_id,
+                                           before=None, owner=self._owner_filter(), pushed={}, limit=1, at=at)
+            row = conn.execute(sql, params).fetchone()
+            if row is None:
+                return None
+            if self.refresh_on_read and self.ttl is not None:
+                conn.execute(f"UPDATE {self.sql.threads} SET expires_at = ? WHERE thread_id = ?",
+                             (self._expires(at), t.thread_id))
+            return self._assemble(conn, [_row(row)], cache=True)[0]
+
+    def list(self, config: RunnableConfig | None, *, filter: dict[str, Any] | None = None,
+             before: RunnableConfig | None = None, limit: int | None = None) -> Iterator[CheckpointTuple]:
+        yield from self._list(config, filter, before, limit)
+
+    def _list(self, config: RunnableConfig | None, filter: dict[str, Any] | None,
+              before: RunnableConfig | None, limit: int | None) -> list[CheckpointTuple]:
+        conf = (config or {}).get("configurable") or {}
+        thread_id = target(config).thread_id if config else None
+        ns = conf.get("checkpoint_ns")
+        if ns is not None:
+            validate_ns(ns)
+        before_id = ((before or {}).get("configurable") or {}).get("checkpoint_id")
+        pushed, local = split_filter(filter)
+        with self._conn() as conn:
+            sql, params = self.sql.listing(thread_id=thread_id, ns=ns, checkpoint_id=conf.get("checkpoint_id"),
+                                           before=before_id, owner=self._owner_filter(), pushed=pushed,
+                                           limit=None if local else limit, at=now())
+            rows = [_row(r) for r in conn.execute(sql, params)]
+            if local:
+                import json
+
+                rows = [r for r in rows if matches(json.loads(r.metadata), local)]
+                if limit is not None:
+                    rows = rows[:max(limit, 0)]
+            out: list[CheckpointTuple] = []
+            for chunk in _chunks(rows, 500):
+                out.extend(self._assemble(conn, chunk, cache=False))
+            return out
+
+    # -- writes --------------------------------------------------------------------------------------
+    def put(self, config: RunnableConfig, checkpoint: Checkpoint, metadata: CheckpointMetadata,
+            new_versions: ChannelVersions) -> RunnableConfig:
+        plan = self._plan(config, checkpoint, metadata, new_versions)
+        s = self.sql
+        with self._tx() as conn:
+            self._claim(conn, plan.thread_id, plan.ts, "write to")
+            for channel, app in list(plan.appends.items()):
+                (length,) = conn.execute(
+                    f"SELECT COALESCE(MAX(seq) + 1, 0) FROM {s.logs} WHERE thread_id = ? AND ns = ? AND log_id = ?",
+                    (plan.thread_id, plan.ns, app.log_id)).fetchone()
+                if length != app.start:
+                    plan.rebase(channel)
+            conn.executemany(f"INSERT INTO {s.logs} VALUES (?, ?, ?, ?, ?, ?)", [
+                (plan.thread_id, plan.ns, app.log_id, app.start + i, typ, data)
+                for app in plan.appends.values() for i, (typ, data) in enumerate(app.items)])
+            conn.executemany(f"INSERT OR REPLACE INTO {s.blobs} VALUES (?, ?, ?, ?, ?, ?)", [
+                (plan.thread_id, plan.ns, ch, ver, typ, data) for (ch, ver), (typ, data) in plan.blobs.items()])
+            conn.execute(f"INSERT OR REPLACE INTO {s.ckpts} VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                         (plan.thread_id, plan.ns, plan.checkpoint_id, plan.parent_id, plan.ckpt[0], plan.ckpt[1],
+                          plan.metadata, plan.run_id))
+        plan.commit(self._logs)
+        return {"configurable": {"thread_id": plan.thread_id, "checkpoint_ns": plan.ns,
+                                 "checkpoint_id": plan.checkpoint_id}}
+
+    def put_writes(self, config: RunnableConfig, writes: Sequence[tuple[str, Any]], task_id: str,
+                   task_path: str = "") -> None:
+        t = target(config)
+        rows = plan_writes(self.serde, writes, task_id, task_path)
+        s = self.sql
+        with self._tx() as conn:
+            self._claim(conn, t.thread_id, now(), "write to")
+            for verb, group in (("INSERT OR REPLACE", [w for w in rows if w.replace]),
+                                ("INSERT OR IGNORE", [w for w in rows if not w.replace])):
+                conn.executemany(f"{verb} INTO {s.writes} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", [
+                    (t.thread_id, t.ns, t.checkpoint_id, w.task_id, w.idx, w.task_path, w.channel, w.type, w.value)
+                    for w in group])
+
+    def delete_thread(self, thread_id: str) -> None:
+        with self._tx() as conn:
+            row = self._thread_row(conn, thread_id, now())
+            if row is not None and not self._owns(row[0]):
+                raise self._refuse(thread_id, "delete")
+            self._drop(conn, [thread_id])
+        self._logs.drop_thread(thread_id)
+
+    def delete_for_runs(self, run_ids: Sequence[str]) -> None:
+        runs = [str(r) for r in run_ids]
+        if not runs:
+            return
+        s = self.sql
+        with self._tx() as conn:
+            for chunk in _chunks(runs):
+                marks = ",".join("?" * len(chunk))
+                owner = " AND t.owner IS ?" if self.user_id is not None else ""
+                params = [*chunk, *([self.user_id] if owner else [])]
+                doomed = conn.execute(
+                    f"SELECT c.thread_id, c.ns, c.checkpoint_id FROM {s.ckpts} c JOIN {s.threads} t "
+                    f"ON t.thread_id = c.thread_id WHERE c.run_id IN ({marks}){owner}", params).fetchall()
+                for table in (s.ckpts, s.writes):
+                    conn.executemany(f"DELETE FROM {table} WHERE thread_id = ? AND ns = ? AND checkpoint_id = ?",
+                                     doomed)
+
+    def copy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
+        s = self.sql
+        with self._tx() as conn:
+            at = now()
+            src = self._thread_row(conn, source_thread_id, at)
+            if src is None:
+                return
+            if not self._owns(src[0]):
+                raise self._refuse(source_thread_id, "copy")
+            dst = self._thread_row(conn, target_thread_id, at)
+            if dst is not None and not self._owns(dst[0]):
+                raise self._refuse(target_thread_id, "overwrite")
+            self._drop(conn, [target_thread_id])
+            conn.execute(f"INSERT INTO {s.threads} VALUES (?, ?, ?, ?, ?)",
+                         (target_thread_id, src[0] if self.user_id is None else self.user_id, at, at,
+                          self._expires(at)))
+            for table, cols in ((s.ckpts, "ns, checkpoint_id, parent_id, type, ckpt, metadata, run_id"),
+                                (s.blobs, "ns, channel, version, type, blob"),
+                                (s.writes, "ns, checkpoint_id, task_id, idx, task_path, channel, type, blob"),
+                                (s.logs, "ns, log_id, seq, type, blob")):
+                conn.execute(f"INSERT INTO {table} (thread_id, {cols}) SELECT ?, {cols} FROM {table} "
+                             "WHERE thread_id = ?", (target_thread_id, source_thread_id))
+        self._logs.drop_thread(target_thread_id)
+
+    def prune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
+        self._strategy(strategy)
+        s = self.sql
+        for tid in self._thread_ids(thread_ids):
+            if strategy == "delete":
+                self.delete_thread(tid)
+                continue
+            with self._tx() as conn:
+                row = self._thread_row(conn, tid, now())
+                if row is None:
+                    continue
+                if not self._owns(row[0]):
+                    raise self._refuse(tid, "prune")
+                latest = conn.execute(f"SELECT ns, MAX(checkpoint_id) FROM {s.ckpts} WHERE thread_id = ? "
+                                      "GROUP BY ns", (tid,)).fetchall()
+                keep = set(latest)
+                doomed = [(tid, ns, cid) for ns, cid in conn.execute(
+                    f"SELECT ns, checkpoint_id FROM {s.ckpts} WHERE thread_id = ?", (tid,)) if (ns, cid) not in keep]
+                for table in (s.ckpts, s.writes):
+                    conn.executemany(f"DELETE FROM {table} WHERE thread_id = ? AND ns = ? AND checkpoint_id = ?",
+                                     doomed)
+                keep_blobs: set[tuple[str, str, str]] = set()
+                for ns, cid in latest:
+                    typ, data = conn.execute(f"SELECT type, ckpt FROM {s.ckpts} WHERE thread_id = ? AND ns = ? "
+                                             "AND checkpoint_id = ?", (tid, ns, cid)).fetchone()
+                    versions = self.serde.loads_typed((typ, data)).get("channel_versions", {})
+                    keep_blobs |= {(ns, ch, str(v)) for ch, v in versions.items()}
+                keep_logs: set[tuple[str, str]] = set()
+                dead_blobs = []
+                for ns, ch, ver, typ, data in conn.execute(
+                        f"SELECT ns, channel, version, type, blob FROM {s.blobs} WHERE thread_id = ?", (tid,)):
+                    if (ns, ch, ver) not in keep_blobs:
+                        dead_blobs.append((tid, ns, ch, ver))
+                    elif typ == LOGREF:
+                        keep_logs.add((ns, decode_ref(data)[0]))
+                conn.executemany(f"DELETE FROM {s.blobs} WHERE thread_id = ? AND ns = ? AND channel = ? "
+                                 "AND version = ?", dead_blobs)
+                dead_logs = [(tid, ns, log_id) for ns, log_id in conn.execute(
+                    f"SELECT DISTINCT ns, log_id FROM {s.logs} WHERE thread_id = ?", (tid,))
+                    if (ns, log_id) not in keep_logs]
+                conn.executemany(f"DELETE FROM {s.logs} WHERE thread_id = ? AND ns = ? AND log_id = ?", dead_logs)
+            self._logs.drop_thread(tid)
+
+    # -- retention and introspection -----------------------------------------------------------------
+    def thread_info(self, thread_id: str) -> dict[str, Any] | None:
+        """Owner, timestamps, checkpoint count and stored bytes of a visible thread, else None."""
+        s = self.sql
+        with self._conn() as conn:
+            row = conn.execute(f"SELECT owner, created_at, updated_at, expires_at FROM {s.threads} "
+                               "WHERE thread_id = ?", (thread_id,)).fetchone()
+            if row is None or not self._owns(row[0]) or (row[3] is not None and row[3] <= now()):
+                return None
+            count, ck_bytes = conn.execute(
+                f"SELECT COUNT(*), COALESCE(SUM(length(ckpt) + length(metadata)), 0) FROM {s.ckpts} "
+                "WHERE thread_id = ?", (thread_id,)).fetchone()
+            total = ck_bytes
+            for table in (s.blobs, s.writes, s.logs):
+                total += conn.execute(f"SELECT COALESCE(SUM(length(blob)), 0) FROM {table} WHERE thread_id = ?",
+                                      (thread_id,)).fetchone()[0]
+        return {"thread_id": thread_id, "owner": row[0], "created_at": row[1], "updated_at": row[2],
+                "expires_at": row[3], "checkpoints": count, "bytes": total}
+
+    def purge_expired(self) -> int:
+        """Delete every expired thread (all its rows); returns how many. Run it periodically."""
+        with self._tx() as conn:
+            gone = [r[0] for r in conn.execute(
+                f"SELECT thread_id FROM {self.sql.threads} WHERE expires_at IS NOT NULL AND expires_at <= ?",
+                (now(),))]
+            self._drop(conn, gone)
+        return len(gone)
+
+    # -- async twins: the same code on a worker thread ------------------------------------------------
+    async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
+        return await asyncio.to_thread(self.get_tuple, config)
+
+    async def alist(self, config: RunnableConfig | None, *, filter: dict[str, Any] | None = None,
+                    before: RunnableConfig | None = None, limit: int | None = None) -> AsyncIterator[CheckpointTuple]:
+        for item in await asyncio.to_thread(self._list, config, filter, before, limit):
+            yield item
+
+    async def aput(self, config: RunnableConfig, checkpoint: Checkpoint, metadata: CheckpointMetadata,
+                   new_versions: ChannelVersions) -> RunnableConfig:
+        return await asyncio.to_thread(self.put, config, checkpoint, metadata, new_versions)
+
+    async def aput_writes(self, config: RunnableConfig, writes: Sequence[tuple[str, Any]], task_id: str,
+                          task_path: str = "") -> None:
+        await asyncio.to_thread(self.put_writes, config, writes, task_id, task_path)
+
+    async def adelete_thread(self, thread_id: str) -> None:
+        await asyncio.to_thread(self.delete_thread, thread_id)
+
+    async def adelete_for_runs(self, run_ids: Sequence[str]) -> None:
+        await asyncio.to_thread(self.delete_for_runs, run_ids)
+
+    async def acopy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
+        await asyncio.to_thread(self.copy_thread, source_thread_id, target_thread_id)
+
+    async def aprune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
+        await asyncio.to_thread(self.prune, thread_ids, strategy=strategy)
+
+    async def athread_info(self, thread_id: str) -> dict[str, Any] | None:
+        return await asyncio.to_thread(self.thread_info, thread_id)
+
+    async def apurge_expired(self) -> int:
+        return await asyncio.to_thread(self.purge_expired)
+
+
+def _row(r: Sequence[Any]) -> Row:
+    return Row(r[0], r[1], r[2], r[3], (r[4], r[5]), r[6])
+
+
+def _chunks(items: list, size: int = _CHUNK) -> Iterator[list]:
+    for i in range(0, len(items), size):
+        yield items[i:i + size]
+
+
+def _default_connect(path: str) -> Callable[[], sqlite3.Connection]:
+    def connect() -> sqlite3.Connection:
+        conn = sqlite3.connect(path, timeout=30.0, isolation_level=None, check_same_thread=False)
+        if path != ":memory:":
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = NORMAL")
+        return conn
+
+    return connect
