@@ -70,7 +70,7 @@ def encode(messages: Sequence[BaseMessage], max_bytes: int = DEFAULT_MAX_MESSAGE
                 f"message {position} ({message.type}) encodes to {len(data)} bytes, over the store's "
                 f"max_message_bytes={max_bytes}: shorten it or raise max_message_bytes"
             )
-        encoded.append(EncodedMessage(message.id, data))
+        encoded.append(EncodedMessage(str(message.id), data))
     return encoded
 
 

@@ -214,8 +214,8 @@ class SessionMemoryRunnable(Runnable[Any, Any]):
         if isinstance(self.sessions, SessionStore):
             return self.sessions.history(session_id, user_id=user_id)
         history = self._call_factory(session_id, user_id)
-        if inspect.isawaitable(history):
-            history.close()  # type: ignore[union-attr]
+        if inspect.iscoroutine(history):
+            history.close()
             raise ConfigurationError("this history factory is async: use ainvoke / astream / abatch")
         return history
 
@@ -227,7 +227,7 @@ class SessionMemoryRunnable(Runnable[Any, Any]):
         return await history if inspect.isawaitable(history) else history
 
     def _call_factory(self, session_id: str, user_id: str | None) -> Any:
-        factory = self.sessions
+        factory: Callable[..., Any] = self.sessions  # type: ignore[assignment]
         if "user_id" in inspect.signature(factory).parameters:
             return factory(session_id=session_id, user_id=user_id)
         return factory(session_id)

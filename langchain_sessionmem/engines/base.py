@@ -43,8 +43,12 @@ class SessionState:
     data: dict[str, Any] = field(default_factory=dict)
 
 
-def to_datetime(epoch: float | None) -> datetime | None:
-    return None if epoch is None else datetime.fromtimestamp(epoch, tz=timezone.utc)
+def to_datetime(epoch: float) -> datetime:
+    return datetime.fromtimestamp(epoch, tz=timezone.utc)
+
+
+def to_optional_datetime(epoch: float | None) -> datetime | None:
+    return None if epoch is None else to_datetime(epoch)
 
 
 class Engine(Protocol):

@@ -8,7 +8,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from ..codec import EncodedMessage
-from .base import Record, SessionInfo, SessionKey, SyncBackedAsync, to_datetime, unique_new
+from .base import (
+    Record,
+    SessionInfo,
+    SessionKey,
+    SyncBackedAsync,
+    to_datetime,
+    to_optional_datetime,
+    unique_new,
+)
 
 
 @dataclass
@@ -100,7 +108,7 @@ class MemoryEngine(SyncBackedAsync):
             rows = [(k, s) for k in keys if (s := self._live(k, now)) is not None]
             return [
                 SessionInfo(k.session_id, k.user_id, to_datetime(s.created_at), to_datetime(s.updated_at),
-                            len(s.messages), to_datetime(s.expires_at))
+                            len(s.messages), to_optional_datetime(s.expires_at))
                 for k, s in sorted(rows, key=lambda row: row[1].updated_at, reverse=True)
             ]
 

@@ -169,12 +169,10 @@ class RedisEngine:
                 "to SessionStore.from_client to use sync and async methods"
             )
         try:
-            if asyncio:
-                import redis.asyncio as redis_mod
-                from redis.asyncio.cluster import RedisCluster
-            else:
-                import redis as redis_mod
-                from redis.cluster import RedisCluster
+            import redis
+            import redis.asyncio
+            import redis.asyncio.cluster
+            import redis.cluster
         except ImportError as exc:
             raise ConfigurationError(
                 "the Redis engine needs redis-py: pip install 'langchain-sessionmem[redis]'"
@@ -182,8 +180,9 @@ class RedisEngine:
         if _is_cluster_url(self.url):
             parts = urlsplit(self.url)
             plain = urlunsplit(parts._replace(scheme=parts.scheme.replace("+cluster", "")))
-            return RedisCluster.from_url(plain)
-        return redis_mod.Redis.from_url(self.url)
+            cluster = redis.asyncio.cluster.RedisCluster if asyncio else redis.cluster.RedisCluster
+            return cluster.from_url(plain)
+        return (redis.asyncio.Redis if asyncio else redis.Redis).from_url(self.url)
 
     @property
     def _where(self) -> str:
@@ -275,6 +274,8 @@ class RedisEngine:
     def range(self, key: SessionKey, start: int, end: int | None) -> list[Record]:
         log = self.keys.session(key.user_id, key.session_id)[0]
         first = max(start, 1)
+        if end is not None and end <= first:
+            return []  # LRANGE would read "to the end" for a stop index of -1
         with self._guard():
             items = self.client.lrange(log, first - 1, -1 if end is None else end - 2)
         return [(first + i, item) for i, item in enumerate(items)]
@@ -341,6 +342,8 @@ class RedisEngine:
     async def arange(self, key: SessionKey, start: int, end: int | None) -> list[Record]:
         log = self.keys.session(key.user_id, key.session_id)[0]
         first = max(start, 1)
+        if end is not None and end <= first:
+            return []  # LRANGE would read "to the end" for a stop index of -1
         with self._guard():
             items = await self.aclient.lrange(log, first - 1, -1 if end is None else end - 2)
         return [(first + i, item) for i, item in enumerate(items)]

@@ -17,7 +17,15 @@ from typing import Any
 
 from ..codec import EncodedMessage
 from ..errors import ConfigurationError, EngineUnavailableError
-from .base import Record, SessionInfo, SessionKey, SyncBackedAsync, to_datetime, unique_new
+from .base import (
+    Record,
+    SessionInfo,
+    SessionKey,
+    SyncBackedAsync,
+    to_datetime,
+    to_optional_datetime,
+    unique_new,
+)
 
 ANONYMOUS = ""  # stored user_id of sessions without a user; real user ids are never empty
 
@@ -225,7 +233,8 @@ class SqliteEngine(SyncBackedAsync):
         with self._connection() as conn:
             rows = conn.execute(self.sql.list_sessions, params).fetchall()
         return [
-            SessionInfo(sid, user_id, to_datetime(created), to_datetime(updated), count, to_datetime(expires))
+            SessionInfo(sid, user_id, to_datetime(created), to_datetime(updated), count,
+                        to_optional_datetime(expires))
             for sid, created, updated, count, expires in rows
         ]
 
