@@ -290,3 +290,11 @@ async def test_async_history_factory(store):
     with pytest.raises(ConfigurationError, match="async"):
         chain.invoke("hi", cfg())
     await store.aclose()
+
+
+def test_one_store_serves_successive_event_loops(store):
+    """asyncio.run twice with one store: Redis async clients are per event loop, not stale."""
+    chain = with_session_memory(ScriptedChatModel(), store)
+    asyncio.run(chain.ainvoke("first", cfg()))
+    asyncio.run(chain.ainvoke("second", cfg()))
+    assert texts(store.history("s1", user_id="alice").messages) == ["first", "reply number 1", "second", "reply number 2"]

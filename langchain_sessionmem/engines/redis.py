@@ -10,7 +10,10 @@ The sync and async executors share every builder and decoder below.
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
 import time
+import weakref
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -18,6 +21,17 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 
 from ..codec import EncodedMessage
 from ..errors import ConfigurationError, EngineUnavailableError
+
+try:
+    import redis
+    import redis.asyncio
+    import redis.asyncio.cluster
+    import redis.cluster
+    from redis.exceptions import ConnectionError as RedisConnectionError
+    from redis.exceptions import NoScriptError
+    from redis.exceptions import TimeoutError as RedisTimeoutError
+except ImportError as exc:  # the engine is imported only when a Redis store is asked for
+    raise ConfigurationError("the Redis engine needs redis-py: pip install 'langchain-sessionmem[redis]'") from exc
 from .base import Record, SessionInfo, SessionKey, to_datetime
 
 _ESCAPES = str.maketrans({"%": "%25", "{": "%7B", "}": "%7D", ":": "%3A", "|": "%7C"})
@@ -85,6 +99,7 @@ return removed
 """
 
 _SUFFIXES = ("log", "ids", "meta", "state")
+_SHA = {source: hashlib.sha1(source.encode()).hexdigest() for source in (_APPEND, _CAS_STATE, _TAIL, _DELETE)}
 
 
 def _escape(value: str) -> str:
@@ -144,7 +159,8 @@ class RedisEngine:
         self.keys = Keys(namespace)
         self._client = client
         self._aclient = aclient
-        self._scripts: dict[tuple[int, str], Any] = {}
+        # redis.asyncio connections belong to one event loop: with a URL, each loop gets its own client.
+        self._loop_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any] = weakref.WeakKeyDictionary()
         self._owns_clients = url is not None
 
     # -- clients ---------------------------------------------------------------------------
@@ -152,37 +168,31 @@ class RedisEngine:
     def client(self) -> Any:
         """The sync client (``redis.Redis`` or ``redis.cluster.RedisCluster``), made on first use."""
         if self._client is None:
-            self._client = self._make_client(asyncio=False)
+            self._client = self._make_client(use_asyncio=False)
         return self._client
 
     @property
     def aclient(self) -> Any:
-        """The asyncio client matching :attr:`client`, made on first use."""
-        if self._aclient is None:
-            self._aclient = self._make_client(asyncio=True)
-        return self._aclient
+        """The asyncio client matching :attr:`client`, made on first use in each event loop."""
+        if self._aclient is not None:
+            return self._aclient
+        loop = asyncio.get_running_loop()
+        if loop not in self._loop_clients:
+            self._loop_clients[loop] = self._make_client(use_asyncio=True)
+        return self._loop_clients[loop]
 
-    def _make_client(self, *, asyncio: bool) -> Any:
+    def _make_client(self, *, use_asyncio: bool) -> Any:
         if self.url is None:
             raise ConfigurationError(
                 "this store was built from a single Redis client; pass both client= and aclient= "
                 "to SessionStore.from_client to use sync and async methods"
             )
-        try:
-            import redis
-            import redis.asyncio
-            import redis.asyncio.cluster
-            import redis.cluster
-        except ImportError as exc:
-            raise ConfigurationError(
-                "the Redis engine needs redis-py: pip install 'langchain-sessionmem[redis]'"
-            ) from exc
         if _is_cluster_url(self.url):
             parts = urlsplit(self.url)
             plain = urlunsplit(parts._replace(scheme=parts.scheme.replace("+cluster", "")))
-            cluster = redis.asyncio.cluster.RedisCluster if asyncio else redis.cluster.RedisCluster
+            cluster = redis.asyncio.cluster.RedisCluster if use_asyncio else redis.cluster.RedisCluster
             return cluster.from_url(plain)
-        return (redis.asyncio.Redis if asyncio else redis.Redis).from_url(self.url)
+        return (redis.asyncio.Redis if use_asyncio else redis.Redis).from_url(self.url)
 
     @property
     def _where(self) -> str:
@@ -190,9 +200,6 @@ class RedisEngine:
 
     @contextmanager
     def _guard(self) -> Iterator[None]:
-        from redis.exceptions import ConnectionError as RedisConnectionError
-        from redis.exceptions import TimeoutError as RedisTimeoutError
-
         try:
             yield
         except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
@@ -201,11 +208,6 @@ class RedisEngine:
                 "and the URL is right; nothing was written by this call unless it had already reached the server"
             ) from exc
 
-    def _script(self, client: Any, source: str) -> Any:
-        slot = (id(client), source)
-        if slot not in self._scripts:
-            self._scripts[slot] = client.register_script(source)
-        return self._scripts[slot]
 
     # -- builders (shared by the sync and async twins) -------------------------------------
     def _touch_args(self, key: SessionKey) -> list[Any]:
@@ -260,9 +262,13 @@ class RedisEngine:
 
     # -- sync executor ---------------------------------------------------------------------
     def _run(self, call: tuple[str, list, list]) -> Any:
+        """EVALSHA, falling back to EVAL (which caches the script) on a server that lacks it."""
         source, keys, args = call
         with self._guard():
-            return self._script(self.client, source)(keys=keys, args=args)
+            try:
+                return self.client.evalsha(_SHA[source], len(keys), *keys, *args)
+            except NoScriptError:
+                return self.client.eval(source, len(keys), *keys, *args)
 
     def append(self, key: SessionKey, messages: Sequence[EncodedMessage]) -> int:
         return int(self._run(self._append_call(key, messages))[0])
@@ -329,8 +335,12 @@ class RedisEngine:
     # -- async executor --------------------------------------------------------------------
     async def _arun(self, call: tuple[str, list, list]) -> Any:
         source, keys, args = call
+        client = self.aclient
         with self._guard():
-            return await self._script(self.aclient, source)(keys=keys, args=args)
+            try:
+                return await client.evalsha(_SHA[source], len(keys), *keys, *args)
+            except NoScriptError:
+                return await client.eval(source, len(keys), *keys, *args)
 
     async def aappend(self, key: SessionKey, messages: Sequence[EncodedMessage]) -> int:
         return int((await self._arun(self._append_call(key, messages)))[0])
@@ -389,7 +399,9 @@ class RedisEngine:
         return 0
 
     async def aclose(self) -> None:
-        if self._owns_clients and self._aclient is not None:
-            await self._aclient.aclose()
-            self._aclient = None
+        """Close this event loop's client (and the sync client)."""
+        if self._owns_clients:
+            client = self._loop_clients.pop(asyncio.get_running_loop(), None)
+            if client is not None:
+                await client.aclose()
         self.close()
