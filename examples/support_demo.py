@@ -9,17 +9,13 @@ Uses ChatOpenAI when OPENAI_API_KEY or OPENAI_BASE_URL is set; otherwise a label
 from __future__ import annotations
 
 import argparse
-import os
-import sys
 
 from langchain_core.messages import BaseMessage
 from langchain_core.prompts import ChatPromptTemplate, MessagesPlaceholder
 from langchain_core.runnables import RunnableLambda
 
-sys.path.insert(0, os.path.dirname(__file__))
-from offline_model import chat_model  # noqa: E402
-
-from langchain_sessionmem import SessionStore, with_session_memory  # noqa: E402
+from langchain_sessionmem import SessionStore, with_session_memory
+from langchain_sessionmem.offline import chat_model
 
 TICKETS = [
     ("alice", "ticket-vpn", "My VPN is not working"),

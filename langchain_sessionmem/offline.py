@@ -1,7 +1,7 @@
-"""The model the examples use when no OpenAI-compatible server is configured.
+"""The chat model of the demo and the CLI when no OpenAI-compatible server is configured.
 
-It is deliberately simple and clearly labelled: it answers "what did I report?" from the
-conversation it is given, so the demo shows memory at work without any network access.
+It is not an LLM and says so in every reply: it answers "what did I report?" from the messages
+it is sent, so memory can be seen at work without any network access.
 """
 
 from __future__ import annotations
@@ -38,7 +38,11 @@ class OfflineSupportModel(BaseChatModel):
 def chat_model() -> BaseChatModel:
     """ChatOpenAI when OPENAI_API_KEY or OPENAI_BASE_URL is set, else the labelled offline model."""
     if os.environ.get("OPENAI_API_KEY") or os.environ.get("OPENAI_BASE_URL"):
-        from langchain_openai import ChatOpenAI
+        try:
+            from langchain_openai import ChatOpenAI
+        except ImportError as exc:
+            raise ImportError("OPENAI_* is set but langchain-openai is not: "
+                              "pip install 'langchain-sessionmem[openai]'") from exc
 
         return ChatOpenAI(model=os.environ.get("OPENAI_MODEL", "gpt-4o-mini"),
                           api_key=os.environ.get("OPENAI_API_KEY", "not-needed"))
