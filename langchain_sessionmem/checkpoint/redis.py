@@ -1,0 +1,894 @@
+"""Redis checkpointer on plain Redis / Valkey (no modules), Redis Cluster safe.
+
+Every key of a thread carries the same hash tag, so each ``put`` / ``put_writes`` is one Lua
+script on one slot: atomic, and one round trip. Listing walks a per-thread lexicographic sorted
+set of ``ns\\0checkpoint_id`` (newest first, ``before`` as a range bound); metadata filters run in
+the script with ``cjson``. No KEYS, no SCAN, no MODULE commands. With a TTL every key of the
+thread gets the same ``PEXPIRE`` on each write (sliding), so a thread expires as a whole.
+
+Keys (``P`` = namespace, ``{T}`` = the thread's hash tag)::
+
+    P:cp:{T}:m   hash   owner, created, updated, tid, log:<id> -> log length, run:<id>
+    P:cp:{T}:i   zset   "ns\\0cid" (score 0, lexicographic)
+    P:cp:{T}:c   hash   "ns\\0cid" -> msgpack [parent_id, type, checkpoint bytes, run_id]
+    P:cp:{T}:d   hash   "ns\\0cid" -> metadata JSON
+    P:cp:{T}:b   hash   "ns\\0channel\\0version" -> "type\\0bytes"
+    P:cp:{T}:w   hash   "ns\\0cid\\0task\\0idx" -> msgpack [task_path, channel, type, bytes]
+    P:cp:{T}:wz  zset   the same write fields, to range them per checkpoint
+    P:cp:{T}:l   hash   "log_id\\0seq" -> "type\\0bytes"   (append-only message logs)
+    P:cp:{T}:r   zset   "run_id\\0ns\\0cid" (delete_for_runs)
+    P:cp:threads        zset of thread ids (list(None)); P:cp:run:{R} set of thread ids of run R
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from typing import Any
+
+import ormsgpack
+from langchain_core.runnables import RunnableConfig
+from langgraph.checkpoint.base import (
+    ChannelVersions,
+    Checkpoint,
+    CheckpointMetadata,
+    CheckpointTuple,
+)
+
+from ..errors import ConfigurationError, CorruptDataError, EngineUnavailableError
+from .base import (
+    LOGREF,
+    BlobKey,
+    PutPlan,
+    Row,
+    TupleAssembler,
+    Typed,
+    WriteRow,
+    decode_ref,
+    matches,
+    now,
+    plan_writes,
+    split_filter,
+    target,
+    validate_ns,
+)
+from .saver import SessionSaverBase
+
+__all__ = ["RedisCheckpointSaver", "ThreadKeys"]
+
+SUFFIXES = ("m", "i", "c", "d", "b", "w", "wz", "l", "r")
+UNSCOPED = "*"
+
+_PRELUDE = r"""
+local K = {m=KEYS[1], i=KEYS[2], c=KEYS[3], d=KEYS[4], b=KEYS[5], w=KEYS[6], wz=KEYS[7], l=KEYS[8], r=KEYS[9]}
+local function claim(mode, at, tid)
+  local owner = redis.call('HGET', K.m, 'owner')
+  if owner then
+    if mode ~= '*' and owner ~= mode then return false end
+  else
+    redis.call('HSET', K.m, 'owner', mode == '*' and '' or mode, 'created', at, 'tid', tid)
+  end
+  redis.call('HSET', K.m, 'updated', at)
+  return true
+end
+local function expire(ttl)
+  if tonumber(ttl) > 0 then
+    for _, key in ipairs(KEYS) do redis.call('PEXPIRE', key, ttl) end
+  end
+end
+"""
+
+# ARGV: mode, ttl_ms, now, tid, member, record, metadata, run_id, nblobs, (field, value)*, nlogs,
+#       (log_id, start, count, items*)*
+PUT = _PRELUDE + r"""
+if not claim(ARGV[1], ARGV[3], ARGV[4]) then return {'owner'} end
+local nb = tonumber(ARGV[9])
+local p = 10 + 2 * nb
+local nl = tonumber(ARGV[p])
+local q = p + 1
+for _ = 1, nl do
+  local cur = tonumber(redis.call('HGET', K.m, 'log:' .. ARGV[q]) or '0')
+  if cur ~= tonumber(ARGV[q + 1]) then return {'conflict', ARGV[q]} end
+  q = q + 3 + tonumber(ARGV[q + 2])
+end
+q = p + 1
+for _ = 1, nl do
+  local id, start, cnt = ARGV[q], tonumber(ARGV[q + 1]), tonumber(ARGV[q + 2])
+  for j = 1, cnt do
+    redis.call('HSET', K.l, id .. '\0' .. string.format('%d', start + j - 1), ARGV[q + 2 + j])
+  end
+  redis.call('HSET', K.m, 'log:' .. id, string.format('%d', start + cnt))
+  q = q + 3 + cnt
+end
+for k = 0, nb - 1 do redis.call('HSET', K.b, ARGV[10 + 2 * k], ARGV[11 + 2 * k]) end
+redis.call('HSET', K.c, ARGV[5], ARGV[6])
+redis.call('HSET', K.d, ARGV[5], ARGV[7])
+redis.call('ZADD', K.i, 0, ARGV[5])
+if ARGV[8] ~= '' then redis.call('ZADD', K.r, 0, ARGV[8] .. '\0' .. ARGV[5]) end
+expire(ARGV[2])
+return {'ok'}
+"""
+
+# ARGV: mode, ttl_ms, now, tid, member, n, (suffix, replace, value)*
+PUT_WRITES = _PRELUDE + r"""
+if not claim(ARGV[1], ARGV[3], ARGV[4]) then return {'owner'} end
+local n = tonumber(ARGV[6])
+for k = 0, n - 1 do
+  local field = ARGV[5] .. '\0' .. ARGV[7 + 3 * k]
+  if ARGV[8 + 3 * k] == '1' or redis.call('HEXISTS', K.w, field) == 0 then
+    redis.call('HSET', K.w, field, ARGV[9 + 3 * k])
+    redis.call('ZADD', K.wz, 0, field)
+  end
+end
+expire(ARGV[2])
+return {'ok'}
+"""
+
+# ARGV: mode, scope ('ns'|'all'), ns, exact cid, before cid, limit (-1 = none), filter JSON, refresh ttl
+ROWS = _PRELUDE + r"""
+local owner = redis.call('HGET', K.m, 'owner')
+if not owner or (ARGV[1] ~= '*' and owner ~= ARGV[1]) then return {} end
+local filter = nil
+if ARGV[7] ~= '' then filter = cjson.decode(ARGV[7]) end
+local limit = tonumber(ARGV[6])
+local out, found = {}, 0
+local function consider(member)
+  local md = redis.call('HGET', K.d, member)
+  if not md then return end
+  if filter then
+    local ok, meta = pcall(cjson.decode, md)
+    if not ok then return end
+    for key, want in pairs(filter) do
+      if meta[key] ~= want then return end
+    end
+  end
+  local wf = redis.call('ZRANGEBYLEX', K.wz, '[' .. member .. '\0', '(' .. member .. '\1')
+  out[#out + 1] = member
+  out[#out + 1] = redis.call('HGET', K.c, member)
+  out[#out + 1] = md
+  out[#out + 1] = #wf
+  for _, f in ipairs(wf) do
+    out[#out + 1] = f
+    out[#out + 1] = redis.call('HGET', K.w, f)
+  end
+  found = found + 1
+end
+local function full() return limit >= 0 and found >= limit end
+if ARGV[2] == 'ns' and ARGV[4] ~= '' then
+  consider(ARGV[3] .. '\0' .. ARGV[4])
+elseif ARGV[2] == 'ns' then
+  local lo = '[' .. ARGV[3] .. '\0'
+  local hi = '(' .. ARGV[3] .. '\1'
+  if ARGV[5] ~= '' then hi = '(' .. ARGV[3] .. '\0' .. ARGV[5] end
+  local batch = 100
+  if limit >= 0 and not filter then batch = math.max(limit, 1) end
+  while not full() do
+    local ms = redis.call('ZREVRANGEBYLEX', K.i, hi, lo, 'LIMIT', 0, batch)
+    for _, member in ipairs(ms) do
+      if full() then break end
+      consider(member)
+    end
+    if #ms < batch then break end
+    hi = '(' .. ms[#ms]
+  end
+else
+  local arr = {}
+  for _, member in ipairs(redis.call('ZRANGE', K.i, 0, -1)) do
+    local cid = string.sub(member, string.find(member, '\0', 1, true) + 1)
+    if (ARGV[5] == '' or cid < ARGV[5]) and (ARGV[4] == '' or cid == ARGV[4]) then
+      arr[#arr + 1] = {cid, member}
+    end
+  end
+  table.sort(arr, function(a, b) return a[1] > b[1] end)
+  for _, e in ipairs(arr) do
+    if full() then break end
+    consider(e[2])
+  end
+end
+if found > 0 then expire(ARGV[8]) end
+return out
+"""
+
+# ARGV: blob fields. Returns the blob values, then (log_id, n, items*) for every referenced log.
+VALUES = _PRELUDE + r"""
+local out, need, order = {}, {}, {}
+for k = 1, #ARGV, 500 do
+  local part = {}
+  for j = k, math.min(k + 499, #ARGV) do part[#part + 1] = ARGV[j] end
+  for _, v in ipairs(redis.call('HMGET', K.b, unpack(part))) do
+    out[#out + 1] = v
+    if v and string.sub(v, 1, 10) == 'sm.logref\0' then
+      local id, n = string.match(string.sub(v, 11), '^([^:]+):(%d+)$')
+      n = tonumber(n)
+      if need[id] == nil then order[#order + 1] = id; need[id] = n
+      elseif need[id] < n then need[id] = n end
+    end
+  end
+end
+for _, id in ipairs(order) do
+  local n = need[id]
+  out[#out + 1] = id
+  out[#out + 1] = n
+  for k = 0, n - 1, 500 do
+    local part = {}
+    for j = k, math.min(k + 499, n - 1) do part[#part + 1] = id .. '\0' .. string.format('%d', j) end
+    for _, v in ipairs(redis.call('HMGET', K.l, unpack(part))) do out[#out + 1] = v end
+  end
+end
+return out
+"""
+
+# ARGV: mode. Deletes every key of the thread; returns its run ids.
+DELETE = _PRELUDE + r"""
+local owner = redis.call('HGET', K.m, 'owner')
+if not owner then return {'ok'} end
+if ARGV[1] ~= '*' and owner ~= ARGV[1] then return {'owner'} end
+local out = {'ok'}
+for _, e in ipairs(redis.call('ZRANGE', K.r, 0, -1)) do
+  out[#out + 1] = string.sub(e, 1, string.find(e, '\0', 1, true) - 1)
+end
+redis.call('DEL', unpack(KEYS))
+return out
+"""
+
+# ARGV: mode, run ids*. Deletes the checkpoints (and their writes) of those runs in this thread.
+DELETE_RUNS = _PRELUDE + r"""
+local owner = redis.call('HGET', K.m, 'owner')
+if not owner or (ARGV[1] ~= '*' and owner ~= ARGV[1]) then return 0 end
+local n = 0
+for k = 2, #ARGV do
+  local lo, hi = '[' .. ARGV[k] .. '\0', '(' .. ARGV[k] .. '\1'
+  for _, e in ipairs(redis.call('ZRANGEBYLEX', K.r, lo, hi)) do
+    local member = string.sub(e, #ARGV[k] + 2)
+    redis.call('HDEL', K.c, member)
+    redis.call('HDEL', K.d, member)
+    redis.call('ZREM', K.i, member)
+    local wlo, whi = '[' .. member .. '\0', '(' .. member .. '\1'
+    for _, f in ipairs(redis.call('ZRANGEBYLEX', K.wz, wlo, whi)) do redis.call('HDEL', K.w, f) end
+    redis.call('ZREMRANGEBYLEX', K.wz, wlo, whi)
+    n = n + 1
+  end
+  redis.call('ZREMRANGEBYLEX', K.r, lo, hi)
+end
+return n
+"""
+
+# ARGV: mode, then groups "count, items*" for: checkpoints, blob fields, log ids.
+PRUNE = _PRELUDE + r"""
+local owner = redis.call('HGET', K.m, 'owner')
+if not owner then return 'ok' end
+if ARGV[1] ~= '*' and owner ~= ARGV[1] then return 'owner' end
+local p = 2
+local nc = tonumber(ARGV[p])
+local doomed = {}
+for k = 1, nc do
+  local member = ARGV[p + k]
+  doomed[member] = true
+  redis.call('HDEL', K.c, member)
+  redis.call('HDEL', K.d, member)
+  redis.call('ZREM', K.i, member)
+  local wlo, whi = '[' .. member .. '\0', '(' .. member .. '\1'
+  for _, f in ipairs(redis.call('ZRANGEBYLEX', K.wz, wlo, whi)) do redis.call('HDEL', K.w, f) end
+  redis.call('ZREMRANGEBYLEX', K.wz, wlo, whi)
+end
+for _, e in ipairs(redis.call('ZRANGE', K.r, 0, -1)) do
+  local pos = string.find(e, '\0', 1, true)
+  if doomed[string.sub(e, pos + 1)] then redis.call('ZREM', K.r, e) end
+end
+p = p + nc + 1
+local nb = tonumber(ARGV[p])
+for k = 1, nb do redis.call('HDEL', K.b, ARGV[p + k]) end
+p = p + nb + 1
+local nl = tonumber(ARGV[p])
+for k = 1, nl do
+  local id = ARGV[p + k]
+  local len = tonumber(redis.call('HGET', K.m, 'log:' .. id) or '0')
+  for j = 0, len - 1 do redis.call('HDEL', K.l, id .. '\0' .. string.format('%d', j)) end
+  redis.call('HDEL', K.m, 'log:' .. id)
+end
+return 'ok'
+"""
+
+SCRIPTS = {"put": PUT, "put_writes": PUT_WRITES, "rows": ROWS, "values": VALUES, "delete": DELETE,
+           "delete_runs": DELETE_RUNS, "prune": PRUNE}
+
+
+class ThreadKeys:
+    """Key names of one namespace. The thread id is the hash tag (hashed if it holds braces)."""
+
+    def __init__(self, namespace: str):
+        self.prefix = f"{namespace}:cp"
+        self.threads = f"{self.prefix}:threads"
+
+    def thread(self, thread_id: str) -> list[str]:
+        tag = thread_id if "{" not in thread_id and "}" not in thread_id else \
+            "#" + hashlib.sha1(thread_id.encode()).hexdigest()
+        return [f"{self.prefix}:{{{tag}}}:{s}" for s in SUFFIXES]
+
+    def run(self, run_id: str) -> str:
+        tag = run_id if "{" not in run_id and "}" not in run_id else "#" + hashlib.sha1(run_id.encode()).hexdigest()
+        return f"{self.prefix}:run:{{{tag}}}"
+
+
+# -- builders and decoders shared by the sync and async executors ---------------------------------
+def _s(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def put_args(plan: PutPlan, mode: str, ttl_ms: int) -> list[Any]:
+    member = f"{plan.ns}\0{plan.checkpoint_id}"
+    record = ormsgpack.packb([plan.parent_id, plan.ckpt[0], plan.ckpt[1], plan.run_id])
+    args: list[Any] = [mode, ttl_ms, repr(plan.ts), plan.thread_id, member, record, plan.metadata,
+                       plan.run_id or "", len(plan.blobs)]
+    for (channel, version), (typ, data) in plan.blobs.items():
+        args += [f"{plan.ns}\0{channel}\0{version}", typ.encode() + b"\0" + data]
+    args.append(len(plan.appends))
+    for app in plan.appends.values():
+        args += [app.log_id, app.start, len(app.items)]
+        args += [typ.encode() + b"\0" + data for typ, data in app.items]
+    return args
+
+
+def writes_args(rows: list[WriteRow], mode: str, ttl_ms: int, thread_id: str, ns: str, cid: str) -> list[Any]:
+    args: list[Any] = [mode, ttl_ms, repr(now()), thread_id, f"{ns}\0{cid}", len(rows)]
+    for w in rows:
+        args += [f"{w.task_id}\0{w.idx}", "1" if w.replace else "0",
+                 ormsgpack.packb([w.task_path, w.channel, w.type, w.value])]
+    return args
+
+
+def parse_rows(thread_id: str, reply: list[Any]) -> list[Row]:
+    rows: list[Row] = []
+    i = 0
+    while i < len(reply):
+        ns, _, cid = _s(reply[i]).partition("\0")
+        parent, typ, data, _run = ormsgpack.unpackb(reply[i + 1])
+        row = Row(thread_id, ns, cid, parent, (typ, data), reply[i + 2])
+        n = int(reply[i + 3])
+        i += 4
+        for _ in range(n):
+            field, value = _s(reply[i]), reply[i + 1]
+            i += 2
+            if value is None:
+                continue
+            parts = field.split("\0")
+            task_path, channel, wtyp, wdata = ormsgpack.unpackb(value)
+            row.writes.append(WriteRow(parts[-2], int(parts[-1]), task_path, channel, wtyp, wdata))
+        rows.append(row)
+    return rows
+
+
+def _typed(value: bytes | None) -> Typed | None:
+    if value is None:
+        return None
+    typ, sep, data = bytes(value).partition(b"\0")
+    if not sep:
+        raise CorruptDataError(f"stored channel value has no type tag: {bytes(value)[:32]!r}")
+    return typ.decode(), data
+
+
+def blob_fields(keys: list[BlobKey]) -> list[str]:
+    return [f"{ns}\0{channel}\0{version}" for _t, ns, channel, version in keys]
+
+
+def apply_values(asm: TupleAssembler, keys: list[BlobKey], reply: list[Any]) -> None:
+    """Feed the VALUES script's reply (blobs, then log prefixes) into the assembler."""
+    need = asm.set_blobs({key: _typed(v) for key, v in zip(keys, reply[:len(keys)], strict=True)})
+    by_log: dict[str, list[Typed]] = {}
+    i = len(keys)
+    while i < len(reply):
+        log_id, n = _s(reply[i]), int(reply[i + 1])
+        items = [_typed(v) for v in reply[i + 2:i + 2 + n]]
+        i += 2 + n
+        by_log[log_id] = [t for t in items if t is not None]
+    asm.set_logs({key: by_log.get(key[2], [])[:length] for key, length in need.items()})
+
+
+def rows_args(mode: str, ns: str | None, exact: str | None, before: str | None, limit: int | None,
+              pushed: dict[str, Any], refresh_ms: int) -> list[Any]:
+    return [mode, "all" if ns is None else "ns", ns or "", exact or "", before or "",
+            -1 if limit is None else max(limit, 0), json.dumps(pushed) if pushed else "", refresh_ms]
+
+
+def merge_pages(rows: list[Row], local: dict[str, Any], limit: int | None) -> list[Row]:
+    if local:
+        rows = [r for r in rows if matches(json.loads(r.metadata), local)]
+    rows.sort(key=lambda r: r.checkpoint_id, reverse=True)
+    return rows if limit is None else rows[:max(limit, 0)]
+
+
+def prune_args(mode: str, rows: list[Row], blob_keys_all: list[str], keep_blobs: set[str],
+               kept_values: dict[str, bytes | None], all_logs: set[str]) -> list[Any]:
+    latest: dict[str, str] = {}
+    for r in rows:
+        latest[r.ns] = max(latest.get(r.ns, ""), r.checkpoint_id)
+    doomed = [f"{r.ns}\0{r.checkpoint_id}" for r in rows if latest[r.ns] != r.checkpoint_id]
+    dead_blobs = [f for f in blob_keys_all if f not in keep_blobs]
+    keep_logs = set()
+    for value in kept_values.values():
+        typed = _typed(value)
+        if typed is not None and typed[0] == LOGREF:
+            keep_logs.add(decode_ref(typed[1])[0])
+    dead_logs = sorted(all_logs - keep_logs)
+    return [mode, len(doomed), *doomed, len(dead_blobs), *dead_blobs, len(dead_logs), *dead_logs]
+
+
+class RedisCheckpointSaver(SessionSaverBase):
+    """LangGraph checkpointer on plain Redis or Redis Cluster, sync and async.
+
+    Pass ``client`` (``redis.Redis`` / ``redis.cluster.RedisCluster``, ``decode_responses=False``)
+    and/or ``aclient`` (the ``redis.asyncio`` twin), or factories that make them lazily.
+    """
+
+    def __init__(self, *, client: Any = None, aclient: Any = None, client_factory: Callable[[], Any] | None = None,
+                 aclient_factory: Callable[[], Any] | None = None, **options: Any) -> None:
+        super().__init__(**options)
+        if client is None and aclient is None and client_factory is None and aclient_factory is None:
+            raise ConfigurationError("RedisCheckpointSaver needs client= and/or aclient= (or factories)")
+        self._client, self._aclient = client, aclient
+        self._client_factory, self._aclient_factory = client_factory, aclient_factory
+        self.keys = ThreadKeys(self.namespace)
+        self._scripts: dict[int, dict[str, Any]] = {}
+        self._registered: set[tuple[str, str]] = set()
+
+    # -- clients and scripts ---------------------------------------------------------------------
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            if self._client_factory is None:
+                raise ConfigurationError("this RedisCheckpointSaver has no sync client: pass client=")
+            self._client = self._client_factory()
+        return self._client
+
+    @property
+    def aclient(self) -> Any:
+        if self._aclient is None:
+            if self._aclient_factory is None:
+                raise ConfigurationError("this RedisCheckpointSaver has no async client: pass aclient=")
+            self._aclient = self._aclient_factory()
+        return self._aclient
+
+    def _script(self, client: Any, name: str) -> Any:
+        scripts = self._scripts.get(id(client))
+        if scripts is None:
+            scripts = self._scripts[id(client)] = {k: client.register_script(v) for k, v in SCRIPTS.items()}
+        return scripts[name]
+
+    @property
+    def _mode(self) -> str:
+        return UNSCOPED if self.user_id is None else self.user_id
+
+    @property
+    def _ttl_ms(self) -> int:
+        return 0 if self.ttl is None else int(self.ttl * 1000)
+
+    def _index_ops(self, thread_id: str, run_id: str | None) -> list[tuple[str, tuple]]:
+        """Global index updates not yet done by this process (thread list, run -> threads)."""
+        ops: list[tuple[str, tuple]] = []
+        if ("t", thread_id) not in self._registered:
+            ops.append(("zadd", (self.keys.threads, {thread_id: now()})))
+        if run_id and ("r", f"{run_id}\0{thread_id}") not in self._registered:
+            ops.append(("sadd", (self.keys.run(run_id), thread_id)))
+            if self.ttl is not None:
+                ops.append(("pexpire", (self.keys.run(run_id), self._ttl_ms)))
+        return ops
+
+    def _mark(self, thread_id: str, run_id: str | None) -> None:
+        if len(self._registered) > 100_000:
+            self._registered.clear()
+        self._registered.add(("t", thread_id))
+        if run_id:
+            self._registered.add(("r", f"{run_id}\0{thread_id}"))
+
+    def _owner_error(self, thread_id: str, action: str) -> Exception:
+        return self._refuse(thread_id, action)
+
+    @staticmethod
+    def _unavailable(exc: Exception) -> EngineUnavailableError:
+        return EngineUnavailableError(f"Redis is unavailable for the checkpointer: {exc}")
+
+    # -- sync executor ---------------------------------------------------------------------------
+    def _call(self, name: str, thread_id: str, args: list[Any]) -> Any:
+        from redis.exceptions import ConnectionError as RCE
+        from redis.exceptions import TimeoutError as RTE
+
+        try:
+            return self._script(self.client, name)(keys=self.keys.thread(thread_id), args=args)
+        except (RCE, RTE) as exc:
+            raise self._unavailable(exc) from exc
+
+    def _run_ops(self, ops: list[tuple[str, tuple]]) -> None:
+        if ops:
+            pipe = self.client.pipeline(transaction=False)
+            for op, args in ops:
+                getattr(pipe, op)(*args)
+            pipe.execute()
+
+    def _rows(self, thread_id: str, args: list[Any]) -> list[Row]:
+        return parse_rows(thread_id, self._call("rows", thread_id, args))
+
+    def _assemble(self, rows: list[Row], cache: bool) -> list[CheckpointTuple]:
+        asm = TupleAssembler(self.serde, rows)
+        by_thread: dict[str, list[BlobKey]] = {}
+        for key in asm.blob_keys():
+            by_thread.setdefault(key[0], []).append(key)
+        for tid, keys in by_thread.items():
+            apply_values(asm, keys, self._call("values", tid, blob_fields(keys)))
+        return asm.tuples(self._logs if cache else None)
+
+    def get_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
+        t = target(config)
+        refresh = self._ttl_ms if self.refresh_on_read else 0
+        rows = self._rows(t.thread_id, rows_args(self._mode, t.ns, t.checkpoint_id, None, 1, {}, refresh))
+        return self._assemble(rows, cache=True)[0] if rows else None
+
+    def list(self, config: RunnableConfig | None, *, filter: dict[str, Any] | None = None,
+             before: RunnableConfig | None = None, limit: int | None = None) -> Iterator[CheckpointTuple]:
+        conf, ns, exact, before_id, pushed, local = _list_params(config, filter, before)
+        args = rows_args(self._mode, ns, exact, before_id, None if local else limit, pushed, 0)
+        if config:
+            threads = [target(config).thread_id]
+        else:
+            threads = [_s(t) for t in self.client.zrange(self.keys.threads, 0, -1)]
+        rows: list[Row] = []
+        for tid in threads:
+            rows += self._rows(tid, args)
+        yield from self._assemble(merge_pages(rows, local, limit), cache=False)
+
+    def put(self, config: RunnableConfig, checkpoint: Checkpoint, metadata: CheckpointMetadata,
+            new_versions: ChannelVersions) -> RunnableConfig:
+        plan = self._plan(config, checkpoint, metadata, new_versions)
+        self._run_ops(self._index_ops(plan.thread_id, plan.run_id))
+        self._mark(plan.thread_id, plan.run_id)
+        for _ in range(len(plan.appends) + 1):
+            reply = self._call("put", plan.thread_id, put_args(plan, self._mode, self._ttl_ms))
+            if not _rebase_on_conflict(plan, reply):
+                break
+        _check(reply, self, plan.thread_id)
+        plan.commit(self._logs)
+        return {"configurable": {"thread_id": plan.thread_id, "checkpoint_ns": plan.ns,
+                                 "checkpoint_id": plan.checkpoint_id}}
+
+    def put_writes(self, config: RunnableConfig, writes: Sequence[tuple[str, Any]], task_id: str,
+                   task_path: str = "") -> None:
+        t = target(config)
+        rows = plan_writes(self.serde, writes, task_id, task_path)
+        self._run_ops(self._index_ops(t.thread_id, None))
+        self._mark(t.thread_id, None)
+        reply = self._call("put_writes", t.thread_id,
+                           writes_args(rows, self._mode, self._ttl_ms, t.thread_id, t.ns, str(t.checkpoint_id)))
+        _check(reply, self, t.thread_id)
+
+    def delete_thread(self, thread_id: str) -> None:
+        reply = self._call("delete", thread_id, [self._mode])
+        _check(reply, self, thread_id, "delete")
+        ops: list[tuple[str, tuple]] = [("zrem", (self.keys.threads, thread_id))]
+        ops += [("srem", (self.keys.run(_s(r)), thread_id)) for r in set(reply[1:])]
+        self._run_ops(ops)
+        self._logs.drop_thread(thread_id)
+
+    def delete_for_runs(self, run_ids: Sequence[str]) -> None:
+        runs = [str(r) for r in run_ids]
+        if not runs:
+            return
+        pipe = self.client.pipeline(transaction=False)
+        for run in runs:
+            pipe.smembers(self.keys.run(run))
+        threads = {_s(t) for members in pipe.execute() for t in members}
+        for tid in sorted(threads):
+            self._call("delete_runs", tid, [self._mode, *runs])
+
+    def copy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
+        src, dst = self.keys.thread(source_thread_id), self.keys.thread(target_thread_id)
+        c = self.client
+        owner = c.hget(src[0], "owner")
+        if owner is None:
+            return
+        if not self._owns(_s(owner) or None):
+            raise self._refuse(source_thread_id, "copy")
+        dst_owner = c.hget(dst[0], "owner")
+        if dst_owner is not None and not self._owns(_s(dst_owner) or None):
+            raise self._refuse(target_thread_id, "overwrite")
+        pipe = c.pipeline(transaction=False)
+        for key in src:
+            pipe.dump(key)
+        dumps = pipe.execute()
+        runs = {_s(e).split("\0", 1)[0] for e in c.zrange(src[8], 0, -1)}
+        pipe = c.pipeline(transaction=False)
+        for key in dst:  # one key per DEL: cluster pipelines refuse multi-key DEL
+            pipe.delete(key)
+        for key, blob in zip(dst, dumps, strict=True):
+            if blob is not None:
+                pipe.restore(key, self._ttl_ms, blob, replace=True)
+        pipe.hset(dst[0], mapping={"tid": target_thread_id, "created": repr(now()), "updated": repr(now())})
+        if self.user_id is not None:
+            pipe.hset(dst[0], "owner", self.user_id)
+        pipe.execute()
+        self._run_ops([("zadd", (self.keys.threads, {target_thread_id: now()})),
+                       *[("sadd", (self.keys.run(r), target_thread_id)) for r in runs]])
+        self._logs.drop_thread(target_thread_id)
+
+    def prune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
+        self._strategy(strategy)
+        for tid in self._thread_ids(thread_ids):
+            if strategy == "delete":
+                self.delete_thread(tid)
+                continue
+            keys = self.keys.thread(tid)
+            owner = self.client.hget(keys[0], "owner")
+            if owner is None:
+                continue
+            if not self._owns(_s(owner) or None):
+                raise self._refuse(tid, "prune")
+            rows = self._rows(tid, rows_args(self._mode, None, None, None, None, {}, 0))
+            kept = {r.ns: r for r in sorted(rows, key=lambda r: r.checkpoint_id)}
+            keep_fields = set()
+            for r in kept.values():
+                skeleton = self.serde.loads_typed(r.ckpt)
+                keep_fields |= {f"{r.ns}\0{ch}\0{v}" for ch, v in skeleton.get("channel_versions", {}).items()}
+            pipe = self.client.pipeline(transaction=False)
+            pipe.hkeys(keys[4])
+            pipe.hkeys(keys[0])
+            fields = sorted(keep_fields)
+            if fields:
+                pipe.hmget(keys[4], fields)
+            res = pipe.execute()
+            all_blobs = [_s(f) for f in res[0]]
+            all_logs = {_s(f)[4:] for f in res[1] if _s(f).startswith("log:")}
+            kept_values = dict(zip(fields, res[2], strict=True)) if fields else {}
+            reply = self._call("prune", tid, prune_args(self._mode, rows, all_blobs, keep_fields, kept_values,
+                                                        all_logs))
+            if _s(reply) == "owner":
+                raise self._refuse(tid, "prune")
+            self._logs.drop_thread(tid)
+
+    def thread_info(self, thread_id: str) -> dict[str, Any] | None:
+        """Owner, timestamps, TTL, checkpoint count and memory used by a visible thread, else None."""
+        keys = self.keys.thread(thread_id)
+        pipe = self.client.pipeline(transaction=False)
+        pipe.hmget(keys[0], ["owner", "created", "updated"])
+        pipe.zcard(keys[1])
+        pipe.pttl(keys[0])
+        for key in keys:
+            pipe.memory_usage(key, samples=0)
+        res = pipe.execute()
+        return _info(self, thread_id, res)
+
+    def purge_expired(self) -> int:
+        """Native expiry does the work; this drops expired threads from the global thread index."""
+        threads = [_s(t) for t in self.client.zrange(self.keys.threads, 0, -1)]
+        pipe = self.client.pipeline(transaction=False)
+        for tid in threads:
+            pipe.exists(self.keys.thread(tid)[0])
+        gone = [t for t, alive in zip(threads, pipe.execute(), strict=True) if not alive]
+        if gone:
+            self.client.zrem(self.keys.threads, *gone)
+        return len(gone)
+
+    def close(self) -> None:
+        if self._client is not None and self._client_factory is None:
+            return  # not ours to close
+        self._client = None
+
+    # -- async executor: the same builders and decoders over redis.asyncio --------------------------
+    async def _acall(self, name: str, thread_id: str, args: list[Any]) -> Any:
+        from redis.exceptions import ConnectionError as RCE
+        from redis.exceptions import TimeoutError as RTE
+
+        try:
+            return await self._script(self.aclient, name)(keys=self.keys.thread(thread_id), args=args)
+        except (RCE, RTE) as exc:
+            raise self._unavailable(exc) from exc
+
+    async def _arun_ops(self, ops: list[tuple[str, tuple]]) -> None:
+        if ops:
+            pipe = self.aclient.pipeline(transaction=False)
+            for op, args in ops:
+                getattr(pipe, op)(*args)
+            await pipe.execute()
+
+    async def _arows(self, thread_id: str, args: list[Any]) -> list[Row]:
+        return parse_rows(thread_id, await self._acall("rows", thread_id, args))
+
+    async def _aassemble(self, rows: list[Row], cache: bool) -> list[CheckpointTuple]:
+        asm = TupleAssembler(self.serde, rows)
+        by_thread: dict[str, list[BlobKey]] = {}
+        for key in asm.blob_keys():
+            by_thread.setdefault(key[0], []).append(key)
+        for tid, keys in by_thread.items():
+            apply_values(asm, keys, await self._acall("values", tid, blob_fields(keys)))
+        return asm.tuples(self._logs if cache else None)
+
+    async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
+        t = target(config)
+        refresh = self._ttl_ms if self.refresh_on_read else 0
+        rows = await self._arows(t.thread_id, rows_args(self._mode, t.ns, t.checkpoint_id, None, 1, {}, refresh))
+        return (await self._aassemble(rows, cache=True))[0] if rows else None
+
+    async def alist(self, config: RunnableConfig | None, *, filter: dict[str, Any] | None = None,
+                    before: RunnableConfig | None = None, limit: int | None = None) -> AsyncIterator[CheckpointTuple]:
+        conf, ns, exact, before_id, pushed, local = _list_params(config, filter, before)
+        args = rows_args(self._mode, ns, exact, before_id, None if local else limit, pushed, 0)
+        if config:
+            threads = [target(config).thread_id]
+        else:
+            threads = [_s(t) for t in await self.aclient.zrange(self.keys.threads, 0, -1)]
+        rows: list[Row] = []
+        for tid in threads:
+            rows += await self._arows(tid, args)
+        for item in await self._aassemble(merge_pages(rows, local, limit), cache=False):
+            yield item
+
+    async def aput(self, config: RunnableConfig, checkpoint: Checkpoint, metadata: CheckpointMetadata,
+                   new_versions: ChannelVersions) -> RunnableConfig:
+        plan = self._plan(config, checkpoint, metadata, new_versions)
+        await self._arun_ops(self._index_ops(plan.thread_id, plan.run_id))
+        self._mark(plan.thread_id, plan.run_id)
+        for _ in range(len(plan.appends) + 1):
+            reply = await self._acall("put", plan.thread_id, put_args(plan, self._mode, self._ttl_ms))
+            if not _rebase_on_conflict(plan, reply):
+                break
+        _check(reply, self, plan.thread_id)
+        plan.commit(self._logs)
+        return {"configurable": {"thread_id": plan.thread_id, "checkpoint_ns": plan.ns,
+                                 "checkpoint_id": plan.checkpoint_id}}
+
+    async def aput_writes(self, config: RunnableConfig, writes: Sequence[tuple[str, Any]], task_id: str,
+                          task_path: str = "") -> None:
+        t = target(config)
+        rows = plan_writes(self.serde, writes, task_id, task_path)
+        await self._arun_ops(self._index_ops(t.thread_id, None))
+        self._mark(t.thread_id, None)
+        reply = await self._acall("put_writes", t.thread_id,
+                                  writes_args(rows, self._mode, self._ttl_ms, t.thread_id, t.ns,
+                                              str(t.checkpoint_id)))
+        _check(reply, self, t.thread_id)
+
+    async def adelete_thread(self, thread_id: str) -> None:
+        reply = await self._acall("delete", thread_id, [self._mode])
+        _check(reply, self, thread_id, "delete")
+        ops: list[tuple[str, tuple]] = [("zrem", (self.keys.threads, thread_id))]
+        ops += [("srem", (self.keys.run(_s(r)), thread_id)) for r in set(reply[1:])]
+        await self._arun_ops(ops)
+        self._logs.drop_thread(thread_id)
+
+    async def adelete_for_runs(self, run_ids: Sequence[str]) -> None:
+        runs = [str(r) for r in run_ids]
+        if not runs:
+            return
+        pipe = self.aclient.pipeline(transaction=False)
+        for run in runs:
+            pipe.smembers(self.keys.run(run))
+        threads = {_s(t) for members in await pipe.execute() for t in members}
+        for tid in sorted(threads):
+            await self._acall("delete_runs", tid, [self._mode, *runs])
+
+    async def acopy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
+        src, dst = self.keys.thread(source_thread_id), self.keys.thread(target_thread_id)
+        c = self.aclient
+        owner = await c.hget(src[0], "owner")
+        if owner is None:
+            return
+        if not self._owns(_s(owner) or None):
+            raise self._refuse(source_thread_id, "copy")
+        dst_owner = await c.hget(dst[0], "owner")
+        if dst_owner is not None and not self._owns(_s(dst_owner) or None):
+            raise self._refuse(target_thread_id, "overwrite")
+        pipe = c.pipeline(transaction=False)
+        for key in src:
+            pipe.dump(key)
+        dumps = await pipe.execute()
+        runs = {_s(e).split("\0", 1)[0] for e in await c.zrange(src[8], 0, -1)}
+        pipe = c.pipeline(transaction=False)
+        for key in dst:  # one key per DEL: cluster pipelines refuse multi-key DEL
+            pipe.delete(key)
+        for key, blob in zip(dst, dumps, strict=True):
+            if blob is not None:
+                pipe.restore(key, self._ttl_ms, blob, replace=True)
+        pipe.hset(dst[0], mapping={"tid": target_thread_id, "created": repr(now()), "updated": repr(now())})
+        if self.user_id is not None:
+            pipe.hset(dst[0], "owner", self.user_id)
+        await pipe.execute()
+        await self._arun_ops([("zadd", (self.keys.threads, {target_thread_id: now()})),
+                              *[("sadd", (self.keys.run(r), target_thread_id)) for r in runs]])
+        self._logs.drop_thread(target_thread_id)
+
+    async def aprune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
+        self._strategy(strategy)
+        for tid in self._thread_ids(thread_ids):
+            if strategy == "delete":
+                await self.adelete_thread(tid)
+                continue
+            keys = self.keys.thread(tid)
+            owner = await self.aclient.hget(keys[0], "owner")
+            if owner is None:
+                continue
+            if not self._owns(_s(owner) or None):
+                raise self._refuse(tid, "prune")
+            rows = await self._arows(tid, rows_args(self._mode, None, None, None, None, {}, 0))
+            kept = {r.ns: r for r in sorted(rows, key=lambda r: r.checkpoint_id)}
+            keep_fields = set()
+            for r in kept.values():
+                skeleton = self.serde.loads_typed(r.ckpt)
+                keep_fields |= {f"{r.ns}\0{ch}\0{v}" for ch, v in skeleton.get("channel_versions", {}).items()}
+            pipe = self.aclient.pipeline(transaction=False)
+            pipe.hkeys(keys[4])
+            pipe.hkeys(keys[0])
+            fields = sorted(keep_fields)
+            if fields:
+                pipe.hmget(keys[4], fields)
+            res = await pipe.execute()
+            all_blobs = [_s(f) for f in res[0]]
+            all_logs = {_s(f)[4:] for f in res[1] if _s(f).startswith("log:")}
+            kept_values = dict(zip(fields, res[2], strict=True)) if fields else {}
+            reply = await self._acall("prune", tid, prune_args(self._mode, rows, all_blobs, keep_fields,
+                                                               kept_values, all_logs))
+            if _s(reply) == "owner":
+                raise self._refuse(tid, "prune")
+            self._logs.drop_thread(tid)
+
+    async def athread_info(self, thread_id: str) -> dict[str, Any] | None:
+        keys = self.keys.thread(thread_id)
+        pipe = self.aclient.pipeline(transaction=False)
+        pipe.hmget(keys[0], ["owner", "created", "updated"])
+        pipe.zcard(keys[1])
+        pipe.pttl(keys[0])
+        for key in keys:
+            pipe.memory_usage(key, samples=0)
+        return _info(self, thread_id, await pipe.execute())
+
+    async def apurge_expired(self) -> int:
+        threads = [_s(t) for t in await self.aclient.zrange(self.keys.threads, 0, -1)]
+        pipe = self.aclient.pipeline(transaction=False)
+        for tid in threads:
+            pipe.exists(self.keys.thread(tid)[0])
+        gone = [t for t, alive in zip(threads, await pipe.execute(), strict=True) if not alive]
+        if gone:
+            await self.aclient.zrem(self.keys.threads, *gone)
+        return len(gone)
+
+    async def aclose(self) -> None:
+        self.close()
+
+
+def _list_params(config: RunnableConfig | None, filter: dict[str, Any] | None, before: RunnableConfig | None
+                 ) -> tuple[dict, str | None, str | None, str | None, dict[str, Any], dict[str, Any]]:
+    conf = (config or {}).get("configurable") or {}
+    ns = conf.get("checkpoint_ns")
+    if ns is not None:
+        validate_ns(ns)
+    before_id = ((before or {}).get("configurable") or {}).get("checkpoint_id")
+    pushed, local = split_filter(filter)
+    # Lua compares true with true only; Python's True == 1 would differ, so keep bools local.
+    for key in [k for k, v in pushed.items() if isinstance(v, bool)]:
+        local[key] = pushed.pop(key)
+    return conf, ns, conf.get("checkpoint_id"), before_id, pushed, local
+
+
+def _rebase_on_conflict(plan: PutPlan, reply: Any) -> bool:
+    if isinstance(reply, list) and reply and _s(reply[0]) == "conflict":
+        log_id = _s(reply[1])
+        channel = next(ch for ch, app in plan.appends.items() if app.log_id == log_id)
+        plan.rebase(channel)
+        return True
+    return False
+
+
+def _check(reply: Any, saver: RedisCheckpointSaver, thread_id: str, action: str = "write to") -> None:
+    head = _s(reply[0]) if isinstance(reply, list) and reply else _s(reply)
+    if head == "owner":
+        raise saver._refuse(thread_id, action)
+    if head != "ok":
+        raise CorruptDataError(f"unexpected reply from the checkpoint script for thread {thread_id!r}: {reply!r}")
+
+
+def _info(saver: RedisCheckpointSaver, thread_id: str, res: list[Any]) -> dict[str, Any] | None:
+    owner, created, updated = res[0]
+    if owner is None or not saver._owns(_s(owner) or None):
+        return None
+    pttl = int(res[2])
+    at = now()
+    return {"thread_id": thread_id, "owner": _s(owner) or None, "created_at": float(_s(created)),
+            "updated_at": float(_s(updated)), "expires_at": at + pttl / 1000 if pttl > 0 else None,
+            "checkpoints": int(res[1]), "bytes": sum(int(x or 0) for x in res[3:])}
