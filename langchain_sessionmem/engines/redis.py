@@ -333,9 +333,22 @@ class RedisEngine:
             self._client = None
 
     # -- async executor --------------------------------------------------------------------
+    async def _ready(self) -> Any:
+        """The asyncio client, with a cluster client's nodes discovered before its first command.
+
+        redis-py's asyncio ``RedisCluster`` fails (``'NoneType' object has no attribute 'writelines'``)
+        when many tasks send the first commands of a fresh client at once; ``initialize()`` is locked
+        and idempotent, so every task awaits it first.
+        """
+        client = self.aclient
+        if isinstance(client, redis.asyncio.cluster.RedisCluster):
+            with self._guard():
+                await client.initialize()
+        return client
+
     async def _arun(self, call: tuple[str, list, list]) -> Any:
         source, keys, args = call
-        client = self.aclient
+        client = await self._ready()
         with self._guard():
             try:
                 return await client.evalsha(_SHA[source], len(keys), *keys, *args)
@@ -354,17 +367,20 @@ class RedisEngine:
         first = max(start, 1)
         if end is not None and end <= first:
             return []  # LRANGE would read "to the end" for a stop index of -1
+        client = await self._ready()
         with self._guard():
-            items = await self.aclient.lrange(log, first - 1, -1 if end is None else end - 2)
+            items = await client.lrange(log, first - 1, -1 if end is None else end - 2)
         return [(first + i, item) for i, item in enumerate(items)]
 
     async def acount(self, key: SessionKey) -> int:
+        client = await self._ready()
         with self._guard():
-            return int(await self.aclient.llen(self.keys.session(key.user_id, key.session_id)[0]))
+            return int(await client.llen(self.keys.session(key.user_id, key.session_id)[0]))
 
     async def aget_state(self, key: SessionKey) -> tuple[int, bytes | None]:
+        client = await self._ready()
         with self._guard():
-            version, data = await self.aclient.hmget(self.keys.session(key.user_id, key.session_id)[3], "v", "data")
+            version, data = await client.hmget(self.keys.session(key.user_id, key.session_id)[3], "v", "data")
         return int(version or 0), data
 
     async def acas_state(self, key: SessionKey, expected_version: int, data: bytes) -> bool:
@@ -374,19 +390,21 @@ class RedisEngine:
         return bool(await self._arun(self._delete_call(key.user_id, [_escape(key.session_id)])))
 
     async def _asession_ids(self, user_id: str | None) -> list[str]:
+        client = await self._ready()
         with self._guard():
-            return self._text(await self.aclient.zrevrange(self.keys.index(user_id), 0, -1))
+            return self._text(await client.zrevrange(self.keys.index(user_id), 0, -1))
 
     async def alist_sessions(self, user_id: str | None) -> list[SessionInfo]:
         encoded = await self._asession_ids(user_id)
         if not encoded:
             return []
+        client = await self._ready()
         with self._guard():
-            pipe = self.aclient.pipeline(transaction=False)
+            pipe = client.pipeline(transaction=False)
             self._meta_commands(pipe, user_id, encoded)
             infos, stale = self._infos(user_id, encoded, await pipe.execute())
             if stale:
-                await self.aclient.zrem(self.keys.index(user_id), *stale)
+                await client.zrem(self.keys.index(user_id), *stale)
         return infos
 
     async def adelete_user(self, user_id: str | None) -> int:
