@@ -88,33 +88,47 @@ class MemoryStats:
 
 
 def report(stats: MemoryStats, config: RunnableConfig | None) -> None:
-    """Send ``stats`` to the callbacks (custom event) and to logging.
+    """Send ``stats`` to logging and to the callbacks as the custom event :data:`MEMORY_EVENT`.
 
-    Outside a run (no parent run id) LangChain refuses ad-hoc events; logging still gets them.
+    Inside a run the event is attached to it; outside one (the adapter calls memory around the
+    inner runnable) a small ``sessionmem_memory`` run is opened to carry it, so tracers show
+    memory work as its own step. Reporting never breaks a turn.
     """
     data = stats.as_dict()
     logger.debug("memory %s %s: %s", stats.strategy, stats.phase, data)
-    if config is None:
+    if not config or not config.get("callbacks"):
         return
     try:
-        from langchain_core.callbacks.manager import dispatch_custom_event
+        from langchain_core.runnables.config import get_callback_manager_for_config
 
-        dispatch_custom_event(MEMORY_EVENT, data, config=config)
-    except Exception:  # noqa: BLE001 - reporting must never break a turn
-        logger.debug("no run to attach the memory event to", exc_info=True)
+        manager = get_callback_manager_for_config(config)
+        if manager.parent_run_id is not None:
+            manager.on_custom_event(MEMORY_EVENT, data, run_id=manager.parent_run_id)
+            return
+        run = manager.on_chain_start(None, {"phase": stats.phase}, name=f"sessionmem_memory_{stats.phase}")
+        run.get_child().on_custom_event(MEMORY_EVENT, data, run_id=run.run_id)
+        run.on_chain_end(data)
+    except Exception:  # noqa: BLE001
+        logger.debug("could not dispatch the memory event", exc_info=True)
 
 
 async def areport(stats: MemoryStats, config: RunnableConfig | None) -> None:
     data = stats.as_dict()
     logger.debug("memory %s %s: %s", stats.strategy, stats.phase, data)
-    if config is None:
+    if not config or not config.get("callbacks"):
         return
     try:
-        from langchain_core.callbacks.manager import adispatch_custom_event
+        from langchain_core.runnables.config import get_async_callback_manager_for_config
 
-        await adispatch_custom_event(MEMORY_EVENT, data, config=config)
+        manager = get_async_callback_manager_for_config(config)
+        if manager.parent_run_id is not None:
+            await manager.on_custom_event(MEMORY_EVENT, data, run_id=manager.parent_run_id)
+            return
+        run = await manager.on_chain_start(None, {"phase": stats.phase}, name=f"sessionmem_memory_{stats.phase}")
+        await run.get_child().on_custom_event(MEMORY_EVENT, data, run_id=run.run_id)
+        await run.on_chain_end(data)
     except Exception:  # noqa: BLE001
-        logger.debug("no run to attach the memory event to", exc_info=True)
+        logger.debug("could not dispatch the memory event", exc_info=True)
 
 
 def is_block(message: BaseMessage) -> bool:
