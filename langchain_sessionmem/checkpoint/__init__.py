@@ -42,15 +42,26 @@ def __getattr__(name: str) -> Any:
 
 
 def checkpointer_for(store: SessionStore, *, user_id: str | None = None, **options: Any) -> SessionSaverBase:
-    """The saver for ``store``'s engine, sharing its connections, namespace and TTL."""
+    """The saver for ``store``'s engine, sharing its connections, namespace and TTL.
+
+    Savers made without extra options share one core per store (connections, the ``:memory:``
+    database, the log cache) and differ only in their user scope.
+    """
     engine = store.engine
-    common: dict[str, Any] = {"namespace": store.namespace, "ttl": store.ttl, "user_id": user_id, **options}
+    shared = getattr(engine, "_checkpoint_saver", None) if not options else None
+    if shared is not None:
+        return shared.for_user(user_id)
+    saver = _build(store, options)
+    if not options:
+        engine._checkpoint_saver = saver
+    return saver.for_user(user_id)
+
+
+def _build(store: SessionStore, options: dict[str, Any]) -> SessionSaverBase:
+    engine = store.engine
+    common: dict[str, Any] = {"namespace": store.namespace, "ttl": store.ttl, **options}
     if engine.kind == "memory":
-        data = getattr(engine, "_checkpoint_data", None)
-        if data is None:
-            data = MemoryCheckpointData()
-            engine._checkpoint_data = data  # one shared state per store, like its sessions
-        return MemoryCheckpointSaver(data, **common)
+        return MemoryCheckpointSaver(MemoryCheckpointData(), **common)
     if engine.kind == "sqlite":
         from .sqlite import SqliteCheckpointSaver
 

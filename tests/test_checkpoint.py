@@ -1,0 +1,329 @@
+"""The checkpointer on real engines: linear storage, fallbacks, TTL, user scope, HITL, serde."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from langchain_core.messages import AIMessage, HumanMessage, RemoveMessage
+from langgraph.graph import START, MessagesState, StateGraph
+from langgraph.graph.message import REMOVE_ALL_MESSAGES
+from langgraph.types import Command, interrupt
+
+from langchain_sessionmem.errors import SerializationError, ThreadOwnershipError
+from langchain_sessionmem.store import SessionStore
+
+ENGINES = ["memory", "sqlite", "redis"]
+
+
+def _store_url(kind: str, tmp_path: Any, request: pytest.FixtureRequest) -> str:
+    if kind == "memory":
+        return "memory://"
+    if kind == "sqlite":
+        return f"sqlite:///{tmp_path / 'sessions.db'}"
+    return request.getfixturevalue("redis_url")
+
+
+def _wipe(saver: Any) -> None:
+    if getattr(saver, "keys", None) is not None:  # Redis: drop the threads this namespace indexed
+        for tid in saver.client.zrange(saver.keys.threads, 0, -1):
+            saver.for_user(None).delete_thread(tid.decode())
+        saver.client.delete(saver.keys.threads)
+
+
+@pytest.fixture(params=ENGINES)
+def kind(request: pytest.FixtureRequest) -> str:
+    return request.param
+
+
+@pytest.fixture
+def store_factory(kind: str, tmp_path: Any, request: pytest.FixtureRequest, namespace: str) -> Iterator[Any]:
+    """Builds SessionStore objects on one engine (a new object = a "process restart")."""
+    url = _store_url(kind, tmp_path, request)
+    made: list[SessionStore] = []
+
+    def make(**kw: Any) -> SessionStore:
+        if kind == "memory" and made:
+            return made[0]  # memory cannot survive a restart: reuse the one store
+        store = SessionStore.from_url(url, namespace=namespace, **kw)
+        made.append(store)
+        return store
+
+    yield make
+    if made and kind == "redis":
+        _wipe(made[0].checkpointer())
+    for store in made:
+        store.close()
+
+
+def chat_graph(checkpointer: Any) -> Any:
+    def reply(state: MessagesState) -> dict:
+        return {"messages": [AIMessage("echo: " + state["messages"][-1].content * 3)]}
+
+    builder = StateGraph(MessagesState)
+    builder.add_node("reply", reply)
+    builder.add_edge(START, "reply")
+    return builder.compile(checkpointer=checkpointer)
+
+
+def cfg(thread_id: str) -> dict:
+    return {"configurable": {"thread_id": thread_id}}
+
+
+# -- linear storage -------------------------------------------------------------------------------
+def test_storage_grows_linearly_with_turns(store_factory: Any) -> None:
+    saver = store_factory().checkpointer()
+    graph = chat_graph(saver)
+    tid = "linear-" + uuid.uuid4().hex[:6]
+    sizes = {}
+    for turn in range(1, 61):
+        graph.invoke({"messages": [HumanMessage(f"turn {turn} " + "x" * 200)]}, cfg(tid))
+        if turn in (20, 40, 60):
+            sizes[turn] = saver.thread_info(tid)["bytes"]
+    first, second = sizes[40] - sizes[20], sizes[60] - sizes[40]
+    # Quadratic storage would make the second 20 turns cost ~1.7x the first; linear keeps them equal.
+    assert second < 1.25 * first, sizes
+    values = graph.get_state(cfg(tid)).values["messages"]
+    assert len(values) == 120 and values[-1].content.startswith("echo: turn 60")
+    info = saver.thread_info(tid)
+    assert info["checkpoints"] == 60 * 3
+    # Every stored checkpoint still yields its full, correct message list.
+    history = list(graph.get_state_history(cfg(tid)))
+    assert len(history) == 180
+    lengths = sorted({len(s.values.get("messages", [])) for s in history})
+    assert lengths[-1] == 120 and 1 in lengths
+
+
+async def test_async_invoke_shares_the_storage(store_factory: Any) -> None:
+    saver = store_factory().checkpointer()
+    graph = chat_graph(saver)
+    tid = "async-" + uuid.uuid4().hex[:6]
+    for turn in range(5):
+        await graph.ainvoke({"messages": [HumanMessage(f"hi {turn}")]}, cfg(tid))
+    state = await graph.aget_state(cfg(tid))
+    assert [m.content for m in state.values["messages"]][-2:] == ["hi 4", "echo: hi 4hi 4hi 4"]
+    # the sync twin reads what the async one wrote
+    assert len(graph.get_state(cfg(tid)).values["messages"]) == 10
+    assert len([s async for s in graph.aget_state_history(cfg(tid))]) == 15
+
+
+def test_rewrites_fall_back_to_full_values(store_factory: Any) -> None:
+    saver = store_factory().checkpointer()
+    graph = chat_graph(saver)
+    tid = "rewrite-" + uuid.uuid4().hex[:6]
+    for turn in range(3):
+        graph.invoke({"messages": [HumanMessage(f"q{turn}", id=f"h{turn}")]}, cfg(tid))
+    before = graph.get_state(cfg(tid))
+    # remove one message (not an append)
+    graph.update_state(cfg(tid), {"messages": [RemoveMessage(id="h1")]})
+    assert [m.id for m in graph.get_state(cfg(tid)).values["messages"]].count("h1") == 0
+    # edit a message in place under the same id (same length prefix, different content)
+    graph.update_state(cfg(tid), {"messages": [HumanMessage("edited", id="h0")]})
+    assert graph.get_state(cfg(tid)).values["messages"][0].content == "edited"
+    # summarization-style rewrite: remove all, keep a summary
+    graph.update_state(cfg(tid), {"messages": [RemoveMessage(id=REMOVE_ALL_MESSAGES), HumanMessage("summary")]})
+    assert [m.content for m in graph.get_state(cfg(tid)).values["messages"]] == ["summary"]
+    graph.invoke({"messages": [HumanMessage("after")]}, cfg(tid))
+    assert [m.content for m in graph.get_state(cfg(tid)).values["messages"]] == [
+        "summary", "after", "echo: afterafterafter"]
+    # the old checkpoint is untouched (time travel still works)
+    old = graph.get_state(before.config)
+    assert [m.content for m in old.values["messages"]] == [m.content for m in before.values["messages"]]
+
+
+def test_fork_from_an_old_checkpoint(store_factory: Any) -> None:
+    saver = store_factory().checkpointer()
+    graph = chat_graph(saver)
+    tid = "fork-" + uuid.uuid4().hex[:6]
+    for turn in range(3):
+        graph.invoke({"messages": [HumanMessage(f"q{turn}")]}, cfg(tid))
+    history = list(graph.get_state_history(cfg(tid)))
+    after_first = next(s for s in history if len(s.values.get("messages", [])) == 2 and not s.next)
+    graph.invoke({"messages": [HumanMessage("branch")]}, after_first.config)
+    assert [m.content for m in graph.get_state(cfg(tid)).values["messages"]] == [
+        "q0", "echo: q0q0q0", "branch", "echo: branchbranchbranch"]
+    # the original branch is intact
+    assert len(history[0].values["messages"]) == 6
+    assert len(graph.get_state(history[0].config).values["messages"]) == 6
+
+
+def test_two_savers_on_one_thread_never_corrupt_the_log(store_factory: Any, kind: str) -> None:
+    if kind == "memory":
+        pytest.skip("one process, one memory store: covered by the fork test")
+    graph_a = chat_graph(store_factory().checkpointer())
+    graph_b = chat_graph(store_factory(ttl=None).checkpointer())  # a second process: cold cache
+    tid = "two-" + uuid.uuid4().hex[:6]
+    graph_a.invoke({"messages": [HumanMessage("a1")]}, cfg(tid))
+    graph_b.invoke({"messages": [HumanMessage("b1")]}, cfg(tid))
+    graph_a.invoke({"messages": [HumanMessage("a2")]}, cfg(tid))
+    contents = [m.content for m in graph_b.get_state(cfg(tid)).values["messages"]]
+    assert contents == ["a1", "echo: a1a1a1", "b1", "echo: b1b1b1", "a2", "echo: a2a2a2"]
+
+
+# -- retention and introspection -----------------------------------------------------------------------
+def test_ttl_expires_whole_threads(store_factory: Any, kind: str) -> None:
+    store = store_factory(ttl=timedelta(seconds=1))
+    saver = store.checkpointer()
+    graph = chat_graph(saver)
+    tid = "ttl-" + uuid.uuid4().hex[:6]
+    graph.invoke({"messages": [HumanMessage("hello")]}, cfg(tid))
+    info = saver.thread_info(tid)
+    assert info["expires_at"] is not None and info["expires_at"] - time.time() <= 1.01
+    if kind == "redis":
+        keys = saver.keys.thread(tid)
+        ttls = [saver.client.pttl(k) for k in keys if saver.client.exists(k)]
+        assert len(ttls) >= 7 and all(0 < t <= 1000 for t in ttls), ttls
+    time.sleep(1.2)
+    if kind == "sqlite":
+        assert saver.purge_expired() == 1
+    assert saver.get_tuple(cfg(tid)) is None
+    assert list(saver.list(cfg(tid))) == []
+    assert saver.thread_info(tid) is None
+
+
+def test_prune_keep_latest_keeps_a_working_thread(store_factory: Any) -> None:
+    saver = store_factory().checkpointer()
+    graph = chat_graph(saver)
+    tid = "prune-" + uuid.uuid4().hex[:6]
+    for turn in range(10):
+        graph.invoke({"messages": [HumanMessage(f"q{turn}")]}, cfg(tid))
+    size = saver.thread_info(tid)["bytes"]
+    saver.prune([tid], strategy="keep_latest")
+    info = saver.thread_info(tid)
+    assert info["checkpoints"] == 1 and info["bytes"] <= size
+    assert len(graph.get_state(cfg(tid)).values["messages"]) == 20
+    graph.invoke({"messages": [HumanMessage("more")]}, cfg(tid))
+    assert len(graph.get_state(cfg(tid)).values["messages"]) == 22
+
+
+def test_list_filters_on_any_metadata_key(store_factory: Any) -> None:
+    saver = store_factory().checkpointer()
+    graph = chat_graph(saver)
+    t1, t2 = "f1-" + uuid.uuid4().hex[:6], "f2-" + uuid.uuid4().hex[:6]
+    graph.invoke({"messages": [HumanMessage("x")]}, {"configurable": {"thread_id": t1, "tenant": "acme"}})
+    graph.invoke({"messages": [HumanMessage("y")]}, {"configurable": {"thread_id": t2, "tenant": "other"}})
+    acme = list(saver.list(None, filter={"tenant": "acme"}))
+    assert {t.config["configurable"]["thread_id"] for t in acme} == {t1}
+    assert len(acme) == 3
+    assert [t.metadata["step"] for t in saver.list(cfg(t1), filter={"source": "loop"})] == [1, 0]
+    page = list(saver.list(cfg(t1), limit=2))
+    assert len(page) == 2 and page[0].checkpoint["id"] > page[1].checkpoint["id"]
+    rest = list(saver.list(cfg(t1), before=page[-1].config))
+    assert len(rest) == 1
+    ids = [t.checkpoint["id"] for t in saver.list(None)]
+    assert ids == sorted(ids, reverse=True) and len(ids) >= 6
+
+
+# -- users -----------------------------------------------------------------------------------------
+def test_threads_are_scoped_by_user(store_factory: Any) -> None:
+    store = store_factory()
+    alice, bob = store.checkpointer(user_id="alice"), store.checkpointer(user_id="bob")
+    tid = "shared-name-" + uuid.uuid4().hex[:6]
+    run_id = uuid.uuid4()
+    chat_graph(alice).invoke({"messages": [HumanMessage("alice's secret")]}, {**cfg(tid), "metadata": {"run_id": str(run_id)}})
+    assert alice.get_tuple(cfg(tid)) is not None
+    assert bob.get_tuple(cfg(tid)) is None
+    assert list(bob.list(cfg(tid))) == [] and list(bob.list(None)) == []
+    assert bob.thread_info(tid) is None
+    with pytest.raises(ThreadOwnershipError):
+        chat_graph(bob).invoke({"messages": [HumanMessage("bob writes")]}, cfg(tid))
+    with pytest.raises(ThreadOwnershipError):
+        bob.delete_thread(tid)
+    with pytest.raises(ThreadOwnershipError):
+        bob.copy_thread(tid, "bob-copy-" + uuid.uuid4().hex[:6])
+    assert {t.metadata.get("run_id") for t in alice.list(cfg(tid))} == {str(run_id)}
+    bob.delete_for_runs([str(run_id)])
+    assert len(list(alice.list(cfg(tid)))) == 3
+    assert store.checkpointer().thread_info(tid)["owner"] == "alice"  # the unscoped admin view
+    assert [m.content for m in chat_graph(alice).get_state(cfg(tid)).values["messages"]][0] == "alice's secret"
+    alice.delete_thread(tid)
+    assert store.checkpointer().get_tuple(cfg(tid)) is None
+
+
+# -- human in the loop across a restart ------------------------------------------------------------------
+def approval_graph(checkpointer: Any) -> Any:
+    def ask(state: MessagesState) -> dict:
+        answer = interrupt({"question": "approve?"})
+        return {"messages": [AIMessage(f"decision: {answer}")]}
+
+    builder = StateGraph(MessagesState)
+    builder.add_node("ask", ask)
+    builder.add_edge(START, "ask")
+    return builder.compile(checkpointer=checkpointer)
+
+
+def test_interrupt_restart_resume(store_factory: Any) -> None:
+    tid = "hitl-" + uuid.uuid4().hex[:6]
+    first = approval_graph(store_factory().checkpointer(user_id="ops"))
+    out = first.invoke({"messages": [HumanMessage("deploy?")]}, cfg(tid))
+    assert out["__interrupt__"][0].value == {"question": "approve?"}
+    # a new store object on the same file / server: the process restarted
+    second = approval_graph(store_factory(ttl=timedelta(hours=1)).checkpointer(user_id="ops"))
+    assert second.get_state(cfg(tid)).next == ("ask",)
+    done = second.invoke(Command(resume="yes"), cfg(tid))
+    assert [m.content for m in done["messages"]] == ["deploy?", "decision: yes"]
+
+
+async def test_async_interrupt_resume(store_factory: Any) -> None:
+    tid = "ahitl-" + uuid.uuid4().hex[:6]
+    graph = approval_graph(store_factory().checkpointer())
+    await graph.ainvoke({"messages": [HumanMessage("ship it?")]}, cfg(tid))
+    done = await approval_graph(store_factory(ttl=timedelta(hours=1)).checkpointer()).ainvoke(
+        Command(resume="no"), cfg(tid))
+    assert done["messages"][-1].content == "decision: no"
+
+
+# -- serialization --------------------------------------------------------------------------------------
+class Opaque:
+    pass
+
+
+def test_unstorable_values_name_their_state_path(store_factory: Any) -> None:
+    saver = store_factory().checkpointer()
+    from typing import TypedDict
+
+    class State(TypedDict):
+        payload: Any
+
+    builder = StateGraph(State)
+    builder.add_node("n", lambda s: {"payload": {"inner": Opaque()}})
+    builder.add_edge(START, "n")
+    graph = builder.compile(checkpointer=saver)
+    with pytest.raises(SerializationError, match="payload"):
+        graph.invoke({"payload": 1}, cfg("serde-" + uuid.uuid4().hex[:6]))
+
+
+def test_strict_serde_refuses_pickle_and_unknown_types() -> None:
+    from langchain_sessionmem.checkpoint import default_serde
+
+    serde = default_serde()
+    assert serde.pickle_fallback is False
+    with pytest.raises(TypeError):
+        serde.dumps_typed(Opaque())
+    with pytest.raises(NotImplementedError):
+        serde.loads_typed(("pickle", b"\x80\x04K\x01."))
+
+
+def test_encryption_at_rest_with_key_rotation(tmp_path: Any, namespace: str) -> None:
+    pytest.importorskip("cryptography")
+    from langchain_sessionmem.checkpoint import SqliteCheckpointSaver, encrypted_serde
+
+    path = str(tmp_path / "enc.db")
+    old = SqliteCheckpointSaver(path=path, namespace=namespace, serde=encrypted_serde({"k1": b"1" * 32}, "k1"))
+    graph = chat_graph(old)
+    graph.invoke({"messages": [HumanMessage("top secret plan")]}, cfg("enc"))
+    old.close()
+    raw = open(path, "rb").read() + b"".join(open(p, "rb").read() for p in tmp_path.glob("enc.db-wal"))
+    assert b"top secret plan" not in raw
+    rotated = SqliteCheckpointSaver(path=path, namespace=namespace,
+                                    serde=encrypted_serde({"k1": b"1" * 32, "k2": b"2" * 32}, "k2"))
+    graph = chat_graph(rotated)
+    graph.invoke({"messages": [HumanMessage("more")]}, cfg("enc"))
+    assert [m.content for m in graph.get_state(cfg("enc")).values["messages"]][0] == "top secret plan"
+    plain = SqliteCheckpointSaver(path=path, namespace=namespace)
+    with pytest.raises(Exception):  # noqa: B017 - ciphertext cannot be read without the keys
+        plain.get_tuple(cfg("enc"))
