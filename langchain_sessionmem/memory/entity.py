@@ -90,7 +90,8 @@ class EntityMemory(SessionMemory):
 
     ``scope="user"`` keeps one record per user across sessions (anonymous histories fall back
     to the session). ``max_entities`` caps the block; ``max_new_messages`` caps what one
-    extraction reads when memory is added to a long session.
+    extraction reads when memory is added to a long session. ``structured_output_kwargs`` go to
+    ``llm.with_structured_output`` (e.g. ``{"method": "function_calling"}``).
     """
 
     def __init__(
@@ -105,6 +106,7 @@ class EntityMemory(SessionMemory):
         token_counter: TokenCounterLike = None,
         prompt: str = ENTITY_PROMPT,
         state_key: str = "entities",
+        structured_output_kwargs: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(token_counter=token_counter)
         if scope not in ("session", "user"):
@@ -118,7 +120,7 @@ class EntityMemory(SessionMemory):
         self.prompt = prompt
         self.state_key = state_key
         try:
-            self.extractor: Any = llm.with_structured_output(EntityExtraction)
+            self.extractor: Any = llm.with_structured_output(EntityExtraction, **(structured_output_kwargs or {}))
         except (NotImplementedError, AttributeError):
             self.extractor = llm  # parse JSON from the reply text instead
 
