@@ -1,0 +1,413 @@
+"""Redis-only properties: round trips, key TTLs, hash tags, per-user index, dead servers, own clients.
+
+Round trips are observed by wrapping the engine's own client ``execute_command`` with a counter:
+the engine and the server are real, the counter only watches what crosses the wire.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from datetime import timedelta
+
+import pytest
+import services
+from langchain_core.messages import AIMessage, HumanMessage
+
+from langchain_sessionmem import SessionStore
+from langchain_sessionmem.engines.base import SessionKey
+from langchain_sessionmem.errors import (
+    ConfigurationError,
+    EngineUnavailableError,
+    SessionMemoryError,
+)
+
+redis = pytest.importorskip("redis")
+
+REDIS_ENGINES = [
+    pytest.param("redis", id="redis", marks=pytest.mark.redis),
+    pytest.param("cluster", id="cluster", marks=pytest.mark.cluster),
+]
+
+
+@pytest.fixture(params=REDIS_ENGINES)
+def url(request: pytest.FixtureRequest) -> str:
+    if request.param == "redis":
+        return request.getfixturevalue("redis_url")
+    return request.getfixturevalue("redis_cluster_url").replace("redis://", "redis+cluster://")
+
+
+@pytest.fixture
+def make_store(url: str, namespace: str):
+    stores: list[SessionStore] = []
+
+    def make(**options) -> SessionStore:
+        options.setdefault("namespace", namespace)
+        store = SessionStore.from_url(url, **options)
+        stores.append(store)
+        return store
+
+    yield make
+    for store in stores:
+        if store.engine._client is not None:
+            keys = list(store.engine.client.scan_iter(match=f"{{{namespace}|*"))
+            for key in keys:  # one by one: keys of different users live in different cluster slots
+                store.engine.client.delete(key)
+        store.close()
+
+
+def namespace_keys(store: SessionStore) -> set[str]:
+    """Every key of the store's namespace, by SCAN over every node (fine in a test)."""
+    return {k.decode() for k in store.engine.client.scan_iter(match=f"{{{store.namespace}|*", count=1000)}
+
+
+class CommandCounter:
+    """Records the commands a client sends; the client keeps doing its real work."""
+
+    def __init__(self, client, *, is_async: bool = False):
+        self.commands: list[str] = []
+        original = client.execute_command
+
+        if is_async:
+            async def counting(*args, **kwargs):
+                self.commands.append(str(args[0]).upper())
+                return await original(*args, **kwargs)
+        else:
+            def counting(*args, **kwargs):
+                self.commands.append(str(args[0]).upper())
+                return original(*args, **kwargs)
+
+        client.execute_command = counting
+
+    def take(self) -> list[str]:
+        commands, self.commands = self.commands, []
+        return commands
+
+
+# -- round trips ---------------------------------------------------------------------------
+def test_tail_and_append_are_one_round_trip_whatever_the_history_length(make_store):
+    store = make_store()
+    history = store.history("s-cost", user_id="alice")
+    history.add_messages([HumanMessage(f"m{i}") for i in range(10)])
+    history.tail(1)  # the server has the scripts now
+    counter = CommandCounter(store.engine.client)
+
+    for length in (10, 2_000):
+        if length > history.count():
+            history.add_messages([HumanMessage(f"bulk {i}") for i in range(length - history.count())])
+        counter.take()
+        tail = history.tail_entries(20 if length > 10 else 5)
+        assert counter.take() == ["EVALSHA"], length
+        assert len(tail) == (20 if length > 10 else 5)
+        assert tail[-1].seq == history.count()
+        counter.take()
+        history.add_messages([HumanMessage("q"), AIMessage("a")])
+        assert counter.take() == ["EVALSHA"]
+        assert history.count() == length + 2
+        counter.take()
+
+    # reading everything is also one round trip; count is a single LLEN
+    history.messages  # noqa: B018
+    assert counter.take() == ["EVALSHA"]
+    history.count()
+    assert counter.take() == ["LLEN"]
+
+
+async def test_async_tail_and_append_are_one_round_trip(make_store):
+    store = make_store()
+    try:
+        history = store.history("s-acost")
+        await history.aadd_messages([HumanMessage(f"m{i}") for i in range(500)])
+        await history.atail(1)
+        counter = CommandCounter(store.engine.aclient, is_async=True)
+        assert len(await history.atail(20)) == 20
+        assert counter.take() == ["EVALSHA"]
+        await history.aadd_messages([HumanMessage("q"), AIMessage("a")])
+        assert counter.take() == ["EVALSHA"]
+        assert await history.acount() == 502
+    finally:
+        await store.aclose()
+
+
+def test_scripts_are_reloaded_after_a_script_flush(make_store):
+    store = make_store()
+    history = store.history("s-flush")
+    history.add_messages([HumanMessage("before")])
+    client = store.engine.client
+    if isinstance(client, redis.cluster.RedisCluster):
+        for node in client.get_primaries():
+            client.execute_command("SCRIPT", "FLUSH", target_nodes=node)
+    else:
+        client.script_flush()
+    history.add_messages([HumanMessage("after")])
+    assert [m.content for m in history.tail(2)] == ["before", "after"]
+
+
+# -- keys ----------------------------------------------------------------------------------
+def test_every_key_of_a_session_slides_with_the_ttl(make_store):
+    store = make_store(ttl=timedelta(seconds=30))
+    history = store.history("s-ttl", user_id="alice")
+    history.add_messages([HumanMessage("hi"), AIMessage("hello")])
+    history.cas_state(0, {"summary": "greeting"})
+    keys = store.engine.keys.touch_keys(SessionKey("s-ttl", "alice"))
+    assert len(keys) == 5 and keys[-1] == store.engine.keys.index("alice")
+    client = store.engine.client
+    first = [client.pttl(k) for k in keys]
+    assert all(0 < ms <= 30_000 for ms in first), dict(zip(keys, first, strict=True))
+    time.sleep(0.25)
+    aged = [client.pttl(k) for k in keys]
+    assert all(ms <= 29_850 for ms in aged), aged
+    history.add_messages([HumanMessage("again")])
+    refreshed = [client.pttl(k) for k in keys]
+    assert all(b >= a + 150 for a, b in zip(aged, refreshed, strict=True)), "a write must push every key's expiry"
+    time.sleep(0.25)
+    aged = [client.pttl(k) for k in keys]
+    history.cas_state(1, {"summary": "updated"})  # a state write slides them too
+    refreshed = [client.pttl(k) for k in keys]
+    assert all(b >= a + 150 for a, b in zip(aged, refreshed, strict=True)), (aged, refreshed)
+    assert set(namespace_keys(store)) == set(keys)
+
+
+def test_without_ttl_no_key_expires(make_store):
+    store = make_store()
+    history = store.history("s-forever", user_id="alice")
+    history.add_messages([HumanMessage("hi")])
+    history.cas_state(0, {"x": 1})
+    keys = store.engine.keys.touch_keys(SessionKey("s-forever", "alice"))
+    assert [store.engine.client.pttl(k) for k in keys] == [-1] * 5
+
+
+def test_all_keys_of_a_user_share_one_cluster_slot(make_store):
+    from redis.crc import key_slot
+
+    store = make_store()
+    keys = store.engine.keys
+    for user in ("alice", "a:b|c{d}%", None):
+        names = [keys.index(user)]
+        for sid in ("s1", "s:2", "{s3}"):
+            names += keys.session(user, sid)
+        assert len({key_slot(n.encode()) for n in names}) == 1, (user, names)
+        # and the engine really writes there (on a cluster a cross-slot script would fail)
+        store.history("{s3}", user_id=user).add_messages([HumanMessage("x")])
+        assert store.history("{s3}", user_id=user).count() == 1
+
+
+def test_gdpr_erase_leaves_no_key_of_that_user(make_store):
+    store = make_store(ttl=timedelta(minutes=5))
+    for user in ("alice", "bob"):
+        for sid in ("a", "b"):
+            history = store.history(sid, user_id=user)
+            history.add_messages([HumanMessage(f"{user} {sid}")])
+            history.cas_state(0, {"user": user})
+    store.history("a").add_messages([HumanMessage("anonymous")])
+    before = namespace_keys(store)
+    alice_tag = store.engine.keys.tag("alice")
+    alice_keys = {k for k in before if k.startswith(alice_tag)}
+    assert len(alice_keys) == 9  # 2 sessions x (log, ids, meta, state) + the index
+
+    assert store.delete_user("alice") == 2
+    after = namespace_keys(store)
+    assert not any(k.startswith(alice_tag) for k in after), after
+    assert after == before - alice_keys
+    assert [m.content for m in store.history("a", user_id="bob").messages] == ["bob a"]
+
+
+async def test_async_gdpr_erase(make_store):
+    store = make_store()
+    try:
+        for sid in ("a", "b", "c"):
+            await store.history(sid, user_id="alice").aadd_messages([HumanMessage(sid)])
+        await store.history("a", user_id="bob").aadd_messages([HumanMessage("bob")])
+        assert await store.adelete_user("alice") == 3
+        tag = store.engine.keys.tag("alice")
+        assert not any(k.startswith(tag) for k in namespace_keys(store))
+        assert await store.history("a", user_id="bob").acount() == 1
+    finally:
+        await store.aclose()
+
+
+def test_expired_sessions_leave_the_index(make_store):
+    store = make_store(ttl=timedelta(seconds=0.5))
+    store.history("old", user_id="alice").add_messages([HumanMessage("old")])
+    time.sleep(0.3)
+    store.history("new", user_id="alice").add_messages([HumanMessage("new")])  # keeps the index alive
+    time.sleep(0.3)  # "old" has expired, "new" has about 0.2 s left
+    client = store.engine.client
+    index = store.engine.keys.index("alice")
+    assert client.zcard(index) == 2  # the expired entry is still indexed ...
+    assert [s.session_id for s in store.list_sessions("alice")] == ["new"]
+    assert client.zcard(index) == 1  # ... until a listing drops it
+    assert store.delete_user("alice") == 1  # only live sessions count
+
+
+def test_listing_and_erasing_never_scan_the_keyspace():
+    with services.throwaway_redis() as (url, _proc):
+        store = SessionStore.from_url(url, namespace="app")
+        for user in ("alice", "bob"):
+            for i in range(5):
+                store.history(f"s{i}", user_id=user).add_messages([HumanMessage("x")])
+        client = store.engine.client
+        client.config_resetstat()
+        assert len(store.list_sessions("alice")) == 5
+        assert store.delete_user("alice") == 5
+        assert store.delete_session("s1", user_id="bob") is True
+        stats = client.info("commandstats")
+        store.close()
+    used = {name.removeprefix("cmdstat_") for name in stats}
+    assert used, stats
+    assert not used & {"scan", "keys"}, used
+    assert "zrevrange" in used or "zrange" in used
+
+
+# -- a dead server -------------------------------------------------------------------------
+def _assert_unavailable(exc: BaseException, port: int) -> None:
+    assert isinstance(exc, EngineUnavailableError)
+    assert isinstance(exc, SessionMemoryError) and isinstance(exc, ConnectionError)
+    message = str(exc)
+    assert f"127.0.0.1:{port}" in message, message
+    assert "s3cret" not in message and "s3cret" not in repr(exc.args)
+    assert "***" in message
+
+
+def test_dead_server_raises_engine_unavailable_without_the_password():
+    with services.throwaway_redis() as (url, proc):
+        port = int(url.rsplit(":", 1)[1].split("/")[0])
+        store = SessionStore.from_url(url, namespace="app")
+        store.history("s").add_messages([HumanMessage("stored before the crash")])
+        assert store.history("s").count() == 1
+        proc.kill()
+        proc.wait()
+
+        secret = SessionStore.from_url(f"redis://:s3cret@127.0.0.1:{port}/0", namespace="app")
+        history = secret.history("s", user_id="alice")
+        calls = [
+            lambda: history.messages,
+            lambda: history.tail(5),
+            lambda: history.count(),
+            lambda: history.add_messages([HumanMessage("lost?")]),
+            lambda: history.get_state(),
+            lambda: history.cas_state(0, {}),
+            lambda: secret.list_sessions("alice"),
+            lambda: secret.delete_session("s", user_id="alice"),
+            lambda: secret.delete_user("alice"),
+        ]
+        for call in calls:
+            with pytest.raises(EngineUnavailableError) as info:
+                call()
+            _assert_unavailable(info.value, port)
+        with pytest.raises(EngineUnavailableError, match=f"127.0.0.1:{port}"):
+            store.history("s").messages  # noqa: B018 - the store that wrote before the crash
+        secret.close()
+        store.close()
+
+
+async def test_dead_server_async():
+    with services.throwaway_redis() as (url, proc):
+        port = int(url.rsplit(":", 1)[1].split("/")[0])
+        proc.kill()
+        proc.wait()
+        store = SessionStore.from_url(f"redis://:s3cret@127.0.0.1:{port}/0")
+        history = store.history("s", user_id="alice")
+        calls = [
+            history.aget_messages,
+            lambda: history.atail(3),
+            history.acount,
+            lambda: history.aadd_messages([HumanMessage("x")]),
+            history.aget_state,
+            lambda: store.alist_sessions("alice"),
+            lambda: store.adelete_user("alice"),
+        ]
+        for call in calls:
+            with pytest.raises(EngineUnavailableError) as info:
+                await call()
+            _assert_unavailable(info.value, port)
+        await store.aclose()
+
+
+# -- your own clients ----------------------------------------------------------------------
+@pytest.mark.redis
+async def test_from_client_sync_and_async(redis_url, namespace):
+    import redis.asyncio
+
+    client = redis.Redis.from_url(redis_url)
+    aclient = redis.asyncio.Redis.from_url(redis_url)
+    try:
+        store = SessionStore.from_client(client, aclient=aclient, namespace=namespace,
+                                         ttl=timedelta(minutes=1))
+        history = store.history("s", user_id="alice")
+        history.add_messages([HumanMessage("sync write")])
+        await history.aadd_messages([AIMessage("async write")])
+        assert [m.content for m in await history.aget_messages()] == ["sync write", "async write"]
+        assert [m.content for m in history.messages] == ["sync write", "async write"]
+        # the same data is visible to a URL-built store on the same namespace
+        by_url = SessionStore.from_url(redis_url, namespace=namespace)
+        assert by_url.history("s", user_id="alice").count() == 2
+        by_url.close()
+        # closing the store leaves the caller's clients open
+        store.close()
+        await store.aclose()
+        assert client.ping() is True
+        assert await aclient.ping() is True
+        assert 0 < client.pttl(store.engine.keys.session("alice", "s")[0]) <= 60_000
+    finally:
+        for key in client.scan_iter(match=f"{{{namespace}|*"):
+            client.delete(key)
+        client.close()
+        await aclient.aclose()
+
+
+@pytest.mark.redis
+async def test_from_client_with_one_client_only(redis_url, namespace):
+    import redis.asyncio
+
+    aclient = redis.asyncio.Redis.from_url(redis_url)
+    client = redis.Redis.from_url(redis_url)
+    try:
+        async_only = SessionStore.from_client(aclient, namespace=namespace)  # taken as aclient
+        await async_only.history("s").aadd_messages([HumanMessage("x")])
+        assert await async_only.history("s").acount() == 1
+        with pytest.raises(ConfigurationError, match="aclient="):
+            async_only.history("s").messages  # noqa: B018
+
+        sync_only = SessionStore.from_client(client, namespace=namespace)
+        assert sync_only.history("s").count() == 1
+        with pytest.raises(ConfigurationError, match="aclient="):
+            await sync_only.history("s").aget_messages()
+        with pytest.raises(ConfigurationError, match="redis-py client"):
+            SessionStore.from_client(None)
+        with pytest.raises(ConfigurationError, match="namespace"):
+            SessionStore.from_client(client, namespace="bad name")
+    finally:
+        for key in client.scan_iter(match=f"{{{namespace}|*"):
+            client.delete(key)
+        client.close()
+        await aclient.aclose()
+
+
+@pytest.mark.cluster
+def test_from_client_with_a_cluster_client(redis_cluster_url):
+    from redis.cluster import RedisCluster
+
+    client = RedisCluster.from_url(redis_cluster_url)
+    try:
+        store = SessionStore.from_client(client, namespace="c" + uuid.uuid4().hex[:8])
+        for user in ("alice", "bob", None):
+            store.history("s", user_id=user).add_messages([HumanMessage(str(user))])
+        assert [m.content for m in store.history("s", user_id="bob").messages] == ["bob"]
+        assert store.delete_user("alice") == 1
+        assert store.history("s").count() == 1
+    finally:
+        client.close()
+
+
+def test_many_loops_one_store(make_store):
+    """A store used from several event loops in turn (e.g. asyncio.run per request) keeps working."""
+    store = make_store()
+
+    async def write(i: int):
+        await store.history("s").aadd_messages([HumanMessage(f"loop {i}")])
+        return await store.history("s").acount()
+
+    assert [asyncio.run(write(i)) for i in range(3)] == [1, 2, 3]
+    assert [m.content for m in store.history("s").messages] == ["loop 0", "loop 1", "loop 2"]
