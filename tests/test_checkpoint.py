@@ -317,7 +317,7 @@ def test_encryption_at_rest_with_key_rotation(tmp_path: Any, namespace: str) -> 
     graph = chat_graph(old)
     graph.invoke({"messages": [HumanMessage("top secret plan")]}, cfg("enc"))
     old.close()
-    raw = open(path, "rb").read() + b"".join(open(p, "rb").read() for p in tmp_path.glob("enc.db-wal"))
+    raw = b"".join(p.read_bytes() for p in tmp_path.glob("enc.db*"))
     assert b"top secret plan" not in raw
     rotated = SqliteCheckpointSaver(path=path, namespace=namespace,
                                     serde=encrypted_serde({"k1": b"1" * 32, "k2": b"2" * 32}, "k2"))

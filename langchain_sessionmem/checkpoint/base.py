@@ -83,14 +83,14 @@ def make_config(thread_id: str, ns: str, checkpoint_id: str) -> RunnableConfig:
 
 
 def next_version(current: str | int | float | None) -> str:
-    """Sortable string versions with a random tail, so forked branches never share a blob key."""
+    """Short sortable string versions with a random tail, so forked branches never share a blob key."""
     if current is None:
         current_v = 0
     elif isinstance(current, (int, float)):
         current_v = int(current)
     else:
         current_v = int(str(current).split(".")[0])
-    return f"{current_v + 1:032}.{random.random():016}"
+    return f"{current_v + 1:012}.{random.randrange(16**6):06x}"
 
 
 # -- serialization with state paths -------------------------------------------------------------

@@ -69,8 +69,6 @@ CREATE TABLE IF NOT EXISTS {self.ckpts} (
     thread_id TEXT NOT NULL, ns TEXT NOT NULL, checkpoint_id TEXT NOT NULL, parent_id TEXT,
     type TEXT NOT NULL, ckpt BLOB NOT NULL, metadata TEXT NOT NULL, run_id TEXT,
     PRIMARY KEY (thread_id, ns, checkpoint_id));
-CREATE INDEX IF NOT EXISTS "{p}_cp_checkpoints_order" ON {self.ckpts}(thread_id, checkpoint_id);
-CREATE INDEX IF NOT EXISTS "{p}_cp_checkpoints_global" ON {self.ckpts}(checkpoint_id);
 CREATE INDEX IF NOT EXISTS "{p}_cp_checkpoints_run" ON {self.ckpts}(run_id) WHERE run_id IS NOT NULL;
 CREATE TABLE IF NOT EXISTS {self.blobs} (
     thread_id TEXT NOT NULL, ns TEXT NOT NULL, channel TEXT NOT NULL, version TEXT NOT NULL,
