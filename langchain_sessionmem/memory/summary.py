@@ -269,7 +269,7 @@ class SummaryBufferMemory(SessionMemory):
         llm: Any,
         max_tokens: int = 2000,
         *,
-        low_water: float = 0.4,
+        low_water: float = 0.3,
         max_summary_tokens: int | None = None,
         token_counter: TokenCounterLike = None,
         prompt: str = SUMMARY_PROMPT,
