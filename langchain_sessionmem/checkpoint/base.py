@@ -377,7 +377,7 @@ class TupleAssembler:
     Log items are decoded once per page and shared by every tuple that references them.
     """
 
-    def __init__(self, serde: SerializerProtocol, rows: Sequence[Row]):
+    def __init__(self, serde: SerializerProtocol, rows: Sequence[Row], cache: LogCache | None = None):
         self.serde = serde
         self.rows = list(rows)
         self.ckpts: list[dict[str, Any]] = []
@@ -387,6 +387,18 @@ class TupleAssembler:
             self.metas.append(decode_metadata(row.metadata, row.thread_id))
         self.blobs: dict[BlobKey, Typed | None] = {}
         self.logs: dict[LogKey, list[Any]] = {}
+        # Log prefixes this process already holds decoded: read only the items after them.
+        self.known: dict[LogKey, list[Any]] = {}
+        self._starts: dict[LogKey, int] = {}
+        if cache is not None:
+            for row, ckpt in zip(self.rows, self.ckpts, strict=True):
+                for channel in ckpt.get("channel_versions", {}):
+                    state = cache.get((row.thread_id, row.ns, channel))
+                    key = (row.thread_id, row.ns, state.log_id) if state else None
+                    if state is None or key in self.known:
+                        continue
+                    if all(_fingerprint(v) == fp for v, fp in zip(state.items, state.fps, strict=True)):
+                        self.known[key] = state.items
 
     def blob_keys(self) -> list[BlobKey]:
         keys: dict[BlobKey, None] = {}
@@ -406,10 +418,20 @@ class TupleAssembler:
                 need[key] = max(need.get(key, 0), length)
         return need
 
+    def log_ranges(self, need: Mapping[LogKey, int]) -> dict[LogKey, tuple[int, int]]:
+        """(start, end) of the items to fetch per log: what is not already known decoded."""
+        out = {}
+        for key, length in need.items():
+            self._starts[key] = min(len(self.known.get(key, ())), length)
+            out[key] = (self._starts[key], length)
+        return out
+
     def set_logs(self, logs: Mapping[LogKey, Sequence[Typed]]) -> None:
+        """Record fetched log items; each list starts where :meth:`log_ranges` said."""
         for key, items in logs.items():
-            self.logs[key] = [
-                load(self.serde, typed, f"log {key[2]} item {i}", key[0]) for i, typed in enumerate(items)
+            start = self._starts.get(key, 0)
+            self.logs[key] = self.known.get(key, [])[:start] + [
+                load(self.serde, typed, f"log {key[2]} item {start + i}", key[0]) for i, typed in enumerate(items)
             ]
 
     def tuples(self, cache: LogCache | None = None) -> list[CheckpointTuple]:

@@ -109,10 +109,11 @@ class MemoryCheckpointSaver(SessionSaverBase):
     def _assemble(self, picked: list[tuple[str, _Thread, str, str, _Ckpt]], cache: bool) -> list[CheckpointTuple]:
         rows = [Row(tid, ns, cid, c.parent_id, c.ckpt, c.metadata, list(th.writes.get((ns, cid), {}).values()))
                 for tid, th, ns, cid, c in picked]
-        asm = TupleAssembler(self.serde, rows)
+        asm = TupleAssembler(self.serde, rows, self._logs)
         threads = {tid: th for tid, th, *_ in picked}
         need = asm.set_blobs({k: threads[k[0]].blobs.get(k[1:]) for k in asm.blob_keys()})
-        asm.set_logs({k: threads[k[0]].logs.get(k[1:], [])[:n] for k, n in need.items()})
+        ranges = asm.log_ranges(need)
+        asm.set_logs({k: threads[k[0]].logs.get(k[1:], [])[a:b] for k, (a, b) in ranges.items()})
         return asm.tuples(self._logs if cache else None)
 
     # -- reads ---------------------------------------------------------------------------------

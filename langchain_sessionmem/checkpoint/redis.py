@@ -190,10 +190,14 @@ if found > 0 then expire(ARGV[8]) end
 return out
 """
 
-# ARGV: blob fields. Returns the blob values, then (log_id, n, items*) for every referenced log.
+# ARGV: nhints, (log_id, known length)*, blob fields. Returns the blob values, then
+# (log_id, start, n, items start..n-1) for every referenced log: known prefixes are not re-sent.
 VALUES = _PRELUDE + r"""
-local out, need, order = {}, {}, {}
-for k = 1, #ARGV, 500 do
+local out, need, order, known = {}, {}, {}, {}
+local nh = tonumber(ARGV[1])
+for k = 0, nh - 1 do known[ARGV[2 + 2 * k]] = tonumber(ARGV[3 + 2 * k]) end
+local first = 2 + 2 * nh
+for k = first, #ARGV, 500 do
   local part = {}
   for j = k, math.min(k + 499, #ARGV) do part[#part + 1] = ARGV[j] end
   for _, v in ipairs(redis.call('HMGET', K.b, unpack(part))) do
@@ -208,9 +212,11 @@ for k = 1, #ARGV, 500 do
 end
 for _, id in ipairs(order) do
   local n = need[id]
+  local start = math.min(known[id] or 0, n)
   out[#out + 1] = id
+  out[#out + 1] = start
   out[#out + 1] = n
-  for k = 0, n - 1, 500 do
+  for k = start, n - 1, 500 do
     local part = {}
     for j = k, math.min(k + 499, n - 1) do part[#part + 1] = id .. '\0' .. string.format('%d', j) end
     for _, v in ipairs(redis.call('HMGET', K.l, unpack(part))) do out[#out + 1] = v end
@@ -368,21 +374,26 @@ def _typed(value: bytes | None) -> Typed | None:
     return typ.decode(), data
 
 
-def blob_fields(keys: list[BlobKey]) -> list[str]:
-    return [f"{ns}\0{channel}\0{version}" for _t, ns, channel, version in keys]
+def values_args(asm: TupleAssembler, thread_id: str, keys: list[BlobKey]) -> list[Any]:
+    hints = [(key[2], len(items)) for key, items in asm.known.items() if key[0] == thread_id]
+    args: list[Any] = [len(hints)]
+    for log_id, length in hints:
+        args += [log_id, length]
+    return args + [f"{ns}\0{channel}\0{version}" for _t, ns, channel, version in keys]
 
 
 def apply_values(asm: TupleAssembler, keys: list[BlobKey], reply: list[Any]) -> None:
-    """Feed the VALUES script's reply (blobs, then log prefixes) into the assembler."""
+    """Feed the VALUES script's reply (blobs, then the unknown part of each log) into the assembler."""
     need = asm.set_blobs({key: _typed(v) for key, v in zip(keys, reply[:len(keys)], strict=True)})
     by_log: dict[str, list[Typed]] = {}
     i = len(keys)
     while i < len(reply):
-        log_id, n = _s(reply[i]), int(reply[i + 1])
-        items = [_typed(v) for v in reply[i + 2:i + 2 + n]]
-        i += 2 + n
+        log_id, start, n = _s(reply[i]), int(reply[i + 1]), int(reply[i + 2])
+        items = [_typed(v) for v in reply[i + 3:i + 3 + n - start]]
+        i += 3 + n - start
         by_log[log_id] = [t for t in items if t is not None]
-    asm.set_logs({key: by_log.get(key[2], [])[:length] for key, length in need.items()})
+    ranges = asm.log_ranges(need)
+    asm.set_logs({key: by_log.get(key[2], [])[:end - start] for key, (start, end) in ranges.items()})
 
 
 def rows_args(mode: str, ns: str | None, exact: str | None, before: str | None, limit: int | None,
@@ -509,12 +520,12 @@ class RedisCheckpointSaver(SessionSaverBase):
         return parse_rows(thread_id, self._call("rows", thread_id, args))
 
     def _assemble(self, rows: list[Row], cache: bool) -> list[CheckpointTuple]:
-        asm = TupleAssembler(self.serde, rows)
+        asm = TupleAssembler(self.serde, rows, self._logs)
         by_thread: dict[str, list[BlobKey]] = {}
         for key in asm.blob_keys():
             by_thread.setdefault(key[0], []).append(key)
         for tid, keys in by_thread.items():
-            apply_values(asm, keys, self._call("values", tid, blob_fields(keys)))
+            apply_values(asm, keys, self._call("values", tid, values_args(asm, tid, keys)))
         return asm.tuples(self._logs if cache else None)
 
     def get_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
@@ -692,12 +703,12 @@ class RedisCheckpointSaver(SessionSaverBase):
         return parse_rows(thread_id, await self._acall("rows", thread_id, args))
 
     async def _aassemble(self, rows: list[Row], cache: bool) -> list[CheckpointTuple]:
-        asm = TupleAssembler(self.serde, rows)
+        asm = TupleAssembler(self.serde, rows, self._logs)
         by_thread: dict[str, list[BlobKey]] = {}
         for key in asm.blob_keys():
             by_thread.setdefault(key[0], []).append(key)
         for tid, keys in by_thread.items():
-            apply_values(asm, keys, await self._acall("values", tid, blob_fields(keys)))
+            apply_values(asm, keys, await self._acall("values", tid, values_args(asm, tid, keys)))
         return asm.tuples(self._logs if cache else None)
 
     async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:

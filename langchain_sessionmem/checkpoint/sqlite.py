@@ -68,18 +68,18 @@ CREATE INDEX IF NOT EXISTS "{p}_cp_threads_owner" ON {self.threads}(owner);
 CREATE TABLE IF NOT EXISTS {self.ckpts} (
     thread_id TEXT NOT NULL, ns TEXT NOT NULL, checkpoint_id TEXT NOT NULL, parent_id TEXT,
     type TEXT NOT NULL, ckpt BLOB NOT NULL, metadata TEXT NOT NULL, run_id TEXT,
-    PRIMARY KEY (thread_id, ns, checkpoint_id));
+    PRIMARY KEY (thread_id, ns, checkpoint_id)) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS "{p}_cp_checkpoints_run" ON {self.ckpts}(run_id) WHERE run_id IS NOT NULL;
 CREATE TABLE IF NOT EXISTS {self.blobs} (
     thread_id TEXT NOT NULL, ns TEXT NOT NULL, channel TEXT NOT NULL, version TEXT NOT NULL,
-    type TEXT NOT NULL, blob BLOB, PRIMARY KEY (thread_id, ns, channel, version));
+    type TEXT NOT NULL, blob BLOB, PRIMARY KEY (thread_id, ns, channel, version)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS {self.writes} (
     thread_id TEXT NOT NULL, ns TEXT NOT NULL, checkpoint_id TEXT NOT NULL, task_id TEXT NOT NULL,
     idx INTEGER NOT NULL, task_path TEXT NOT NULL, channel TEXT NOT NULL, type TEXT NOT NULL, blob BLOB,
-    PRIMARY KEY (thread_id, ns, checkpoint_id, task_id, idx));
+    PRIMARY KEY (thread_id, ns, checkpoint_id, task_id, idx)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS {self.logs} (
     thread_id TEXT NOT NULL, ns TEXT NOT NULL, log_id TEXT NOT NULL, seq INTEGER NOT NULL,
-    type TEXT NOT NULL, blob BLOB, PRIMARY KEY (thread_id, ns, log_id, seq));
+    type TEXT NOT NULL, blob BLOB, PRIMARY KEY (thread_id, ns, log_id, seq)) WITHOUT ROWID;
 """
         self.visible = "(t.expires_at IS NULL OR t.expires_at > ?)"
         self.select_row = ("c.thread_id, c.ns, c.checkpoint_id, c.parent_id, c.type, c.ckpt, c.metadata")
@@ -200,7 +200,7 @@ class SqliteCheckpointSaver(SessionSaverBase):
                     f"SELECT checkpoint_id, task_id, idx, task_path, channel, type, blob FROM {s.writes} "
                     f"WHERE thread_id = ? AND ns = ? AND checkpoint_id IN ({marks})", (tid, ns, *chunk)):
                     by_id[(tid, ns, w[0])].writes.append(WriteRow(w[1], w[2], w[3], w[4], w[5], w[6]))
-        asm = TupleAssembler(self.serde, rows)
+        asm = TupleAssembler(self.serde, rows, self._logs)
         wanted = asm.blob_keys()
         blobs: dict[BlobKey, Typed | None] = dict.fromkeys(wanted)
         per_group: dict[tuple[str, str], list[BlobKey]] = {}
@@ -222,10 +222,10 @@ class SqliteCheckpointSaver(SessionSaverBase):
                     blobs[(tid, ns, ch, ver)] = (typ, blob)
         need = asm.set_blobs(blobs)
         logs: dict[LogKey, list[Typed]] = {}
-        for (tid, ns, log_id), length in need.items():
+        for (tid, ns, log_id), (start, end) in asm.log_ranges(need).items():
             logs[(tid, ns, log_id)] = [(typ, blob) for typ, blob in conn.execute(
-                f"SELECT type, blob FROM {s.logs} WHERE thread_id = ? AND ns = ? AND log_id = ? AND seq < ? "
-                "ORDER BY seq", (tid, ns, log_id, length))]
+                f"SELECT type, blob FROM {s.logs} WHERE thread_id = ? AND ns = ? AND log_id = ? AND seq >= ? "
+                "AND seq < ? ORDER BY seq", (tid, ns, log_id, start, end))] if end > start else []
         asm.set_logs(logs)
         return asm.tuples(self._logs if cache else None)
 
