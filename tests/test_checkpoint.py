@@ -327,3 +327,89 @@ def test_encryption_at_rest_with_key_rotation(tmp_path: Any, namespace: str) -> 
     plain = SqliteCheckpointSaver(path=path, namespace=namespace)
     with pytest.raises(Exception):  # noqa: B017 - ciphertext cannot be read without the keys
         plain.get_tuple(cfg("enc"))
+
+
+# -- Redis Cluster through the store URL ---------------------------------------------------------------
+@pytest.mark.cluster
+async def test_cluster_store_checkpointer(redis_cluster_url: str, namespace: str) -> None:
+    url = redis_cluster_url.replace("redis://", "redis+cluster://")
+    store = SessionStore.from_url(url, namespace=namespace, ttl=timedelta(minutes=5))
+    saver = store.checkpointer(user_id="carol")
+    graph = chat_graph(saver)
+    tids = [f"c{i}-" + uuid.uuid4().hex[:6] for i in range(4)]  # spread over slots
+    for tid in tids:
+        graph.invoke({"messages": [HumanMessage("sync")]}, cfg(tid))
+        await graph.ainvoke({"messages": [HumanMessage("async")]}, cfg(tid))
+    for tid in tids:
+        slots = {saver.client.keyslot(k) for k in saver.keys.thread(tid)}
+        assert len(slots) == 1  # one slot per thread: every put is one atomic script
+        assert len(graph.get_state(cfg(tid)).values["messages"]) == 4
+        assert 0 < saver.client.pttl(saver.keys.thread(tid)[0]) <= 300_000
+    copy = "copy-" + uuid.uuid4().hex[:6]
+    saver.copy_thread(tids[0], copy)  # across slots
+    assert len(graph.get_state(cfg(copy)).values["messages"]) == 4
+    assert store.checkpointer(user_id="dave").get_tuple(cfg(copy)) is None
+    for tid in [*tids, copy]:
+        saver.delete_thread(tid)
+    assert list(saver.list(None)) == []
+    await saver.aclient.aclose()
+    store.close()
+
+
+# -- safety of shared decoded objects, concurrency, runs and copies ------------------------------------------
+def test_in_place_edits_never_corrupt_storage(store_factory: Any) -> None:
+    saver = store_factory().checkpointer()
+    graph = chat_graph(saver)
+    tid = "mut-" + uuid.uuid4().hex[:6]
+    for turn in range(3):
+        graph.invoke({"messages": [HumanMessage(f"q{turn}")]}, cfg(tid))
+    state = graph.get_state(cfg(tid))
+    state.values["messages"][0].content = "tampered in memory"  # a caller edits what it read
+    assert graph.get_state(cfg(tid)).values["messages"][0].content == "q0"
+
+    def editor(s: MessagesState) -> dict:  # a node that edits history in place and appends
+        s["messages"][0].content = "edited by node"
+        return {"messages": [AIMessage("done")]}
+
+    builder = StateGraph(MessagesState)
+    builder.add_node("edit", editor)
+    builder.add_edge(START, "edit")
+    builder.compile(checkpointer=saver).invoke({"messages": [HumanMessage("go")]}, cfg(tid))
+    fresh = chat_graph(store_factory(ttl=timedelta(hours=1)).checkpointer())  # read from storage
+    contents = [m.content for m in fresh.get_state(cfg(tid)).values["messages"]]
+    assert contents[0] == "edited by node" and contents[-2:] == ["go", "done"] and len(contents) == 8
+
+
+async def test_concurrent_async_threads(store_factory: Any) -> None:
+    import asyncio
+
+    graph = chat_graph(store_factory().checkpointer())
+    tids = ["conc-" + uuid.uuid4().hex[:6] for _ in range(16)]
+
+    async def chat(tid: str) -> None:
+        for turn in range(5):
+            await graph.ainvoke({"messages": [HumanMessage(f"{tid} {turn}")]}, cfg(tid))
+
+    await asyncio.gather(*(chat(t) for t in tids))
+    for tid in tids:
+        msgs = (await graph.aget_state(cfg(tid))).values["messages"]
+        assert [m.content for m in msgs[::2]] == [f"{tid} {t}" for t in range(5)]
+
+
+def test_delete_for_runs_and_copy_on_real_runs(store_factory: Any) -> None:
+    saver = store_factory().checkpointer()
+    graph = chat_graph(saver)
+    tid = "runs-" + uuid.uuid4().hex[:6]
+    runs = [str(uuid.uuid4()) for _ in range(3)]
+    for i, run in enumerate(runs):
+        graph.invoke({"messages": [HumanMessage(f"q{i}")]}, {**cfg(tid), "metadata": {"run_id": run}})
+    copy = "runs-copy-" + uuid.uuid4().hex[:6]
+    saver.copy_thread(tid, copy)
+    assert [t.checkpoint["id"] for t in saver.list(cfg(copy))] == [t.checkpoint["id"] for t in saver.list(cfg(tid))]
+    saver.delete_for_runs([runs[2]])
+    assert {t.metadata["run_id"] for t in saver.list(cfg(tid))} == set(runs[:2])
+    assert {t.metadata["run_id"] for t in saver.list(cfg(copy))} == set(runs[:2])
+    assert len(graph.get_state(cfg(tid)).values["messages"]) == 4  # back to the end of run 2
+    graph.invoke({"messages": [HumanMessage("again")]}, cfg(tid))
+    assert len(graph.get_state(cfg(tid)).values["messages"]) == 6
+    assert saver.thread_info(copy)["checkpoints"] == 6
