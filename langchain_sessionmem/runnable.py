@@ -15,15 +15,14 @@ from __future__ import annotations
 
 import inspect
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from typing import Any, Protocol, runtime_checkable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from typing import Any
 
 from langchain_core.messages import (
     AIMessage,
     BaseMessage,
     BaseMessageChunk,
     HumanMessage,
-    ToolMessage,
     message_chunk_to_message,
 )
 from langchain_core.runnables import Runnable, RunnableConfig
@@ -32,11 +31,13 @@ from langchain_core.runnables.utils import ConfigurableFieldSpec, get_unique_con
 
 from .errors import ConfigurationError
 from .history import SessionHistory
+from .memory import SessionMemoryProtocol, compose, select_window
 from .store import SessionStore
 
 logger = logging.getLogger(__name__)
 
 HistoryFactory = Callable[..., SessionHistory | Awaitable[SessionHistory]]
+MemoryLike = SessionMemoryProtocol | Sequence[SessionMemoryProtocol] | None
 
 SESSION_ID_SPEC = ConfigurableFieldSpec(
     id="session_id", annotation=str, name="Session ID", default="", is_shared=True,
@@ -48,53 +49,36 @@ USER_ID_SPEC = ConfigurableFieldSpec(
 )
 
 
-@runtime_checkable
-class SessionMemory(Protocol):
-    """What ``memory=`` must offer: choose the history part of the prompt, then learn from the turn."""
-
-    def load_context(self, history: SessionHistory, input_messages: list[BaseMessage],
-                     config: RunnableConfig) -> list[BaseMessage]: ...
-
-    async def aload_context(self, history: SessionHistory, input_messages: list[BaseMessage],
-                            config: RunnableConfig) -> list[BaseMessage]: ...
-
-    def save_context(self, history: SessionHistory, turn_messages: list[BaseMessage],
-                     config: RunnableConfig) -> None: ...
-
-    async def asave_context(self, history: SessionHistory, turn_messages: list[BaseMessage],
-                            config: RunnableConfig) -> None: ...
-
-
 class LastMessages:
-    """The default memory: the last ``k`` messages, never starting on an orphan ToolMessage."""
+    """The default memory: the last ``k`` messages in one bounded read, cut only between whole
+    tool-call units (never an orphan ToolMessage, never a call without its results)."""
 
     def __init__(self, k: int):
         if k < 1:
             raise ConfigurationError(f"max_messages must be at least 1, got {k}")
         self.k = k
 
-    @staticmethod
-    def _drop_orphans(messages: list[BaseMessage]) -> list[BaseMessage]:
-        start = 0
-        while start < len(messages) and isinstance(messages[start], ToolMessage):
-            start += 1
-        return messages[start:]
+    def _window(self, messages: list[BaseMessage]) -> list[BaseMessage]:
+        return select_window(messages, [0] * len(messages), max_messages=self.k)
 
-    def load_context(self, history: Any, input_messages: list[BaseMessage], config: RunnableConfig) -> list[BaseMessage]:
+    def load_context(self, history: Any, input_messages: Sequence[BaseMessage],
+                     config: RunnableConfig | None = None) -> list[BaseMessage]:
         if isinstance(history, SessionHistory):
-            return self._drop_orphans(history.tail(self.k))
-        return self._drop_orphans(list(history.messages)[-self.k:])
+            return self._window(history.tail(self.k))
+        return self._window(list(history.messages)[-self.k:])
 
-    async def aload_context(self, history: Any, input_messages: list[BaseMessage],
-                            config: RunnableConfig) -> list[BaseMessage]:
+    async def aload_context(self, history: Any, input_messages: Sequence[BaseMessage],
+                            config: RunnableConfig | None = None) -> list[BaseMessage]:
         if isinstance(history, SessionHistory):
-            return self._drop_orphans(await history.atail(self.k))
-        return self._drop_orphans(list(await history.aget_messages())[-self.k:])
+            return self._window(await history.atail(self.k))
+        return self._window(list(await history.aget_messages())[-self.k:])
 
-    def save_context(self, history: Any, turn_messages: list[BaseMessage], config: RunnableConfig) -> None:
+    def save_context(self, history: Any, turn_messages: Sequence[BaseMessage],
+                     config: RunnableConfig | None = None) -> None:
         return None
 
-    async def asave_context(self, history: Any, turn_messages: list[BaseMessage], config: RunnableConfig) -> None:
+    async def asave_context(self, history: Any, turn_messages: Sequence[BaseMessage],
+                            config: RunnableConfig | None = None) -> None:
         return None
 
 
@@ -132,17 +116,13 @@ class SessionMemoryRunnable(Runnable[Any, Any]):
     """A runnable with per-user session memory. Build it with :func:`with_session_memory`."""
 
     def __init__(self, bound: Runnable, sessions: SessionStore | HistoryFactory, *,
-                 memory: SessionMemory | None = None, max_messages: int = 50,
+                 memory: MemoryLike = None, max_messages: int = 50,
                  input_messages_key: str | None = None, output_messages_key: str | None = None,
                  history_messages_key: str | None = None, save_input_on_error: bool = False,
                  require_user: bool = False):
         self.bound = bound
         self.sessions = sessions
-        self.memory: SessionMemory = memory if memory is not None else _default_memory(max_messages)
-        for method in ("load_context", "aload_context", "save_context", "asave_context"):
-            if not callable(getattr(self.memory, method, None)):
-                raise ConfigurationError(f"memory={self.memory!r} has no {method}(): pass a strategy from "
-                                         "langchain_sessionmem.memory")
+        self.memory = _memory(memory, max_messages)
         self.input_messages_key = input_messages_key
         self.output_messages_key = output_messages_key
         self.history_messages_key = history_messages_key
@@ -319,20 +299,31 @@ class SessionMemoryRunnable(Runnable[Any, Any]):
             await self._asave(history, [*new, *self._output_messages(total)], config)
 
 
-def _default_memory(max_messages: int) -> SessionMemory:
-    return LastMessages(max_messages)
+def _memory(memory: MemoryLike, max_messages: int) -> SessionMemoryProtocol:
+    """The strategy to use: the default window, a composition of a list, or the given object."""
+    if memory is None:
+        return LastMessages(max_messages)
+    if isinstance(memory, (list, tuple)):
+        return compose(list(memory))
+    if not isinstance(memory, SessionMemoryProtocol):
+        raise ConfigurationError(
+            f"memory={memory!r} lacks load_context / aload_context / save_context / asave_context: "
+            "pass a strategy from langchain_sessionmem.memory, or a list of them"
+        )
+    return memory
 
 
 def with_session_memory(runnable: Runnable, sessions: SessionStore | HistoryFactory, *,
-                        memory: SessionMemory | None = None, max_messages: int = 50,
+                        memory: MemoryLike = None, max_messages: int = 50,
                         input_messages_key: str | None = None, output_messages_key: str | None = None,
                         history_messages_key: str | None = None, save_input_on_error: bool = False,
                         require_user: bool = False) -> SessionMemoryRunnable:
     """Wrap ``runnable`` so each call reads and records its session.
 
     ``sessions`` is a :class:`SessionStore`, or a factory ``(session_id[, user_id]) -> history``
-    that may be async. ``memory`` picks what of the session enters the prompt (default: the
-    last ``max_messages`` messages). Keys follow ``RunnableWithMessageHistory``: with
+    that may be async. ``memory`` picks what of the session enters the prompt: a strategy from
+    :mod:`langchain_sessionmem.memory`, a list of them (composed), or by default the last
+    ``max_messages`` messages. Keys follow ``RunnableWithMessageHistory``: with
     ``history_messages_key`` the history goes under that key, otherwise it is prepended to the
     input messages. Call with ``config={"configurable": {"session_id": ..., "user_id": ...}}``.
     """
@@ -344,5 +335,5 @@ def with_session_memory(runnable: Runnable, sessions: SessionStore | HistoryFact
     )
 
 
-__all__ = ["LastMessages", "SessionMemory", "SessionMemoryRunnable", "with_session_memory",
+__all__ = ["LastMessages", "SessionMemoryRunnable", "with_session_memory",
            "SESSION_ID_SPEC", "USER_ID_SPEC"]
