@@ -529,6 +529,18 @@ def test_sessions_vanish_after_ttl(make_store):
     assert info.created_at >= restarted - timedelta(milliseconds=2)
 
 
+def test_deleting_an_expired_session_reports_nothing_deleted(make_store):
+    """Every engine agrees: an expired session no longer exists, so deleting it deletes nothing."""
+    store = make_store(ttl=timedelta(seconds=0.3))
+    store.history("gone", user_id="alice").add_messages([HumanMessage("old")])
+    store.history("gone-too", user_id="alice").add_messages([HumanMessage("old")])
+    time.sleep(0.5)
+    store.history("live", user_id="alice").add_messages([HumanMessage("new")])
+    assert store.delete_session("gone", user_id="alice") is False
+    assert store.delete_user("alice") == 1
+    assert store.list_sessions("alice") == []
+
+
 def test_ttl_slides_on_every_write(make_store):
     store = make_store(ttl=timedelta(seconds=0.5))
     history = store.history("s-slide", user_id="alice")

@@ -99,7 +99,7 @@ class MemoryEngine(SyncBackedAsync):
 
     def delete_session(self, key: SessionKey) -> bool:
         with self._lock:
-            return self._sessions.pop(key, None) is not None
+            return self._live(key, time.time()) is not None and self._sessions.pop(key) is not None
 
     def list_sessions(self, user_id: str | None) -> list[SessionInfo]:
         with self._lock:
@@ -114,10 +114,9 @@ class MemoryEngine(SyncBackedAsync):
 
     def delete_user(self, user_id: str | None) -> int:
         with self._lock:
-            keys = [k for k in self._sessions if k.user_id == user_id]
-            for k in keys:
-                del self._sessions[k]
-            return len(keys)
+            now = time.time()
+            keys = [k for k in list(self._sessions) if k.user_id == user_id]
+            return sum(self._live(k, now) is not None and self._sessions.pop(k) is not None for k in keys)
 
     def purge_expired(self) -> int:
         with self._lock:

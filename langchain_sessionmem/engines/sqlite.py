@@ -87,12 +87,13 @@ class Statements:
             f"UPDATE {s} SET state = :data, state_version = state_version + 1 "
             "WHERE id = :pk AND state_version = :expected"
         )
-        self.delete_session = f"DELETE FROM {s} WHERE user_id = :user AND session_id = :sid"
+        # Deletes report only live sessions, like Redis where expired ones are already gone.
+        self.delete_session = f"DELETE FROM {s} WHERE user_id = :user AND session_id = :sid RETURNING {LIVE}"
         self.list_sessions = (
             f"SELECT session_id, created_at, updated_at, message_count, expires_at FROM {s} "
             f"WHERE user_id = :user AND {LIVE} ORDER BY updated_at DESC"
         )
-        self.delete_user = f"DELETE FROM {s} WHERE user_id = :user"
+        self.delete_user = f"DELETE FROM {s} WHERE user_id = :user RETURNING {LIVE}"
         self.purge_expired = f"DELETE FROM {s} WHERE expires_at IS NOT NULL AND expires_at <= :now"
 
 
@@ -226,7 +227,7 @@ class SqliteEngine(SyncBackedAsync):
     # -- sessions --------------------------------------------------------------------------
     def delete_session(self, key: SessionKey) -> bool:
         with self._write() as conn:
-            return conn.execute(self.sql.delete_session, _params(key)).rowcount > 0
+            return any(live for (live,) in conn.execute(self.sql.delete_session, _params(key, now=time.time())))
 
     def list_sessions(self, user_id: str | None) -> list[SessionInfo]:
         params = {"user": ANONYMOUS if user_id is None else user_id, "now": time.time()}
@@ -239,8 +240,9 @@ class SqliteEngine(SyncBackedAsync):
         ]
 
     def delete_user(self, user_id: str | None) -> int:
+        params = {"user": ANONYMOUS if user_id is None else user_id, "now": time.time()}
         with self._write() as conn:
-            return conn.execute(self.sql.delete_user, {"user": ANONYMOUS if user_id is None else user_id}).rowcount
+            return sum(live for (live,) in conn.execute(self.sql.delete_user, params))
 
     def purge_expired(self) -> int:
         with self._write() as conn:
