@@ -413,3 +413,23 @@ def test_delete_for_runs_and_copy_on_real_runs(store_factory: Any) -> None:
     graph.invoke({"messages": [HumanMessage("again")]}, cfg(tid))
     assert len(graph.get_state(cfg(tid)).values["messages"]) == 6
     assert saver.thread_info(copy)["checkpoints"] == 6
+
+
+@pytest.mark.redis
+def test_redis_global_indexes_follow_deletes_and_expiry(redis_url: str, namespace: str) -> None:
+    store = SessionStore.from_url(redis_url, namespace=namespace, ttl=timedelta(seconds=1))
+    saver = store.checkpointer()
+    graph = chat_graph(saver)
+    tid, run = "idx-" + uuid.uuid4().hex[:6], str(uuid.uuid4())
+    graph.invoke({"messages": [HumanMessage("a")]}, {**cfg(tid), "metadata": {"run_id": run}})
+    assert saver.client.sismember(saver.keys.run(run), tid)
+    saver.delete_thread(tid)
+    assert not saver.client.exists(saver.keys.run(run), saver.keys.runs_of(tid))
+    graph.invoke({"messages": [HumanMessage("b")]}, {**cfg(tid), "metadata": {"run_id": run}})  # same process
+    assert {t.config["configurable"]["thread_id"] for t in saver.list(None)} == {tid}
+    time.sleep(1.2)  # the thread expires natively
+    assert saver.get_tuple(cfg(tid)) is None
+    assert saver.purge_expired() == 1
+    assert saver.client.zcard(saver.keys.threads) == 0
+    assert not saver.client.exists(saver.keys.run(run), saver.keys.runs_of(tid))
+    store.close()

@@ -17,7 +17,11 @@ Keys (``P`` = namespace, ``{T}`` = the thread's hash tag)::
     P:cp:{T}:wz  zset   the same write fields, to range them per checkpoint
     P:cp:{T}:l   hash   "log_id\\0seq" -> "type\\0bytes"   (append-only message logs)
     P:cp:{T}:r   zset   "run_id\\0ns\\0cid" (delete_for_runs)
+    P:cp:{T}:runs set   run ids of the thread (not expired: lets cleanup find them after expiry)
     P:cp:threads        zset of thread ids (list(None)); P:cp:run:{R} set of thread ids of run R
+
+The global indexes are maintained next to the per-thread script (registration before the first
+write of a thread or run in this process); ``delete_thread`` and ``purge_expired`` clean them.
 """
 
 from __future__ import annotations
@@ -312,6 +316,10 @@ class ThreadKeys:
             "#" + hashlib.sha1(thread_id.encode()).hexdigest()
         return [f"{self.prefix}:{{{tag}}}:{s}" for s in SUFFIXES]
 
+    def runs_of(self, thread_id: str) -> str:
+        """Run ids of a thread, outside the expiring keys so cleanup can find them after expiry."""
+        return self.thread(thread_id)[0][:-1] + "runs"
+
     def run(self, run_id: str) -> str:
         tag = run_id if "{" not in run_id and "}" not in run_id else "#" + hashlib.sha1(run_id.encode()).hexdigest()
         return f"{self.prefix}:run:{{{tag}}}"
@@ -441,7 +449,7 @@ class RedisCheckpointSaver(SessionSaverBase):
         self._client_factory, self._aclient_factory = client_factory, aclient_factory
         self.keys = ThreadKeys(self.namespace)
         self._scripts: dict[int, dict[str, Any]] = {}
-        self._registered: set[tuple[str, str]] = set()
+        self._registered: dict[str, tuple[float, set[str]]] = {}
 
     # -- clients and scripts ---------------------------------------------------------------------
     @property
@@ -475,22 +483,32 @@ class RedisCheckpointSaver(SessionSaverBase):
         return 0 if self.ttl is None else int(self.ttl * 1000)
 
     def _index_ops(self, thread_id: str, run_id: str | None) -> list[tuple[str, tuple]]:
-        """Global index updates not yet done by this process (thread list, run -> threads)."""
+        """Global index updates this process has not done lately (thread list, run -> threads)."""
+        entry = self._registered.get(thread_id)
+        fresh = entry is not None and now() - entry[0] < 60
         ops: list[tuple[str, tuple]] = []
-        if ("t", thread_id) not in self._registered:
+        if not fresh:
             ops.append(("zadd", (self.keys.threads, {thread_id: now()})))
-        if run_id and ("r", f"{run_id}\0{thread_id}") not in self._registered:
+        if run_id and not (fresh and entry is not None and run_id in entry[1]):
             ops.append(("sadd", (self.keys.run(run_id), thread_id)))
-            if self.ttl is not None:
-                ops.append(("pexpire", (self.keys.run(run_id), self._ttl_ms)))
+            ops.append(("sadd", (self.keys.runs_of(thread_id), run_id)))
         return ops
 
     def _mark(self, thread_id: str, run_id: str | None) -> None:
-        if len(self._registered) > 100_000:
+        if len(self._registered) > 50_000:
             self._registered.clear()
-        self._registered.add(("t", thread_id))
+        entry = self._registered.get(thread_id)
+        if entry is None or now() - entry[0] >= 60:
+            entry = self._registered[thread_id] = (now(), set())
         if run_id:
-            self._registered.add(("r", f"{run_id}\0{thread_id}"))
+            entry[1].add(run_id)
+
+    def _forget_ops(self, thread_id: str, runs: set[str]) -> list[tuple[str, tuple]]:
+        """Remove a deleted or expired thread from the global indexes."""
+        self._registered.pop(thread_id, None)
+        ops: list[tuple[str, tuple]] = [("zrem", (self.keys.threads, thread_id)),
+                                        ("delete", (self.keys.runs_of(thread_id),))]
+        return ops + [("srem", (self.keys.run(r), thread_id)) for r in sorted(runs)]
 
     def _owner_error(self, thread_id: str, action: str) -> Exception:
         return self._refuse(thread_id, action)
@@ -574,9 +592,8 @@ class RedisCheckpointSaver(SessionSaverBase):
     def delete_thread(self, thread_id: str) -> None:
         reply = self._call("delete", thread_id, [self._mode])
         _check(reply, self, thread_id, "delete")
-        ops: list[tuple[str, tuple]] = [("zrem", (self.keys.threads, thread_id))]
-        ops += [("srem", (self.keys.run(_s(r)), thread_id)) for r in set(reply[1:])]
-        self._run_ops(ops)
+        runs = {_s(r) for r in reply[1:]} | {_s(r) for r in self.client.smembers(self.keys.runs_of(thread_id))}
+        self._run_ops(self._forget_ops(thread_id, runs))
         self._logs.drop_thread(thread_id)
 
     def delete_for_runs(self, run_ids: Sequence[str]) -> None:
@@ -616,8 +633,10 @@ class RedisCheckpointSaver(SessionSaverBase):
         if self.user_id is not None:
             pipe.hset(dst[0], "owner", self.user_id)
         pipe.execute()
+        self._registered.pop(target_thread_id, None)
         self._run_ops([("zadd", (self.keys.threads, {target_thread_id: now()})),
-                       *[("sadd", (self.keys.run(r), target_thread_id)) for r in runs]])
+                       *[("sadd", (self.keys.run(r), target_thread_id)) for r in runs],
+                       *[("sadd", (self.keys.runs_of(target_thread_id), r)) for r in runs]])
         self._logs.drop_thread(target_thread_id)
 
     def prune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
@@ -667,14 +686,18 @@ class RedisCheckpointSaver(SessionSaverBase):
         return _info(self, thread_id, res)
 
     def purge_expired(self) -> int:
-        """Native expiry does the work; this drops expired threads from the global thread index."""
+        """Native expiry removes the data; this drops expired threads from the global indexes."""
         threads = [_s(t) for t in self.client.zrange(self.keys.threads, 0, -1)]
         pipe = self.client.pipeline(transaction=False)
         for tid in threads:
             pipe.exists(self.keys.thread(tid)[0])
         gone = [t for t, alive in zip(threads, pipe.execute(), strict=True) if not alive]
-        if gone:
-            self.client.zrem(self.keys.threads, *gone)
+        pipe = self.client.pipeline(transaction=False)
+        for tid in gone:
+            pipe.smembers(self.keys.runs_of(tid))
+        runs = pipe.execute() if gone else []
+        self._run_ops([op for tid, rs in zip(gone, runs, strict=True)
+                       for op in self._forget_ops(tid, {_s(r) for r in rs})])
         return len(gone)
 
     def close(self) -> None:
@@ -759,9 +782,9 @@ class RedisCheckpointSaver(SessionSaverBase):
     async def adelete_thread(self, thread_id: str) -> None:
         reply = await self._acall("delete", thread_id, [self._mode])
         _check(reply, self, thread_id, "delete")
-        ops: list[tuple[str, tuple]] = [("zrem", (self.keys.threads, thread_id))]
-        ops += [("srem", (self.keys.run(_s(r)), thread_id)) for r in set(reply[1:])]
-        await self._arun_ops(ops)
+        runs = {_s(r) for r in reply[1:]}
+        runs |= {_s(r) for r in await self.aclient.smembers(self.keys.runs_of(thread_id))}
+        await self._arun_ops(self._forget_ops(thread_id, runs))
         self._logs.drop_thread(thread_id)
 
     async def adelete_for_runs(self, run_ids: Sequence[str]) -> None:
@@ -801,8 +824,10 @@ class RedisCheckpointSaver(SessionSaverBase):
         if self.user_id is not None:
             pipe.hset(dst[0], "owner", self.user_id)
         await pipe.execute()
+        self._registered.pop(target_thread_id, None)
         await self._arun_ops([("zadd", (self.keys.threads, {target_thread_id: now()})),
-                              *[("sadd", (self.keys.run(r), target_thread_id)) for r in runs]])
+                              *[("sadd", (self.keys.run(r), target_thread_id)) for r in runs],
+                              *[("sadd", (self.keys.runs_of(target_thread_id), r)) for r in runs]])
         self._logs.drop_thread(target_thread_id)
 
     async def aprune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
@@ -855,8 +880,12 @@ class RedisCheckpointSaver(SessionSaverBase):
         for tid in threads:
             pipe.exists(self.keys.thread(tid)[0])
         gone = [t for t, alive in zip(threads, await pipe.execute(), strict=True) if not alive]
-        if gone:
-            await self.aclient.zrem(self.keys.threads, *gone)
+        pipe = self.aclient.pipeline(transaction=False)
+        for tid in gone:
+            pipe.smembers(self.keys.runs_of(tid))
+        runs = await pipe.execute() if gone else []
+        await self._arun_ops([op for tid, rs in zip(gone, runs, strict=True)
+                              for op in self._forget_ops(tid, {_s(r) for r in rs})])
         return len(gone)
 
     async def aclose(self) -> None:
