@@ -151,9 +151,8 @@ def test_fork_from_an_old_checkpoint(store_factory: Any) -> None:
     assert len(graph.get_state(history[0].config).values["messages"]) == 6
 
 
+@pytest.mark.parametrize("kind", ["sqlite", "redis"])  # two processes need a shared engine
 def test_two_savers_on_one_thread_never_corrupt_the_log(store_factory: Any, kind: str) -> None:
-    if kind == "memory":
-        pytest.skip("one process, one memory store: covered by the fork test")
     graph_a = chat_graph(store_factory().checkpointer())
     graph_b = chat_graph(store_factory(ttl=None).checkpointer())  # a second process: cold cache
     tid = "two-" + uuid.uuid4().hex[:6]
@@ -432,4 +431,14 @@ def test_redis_global_indexes_follow_deletes_and_expiry(redis_url: str, namespac
     assert saver.purge_expired() == 1
     assert saver.client.zcard(saver.keys.threads) == 0
     assert not saver.client.exists(saver.keys.run(run), saver.keys.runs_of(tid))
+    store.close()
+
+
+def test_in_memory_sqlite_store_shares_one_database() -> None:
+    store = SessionStore.from_url("sqlite://")
+    graph = chat_graph(store.checkpointer(user_id="u"))
+    graph.invoke({"messages": [HumanMessage("hi")]}, cfg("mem"))
+    other = store.checkpointer(user_id="u")  # another saver of the same store sees the thread
+    assert len(chat_graph(other).get_state(cfg("mem")).values["messages"]) == 2
+    assert other.thread_info("mem")["checkpoints"] == 3
     store.close()

@@ -135,6 +135,8 @@ class SqliteCheckpointSaver(SessionSaverBase):
         self._all: list[sqlite3.Connection] = []
         self._all_lock = threading.Lock()
         self._schema_ready = False
+        if self._shared_lock is not None:  # made now, so every for_user() clone shares this database
+            self._shared = self._new_connection()
 
     # -- connections ---------------------------------------------------------------------------
     def _new_connection(self) -> sqlite3.Connection:
