@@ -62,9 +62,15 @@ try:
 except ImportError:  # pragma: no cover
     pass
 
-from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, message_to_dict, messages_from_dict
+from langchain_core.messages import (  # noqa: E402
+    AIMessage,
+    BaseMessage,
+    HumanMessage,
+    message_to_dict,
+    messages_from_dict,
+)
 
-from langchain_sessionmem import SessionStore
+from langchain_sessionmem import SessionStore  # noqa: E402
 
 TAIL = 20
 OTHER_ROWS = 10_000
@@ -75,7 +81,7 @@ SEED_MESSAGES = 20  # history of each async session before the run
 # Messages
 # --------------------------------------------------------------------------------------------
 
-_WORDS = ("the session store keeps every message of a conversation in order and returns the last few "
+_WORDS = ("the session store keeps every message of a conversation in order and returns the last few "  # noqa: SIM905
           "quickly whatever the length of the history tool call answer question user assistant model "
           "token window summary context memory agent graph thread state cache write read append").split()
 
@@ -950,7 +956,7 @@ async def _one_round(system: AsyncSystem, sessions: int, turns: int) -> Round:
                 await system.turn(handle, h, a)
 
         t0 = time.perf_counter()
-        results = await asyncio.gather(*(worker(hd, p) for hd, p in zip(handles, plans)), return_exceptions=True)
+        results = await asyncio.gather(*(worker(hd, p) for hd, p in zip(handles, plans, strict=True)), return_exceptions=True)
         elapsed = time.perf_counter() - t0
     finally:
         await system.close()
@@ -993,7 +999,7 @@ def table(header: Sequence[str], rows: Sequence[Sequence[str]], first_width: int
     for i in range(1, len(header)):
         widths.append(max(len(header[i]), *(len(r[i]) for r in rows)) if rows else len(header[i]))
     def line(cells: Sequence[str]) -> str:
-        return "  ".join([cells[0].ljust(widths[0]), *(c.rjust(w) for c, w in zip(cells[1:], widths[1:]))]).rstrip()
+        return "  ".join([cells[0].ljust(widths[0]), *(c.rjust(w) for c, w in zip(cells[1:], widths[1:], strict=True))]).rstrip()
     out = [line(header), "  ".join("-" * w for w in widths)]
     out += [line(r) for r in rows]
     return "\n".join(out)
