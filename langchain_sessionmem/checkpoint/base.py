@@ -280,6 +280,7 @@ class LogAppend:
     start: int
     items: list[Typed]
     value: list[Any]  # the full new value, for the cache and for a rebase
+    fps: list[Any] = field(default_factory=list)  # fingerprints taken when the bytes were made
 
     @property
     def length(self) -> int:
@@ -307,16 +308,18 @@ class PutPlan:
         """The log moved under us (another writer, or a fork): store the full value in a new log."""
         app = self.appends[channel]
         assert self.serde is not None
+        fps = [_fingerprint(item) for item in app.value]
         items = [dump(self.serde, item, f"channel_values.{channel}[{i}]") for i, item in enumerate(app.value)]
-        self.appends[channel] = LogAppend(channel, new_log_id(), 0, items, app.value)
+        self.appends[channel] = LogAppend(channel, new_log_id(), 0, items, app.value, fps)
         self.blobs[(channel, self.versions[channel])] = encode_ref(self.appends[channel].log_id, len(items))
 
     def commit(self, cache: LogCache) -> None:
         """Remember what the logs now hold, after the engine confirmed the write."""
         for channel, app in self.appends.items():
             key = (self.thread_id, self.ns, channel)
-            items = list(app.value)
-            cache.set(key, LogState(app.log_id, items, [_fingerprint(v) for v in items]))
+            # Fingerprints from serialization time: a node editing an item in place after that is
+            # caught at the next put instead of being mistaken for the stored bytes.
+            cache.set(key, LogState(app.log_id, list(app.value), list(app.fps)))
 
 
 def plan_put(serde: SerializerProtocol, cache: LogCache, config: RunnableConfig, checkpoint: Checkpoint,
@@ -349,12 +352,14 @@ def _plan_append(serde: SerializerProtocol, cache: LogCache, t: Target, channel:
     state = cache.get((t.thread_id, t.ns, channel))
     start = 0
     log_id = None
+    fps: list[Any] = []
     if state is not None and len(value) >= len(state.items):
         n = len(state.items)
         if all(_same(value[i], state.items[i], state.fps[i]) for i in range(n)):
-            start, log_id = n, state.log_id
+            start, log_id, fps = n, state.log_id, list(state.fps)
+    fps += [_fingerprint(value[i]) for i in range(start, len(value))]
     items = [dump(serde, value[i], f"channel_values.{channel}[{i}]") for i in range(start, len(value))]
-    return LogAppend(channel, log_id or new_log_id(), start, items, value)
+    return LogAppend(channel, log_id or new_log_id(), start, items, value, fps)
 
 
 # -- reading --------------------------------------------------------------------------------------
