@@ -26,10 +26,14 @@ DEFAULT_MAX_MESSAGE_BYTES = 1_048_576
 
 @dataclass(frozen=True)
 class EncodedMessage:
-    """A message ready for an engine: its stable id and its bytes."""
+    """A message ready for an engine: its stable id and its bytes.
+
+    ``generated`` ids were made by this encoding, so no session can hold them yet.
+    """
 
     id: str
     data: bytes
+    generated: bool = False
 
 
 @dataclass(frozen=True)
@@ -40,26 +44,26 @@ class StoredMessage:
     message: BaseMessage
 
 
-def prepare(message: BaseMessage) -> BaseMessage:
-    """A whole message (never a chunk) that carries an id; the caller's object is not mutated."""
-    if not isinstance(message, BaseMessage):
-        raise SerializationError(
-            f"expected a langchain_core BaseMessage, got {type(message).__name__}: wrap text in HumanMessage(...)"
-        )
-    if isinstance(message, BaseMessageChunk):
-        message = message_chunk_to_message(message)
-    if not message.id:
-        message = message.model_copy(update={"id": uuid7()})
-    return message
-
-
 def encode(messages: Sequence[BaseMessage], max_bytes: int = DEFAULT_MAX_MESSAGE_BYTES) -> list[EncodedMessage]:
-    """Encode a batch; any bad message fails the whole batch before anything is written."""
+    """Encode a batch; any bad message fails the whole batch before anything is written.
+
+    Chunks become whole messages and a message without an id gets a new one in its stored
+    form; the caller's objects are not mutated.
+    """
     encoded = []
     for position, message in enumerate(messages):
-        message = prepare(message)
+        if not isinstance(message, BaseMessage):
+            raise SerializationError(
+                f"expected a langchain_core BaseMessage, got {type(message).__name__}: wrap text in HumanMessage(...)"
+            )
+        if isinstance(message, BaseMessageChunk):
+            message = message_chunk_to_message(message)
+        record = message_to_dict(message)  # a fresh dict: safe to complete
+        generated = not message.id
+        if generated:
+            record["data"]["id"] = uuid7()
         try:
-            data = json.dumps(message_to_dict(message), ensure_ascii=False, separators=(",", ":")).encode()
+            data = json.dumps(record, ensure_ascii=False, separators=(",", ":")).encode()
         except (TypeError, ValueError) as exc:
             raise SerializationError(
                 f"message {position} ({message.type}) cannot be stored as JSON: {exc}. "
@@ -70,8 +74,16 @@ def encode(messages: Sequence[BaseMessage], max_bytes: int = DEFAULT_MAX_MESSAGE
                 f"message {position} ({message.type}) encodes to {len(data)} bytes, over the store's "
                 f"max_message_bytes={max_bytes}: shorten it or raise max_message_bytes"
             )
-        encoded.append(EncodedMessage(str(message.id), data))
+        encoded.append(EncodedMessage(str(record["data"]["id"]), data, generated))
     return encoded
+
+
+def decode_many(records: Sequence[tuple[int, bytes | str]], *, session_id: str) -> list[BaseMessage]:
+    """Decode a batch in one pass; on any failure, :func:`decode` each record to find the bad one."""
+    try:
+        return messages_from_dict([json.loads(data) for _, data in records])
+    except Exception:  # noqa: BLE001 - the per-record pass below names the culprit
+        return [decode(data, session_id=session_id, position=seq) for seq, data in records]
 
 
 def decode(data: bytes | str, *, session_id: str, position: int) -> BaseMessage:

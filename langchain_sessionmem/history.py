@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from langchain_core.messages import BaseMessage
 
 from ._compat import ChatHistoryBase
-from .codec import StoredMessage, decode, encode
+from .codec import StoredMessage, decode, decode_many, encode
 from .engines.base import Record, SessionKey, SessionState
 from .errors import ConflictError, CorruptDataError, SerializationError
 from .ids import validate_id, validate_user_id
@@ -39,13 +39,18 @@ class SessionHistory(ChatHistoryBase):
 
     # -- decoding --------------------------------------------------------------------------
     def _entries(self, records: Sequence[Record]) -> list[StoredMessage]:
+        try:
+            messages = decode_many(records, session_id=self.session_id)
+        except CorruptDataError:
+            if self.store.on_corrupt == "raise":
+                raise
+        else:
+            return [StoredMessage(seq, message) for (seq, _), message in zip(records, messages, strict=True)]
         entries = []
         for seq, data in records:
             try:
                 entries.append(StoredMessage(seq, decode(data, session_id=self.session_id, position=seq)))
             except CorruptDataError:
-                if self.store.on_corrupt == "raise":
-                    raise
                 logger.warning("skipping corrupt message %d of session %r", seq, self.session_id)
         return entries
 

@@ -14,7 +14,7 @@ import pytest
 from langchain_core.messages import AIMessage, AIMessageChunk, HumanMessage, ToolMessage
 
 from langchain_sessionmem import SessionStore, _compat
-from langchain_sessionmem.codec import decode, encode, prepare
+from langchain_sessionmem.codec import decode, decode_many, encode
 from langchain_sessionmem.errors import (
     CorruptDataError,
     InvalidIdError,
@@ -73,7 +73,18 @@ def test_encode_assigns_ids_without_mutating_and_turns_chunks_into_messages():
     stored = decode(encoded[1].data, session_id="s", position=2)
     assert type(stored) is AIMessage and stored.content == "hello"
     assert json.loads(encoded[0].data)["data"]["id"] == encoded[0].id
-    assert prepare(stored) is stored  # a whole message with an id is taken as is
+    assert [e.generated for e in encoded] == [True, False]
+    (kept,) = encode([stored])  # a message with an id keeps it
+    assert kept.id == stored.id and not kept.generated
+
+
+def test_decode_many_names_the_bad_record_of_a_batch():
+    good = encode([HumanMessage("a"), AIMessage("b")])
+    records = [(1, good[0].data), (2, b"{not json"), (3, good[1].data)]
+    with pytest.raises(CorruptDataError) as failure:
+        decode_many(records, session_id="s-9")
+    assert failure.value.position == 2 and failure.value.session_id == "s-9"
+    assert [m.text for m in decode_many([records[0], records[2]], session_id="s-9")] == ["a", "b"]
 
 
 def test_encode_is_utf8_json_not_ascii_escapes():

@@ -66,16 +66,16 @@ class Statements:
             f"DELETE FROM {s} WHERE user_id = :user AND session_id = :sid "
             "AND expires_at IS NOT NULL AND expires_at <= :now"
         )
+        # Creates or refreshes the session and reserves :n positions; returns the new count.
         self.touch = (
-            f"INSERT INTO {s} (user_id, session_id, created_at, updated_at, expires_at) "
-            "VALUES (:user, :sid, :now, :now, :expires) "
-            "ON CONFLICT (user_id, session_id) DO UPDATE SET updated_at = :now, expires_at = :expires "
-            "RETURNING id, message_count"
+            f"INSERT INTO {s} (user_id, session_id, created_at, updated_at, expires_at, message_count) "
+            "VALUES (:user, :sid, :now, :now, :expires, :n) "
+            "ON CONFLICT (user_id, session_id) DO UPDATE SET updated_at = :now, expires_at = :expires, "
+            "message_count = message_count + :n RETURNING id, message_count"
         )
-        self.known_ids = f"SELECT message_id FROM {m} WHERE session_pk = ? AND message_id IN ({{marks}})"
-        self.insert_message = f"INSERT INTO {m} (session_pk, seq, message_id, data) VALUES (?, ?, ?, ?)"
-        self.set_count = f"UPDATE {s} SET message_count = ? WHERE id = ?"
         session_of = f"SELECT id FROM {s} WHERE user_id = :user AND session_id = :sid AND {LIVE}"
+        self.known_ids = f"SELECT message_id FROM {m} WHERE session_pk = ({session_of}) AND message_id IN ({{marks}})"
+        self.insert_message = f"INSERT INTO {m} (session_pk, seq, message_id, data) VALUES (?, ?, ?, ?)"
         self.tail = f"SELECT seq, data FROM {m} WHERE session_pk = ({session_of}) ORDER BY seq DESC LIMIT :k"
         self.range = (
             f"SELECT seq, data FROM {m} WHERE session_pk = ({session_of}) "
@@ -166,10 +166,11 @@ class SqliteEngine(SyncBackedAsync):
                 raise
             conn.execute("COMMIT")
 
-    def _touch(self, conn: sqlite3.Connection, key: SessionKey, now: float) -> tuple[int, int]:
+    def _touch(self, conn: sqlite3.Connection, key: SessionKey, now: float, added: int = 0) -> tuple[int, int]:
+        """Start the session afresh if it expired, then create or refresh it; returns (pk, count)."""
         conn.execute(self.sql.drop_expired_one, _params(key, now=now))
         expires = None if self.ttl is None else now + self.ttl
-        return conn.execute(self.sql.touch, _params(key, now=now, expires=expires)).fetchone()
+        return conn.execute(self.sql.touch, _params(key, now=now, expires=expires, n=added)).fetchone()
 
     async def _offload(self, fn: Any, *args: Any) -> Any:
         return await asyncio.to_thread(fn, *args)
@@ -177,18 +178,16 @@ class SqliteEngine(SyncBackedAsync):
     # -- messages --------------------------------------------------------------------------
     def append(self, key: SessionKey, messages: Sequence[EncodedMessage]) -> int:
         with self._write() as conn:
-            pk, count = self._touch(conn, key, time.time())
-            known: set[str] = set()
-            if count and messages:
-                marks = ",".join("?" * len(messages))
-                rows = conn.execute(self.sql.known_ids.format(marks=marks), [pk, *(m.id for m in messages)])
-                known = {row[0] for row in rows}
-            fresh = unique_new(messages, known)
-            conn.executemany(
-                self.sql.insert_message,
-                [(pk, count + i + 1, m.id, m.data) for i, m in enumerate(fresh)],
-            )
-            conn.execute(self.sql.set_count, (count + len(fresh), pk))
+            now = time.time()
+            fresh = list(messages)
+            if not all(m.generated for m in messages):  # ids made by this call need no lookup
+                ids = {f"id{i}": m.id for i, m in enumerate(messages)}
+                marks = ",".join(f":{name}" for name in ids)
+                rows = conn.execute(self.sql.known_ids.format(marks=marks), _params(key, now=now, **ids))
+                fresh = unique_new(messages, {row[0] for row in rows})
+            pk, count = self._touch(conn, key, now, len(fresh))
+            first = count - len(fresh)
+            conn.executemany(self.sql.insert_message, [(pk, first + i + 1, m.id, m.data) for i, m in enumerate(fresh)])
             return len(fresh)
 
     def tail(self, key: SessionKey, k: int | None) -> list[Record]:
