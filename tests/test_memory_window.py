@@ -6,11 +6,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage, ToolMessage
-from memfakes import ensure_tiktoken_cache
+from memfakes import ScriptedChatModel, ensure_tiktoken_cache
 
 from langchain_sessionmem import SessionStore
 from langchain_sessionmem.errors import BudgetExceededError
-from langchain_sessionmem.memory import TokenWindowMemory, WindowMemory, group_units
+from langchain_sessionmem.memory import SummaryMemory, TokenWindowMemory, WindowMemory, group_units
 from langchain_sessionmem.tokens import tiktoken_counter
 
 ensure_tiktoken_cache()
@@ -188,3 +188,32 @@ async def test_async_window_over_stores(store):
     assert [m.text for m in out] == ["m26", "m27", "m28", "m29"]
     out = await TokenWindowMemory(40, token_counter=COUNTER, page_size=2).aload_context(history, [HumanMessage("q")])
     assert COUNTER([*out, HumanMessage("q")]) <= 40 and out[-1].text == "m29"
+
+
+def test_stateless_windows_read_no_session_state(store):
+    """A window needs messages only: one tail read (plus the system-message probe), no state read."""
+    history = store.history("calls", user_id="alice")
+    history.add_messages([HumanMessage(f"m{i}") for i in range(12)])
+    calls: list[str] = []
+    engine = store.engine
+
+    class Counting:
+        def __getattr__(self, name):
+            attr = getattr(engine, name)
+            if not callable(attr):
+                return attr
+
+            def counted(*args, **kwargs):
+                calls.append(name)
+                return attr(*args, **kwargs)
+            return counted
+
+    store.engine = Counting()
+    try:
+        WindowMemory(4).load_context(history, [])
+        assert "get_state" not in calls and calls.count("tail") == 1
+        calls.clear()
+        SummaryMemory(ScriptedChatModel(), trigger_tokens=10_000).load_context(history, [])
+        assert calls.count("get_state") == 1  # stateful strategies still read it once
+    finally:
+        store.engine = engine

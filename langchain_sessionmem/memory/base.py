@@ -175,6 +175,8 @@ class SessionMemory(Runnable[Sequence[BaseMessage], list[BaseMessage]]):
     keep_system: bool = True
     token_counter: MessageTokenCounter
     _is_window: bool = False
+    _reads_state: bool = False
+    """True for strategies that keep session state (summaries, entities); the others skip that read."""
 
     def __init__(self, *, token_counter: TokenCounterLike = None, max_tokens: int | None = None) -> None:
         self.token_counter = as_token_counter(token_counter)
@@ -254,9 +256,9 @@ class SessionMemory(Runnable[Sequence[BaseMessage], list[BaseMessage]]):
     ) -> Plan[tuple[list[BaseMessage], MemoryStats]]:
         started = time.perf_counter()
         stats = self._new_stats(history, "load")
-        state = yield GetState(history)
-        ctx = TurnContext(self, history, list(input_messages), config, self.token_counter, state.data, stats)
         parts = self._parts()
+        data = (yield GetState(history)).data if any(part._reads_state for part in parts) else {}
+        ctx = TurnContext(self, history, list(input_messages), config, self.token_counter, data, stats)
         for part in parts:
             yield from part._prepare(ctx)
 

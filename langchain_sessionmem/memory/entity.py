@@ -94,6 +94,8 @@ class EntityMemory(SessionMemory):
     ``llm.with_structured_output`` (e.g. ``{"method": "function_calling"}``).
     """
 
+    _reads_state = True
+
     def __init__(
         self,
         llm: Any,

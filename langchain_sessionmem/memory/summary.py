@@ -72,6 +72,8 @@ class SummaryMemory(SessionMemory):
     what remains fits this (the low-water mark). ``background=True`` summarizes after the reply.
     """
 
+    _reads_state = True
+
     def __init__(
         self,
         llm: Any,
