@@ -442,3 +442,152 @@ def test_in_memory_sqlite_store_shares_one_database() -> None:
     assert len(chat_graph(other).get_state(cfg("mem")).values["messages"]) == 2
     assert other.thread_info("mem")["checkpoints"] == 3
     store.close()
+
+
+# -- DeltaChannel graphs: native history walk and prune ---------------------------------------------------
+def _merge_messages(state: list, writes: list) -> list:
+    from langgraph.graph.message import add_messages
+
+    for batch in writes:
+        state = add_messages(state, batch)
+    return state
+
+
+def _extend(state: list, writes: list) -> list:
+    return state + [x for batch in writes for x in batch]
+
+
+def delta_graph(checkpointer: Any, *, messages_every: int = 1000, notes_every: int = 4) -> Any:
+    """Two DeltaChannels: messages (rarely snapshotted: long walks) and notes (often: seeds)."""
+    from typing import Annotated, TypedDict
+
+    from langchain_core.messages import AnyMessage
+    from langgraph.channels import DeltaChannel
+
+    State = TypedDict("State", {  # noqa: UP013 - built at run time with this call's snapshot frequencies
+        "messages": Annotated[list[AnyMessage], DeltaChannel(_merge_messages, snapshot_frequency=messages_every)],
+        "notes": Annotated[list[str], DeltaChannel(_extend, snapshot_frequency=notes_every)],
+    })
+
+    def reply(state: dict) -> dict:
+        return {"messages": [AIMessage("echo: " + state["messages"][-1].content)],
+                "notes": [f"n{len(state['messages'])}"]}
+
+    builder = StateGraph(State)
+    builder.add_node("reply", reply)
+    builder.add_edge(START, "reply")
+    return builder.compile(checkpointer=checkpointer)
+
+
+class _Counter:
+    """Counts engine round trips: SQL statements on SQLite, commands on Redis, get_tuple calls on memory."""
+
+    def __init__(self, saver: Any, kind: str):
+        self.n = 0
+        self.saver, self.kind = saver, kind
+
+    def bump(self, *_: Any) -> None:
+        self.n += 1
+
+    def __enter__(self) -> _Counter:
+        self.n = 0
+        if self.kind == "sqlite":
+            with self.saver._conn() as conn:
+                conn.set_trace_callback(self.bump)
+        elif self.kind == "redis":
+            client = self.saver.client
+            original = type(client).execute_command
+
+            def counted(*args: Any, **kw: Any) -> Any:
+                self.bump()
+                return original(client, *args, **kw)
+
+            client.execute_command = counted
+        else:
+            original_get = type(self.saver).get_tuple
+
+            def get_tuple(config: Any) -> Any:
+                self.bump()
+                return original_get(self.saver, config)
+
+            self.saver.get_tuple = get_tuple
+        return self
+
+    def __exit__(self, *_: Any) -> None:
+        if self.kind == "sqlite":
+            with self.saver._conn() as conn:
+                conn.set_trace_callback(None)
+        elif self.kind == "redis":
+            del self.saver.client.execute_command
+        else:
+            del self.saver.get_tuple
+
+
+def test_delta_channel_history_is_native_and_bounded(store_factory: Any, kind: str) -> None:
+    from langgraph.checkpoint.base import BaseCheckpointSaver
+
+    saver = store_factory().checkpointer()
+    graph = delta_graph(saver)
+    tid = "delta-" + uuid.uuid4().hex[:6]
+    for turn in range(30):
+        graph.invoke({"messages": [HumanMessage(f"q{turn}")]}, cfg(tid))
+    state = graph.get_state(cfg(tid))
+    assert [m.content for m in state.values["messages"]][-2:] == ["q29", "echo: q29"]
+    assert state.values["notes"] == [f"n{2 * t + 1}" for t in range(30)]
+    channels = ["messages", "notes"]
+    history = list(saver.list(cfg(tid)))
+    assert len(history) == 90
+    for tup in history[::7]:  # same output as LangGraph's walk (get_tuple per parent), old and new
+        native = saver.get_delta_channel_history(config=tup.config, channels=channels)
+        default = BaseCheckpointSaver.get_delta_channel_history(saver, config=tup.config, channels=channels)
+        assert native == default, tup.config
+    latest = history[0].config
+    assert saver.get_delta_channel_history(config=cfg(tid), channels=channels) == \
+        saver.get_delta_channel_history(config=latest, channels=channels)
+    assert "seed" not in saver.get_delta_channel_history(config=latest, channels=channels)["messages"]
+    with _Counter(saver, kind) as native_trips:
+        saver.get_delta_channel_history(config=latest, channels=channels)
+    with _Counter(saver, kind) as default_trips:
+        BaseCheckpointSaver.get_delta_channel_history(saver, config=latest, channels=channels)
+    # 89 ancestors: the default walk makes one get_tuple (several round trips) per ancestor.
+    bound = {"memory": 0, "sqlite": 5, "redis": 2}[kind]
+    assert native_trips.n <= bound, native_trips.n
+    assert default_trips.n >= 89, default_trips.n
+    assert saver.get_delta_channel_history(config=cfg("nothing-" + tid), channels=channels) == {
+        "messages": {"writes": []}, "notes": {"writes": []}}
+
+
+async def test_async_delta_channel_history(store_factory: Any) -> None:
+    from langgraph.checkpoint.base import BaseCheckpointSaver
+
+    saver = store_factory().checkpointer()
+    graph = delta_graph(saver, messages_every=5)
+    tid = "adelta-" + uuid.uuid4().hex[:6]
+    for turn in range(8):
+        await graph.ainvoke({"messages": [HumanMessage(f"q{turn}")]}, cfg(tid))
+    assert len((await graph.aget_state(cfg(tid))).values["messages"]) == 16
+    async for tup in saver.alist(cfg(tid), limit=6):
+        native = await saver.aget_delta_channel_history(config=tup.config, channels=["messages", "notes"])
+        default = await BaseCheckpointSaver.aget_delta_channel_history(saver, config=tup.config,
+                                                                       channels=["messages", "notes"])
+        assert native == default
+
+
+def test_prune_keep_latest_keeps_delta_channel_state(store_factory: Any) -> None:
+    saver = store_factory().checkpointer()
+    graph = delta_graph(saver, messages_every=7)
+    tid = "dprune-" + uuid.uuid4().hex[:6]
+    for turn in range(25):
+        graph.invoke({"messages": [HumanMessage(f"q{turn}")]}, cfg(tid))
+    before = graph.get_state(cfg(tid)).values
+    count = saver.thread_info(tid)["checkpoints"]
+    saver.prune([tid], strategy="keep_latest")
+    kept = saver.thread_info(tid)["checkpoints"]
+    # only the chain back to the last stored value of each DeltaChannel survives
+    assert 1 < kept < count // 4, (kept, count)
+    assert graph.get_state(cfg(tid)).values == before
+    graph.invoke({"messages": [HumanMessage("more")]}, cfg(tid))
+    after = graph.get_state(cfg(tid)).values
+    assert len(after["messages"]) == 52 and after["notes"][:-1] == before["notes"]
+    saver.prune([tid], strategy="keep_latest")
+    assert graph.get_state(cfg(tid)).values == after

@@ -21,11 +21,17 @@ from langgraph.checkpoint.base import (
 
 from .base import (
     LOGREF,
+    DeltaWalk,
+    Link,
     Row,
     TupleAssembler,
     Typed,
     WriteRow,
     decode_ref,
+    decode_value,
+    delta_channels,
+    empty_history,
+    is_stored,
     matches,
     now,
     plan_writes,
@@ -44,6 +50,7 @@ class _Ckpt:
     metadata: str
     meta: dict
     run_id: str | None
+    versions: dict[str, Any] | None = None  # channel_versions, kept decoded for ancestor walks
 
 
 @dataclass
@@ -165,6 +172,47 @@ class MemoryCheckpointSaver(SessionSaverBase):
                 picked = picked[:max(limit, 0)]
             return self._assemble(picked, cache=False)
 
+    def _walk(self, th: _Thread, ns: str, start: str | None, channels: Sequence[str]) -> DeltaWalk:
+        """Walk the parent chain from ``start`` (call with the lock held)."""
+        walk = DeltaWalk(channels, start)
+        ckpts = th.ckpts.get(ns, {})
+        while not walk.done:
+            c = ckpts.get(str(walk.cursor))
+            if c is None:
+                walk.end()
+                break
+            if c.versions is None:
+                c.versions = dict(self.serde.loads_typed(c.ckpt).get("channel_versions", {}))
+            link = Link(str(walk.cursor), c.parent_id, c.versions)
+            walk.advance([link], {p for p in walk.pairs([link]) if is_stored(th.blobs.get((ns, *p)))})
+        return walk
+
+    def get_delta_channel_history(self, *, config: RunnableConfig, channels: Sequence[str]) -> dict[str, Any]:
+        """Writes and seed of each DeltaChannel along the parent chain, read straight from the dicts."""
+        if not channels:
+            return {}
+        t = target(config)
+        with self.data.lock:
+            th = self._visible(t.thread_id, now())
+            ckpts = th.ckpts.get(t.ns) if th is not None else None
+            if th is None or not ckpts:
+                return empty_history(channels)
+            c = ckpts.get(t.checkpoint_id or max(ckpts))
+            if c is None:
+                return empty_history(channels)
+            walk = self._walk(th, t.ns, c.parent_id, channels)
+            writes = {cid: list(th.writes.get((t.ns, cid), {}).values()) for cid in walk.visited}
+            seeds = {}
+            for ch, ver in walk.seeds.items():
+                typed = th.blobs[(t.ns, ch, ver)]
+                log = th.logs.get((t.ns, decode_ref(typed[1])[0])) if typed[0] == LOGREF else None
+                seeds[ch] = decode_value(self.serde, typed, log, ch, t.thread_id)
+        return walk.history(self.serde, t.thread_id, writes, seeds)
+
+    async def aget_delta_channel_history(self, *, config: RunnableConfig, channels: Sequence[str]
+                                         ) -> dict[str, Any]:
+        return self.get_delta_channel_history(config=config, channels=channels)
+
     # -- writes --------------------------------------------------------------------------------
     def put(self, config: RunnableConfig, checkpoint: Checkpoint, metadata: CheckpointMetadata,
             new_versions: ChannelVersions) -> RunnableConfig:
@@ -179,7 +227,8 @@ class MemoryCheckpointSaver(SessionSaverBase):
             for (channel, version), typed in plan.blobs.items():
                 th.blobs[(plan.ns, channel, version)] = typed
             th.ckpts.setdefault(plan.ns, {})[plan.checkpoint_id] = _Ckpt(
-                plan.parent_id, plan.ckpt, plan.metadata, _json(plan.metadata), plan.run_id)
+                plan.parent_id, plan.ckpt, plan.metadata, _json(plan.metadata), plan.run_id,
+                dict(checkpoint["channel_versions"]))
             plan.commit(self._logs)
         return {"configurable": {"thread_id": plan.thread_id, "checkpoint_ns": plan.ns,
                                  "checkpoint_id": plan.checkpoint_id}}
@@ -251,12 +300,17 @@ class MemoryCheckpointSaver(SessionSaverBase):
                     raise self._refuse(tid, "prune")
                 keep_blobs: set[tuple[str, str, str]] = set()
                 for ns, ckpts in th.ckpts.items():
-                    latest = max(ckpts) if ckpts else None
-                    for cid in [c for c in ckpts if c != latest]:
+                    if not ckpts:
+                        continue
+                    latest = max(ckpts)
+                    # DeltaChannels of the latest checkpoint replay ancestor writes back to their
+                    # last stored value: keep that part of the chain (and its writes).
+                    keep = {latest, *self._walk(th, ns, latest, delta_channels(ckpts[latest].meta)).visited}
+                    for cid in [c for c in ckpts if c not in keep]:
                         del ckpts[cid]
                         th.writes.pop((ns, cid), None)
-                    if latest is not None:
-                        skeleton = self.serde.loads_typed(ckpts[latest].ckpt)
+                    for cid in keep:
+                        skeleton = self.serde.loads_typed(ckpts[cid].ckpt)
                         keep_blobs |= {(ns, ch, str(v)) for ch, v in skeleton["channel_versions"].items()}
                 th.blobs = {k: v for k, v in th.blobs.items() if k in keep_blobs}
                 keep_logs = {(k[0], decode_ref(v[1])[0]) for k, v in th.blobs.items() if v[0] == LOGREF}

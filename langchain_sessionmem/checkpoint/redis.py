@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Generator, Iterator, Sequence
 from typing import Any
 
 import ormsgpack
@@ -44,12 +44,18 @@ from ..errors import ConfigurationError, CorruptDataError, EngineUnavailableErro
 from .base import (
     LOGREF,
     BlobKey,
+    DeltaWalk,
+    Link,
     PutPlan,
     Row,
     TupleAssembler,
     Typed,
     WriteRow,
     decode_ref,
+    decode_value,
+    delta_channels,
+    empty_history,
+    link_of,
     matches,
     now,
     plan_writes,
@@ -300,8 +306,97 @@ end
 return 'ok'
 """
 
+# ARGV: mode, ns, start cid ('' = the newest of ns), limit. Walks parent pointers from the start:
+# returns (cid, record)* in chain order, nothing if the thread is not visible.
+DELTA_CHAIN = _PRELUDE + r"""
+local owner = redis.call('HGET', K.m, 'owner')
+if not owner or (ARGV[1] ~= '*' and owner ~= ARGV[1]) then return {} end
+local ns, cid, limit = ARGV[2], ARGV[3], tonumber(ARGV[4])
+if cid == '' then
+  local ms = redis.call('ZREVRANGEBYLEX', K.i, '(' .. ns .. '\1', '[' .. ns .. '\0', 'LIMIT', 0, 1)
+  if #ms == 0 then return {} end
+  cid = string.sub(ms[1], #ns + 2)
+end
+-- the record is msgpack [parent_id, type, bytes, run_id]: read the parent (nil or a str) only
+local function parent_of(rec)
+  local b = string.byte(rec, 2)
+  if b >= 0xa0 and b <= 0xbf then return string.sub(rec, 3, 2 + b - 0xa0) end
+  if b == 0xd9 then return string.sub(rec, 4, 3 + string.byte(rec, 3)) end
+  if b == 0xda then return string.sub(rec, 5, 4 + string.byte(rec, 3) * 256 + string.byte(rec, 4)) end
+  return nil
+end
+local out = {}
+for _ = 1, limit do
+  local rec = redis.call('HGET', K.c, ns .. '\0' .. cid)
+  if not rec then break end
+  out[#out + 1] = cid
+  out[#out + 1] = rec
+  cid = parent_of(rec)
+  if not cid then break end
+end
+return out
+"""
+
+# ARGV: ns, nch, channels*, nlinks, (cid, version per channel or '')*. Walks the links until every
+# channel found a stored value (its seed). Returns: links consumed, nseeds, (channel index, version,
+# value, nitems, log items*)*, then (field, record)* for the writes of the consumed links.
+DELTA_FETCH = _PRELUDE + r"""
+local ns, nch = ARGV[1], tonumber(ARGV[2])
+local nl = tonumber(ARGV[3 + nch])
+local open, nopen, seeds, consumed = {}, nch, {}, 0
+for i = 1, nch do open[i] = true end
+local p = 4 + nch
+for l = 1, nl do
+  if nopen == 0 then break end
+  consumed = l
+  for i = 1, nch do
+    local ver = ARGV[p + i]
+    if open[i] and ver ~= '' then
+      local v = redis.call('HGET', K.b, ns .. '\0' .. ARGV[2 + i] .. '\0' .. ver)
+      if v and string.sub(v, 1, 6) ~= 'empty\0' then
+        seeds[#seeds + 1] = {i, ver, v}
+        open[i] = false
+        nopen = nopen - 1
+      end
+    end
+  end
+  p = p + 1 + nch
+end
+local out = {consumed, #seeds}
+for _, s in ipairs(seeds) do
+  out[#out + 1] = s[1]
+  out[#out + 1] = s[2]
+  out[#out + 1] = s[3]
+  local items = {}
+  if string.sub(s[3], 1, 10) == 'sm.logref\0' then
+    local id, n = string.match(string.sub(s[3], 11), '^([^:]+):(%d+)$')
+    for k = 0, tonumber(n) - 1, 500 do
+      local part = {}
+      for j = k, math.min(k + 499, tonumber(n) - 1) do part[#part + 1] = id .. '\0' .. string.format('%d', j) end
+      for _, v in ipairs(redis.call('HMGET', K.l, unpack(part))) do items[#items + 1] = v end
+    end
+  end
+  out[#out + 1] = #items
+  for _, v in ipairs(items) do out[#out + 1] = v end
+end
+p = 4 + nch
+for _ = 1, consumed do
+  local member = ns .. '\0' .. ARGV[p]
+  for _, f in ipairs(redis.call('ZRANGEBYLEX', K.wz, '[' .. member .. '\0', '(' .. member .. '\1')) do
+    local v = redis.call('HGET', K.w, f)
+    if v then
+      out[#out + 1] = f
+      out[#out + 1] = v
+    end
+  end
+  p = p + 1 + nch
+end
+return out
+"""
+
 SCRIPTS = {"put": PUT, "put_writes": PUT_WRITES, "rows": ROWS, "values": VALUES, "delete": DELETE,
-           "delete_runs": DELETE_RUNS, "prune": PRUNE}
+           "delete_runs": DELETE_RUNS, "prune": PRUNE, "delta_chain": DELTA_CHAIN, "delta_fetch": DELTA_FETCH}
+_CHAIN_PAGE = 200  # ancestors per round trip in the DeltaChannel walk
 
 
 class ThreadKeys:
@@ -417,12 +512,9 @@ def merge_pages(rows: list[Row], local: dict[str, Any], limit: int | None) -> li
     return rows if limit is None else rows[:max(limit, 0)]
 
 
-def prune_args(mode: str, rows: list[Row], blob_keys_all: list[str], keep_blobs: set[str],
-               kept_values: dict[str, bytes | None], all_logs: set[str]) -> list[Any]:
-    latest: dict[str, str] = {}
-    for r in rows:
-        latest[r.ns] = max(latest.get(r.ns, ""), r.checkpoint_id)
-    doomed = [f"{r.ns}\0{r.checkpoint_id}" for r in rows if latest[r.ns] != r.checkpoint_id]
+def prune_args(mode: str, rows: list[Row], keep: set[tuple[str, str]], blob_keys_all: list[str],
+               keep_blobs: set[str], kept_values: dict[str, bytes | None], all_logs: set[str]) -> list[Any]:
+    doomed = [f"{r.ns}\0{r.checkpoint_id}" for r in rows if (r.ns, r.checkpoint_id) not in keep]
     dead_blobs = [f for f in blob_keys_all if f not in keep_blobs]
     keep_logs = set()
     for value in kept_values.values():
@@ -431,6 +523,63 @@ def prune_args(mode: str, rows: list[Row], blob_keys_all: list[str], keep_blobs:
             keep_logs.add(decode_ref(typed[1])[0])
     dead_logs = sorted(all_logs - keep_logs)
     return [mode, len(doomed), *doomed, len(dead_blobs), *dead_blobs, len(dead_logs), *dead_logs]
+
+
+DeltaSteps = Generator[tuple[str, list[Any]], Any, Any]
+
+
+def _chain_links(serde: Any, thread_id: str, reply: list[Any]) -> list[Link]:
+    links = []
+    for i in range(0, len(reply), 2):
+        parent, typ, data, _run = ormsgpack.unpackb(reply[i + 1])
+        links.append(link_of(serde, thread_id, _s(reply[i]), parent, (typ, data)))
+    return links
+
+
+def delta_steps(serde: Any, mode: str, thread_id: str, ns: str, checkpoint_id: str | None,
+                channels: Sequence[str], *, from_parent: bool = True) -> DeltaSteps:
+    """The DeltaChannel walk as script calls (sent back in by a sync or async driver).
+
+    One DELTA_CHAIN call reads the target and up to 200 ancestors, one DELTA_FETCH call walks
+    them server-side and returns the seeds and the writes of the visited checkpoints: two round
+    trips per 200 ancestors. Returns ``(walk, writes by checkpoint id, seed values)`` or None.
+    """
+    links = _chain_links(serde, thread_id, (yield "delta_chain", [mode, ns, checkpoint_id or "", _CHAIN_PAGE + 1]))
+    if not links:
+        return None
+    walk = DeltaWalk(channels, links[0].parent_id if from_parent else links[0].checkpoint_id)
+    if from_parent:
+        links = links[1:]
+    writes: dict[str, list[WriteRow]] = {}
+    seeds: dict[str, Any] = {}
+    while not walk.done:
+        if not links:
+            links = _chain_links(serde, thread_id, (yield "delta_chain", [mode, ns, walk.cursor, _CHAIN_PAGE]))
+            if not links:
+                walk.end()
+                break
+        chans = [ch for ch in walk.channels if ch in walk.remaining]
+        args: list[Any] = [ns, len(chans), *chans, len(links)]
+        for link in links:
+            args += [link.checkpoint_id, *(str(link.versions.get(ch, "")) for ch in chans)]
+        reply = yield "delta_fetch", args
+        nseeds, i = int(reply[1]), 2
+        filled: set[tuple[str, str]] = set()
+        for _ in range(nseeds):
+            ch, ver, typed, n = chans[int(reply[i]) - 1], _s(reply[i + 1]), _typed(reply[i + 2]), int(reply[i + 3])
+            items = [t for t in (_typed(v) for v in reply[i + 4:i + 4 + n]) if t is not None]
+            i += 4 + n
+            filled.add((ch, ver))
+            assert typed is not None
+            seeds[ch] = decode_value(serde, typed, items, ch, thread_id)
+        for k in range(i, len(reply), 2):
+            parts = _s(reply[k]).split("\0")
+            task_path, channel, wtyp, wdata = ormsgpack.unpackb(reply[k + 1])
+            writes.setdefault(parts[-3], []).append(WriteRow(parts[-2], int(parts[-1]), task_path, channel, wtyp,
+                                                             wdata))
+        walk.advance(links, filled)
+        links = []
+    return walk, writes, seeds
 
 
 class RedisCheckpointSaver(SessionSaverBase):
@@ -546,6 +695,38 @@ class RedisCheckpointSaver(SessionSaverBase):
             apply_values(asm, keys, self._call("values", tid, values_args(asm, tid, keys)))
         return asm.tuples(self._logs if cache else None)
 
+    def _drive(self, thread_id: str, steps: DeltaSteps) -> Any:
+        try:
+            name, args = next(steps)
+            while True:
+                name, args = steps.send(self._call(name, thread_id, args))
+        except StopIteration as stop:
+            return stop.value
+
+    def get_delta_channel_history(self, *, config: RunnableConfig, channels: Sequence[str]) -> dict[str, Any]:
+        """Writes and seed of each DeltaChannel along the parent chain: two scripts per 200 ancestors."""
+        if not channels:
+            return {}
+        t = target(config)
+        found = self._drive(t.thread_id, delta_steps(self.serde, self._mode, t.thread_id, t.ns, t.checkpoint_id,
+                                                     channels))
+        if found is None:
+            return empty_history(channels)
+        walk, writes, seeds = found
+        return walk.history(self.serde, t.thread_id, writes, seeds)
+
+    def _keep_steps(self, thread_id: str, rows: list[Row]) -> DeltaSteps:
+        """(ns, id) of the newest checkpoint per namespace plus the ancestors its DeltaChannels replay."""
+        latest = {r.ns: r for r in sorted(rows, key=lambda r: r.checkpoint_id)}
+        keep = {(r.ns, r.checkpoint_id) for r in latest.values()}
+        for r in latest.values():
+            if chans := delta_channels(json.loads(r.metadata)):
+                found = yield from delta_steps(self.serde, self._mode, thread_id, r.ns, r.checkpoint_id, chans,
+                                               from_parent=False)
+                if found is not None:
+                    keep |= {(r.ns, cid) for cid in found[0].visited}
+        return keep
+
     def get_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
         t = target(config)
         refresh = self._ttl_ms if self.refresh_on_read else 0
@@ -652,9 +833,9 @@ class RedisCheckpointSaver(SessionSaverBase):
             if not self._owns(_s(owner) or None):
                 raise self._refuse(tid, "prune")
             rows = self._rows(tid, rows_args(self._mode, None, None, None, None, {}, 0))
-            kept = {r.ns: r for r in sorted(rows, key=lambda r: r.checkpoint_id)}
+            keep = self._drive(tid, self._keep_steps(tid, rows))
             keep_fields = set()
-            for r in kept.values():
+            for r in [r for r in rows if (r.ns, r.checkpoint_id) in keep]:
                 skeleton = self.serde.loads_typed(r.ckpt)
                 keep_fields |= {f"{r.ns}\0{ch}\0{v}" for ch, v in skeleton.get("channel_versions", {}).items()}
             pipe = self.client.pipeline(transaction=False)
@@ -667,8 +848,8 @@ class RedisCheckpointSaver(SessionSaverBase):
             all_blobs = [_s(f) for f in res[0]]
             all_logs = {_s(f)[4:] for f in res[1] if _s(f).startswith("log:")}
             kept_values = dict(zip(fields, res[2], strict=True)) if fields else {}
-            reply = self._call("prune", tid, prune_args(self._mode, rows, all_blobs, keep_fields, kept_values,
-                                                        all_logs))
+            reply = self._call("prune", tid, prune_args(self._mode, rows, keep, all_blobs, keep_fields,
+                                                        kept_values, all_logs))
             if _s(reply) == "owner":
                 raise self._refuse(tid, "prune")
             self._logs.drop_thread(tid)
@@ -733,6 +914,26 @@ class RedisCheckpointSaver(SessionSaverBase):
         for tid, keys in by_thread.items():
             apply_values(asm, keys, await self._acall("values", tid, values_args(asm, tid, keys)))
         return asm.tuples(self._logs if cache else None)
+
+    async def _adrive(self, thread_id: str, steps: DeltaSteps) -> Any:
+        try:
+            name, args = next(steps)
+            while True:
+                name, args = steps.send(await self._acall(name, thread_id, args))
+        except StopIteration as stop:
+            return stop.value
+
+    async def aget_delta_channel_history(self, *, config: RunnableConfig, channels: Sequence[str]
+                                         ) -> dict[str, Any]:
+        if not channels:
+            return {}
+        t = target(config)
+        found = await self._adrive(t.thread_id, delta_steps(self.serde, self._mode, t.thread_id, t.ns,
+                                                            t.checkpoint_id, channels))
+        if found is None:
+            return empty_history(channels)
+        walk, writes, seeds = found
+        return walk.history(self.serde, t.thread_id, writes, seeds)
 
     async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
         t = target(config)
@@ -843,9 +1044,9 @@ class RedisCheckpointSaver(SessionSaverBase):
             if not self._owns(_s(owner) or None):
                 raise self._refuse(tid, "prune")
             rows = await self._arows(tid, rows_args(self._mode, None, None, None, None, {}, 0))
-            kept = {r.ns: r for r in sorted(rows, key=lambda r: r.checkpoint_id)}
+            keep = await self._adrive(tid, self._keep_steps(tid, rows))
             keep_fields = set()
-            for r in kept.values():
+            for r in [r for r in rows if (r.ns, r.checkpoint_id) in keep]:
                 skeleton = self.serde.loads_typed(r.ckpt)
                 keep_fields |= {f"{r.ns}\0{ch}\0{v}" for ch, v in skeleton.get("channel_versions", {}).items()}
             pipe = self.aclient.pipeline(transaction=False)
@@ -858,8 +1059,8 @@ class RedisCheckpointSaver(SessionSaverBase):
             all_blobs = [_s(f) for f in res[0]]
             all_logs = {_s(f)[4:] for f in res[1] if _s(f).startswith("log:")}
             kept_values = dict(zip(fields, res[2], strict=True)) if fields else {}
-            reply = await self._acall("prune", tid, prune_args(self._mode, rows, all_blobs, keep_fields,
-                                                               kept_values, all_logs))
+            reply = await self._acall("prune", tid, prune_args(self._mode, rows, keep, all_blobs,
+                                                               keep_fields, kept_values, all_logs))
             if _s(reply) == "owner":
                 raise self._refuse(tid, "prune")
             self._logs.drop_thread(tid)

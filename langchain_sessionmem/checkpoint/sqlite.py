@@ -8,6 +8,7 @@ so ``list(filter=...)`` filters, ``before`` and ``limit`` run inside SQLite.
 from __future__ import annotations
 
 import asyncio
+import json
 import sqlite3
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
@@ -26,12 +27,18 @@ from ..errors import ConfigurationError, EngineUnavailableError
 from .base import (
     LOGREF,
     BlobKey,
+    DeltaWalk,
+    Link,
     LogKey,
     Row,
     TupleAssembler,
     Typed,
     WriteRow,
     decode_ref,
+    decode_value,
+    delta_channels,
+    empty_history,
+    link_of,
     matches,
     now,
     plan_writes,
@@ -44,6 +51,7 @@ from .saver import SessionSaverBase
 __all__ = ["SqliteCheckpointSaver", "Statements"]
 
 _CHUNK = 300  # rows per IN (...) list: far below SQLite's bound-parameter limit
+_CHAIN_PAGE = 256  # ancestors per statement in the DeltaChannel walk
 
 
 class Statements:
@@ -81,6 +89,24 @@ CREATE TABLE IF NOT EXISTS {self.logs} (
     thread_id TEXT NOT NULL, ns TEXT NOT NULL, log_id TEXT NOT NULL, seq INTEGER NOT NULL,
     type TEXT NOT NULL, blob BLOB, PRIMARY KEY (thread_id, ns, log_id, seq)) WITHOUT ROWID;
 """
+        # The DeltaChannel walk: a page of the parent chain in one recursive statement, then which
+        # (channel, version) pairs hold a value, then the writes of the visited checkpoints.
+        self.chain = (
+            f"WITH RECURSIVE chain(cid, parent, typ, ckpt, depth) AS ("
+            f"SELECT checkpoint_id, parent_id, type, ckpt, 0 FROM {self.ckpts} "
+            "WHERE thread_id = ?1 AND ns = ?2 AND checkpoint_id = ?3 "
+            f"UNION ALL SELECT c.checkpoint_id, c.parent_id, c.type, c.ckpt, chain.depth + 1 FROM chain "
+            f"JOIN {self.ckpts} c ON c.thread_id = ?1 AND c.ns = ?2 AND c.checkpoint_id = chain.parent "
+            "WHERE chain.depth + 1 < ?4) SELECT cid, parent, typ, ckpt FROM chain ORDER BY depth")
+        pairs = ("FROM json_each(?3) j JOIN {t} b ON b.thread_id = ?1 AND b.ns = ?2 "
+                 "AND b.channel = json_extract(j.value, '$[0]') AND b.version = json_extract(j.value, '$[1]') "
+                 "WHERE b.type != 'empty'")
+        self.stored_pairs = "SELECT b.channel, b.version " + pairs.format(t=self.blobs)
+        self.pair_values = "SELECT b.channel, b.version, b.type, b.blob " + pairs.format(t=self.blobs)
+        self.chain_writes = (
+            f"SELECT checkpoint_id, task_id, idx, task_path, channel, type, blob FROM {self.writes} "
+            "WHERE thread_id = ?1 AND ns = ?2 AND checkpoint_id IN (SELECT value FROM json_each(?3)) "
+            "AND channel IN (SELECT value FROM json_each(?4))")
         self.visible = "(t.expires_at IS NULL OR t.expires_at > ?)"
         self.select_row = ("c.thread_id, c.ns, c.checkpoint_id, c.parent_id, c.type, c.ckpt, c.metadata")
 
@@ -297,8 +323,6 @@ class SqliteCheckpointSaver(SessionSaverBase):
                                            limit=None if local else limit, at=now())
             rows = [_row(r) for r in conn.execute(sql, params)]
             if local:
-                import json
-
                 rows = [r for r in rows if matches(json.loads(r.metadata), local)]
                 if limit is not None:
                     rows = rows[:max(limit, 0)]
@@ -306,6 +330,57 @@ class SqliteCheckpointSaver(SessionSaverBase):
             for chunk in _chunks(rows, 500):
                 out.extend(self._assemble(conn, chunk, cache=False))
             return out
+
+    # -- DeltaChannel history ------------------------------------------------------------------------
+    def _walk(self, conn: sqlite3.Connection, tid: str, ns: str, start: str | None,
+              channels: Sequence[str]) -> DeltaWalk:
+        """Walk the parent chain from ``start``: two statements per page of up to 256 ancestors."""
+        walk = DeltaWalk(channels, start)
+        while not walk.done:
+            links: list[Link] = [link_of(self.serde, tid, cid, parent, (typ, ckpt)) for cid, parent, typ, ckpt in
+                                 conn.execute(self.sql.chain, (tid, ns, walk.cursor, _CHAIN_PAGE))]
+            pairs = walk.pairs(links)
+            stored = set(conn.execute(self.sql.stored_pairs, (tid, ns, json.dumps(sorted(pairs))))) if pairs else set()
+            walk.advance(links, stored)
+        return walk
+
+    def get_delta_channel_history(self, *, config: RunnableConfig, channels: Sequence[str]) -> dict[str, Any]:
+        """Writes and seed of each DeltaChannel along the parent chain, in a bounded number of statements.
+
+        One statement finds the target, two per page of 256 ancestors walk the chain, one reads the
+        writes of every visited checkpoint and one the seed values (plus one per seed stored as a log).
+        """
+        if not channels:
+            return {}
+        t = target(config)
+        with self._conn() as conn:
+            sql, params = self.sql.listing(thread_id=t.thread_id, ns=t.ns, checkpoint_id=t.checkpoint_id,
+                                           before=None, owner=self._owner_filter(), pushed={}, limit=1, at=now())
+            row = conn.execute(sql, params).fetchone()
+            if row is None:
+                return empty_history(channels)
+            walk = self._walk(conn, t.thread_id, t.ns, row[3], channels)
+            writes: dict[str, list[WriteRow]] = {}
+            if walk.visited:
+                for w in conn.execute(self.sql.chain_writes, (t.thread_id, t.ns, json.dumps(walk.visited),
+                                                              json.dumps(walk.channels))):
+                    writes.setdefault(w[0], []).append(WriteRow(w[1], w[2], w[3], w[4], w[5], w[6]))
+            seeds: dict[str, Any] = {}
+            if walk.seeds:
+                for ch, _ver, typ, blob in conn.execute(self.sql.pair_values, (
+                        t.thread_id, t.ns, json.dumps(sorted(walk.seeds.items())))):
+                    log = None
+                    if typ == LOGREF:
+                        log_id, length = decode_ref(blob)
+                        log = conn.execute(f"SELECT type, blob FROM {self.sql.logs} WHERE thread_id = ? AND ns = ? "
+                                           "AND log_id = ? AND seq < ? ORDER BY seq",
+                                           (t.thread_id, t.ns, log_id, length)).fetchall()
+                    seeds[ch] = decode_value(self.serde, (typ, blob), log, ch, t.thread_id)
+        return walk.history(self.serde, t.thread_id, writes, seeds)
+
+    async def aget_delta_channel_history(self, *, config: RunnableConfig, channels: Sequence[str]
+                                         ) -> dict[str, Any]:
+        return await asyncio.to_thread(lambda: self.get_delta_channel_history(config=config, channels=channels))
 
     # -- writes --------------------------------------------------------------------------------------
     def put(self, config: RunnableConfig, checkpoint: Checkpoint, metadata: CheckpointMetadata,
@@ -410,13 +485,20 @@ class SqliteCheckpointSaver(SessionSaverBase):
                 latest = conn.execute(f"SELECT ns, MAX(checkpoint_id) FROM {s.ckpts} WHERE thread_id = ? "
                                       "GROUP BY ns", (tid,)).fetchall()
                 keep = set(latest)
+                for ns, cid in latest:
+                    # DeltaChannels of the latest checkpoint replay ancestor writes back to their
+                    # last stored value: keep that part of the chain (and its writes).
+                    (md,) = conn.execute(f"SELECT metadata FROM {s.ckpts} WHERE thread_id = ? AND ns = ? "
+                                         "AND checkpoint_id = ?", (tid, ns, cid)).fetchone()
+                    if chans := delta_channels(json.loads(md)):
+                        keep |= {(ns, c) for c in self._walk(conn, tid, ns, cid, chans).visited}
                 doomed = [(tid, ns, cid) for ns, cid in conn.execute(
                     f"SELECT ns, checkpoint_id FROM {s.ckpts} WHERE thread_id = ?", (tid,)) if (ns, cid) not in keep]
                 for table in (s.ckpts, s.writes):
                     conn.executemany(f"DELETE FROM {table} WHERE thread_id = ? AND ns = ? AND checkpoint_id = ?",
                                      doomed)
                 keep_blobs: set[tuple[str, str, str]] = set()
-                for ns, cid in latest:
+                for ns, cid in keep:
                     typ, data = conn.execute(f"SELECT type, ckpt FROM {s.ckpts} WHERE thread_id = ? AND ns = ? "
                                              "AND checkpoint_id = ?", (tid, ns, cid)).fetchone()
                     versions = self.serde.loads_typed((typ, data)).get("channel_versions", {})
