@@ -1,4 +1,4 @@
-"""A scripted fake chat model for memory tests: records every prompt, counts calls, can fail or sleep."""
+"""A scripted fake chat model for the tests: records every prompt, counts calls, streams, can fail or sleep."""
 
 from __future__ import annotations
 
@@ -7,13 +7,13 @@ import os
 import shutil
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
 from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import AIMessage, BaseMessage
-from langchain_core.outputs import ChatGeneration, ChatResult
+from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
+from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from pydantic import ConfigDict, Field, PrivateAttr
 
 Reply = Any  # str | AIMessage | Exception
@@ -50,7 +50,8 @@ class ScriptedChatModel(BaseChatModel):
 
     A reply that is an exception is raised. ``delay`` seconds are slept per call (to time
     background work). ``bind_tools`` records the tools and returns the model itself, so the
-    model drives agents and ``with_structured_output`` through scripted tool calls.
+    model drives agents and ``with_structured_output`` through scripted tool calls. Streaming
+    yields the reply word by word; ``fail_after`` raises after that many chunks.
     """
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
@@ -59,6 +60,7 @@ class ScriptedChatModel(BaseChatModel):
     delay: float = 0.0
     prompts: list[list[BaseMessage]] = Field(default_factory=list)
     tools: list[Any] = Field(default_factory=list)
+    fail_after: int | None = None
     _lock: Any = PrivateAttr(default_factory=threading.Lock)
 
     @property
@@ -108,9 +110,28 @@ class ScriptedChatModel(BaseChatModel):
             await asyncio.sleep(self.delay)
         return ChatResult(generations=[ChatGeneration(message=self._next(messages))])
 
+    def _stream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> Iterator[ChatGenerationChunk]:
+        words = self._next(messages).text.split(" ")
+        for i, word in enumerate(words):
+            if self.fail_after is not None and i == self.fail_after:
+                raise RuntimeError("the model failed mid-stream")
+            yield ChatGenerationChunk(message=AIMessageChunk(content=word if i == 0 else " " + word))
+
     def bind_tools(self, tools: Sequence[Any], **kwargs: Any) -> ScriptedChatModel:  # type: ignore[override]
         self.tools = list(tools)
         return self
+
+
+def numbered() -> Callable[[list[BaseMessage]], str]:
+    """A script answering 'reply number N' for the N-th call."""
+    count = iter(range(1, 1_000_000))
+    return lambda messages: f"reply number {next(count)}"
 
 
 def counting(fn: Callable[..., Any]) -> Callable[..., Any]:

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import pytest
+from fakes import ScriptedChatModel, ensure_tiktoken_cache
 from langchain.agents import create_agent
 from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
 from langchain_core.tools import tool
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.prebuilt import create_react_agent
 from langgraph.prebuilt.chat_agent_executor import AgentState
-from memfakes import ScriptedChatModel, ensure_tiktoken_cache
 
 from langchain_sessionmem.memory import (
     SessionMemoryMiddleware,

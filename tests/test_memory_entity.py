@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 
 import pytest
+from fakes import ScriptedChatModel, ensure_tiktoken_cache
 from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage, ToolMessage
 from langchain_core.prompts import ChatPromptTemplate, MessagesPlaceholder
-from memfakes import ScriptedChatModel, ensure_tiktoken_cache
 
 from langchain_sessionmem import SessionStore, with_session_memory
 from langchain_sessionmem.errors import ConfigurationError

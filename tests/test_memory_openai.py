@@ -14,10 +14,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
+from fakes import ensure_tiktoken_cache
 from langchain_core.messages import AIMessage
 from langchain_core.prompts import ChatPromptTemplate, MessagesPlaceholder
 from langchain_core.tools import tool
-from memfakes import ensure_tiktoken_cache
 
 from langchain_sessionmem import SessionStore, with_session_memory
 from langchain_sessionmem.memory import EntityMemory, SummaryBufferMemory, compose

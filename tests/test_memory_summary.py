@@ -8,9 +8,9 @@ import threading
 import time
 
 import pytest
+from fakes import ScriptedChatModel, ensure_tiktoken_cache
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
 from langchain_core.prompts import ChatPromptTemplate, MessagesPlaceholder
-from memfakes import ScriptedChatModel, ensure_tiktoken_cache
 
 from langchain_sessionmem import SessionStore, with_session_memory
 from langchain_sessionmem.memory import SummaryBufferMemory, SummaryMemory, format_transcript

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from fakes import ScriptedChatModel, ensure_tiktoken_cache
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage, ToolMessage
-from memfakes import ScriptedChatModel, ensure_tiktoken_cache
 
 from langchain_sessionmem import SessionStore
 from langchain_sessionmem.errors import BudgetExceededError

@@ -6,7 +6,7 @@ import asyncio
 from typing import Any
 
 import pytest
-from fakes import ScriptedChatModel
+from fakes import ScriptedChatModel, numbered
 from langchain_core.messages import (
     AIMessage,
     AIMessageChunk,
@@ -82,7 +82,7 @@ def test_seed_scenario_each_session_sees_only_its_own_history(store):
         reports = [text for text in asked if "?" not in text]
         return f"You reported: {reports[0]}" if reports else "no report in this session"
 
-    model = ScriptedChatModel(reply=answer)
+    model = ScriptedChatModel(script=answer)
     chain = with_session_memory(prompt_chain(model), store, input_messages_key="input",
                                 history_messages_key="history")
     chain.invoke({"input": "My VPN is not working"}, cfg("vpn", "alice"))
@@ -92,7 +92,7 @@ def test_seed_scenario_each_session_sees_only_its_own_history(store):
 
     assert alice.content == "You reported: My VPN is not working"
     assert bob.content == "You reported: I cannot access email"
-    alice_prompt, bob_prompt = model.received[2], model.received[3]
+    alice_prompt, bob_prompt = model.prompts[2], model.prompts[3]
     assert "I cannot access email" not in " ".join(texts(alice_prompt))
     assert "My VPN is not working" not in " ".join(texts(bob_prompt))
     assert texts(alice_prompt) == ["You are a helpdesk.", "My VPN is not working", "noted", "What issue did I report?"]
@@ -101,7 +101,7 @@ def test_seed_scenario_each_session_sees_only_its_own_history(store):
 
 
 def test_invoke_stores_input_and_output_once(store):
-    chain = with_session_memory(prompt_chain(ScriptedChatModel()), store, input_messages_key="input",
+    chain = with_session_memory(prompt_chain(ScriptedChatModel(script=numbered())), store, input_messages_key="input",
                                 history_messages_key="history")
     chain.invoke({"input": "hello"}, cfg())
     stored = store.history("s1", user_id="alice").messages
@@ -111,7 +111,7 @@ def test_invoke_stores_input_and_output_once(store):
 
 
 async def test_ainvoke_batch_and_abatch_record_each_turn_once(store):
-    chain = with_session_memory(prompt_chain(ScriptedChatModel()), store, input_messages_key="input",
+    chain = with_session_memory(prompt_chain(ScriptedChatModel(script=numbered())), store, input_messages_key="input",
                                 history_messages_key="history")
     await chain.ainvoke({"input": "a"}, cfg("s-a"))
     chain.batch([{"input": "b1"}, {"input": "b2"}], [cfg("s-b1"), cfg("s-b2")])
@@ -124,7 +124,7 @@ async def test_ainvoke_batch_and_abatch_record_each_turn_once(store):
 
 
 def test_stream_stores_one_merged_ai_message(store):
-    chain = with_session_memory(prompt_chain(ScriptedChatModel(reply=lambda m: "one two three")), store,
+    chain = with_session_memory(prompt_chain(ScriptedChatModel(script=lambda m: "one two three")), store,
                                 input_messages_key="input", history_messages_key="history")
     chunks = list(chain.stream({"input": "hi"}, cfg()))
     assert all(isinstance(c, AIMessageChunk) for c in chunks)
@@ -136,7 +136,7 @@ def test_stream_stores_one_merged_ai_message(store):
 
 
 async def test_astream_stores_one_merged_ai_message(store):
-    chain = with_session_memory(prompt_chain(ScriptedChatModel(reply=lambda m: "one two three")), store,
+    chain = with_session_memory(prompt_chain(ScriptedChatModel(script=lambda m: "one two three")), store,
                                 input_messages_key="input", history_messages_key="history")
     chunks = [c async for c in chain.astream({"input": "hi"}, cfg())]
     assert "".join(c.content for c in chunks) == "one two three"
@@ -147,7 +147,7 @@ async def test_astream_stores_one_merged_ai_message(store):
 
 
 def test_stream_stopped_early_stores_partial_marked_interrupted(store):
-    chain = with_session_memory(prompt_chain(ScriptedChatModel(reply=lambda m: "one two three four")), store,
+    chain = with_session_memory(prompt_chain(ScriptedChatModel(script=lambda m: "one two three four")), store,
                                 input_messages_key="input", history_messages_key="history")
     stream = chain.stream({"input": "hi"}, cfg())
     next(stream)
@@ -159,7 +159,7 @@ def test_stream_stopped_early_stores_partial_marked_interrupted(store):
 
 
 async def test_astream_stopped_early_stores_partial_marked_interrupted(store):
-    chain = with_session_memory(prompt_chain(ScriptedChatModel(reply=lambda m: "one two three four")), store,
+    chain = with_session_memory(prompt_chain(ScriptedChatModel(script=lambda m: "one two three four")), store,
                                 input_messages_key="input", history_messages_key="history")
     stream = chain.astream({"input": "hi"}, cfg())
     await stream.__anext__()
@@ -183,7 +183,7 @@ def test_raising_chain_stores_nothing_unless_asked(store, keep_input):
 
 @pytest.mark.parametrize("keep_input", [False, True])
 async def test_error_mid_stream_stores_no_partial_reply(store, keep_input):
-    model = ScriptedChatModel(reply=lambda m: "one two three", fail_after=2)
+    model = ScriptedChatModel(script=lambda m: "one two three", fail_after=2)
     chain = with_session_memory(prompt_chain(model), store, input_messages_key="input",
                                 history_messages_key="history", save_input_on_error=keep_input)
     with pytest.raises(RuntimeError, match="mid-stream"):
@@ -198,7 +198,7 @@ async def test_error_mid_stream_stores_no_partial_reply(store, keep_input):
 
 
 def test_reads_one_bounded_window_per_turn(store):
-    model = ScriptedChatModel()
+    model = ScriptedChatModel(script=numbered())
     chain = with_session_memory(prompt_chain(model), store, input_messages_key="input",
                                 history_messages_key="history", max_messages=4)
     history = store.history("s1", user_id="alice")
@@ -208,11 +208,11 @@ def test_reads_one_bounded_window_per_turn(store):
     chain.invoke({"input": "now"}, cfg())
     # exactly one read (a tail of 4) and one append, never the whole history
     assert counting.calls == ["tail", "append"]
-    assert texts(model.received[0]) == ["You are a helpdesk.", "old 36", "old 37", "old 38", "old 39", "now"]
+    assert texts(model.prompts[0]) == ["You are a helpdesk.", "old 36", "old 37", "old 38", "old 39", "now"]
 
 
 async def test_concurrent_turns_on_one_session_lose_nothing(store):
-    chain = with_session_memory(ScriptedChatModel(), store)
+    chain = with_session_memory(ScriptedChatModel(script=numbered()), store)
     await asyncio.gather(*(chain.ainvoke([HumanMessage(f"q{i}")], cfg()) for i in range(20)))
     stored = await store.history("s1", user_id="alice").aget_messages()
     assert len(stored) == 40
@@ -223,11 +223,11 @@ async def test_concurrent_turns_on_one_session_lose_nothing(store):
 
 
 def test_message_list_input_and_history_prepended(store):
-    model = ScriptedChatModel()
+    model = ScriptedChatModel(script=numbered())
     chain = with_session_memory(model, store)
     chain.invoke([SystemMessage("be brief"), HumanMessage("first")], cfg())
     chain.invoke("second", cfg())
-    assert texts(model.received[1]) == ["be brief", "first", "reply number 1", "second"]
+    assert texts(model.prompts[1]) == ["be brief", "first", "reply number 1", "second"]
 
 
 def test_dict_input_without_history_key_merges_history(store):
@@ -254,28 +254,28 @@ def test_window_never_starts_on_orphan_tool_message(store):
         ToolMessage("sunny", tool_call_id="call-1"),
         AIMessage("It is sunny."),
     ])
-    model = ScriptedChatModel()
+    model = ScriptedChatModel(script=numbered())
     chain = with_session_memory(model, store, max_messages=2)
     chain.invoke("thanks", cfg())
-    assert texts(model.received[0]) == ["It is sunny.", "thanks"]
+    assert texts(model.prompts[0]) == ["It is sunny.", "thanks"]
 
 
 def test_config_specs_and_missing_session_id(store):
-    chain = with_session_memory(ScriptedChatModel(), store)
+    chain = with_session_memory(ScriptedChatModel(script=numbered()), store)
     assert {spec.id for spec in chain.config_specs} >= {"session_id", "user_id"}
     with pytest.raises(ConfigurationError, match="session_id"):
         chain.invoke("hi")
-    strict = with_session_memory(ScriptedChatModel(), store, require_user=True)
+    strict = with_session_memory(ScriptedChatModel(script=numbered()), store, require_user=True)
     with pytest.raises(ConfigurationError, match="user_id"):
         strict.invoke("hi", cfg(user=None))
 
 
 def test_user_cannot_reach_another_users_session_through_config(store):
-    chain = with_session_memory(ScriptedChatModel(), store)
+    chain = with_session_memory(ScriptedChatModel(script=numbered()), store)
     chain.invoke("alice's secret", cfg("shared-id", "alice"))
-    model = ScriptedChatModel()
+    model = ScriptedChatModel(script=numbered())
     with_session_memory(model, store).invoke("hi", cfg("shared-id", "bob"))
-    assert texts(model.received[0]) == ["hi"]
+    assert texts(model.prompts[0]) == ["hi"]
     assert texts(store.history("shared-id", user_id="alice").messages) == ["alice's secret", "reply number 1"]
 
 
@@ -284,7 +284,7 @@ async def test_async_history_factory(store):
         await asyncio.sleep(0)
         return store.history(session_id, user_id=user_id)
 
-    chain = with_session_memory(ScriptedChatModel(), factory)
+    chain = with_session_memory(ScriptedChatModel(script=numbered()), factory)
     await chain.ainvoke("hi", cfg())
     assert texts(await store.history("s1", user_id="alice").aget_messages()) == ["hi", "reply number 1"]
     with pytest.raises(ConfigurationError, match="async"):
@@ -294,7 +294,7 @@ async def test_async_history_factory(store):
 
 def test_one_store_serves_successive_event_loops(store):
     """asyncio.run twice with one store: Redis async clients are per event loop, not stale."""
-    chain = with_session_memory(ScriptedChatModel(), store)
+    chain = with_session_memory(ScriptedChatModel(script=numbered()), store)
     asyncio.run(chain.ainvoke("first", cfg()))
     asyncio.run(chain.ainvoke("second", cfg()))
     assert texts(store.history("s1", user_id="alice").messages) == ["first", "reply number 1", "second", "reply number 2"]

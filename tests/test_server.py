@@ -30,7 +30,7 @@ def store(request, tmp_path, namespace):
 
 @pytest.fixture
 def model():
-    return ScriptedChatModel(reply=lambda messages: f"seen {len(messages)} messages")
+    return ScriptedChatModel(script=lambda messages: f"seen {len(messages)} messages")
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ import textwrap
 
 import pytest
 import tiktoken
+from fakes import ensure_tiktoken_cache
 from langchain_core.messages import (
     AIMessage,
     HumanMessage,
@@ -18,7 +19,6 @@ from langchain_core.messages import (
     trim_messages,
 )
 from langchain_core.messages.utils import count_tokens_approximately
-from memfakes import ensure_tiktoken_cache
 
 from langchain_sessionmem.tokens import (
     MessageTokenCounter,
