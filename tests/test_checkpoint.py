@@ -591,3 +591,64 @@ def test_prune_keep_latest_keeps_delta_channel_state(store_factory: Any) -> None
     assert len(after["messages"]) == 52 and after["notes"][:-1] == before["notes"]
     saver.prune([tid], strategy="keep_latest")
     assert graph.get_state(cfg(tid)).values == after
+
+
+# -- LangGraph's TTLConfig names ----------------------------------------------------------------------
+def test_ttl_config_refresh_on_read_slides_expiry(store_factory: Any, kind: str) -> None:
+    saver = store_factory().checkpointer(ttl={"default_ttl": 0.6 / 60, "refresh_on_read": True})
+    assert saver.ttl == pytest.approx(0.6) and saver.refresh_on_read
+    graph = chat_graph(saver)
+    tid = "slide-" + uuid.uuid4().hex[:6]
+    graph.invoke({"messages": [HumanMessage("hello")]}, cfg(tid))
+    for _ in range(3):  # 3 reads 0.3 s apart: 0.9 s after the write, kept alive by the reads alone
+        time.sleep(0.3)
+        assert saver.get_tuple(cfg(tid)) is not None
+        if kind == "redis":
+            ttls = [saver.client.pttl(k) for k in saver.keys.thread(tid) if saver.client.exists(k)]
+            assert all(450 < t <= 600 for t in ttls), ttls  # every key re-expired in the read's script
+        assert saver.thread_info(tid)["expires_at"] - time.time() > 0.45
+    time.sleep(0.3)
+    assert len(list(saver.list(cfg(tid)))) == 3  # list() is a read too
+    time.sleep(0.3)
+    assert len(graph.get_state(cfg(tid)).values["messages"]) == 2
+    time.sleep(0.75)  # no read for longer than the TTL
+    assert saver.get_tuple(cfg(tid)) is None
+
+
+def test_ttl_config_falls_back_to_the_store_ttl(store_factory: Any) -> None:
+    from langchain_sessionmem.errors import ConfigurationError
+
+    store = store_factory(ttl=timedelta(minutes=30))
+    assert store.checkpointer(ttl={"refresh_on_read": True}).ttl == pytest.approx(1800)
+    assert store.checkpointer(ttl={"default_ttl": 5}).ttl == pytest.approx(300)
+    assert not store.checkpointer().refresh_on_read
+    with pytest.raises(ConfigurationError, match="default_ttl"):
+        store.checkpointer(ttl={"default_ttl_minutes": 5})
+    with pytest.raises(ConfigurationError):
+        store.checkpointer(ttl={"default_ttl": 5, "sweep_interval_minutes": 0})
+
+
+@pytest.mark.parametrize("kind", ["memory", "sqlite"])  # Redis expires natively
+def test_ttl_config_sweeper_thread(store_factory: Any, kind: str) -> None:
+    store = store_factory()
+    saver = store.checkpointer(ttl={"default_ttl": 0.5 / 60, "sweep_interval_minutes": 0.2 / 60})
+    thread = saver._sweeper[0]
+    assert thread.is_alive() and thread.daemon
+    graph = chat_graph(saver)
+    tid = "sweep-" + uuid.uuid4().hex[:6]
+    graph.invoke({"messages": [HumanMessage("hello")]}, cfg(tid))
+
+    def stored_rows() -> int:
+        if kind == "memory":
+            return len(saver.data.threads)
+        with saver._conn() as conn:
+            return sum(conn.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0]
+                       for t in (*saver.sql.data_tables, saver.sql.threads))
+
+    assert stored_rows() > 0
+    deadline = time.time() + 3
+    while stored_rows() and time.time() < deadline:  # nobody calls purge_expired: the sweeper does
+        time.sleep(0.1)
+    assert stored_rows() == 0
+    saver.close()
+    assert not thread.is_alive() and saver._sweeper is None

@@ -6,11 +6,12 @@ also be built directly from a connection factory or Redis clients.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigurationError
 from .memory import MemoryCheckpointData, MemoryCheckpointSaver
-from .saver import SessionSaverBase
+from .saver import SessionSaverBase, ttl_seconds
 from .serde import AesGcmKeyring, default_serde, encrypted_serde
 
 if TYPE_CHECKING:
@@ -60,6 +61,10 @@ def checkpointer_for(store: SessionStore, *, user_id: str | None = None, **optio
 def _build(store: SessionStore, options: dict[str, Any]) -> SessionSaverBase:
     engine = store.engine
     common: dict[str, Any] = {"namespace": store.namespace, "ttl": store.ttl, **options}
+    ttl = options.get("ttl")
+    if isinstance(ttl, Mapping) and ttl.get("default_ttl") is None and store.ttl is not None:
+        # LangGraph's TTLConfig without default_ttl: the store's TTL, in minutes
+        common["ttl"] = {**ttl, "default_ttl": ttl_seconds(store.ttl) / 60}
     if engine.kind == "memory":
         return MemoryCheckpointSaver(MemoryCheckpointData(), **common)
     if engine.kind == "sqlite":

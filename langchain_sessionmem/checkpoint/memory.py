@@ -87,6 +87,8 @@ class MemoryCheckpointData:
 class MemoryCheckpointSaver(SessionSaverBase):
     """Checkpoints in process memory (tests, notebooks). Sync and async share one lock."""
 
+    _sweeps = True
+
     def __init__(self, data: MemoryCheckpointData | None = None, **options: Any) -> None:
         super().__init__(**options)
         self.data = data or MemoryCheckpointData()
@@ -123,6 +125,10 @@ class MemoryCheckpointSaver(SessionSaverBase):
         asm.set_logs({k: threads[k[0]].logs.get(k[1:], [])[a:b] for k, (a, b) in ranges.items()})
         return asm.tuples(self._logs if cache else None)
 
+    def _refresh(self, th: _Thread, at: float) -> None:
+        if self.refresh_on_read and self.ttl is not None:
+            th.expires_at = self._expires(at)
+
     # -- reads ---------------------------------------------------------------------------------
     def get_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
         t = target(config)
@@ -135,8 +141,7 @@ class MemoryCheckpointSaver(SessionSaverBase):
             cid = t.checkpoint_id or max(ckpts)
             if cid not in ckpts:
                 return None
-            if self.refresh_on_read and self.ttl is not None:
-                th.expires_at = self._expires(at)
+            self._refresh(th, at)
             return self._assemble([(t.thread_id, th, t.ns, cid, ckpts[cid])], cache=True)[0]
 
     def list(self, config: RunnableConfig | None, *, filter: dict[str, Any] | None = None,
@@ -170,6 +175,8 @@ class MemoryCheckpointSaver(SessionSaverBase):
             picked.sort(key=lambda p: p[3], reverse=True)
             if limit is not None:
                 picked = picked[:max(limit, 0)]
+            for th in {id(p[1]): p[1] for p in picked}.values():
+                self._refresh(th, at)
             return self._assemble(picked, cache=False)
 
     def _walk(self, th: _Thread, ns: str, start: str | None, channels: Sequence[str]) -> DeltaWalk:
@@ -193,13 +200,15 @@ class MemoryCheckpointSaver(SessionSaverBase):
             return {}
         t = target(config)
         with self.data.lock:
-            th = self._visible(t.thread_id, now())
+            at = now()
+            th = self._visible(t.thread_id, at)
             ckpts = th.ckpts.get(t.ns) if th is not None else None
             if th is None or not ckpts:
                 return empty_history(channels)
             c = ckpts.get(t.checkpoint_id or max(ckpts))
             if c is None:
                 return empty_history(channels)
+            self._refresh(th, at)
             walk = self._walk(th, t.ns, c.parent_id, channels)
             writes = {cid: list(th.writes.get((t.ns, cid), {}).values()) for cid in walk.visited}
             seeds = {}

@@ -306,7 +306,7 @@ end
 return 'ok'
 """
 
-# ARGV: mode, ns, start cid ('' = the newest of ns), limit. Walks parent pointers from the start:
+# ARGV: mode, ns, start cid ('' = the newest of ns), limit, refresh ttl. Walks parent pointers from the start:
 # returns (cid, record)* in chain order, nothing if the thread is not visible.
 DELTA_CHAIN = _PRELUDE + r"""
 local owner = redis.call('HGET', K.m, 'owner')
@@ -334,6 +334,7 @@ for _ = 1, limit do
   cid = parent_of(rec)
   if not cid then break end
 end
+if #out > 0 then expire(ARGV[5]) end
 return out
 """
 
@@ -537,14 +538,15 @@ def _chain_links(serde: Any, thread_id: str, reply: list[Any]) -> list[Link]:
 
 
 def delta_steps(serde: Any, mode: str, thread_id: str, ns: str, checkpoint_id: str | None,
-                channels: Sequence[str], *, from_parent: bool = True) -> DeltaSteps:
+                channels: Sequence[str], *, from_parent: bool = True, refresh_ms: int = 0) -> DeltaSteps:
     """The DeltaChannel walk as script calls (sent back in by a sync or async driver).
 
     One DELTA_CHAIN call reads the target and up to 200 ancestors, one DELTA_FETCH call walks
     them server-side and returns the seeds and the writes of the visited checkpoints: two round
     trips per 200 ancestors. Returns ``(walk, writes by checkpoint id, seed values)`` or None.
     """
-    links = _chain_links(serde, thread_id, (yield "delta_chain", [mode, ns, checkpoint_id or "", _CHAIN_PAGE + 1]))
+    links = _chain_links(serde, thread_id, (yield "delta_chain", [mode, ns, checkpoint_id or "", _CHAIN_PAGE + 1,
+                                                                  refresh_ms]))
     if not links:
         return None
     walk = DeltaWalk(channels, links[0].parent_id if from_parent else links[0].checkpoint_id)
@@ -554,7 +556,7 @@ def delta_steps(serde: Any, mode: str, thread_id: str, ns: str, checkpoint_id: s
     seeds: dict[str, Any] = {}
     while not walk.done:
         if not links:
-            links = _chain_links(serde, thread_id, (yield "delta_chain", [mode, ns, walk.cursor, _CHAIN_PAGE]))
+            links = _chain_links(serde, thread_id, (yield "delta_chain", [mode, ns, walk.cursor, _CHAIN_PAGE, 0]))
             if not links:
                 walk.end()
                 break
@@ -626,6 +628,11 @@ class RedisCheckpointSaver(SessionSaverBase):
     @property
     def _mode(self) -> str:
         return UNSCOPED if self.user_id is None else self.user_id
+
+    @property
+    def _refresh_ms(self) -> int:
+        """TTL a read re-applies inside its own script (refresh_on_read), else 0."""
+        return self._ttl_ms if self.refresh_on_read else 0
 
     @property
     def _ttl_ms(self) -> int:
@@ -709,7 +716,7 @@ class RedisCheckpointSaver(SessionSaverBase):
             return {}
         t = target(config)
         found = self._drive(t.thread_id, delta_steps(self.serde, self._mode, t.thread_id, t.ns, t.checkpoint_id,
-                                                     channels))
+                                                     channels, refresh_ms=self._refresh_ms))
         if found is None:
             return empty_history(channels)
         walk, writes, seeds = found
@@ -729,14 +736,13 @@ class RedisCheckpointSaver(SessionSaverBase):
 
     def get_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
         t = target(config)
-        refresh = self._ttl_ms if self.refresh_on_read else 0
-        rows = self._rows(t.thread_id, rows_args(self._mode, t.ns, t.checkpoint_id, None, 1, {}, refresh))
+        rows = self._rows(t.thread_id, rows_args(self._mode, t.ns, t.checkpoint_id, None, 1, {}, self._refresh_ms))
         return self._assemble(rows, cache=True)[0] if rows else None
 
     def list(self, config: RunnableConfig | None, *, filter: dict[str, Any] | None = None,
              before: RunnableConfig | None = None, limit: int | None = None) -> Iterator[CheckpointTuple]:
         conf, ns, exact, before_id, pushed, local = _list_params(config, filter, before)
-        args = rows_args(self._mode, ns, exact, before_id, None if local else limit, pushed, 0)
+        args = rows_args(self._mode, ns, exact, before_id, None if local else limit, pushed, self._refresh_ms)
         if config:
             threads = [target(config).thread_id]
         else:
@@ -882,6 +888,7 @@ class RedisCheckpointSaver(SessionSaverBase):
         return len(gone)
 
     def close(self) -> None:
+        self._stop_sweeper()
         if self._client is not None and self._client_factory is None:
             return  # not ours to close
         self._client = None
@@ -929,7 +936,7 @@ class RedisCheckpointSaver(SessionSaverBase):
             return {}
         t = target(config)
         found = await self._adrive(t.thread_id, delta_steps(self.serde, self._mode, t.thread_id, t.ns,
-                                                            t.checkpoint_id, channels))
+                                                            t.checkpoint_id, channels, refresh_ms=self._refresh_ms))
         if found is None:
             return empty_history(channels)
         walk, writes, seeds = found
@@ -937,14 +944,14 @@ class RedisCheckpointSaver(SessionSaverBase):
 
     async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
         t = target(config)
-        refresh = self._ttl_ms if self.refresh_on_read else 0
-        rows = await self._arows(t.thread_id, rows_args(self._mode, t.ns, t.checkpoint_id, None, 1, {}, refresh))
+        rows = await self._arows(t.thread_id, rows_args(self._mode, t.ns, t.checkpoint_id, None, 1, {},
+                                                        self._refresh_ms))
         return (await self._aassemble(rows, cache=True))[0] if rows else None
 
     async def alist(self, config: RunnableConfig | None, *, filter: dict[str, Any] | None = None,
                     before: RunnableConfig | None = None, limit: int | None = None) -> AsyncIterator[CheckpointTuple]:
         conf, ns, exact, before_id, pushed, local = _list_params(config, filter, before)
-        args = rows_args(self._mode, ns, exact, before_id, None if local else limit, pushed, 0)
+        args = rows_args(self._mode, ns, exact, before_id, None if local else limit, pushed, self._refresh_ms)
         if config:
             threads = [target(config).thread_id]
         else:

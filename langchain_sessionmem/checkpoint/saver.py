@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import copy
-from collections.abc import Collection
+import logging
+import threading
+import weakref
+from collections.abc import Collection, Mapping
 from datetime import timedelta
 from typing import Any
 
@@ -22,6 +25,10 @@ from .base import LogCache, PutPlan, next_version, plan_put
 from .serde import default_serde, with_allowlist
 
 STRATEGIES = ("keep_latest", "delete")
+TTL_KEYS = ("default_ttl", "refresh_on_read", "sweep_interval_minutes")
+"""LangGraph's ``TTLConfig`` names (durations in minutes)."""
+
+logger = logging.getLogger(__name__)
 
 
 def ttl_seconds(ttl: timedelta | float | None) -> float | None:
@@ -33,6 +40,39 @@ def ttl_seconds(ttl: timedelta | float | None) -> float | None:
     return seconds
 
 
+def parse_ttl(ttl: timedelta | float | Mapping[str, Any] | None, refresh_on_read: bool
+              ) -> tuple[float | None, bool, float | None]:
+    """(ttl seconds, refresh_on_read, sweep interval seconds) from a duration or a ``TTLConfig`` dict.
+
+    A dict uses LangGraph's names and minutes: ``{"default_ttl": 60 * 24, "refresh_on_read": True,
+    "sweep_interval_minutes": 10}``.
+    """
+    if not isinstance(ttl, Mapping):
+        return ttl_seconds(ttl), refresh_on_read, None
+    unknown = sorted(set(ttl) - set(TTL_KEYS))
+    if unknown:
+        raise ConfigurationError(f"unknown ttl option(s) {unknown}: use {list(TTL_KEYS)} (durations in minutes)")
+    minutes = ttl.get("default_ttl")
+    sweep = ttl.get("sweep_interval_minutes")
+    if sweep is not None and float(sweep) <= 0:
+        raise ConfigurationError(f"sweep_interval_minutes must be positive, got {sweep!r}")
+    return (None if minutes is None else ttl_seconds(float(minutes) * 60),
+            bool(ttl.get("refresh_on_read", refresh_on_read)),
+            None if sweep is None else float(sweep) * 60)
+
+
+def _sweep(ref: weakref.ReferenceType, stop: threading.Event, interval: float) -> None:
+    while not stop.wait(interval):
+        saver = ref()
+        if saver is None:
+            return
+        try:
+            saver.purge_expired()
+        except Exception:  # keep sweeping: the next round may succeed
+            logger.warning("checkpoint TTL sweep failed", exc_info=True)
+        del saver
+
+
 class SessionSaverBase(BaseCheckpointSaver[str]):
     """Common state of the sessionmem savers.
 
@@ -40,32 +80,68 @@ class SessionSaverBase(BaseCheckpointSaver[str]):
     owned by anyone else are invisible to reads and refused for writes and deletes. Without a
     ``user_id`` the saver is unscoped (an admin view, and what LangGraph tooling expects).
     ``ttl`` expires a whole thread after that long without a write (or a read, with
-    ``refresh_on_read``). ``linear=False`` turns off log-backed list channels.
+    ``refresh_on_read``): a ``timedelta``, seconds, or LangGraph's ``TTLConfig`` dict in minutes
+    (``default_ttl``, ``refresh_on_read``, ``sweep_interval_minutes``). On engines without native
+    expiry (memory, SQLite) ``sweep_interval_minutes`` starts a daemon thread that calls
+    :meth:`purge_expired` that often, stopped by :meth:`close`. ``linear=False`` turns off
+    log-backed list channels.
     """
 
-    def __init__(self, *, namespace: str = "sessionmem", ttl: timedelta | float | None = None,
+    _sweeps = False  # engines whose expired rows stay until purge_expired() runs
+
+    def __init__(self, *, namespace: str = "sessionmem", ttl: timedelta | float | Mapping[str, Any] | None = None,
                  user_id: str | None = None, serde: SerializerProtocol | None = None,
                  linear: bool = True, refresh_on_read: bool = False) -> None:
         super().__init__(serde=serde or default_serde())
         self.namespace = namespace
-        self.ttl = ttl_seconds(ttl)
+        self.ttl, self.refresh_on_read, self.sweep_interval = parse_ttl(ttl, refresh_on_read)
         self.user_id = validate_user_id(user_id)
         self.linear = linear
-        self.refresh_on_read = refresh_on_read
         self._logs = LogCache()
+        self._sweeper: tuple[threading.Thread, threading.Event] | None = None
+        if self.sweep_interval is not None and self._sweeps:
+            stop = threading.Event()
+            thread = threading.Thread(target=_sweep, args=(weakref.ref(self), stop, self.sweep_interval),
+                                      name=f"sessionmem-ttl-sweep-{namespace}", daemon=True)
+            self._sweeper = (thread, stop)
+            thread.start()
+
+    def purge_expired(self) -> int:
+        raise NotImplementedError
+
+    def _stop_sweeper(self) -> None:
+        if self._sweeper is not None:
+            thread, stop = self._sweeper
+            stop.set()
+            if thread is not threading.current_thread():
+                thread.join(timeout=5)
+            self._sweeper = None
+
+    def close(self) -> None:
+        """Stop the TTL sweeper (engines also release their connections)."""
+        self._stop_sweeper()
+
+    async def aclose(self) -> None:
+        self.close()
 
     # -- small shared behaviour ---------------------------------------------------------------
     def get_next_version(self, current: str | int | float | None, channel: None = None) -> str:  # type: ignore[override]
         return next_version(current)
 
-    def with_allowlist(self, extra_allowlist: Collection[tuple[str, ...]]) -> SessionSaverBase:
+    def _clone(self) -> SessionSaverBase:
         clone = copy.copy(self)
+        # Clones share the core (connections, sweeper); holding the original keeps its sweeper alive.
+        clone._core = getattr(self, "_core", self)
+        return clone
+
+    def with_allowlist(self, extra_allowlist: Collection[tuple[str, ...]]) -> SessionSaverBase:
+        clone = self._clone()
         clone.serde = maybe_add_typed_methods(with_allowlist(self.serde, extra_allowlist))
         return clone
 
     def for_user(self, user_id: str | None) -> SessionSaverBase:
         """The same saver (shared connections and cache) scoped to another user."""
-        clone = copy.copy(self)
+        clone = self._clone()
         clone.user_id = validate_user_id(user_id)
         return clone
 

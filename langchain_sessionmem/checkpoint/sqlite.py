@@ -145,6 +145,8 @@ class SqliteCheckpointSaver(SessionSaverBase):
     since every connection to ``:memory:`` would be a different database.
     """
 
+    _sweeps = True
+
     def __init__(self, *, connect: Callable[[], sqlite3.Connection] | None = None, path: str | None = None,
                  **options: Any) -> None:
         super().__init__(**options)
@@ -204,6 +206,7 @@ class SqliteCheckpointSaver(SessionSaverBase):
             conn.execute("COMMIT")
 
     def close(self) -> None:
+        self._stop_sweeper()
         with self._all_lock:
             for conn in self._all:
                 conn.close()
@@ -289,6 +292,12 @@ class SqliteCheckpointSaver(SessionSaverBase):
             conn.execute(f"UPDATE {self.sql.threads} SET updated_at = ?, expires_at = ? WHERE thread_id = ?",
                          (at, self._expires(at), thread_id))
 
+    def _refresh(self, conn: sqlite3.Connection, thread_ids: Sequence[str], at: float) -> None:
+        """refresh_on_read: a read slides the expiry of the threads it returned."""
+        if self.refresh_on_read and self.ttl is not None and thread_ids:
+            conn.execute(f"UPDATE {self.sql.threads} SET expires_at = ? WHERE thread_id IN "
+                         "(SELECT value FROM json_each(?))", (self._expires(at), json.dumps(sorted(set(thread_ids)))))
+
     # -- reads ---------------------------------------------------------------------------------------
     def get_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
         t = target(config)
@@ -299,9 +308,7 @@ class SqliteCheckpointSaver(SessionSaverBase):
             row = conn.execute(sql, params).fetchone()
             if row is None:
                 return None
-            if self.refresh_on_read and self.ttl is not None:
-                conn.execute(f"UPDATE {self.sql.threads} SET expires_at = ? WHERE thread_id = ?",
-                             (self._expires(at), t.thread_id))
+            self._refresh(conn, [t.thread_id], at)
             return self._assemble(conn, [_row(row)], cache=True)[0]
 
     def list(self, config: RunnableConfig | None, *, filter: dict[str, Any] | None = None,
@@ -318,14 +325,16 @@ class SqliteCheckpointSaver(SessionSaverBase):
         before_id = ((before or {}).get("configurable") or {}).get("checkpoint_id")
         pushed, local = split_filter(filter)
         with self._conn() as conn:
+            at = now()
             sql, params = self.sql.listing(thread_id=thread_id, ns=ns, checkpoint_id=conf.get("checkpoint_id"),
                                            before=before_id, owner=self._owner_filter(), pushed=pushed,
-                                           limit=None if local else limit, at=now())
+                                           limit=None if local else limit, at=at)
             rows = [_row(r) for r in conn.execute(sql, params)]
             if local:
                 rows = [r for r in rows if matches(json.loads(r.metadata), local)]
                 if limit is not None:
                     rows = rows[:max(limit, 0)]
+            self._refresh(conn, [r.thread_id for r in rows], at)
             out: list[CheckpointTuple] = []
             for chunk in _chunks(rows, 500):
                 out.extend(self._assemble(conn, chunk, cache=False))
@@ -354,11 +363,13 @@ class SqliteCheckpointSaver(SessionSaverBase):
             return {}
         t = target(config)
         with self._conn() as conn:
+            at = now()
             sql, params = self.sql.listing(thread_id=t.thread_id, ns=t.ns, checkpoint_id=t.checkpoint_id,
-                                           before=None, owner=self._owner_filter(), pushed={}, limit=1, at=now())
+                                           before=None, owner=self._owner_filter(), pushed={}, limit=1, at=at)
             row = conn.execute(sql, params).fetchone()
             if row is None:
                 return empty_history(channels)
+            self._refresh(conn, [t.thread_id], at)
             walk = self._walk(conn, t.thread_id, t.ns, row[3], channels)
             writes: dict[str, list[WriteRow]] = {}
             if walk.visited:
