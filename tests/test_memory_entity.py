@@ -10,7 +10,7 @@ from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage, ToolMessage
 from langchain_core.prompts import ChatPromptTemplate, MessagesPlaceholder
 
-from langchain_sessionmem import SessionStore, with_session_memory
+from langchain_sessionmem import with_session_memory
 from langchain_sessionmem.errors import ConfigurationError
 from langchain_sessionmem.memory import (
     MEMORY_EVENT,
@@ -28,14 +28,6 @@ from langchain_sessionmem.tokens import tiktoken_counter
 
 ensure_tiktoken_cache()
 COUNTER = tiktoken_counter(encoding="cl100k_base")
-
-
-@pytest.fixture(params=["sqlite", "redis"])
-def store(request, tmp_path, namespace):
-    url = f"sqlite:///{tmp_path / 's.db'}" if request.param == "sqlite" else request.getfixturevalue("redis_url")
-    s = SessionStore.from_url(url, namespace=namespace)
-    yield s
-    s.close()
 
 
 def extraction(*entities: tuple[str, list[str]]) -> AIMessage:

@@ -7,26 +7,17 @@ import asyncio
 import threading
 import time
 
-import pytest
 from fakes import ScriptedChatModel, ensure_tiktoken_cache
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
 from langchain_core.prompts import ChatPromptTemplate, MessagesPlaceholder
 
-from langchain_sessionmem import SessionStore, with_session_memory
+from langchain_sessionmem import with_session_memory
 from langchain_sessionmem.memory import SummaryBufferMemory, SummaryMemory, format_transcript
 from langchain_sessionmem.memory.summary import SUMMARY_PROMPT
 from langchain_sessionmem.tokens import tiktoken_counter
 
 ensure_tiktoken_cache()
 COUNTER = tiktoken_counter(encoding="cl100k_base")
-
-
-@pytest.fixture(params=["sqlite", "redis"])
-def store(request, tmp_path, namespace):
-    url = f"sqlite:///{tmp_path / 's.db'}" if request.param == "sqlite" else request.getfixturevalue("redis_url")
-    s = SessionStore.from_url(url, namespace=namespace)
-    yield s
-    s.close()
 
 
 def turn(i: int) -> list:

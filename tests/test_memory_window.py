@@ -113,16 +113,6 @@ def test_a_window_never_starts_on_the_results_of_a_cut_tool_call():
     assert [m.id for m in WindowMemory(5).invoke(source)] == ["a", "t0", "t1", "t2", "done"]
 
 
-@pytest.fixture(params=["sqlite", "redis"])
-def store(request, tmp_path, namespace):
-    if request.param == "sqlite":
-        s = SessionStore.from_url(f"sqlite:///{tmp_path / 'sessions.db'}", namespace=namespace)
-    else:
-        s = SessionStore.from_url(request.getfixturevalue("redis_url"), namespace=namespace)
-    yield s
-    s.close()
-
-
 class ReadLog:
     """A SessionHistory wrapper recording how many messages each read returned."""
 

@@ -6,6 +6,7 @@ import asyncio
 from typing import Any
 
 import pytest
+from conftest import erase_redis_namespace, store_url_for
 from fakes import ScriptedChatModel, numbered
 from langchain_core.messages import (
     AIMessage,
@@ -23,22 +24,13 @@ ENGINES = ["memory", "sqlite", "redis"]
 
 
 @pytest.fixture(params=ENGINES)
-def store_url(request, tmp_path) -> str:
-    if request.param == "memory":
-        return "memory://"
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'sessions.db'}"
-    return request.getfixturevalue("redis_url")
-
-
-@pytest.fixture
-def store(store_url, namespace):
-    store = SessionStore.from_url(store_url, namespace=namespace)
+def store(request, tmp_path, namespace):
+    url = store_url_for(request.param, request, tmp_path)
+    store = SessionStore.from_url(url, namespace=namespace)
     yield store
     store.close()
-    with SessionStore.from_url(store_url, namespace=namespace) as cleaner:
-        for user in ("alice", "bob"):
-            cleaner.delete_user(user)
+    if request.param == "redis":
+        erase_redis_namespace(url, namespace)
 
 
 def cfg(session: str = "s1", user: str | None = "alice") -> dict[str, Any]:

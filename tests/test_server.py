@@ -10,22 +10,11 @@ from fakes import ScriptedChatModel
 from fastapi.testclient import TestClient
 from langchain_core.prompts import ChatPromptTemplate, MessagesPlaceholder
 
-from langchain_sessionmem import SessionStore, with_session_memory
+from langchain_sessionmem import with_session_memory
 from langchain_sessionmem.server import bearer_tokens, create_app, owner_config
 
 ALICE = {"Authorization": "Bearer token-alice"}
 BOB = {"Authorization": "Bearer token-bob"}
-
-
-@pytest.fixture(params=["sqlite", "redis"])
-def store(request, tmp_path, namespace):
-    url = f"sqlite:///{tmp_path / 's.db'}" if request.param == "sqlite" else request.getfixturevalue("redis_url")
-    store = SessionStore.from_url(url, namespace=namespace)
-    yield store
-    store.close()
-    with SessionStore.from_url(url, namespace=namespace) as cleaner:
-        cleaner.delete_user("alice")
-        cleaner.delete_user("bob")
 
 
 @pytest.fixture
