@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigurationError
 from .memory import MemoryCheckpointData, MemoryCheckpointSaver
-from .saver import SessionSaverBase, ttl_seconds
+from .saver import SessionSaverBase
 from .serde import AesGcmKeyring, default_serde, encrypted_serde
 
 if TYPE_CHECKING:
@@ -48,7 +48,7 @@ def checkpointer_for(store: SessionStore, *, user_id: str | None = None, **optio
     Savers made without extra options share one core per store (connections, the ``:memory:``
     database, the log cache) and differ only in their user scope.
     """
-    engine = store.engine
+    engine: Any = store.engine  # the engine kinds below carry their own connection attributes
     shared = getattr(engine, "_checkpoint_saver", None) if not options else None
     if shared is not None:
         return shared.for_user(user_id)
@@ -59,12 +59,12 @@ def checkpointer_for(store: SessionStore, *, user_id: str | None = None, **optio
 
 
 def _build(store: SessionStore, options: dict[str, Any]) -> SessionSaverBase:
-    engine = store.engine
+    engine: Any = store.engine
     common: dict[str, Any] = {"namespace": store.namespace, "ttl": store.ttl, **options}
     ttl = options.get("ttl")
     if isinstance(ttl, Mapping) and ttl.get("default_ttl") is None and store.ttl is not None:
         # LangGraph's TTLConfig without default_ttl: the store's TTL, in minutes
-        common["ttl"] = {**ttl, "default_ttl": ttl_seconds(store.ttl) / 60}
+        common["ttl"] = {**ttl, "default_ttl": store.ttl.total_seconds() / 60}
     if engine.kind == "memory":
         return MemoryCheckpointSaver(MemoryCheckpointData(), **common)
     if engine.kind == "sqlite":

@@ -116,8 +116,8 @@ def load(serde: SerializerProtocol, typed: Typed, path: str, thread_id: str) -> 
 
 def encode_metadata(config: RunnableConfig, metadata: CheckpointMetadata) -> tuple[str, str | None]:
     """Metadata as JSON text (so engines can filter on any key) and its run_id."""
-    md = get_checkpoint_metadata(config, metadata)
-    md.pop("writes", None)  # type: ignore[misc]
+    md: dict[str, Any] = dict(get_checkpoint_metadata(config, metadata))
+    md.pop("writes", None)  # pre-1.0 LangGraph metadata carried the step's writes
     try:
         text = json.dumps(md, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
     except (TypeError, ValueError) as exc:
@@ -399,8 +399,10 @@ class TupleAssembler:
             for row, ckpt in zip(self.rows, self.ckpts, strict=True):
                 for channel in ckpt.get("channel_versions", {}):
                     state = cache.get((row.thread_id, row.ns, channel))
-                    key = (row.thread_id, row.ns, state.log_id) if state else None
-                    if state is None or key in self.known:
+                    if state is None:
+                        continue
+                    key = (row.thread_id, row.ns, state.log_id)
+                    if key in self.known:
                         continue
                     if all(_fingerprint(v) == fp for v, fp in zip(state.items, state.fps, strict=True)):
                         self.known[key] = state.items

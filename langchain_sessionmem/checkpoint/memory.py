@@ -6,6 +6,7 @@ with its checkpoints, and the linear log keeps memory at O(messages) rather than
 
 from __future__ import annotations
 
+import builtins  # `list` is a method name inside the savers: annotations after it say builtins.list
 import threading
 from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -149,7 +150,7 @@ class MemoryCheckpointSaver(SessionSaverBase):
         yield from self._list(config, filter, before, limit)
 
     def _list(self, config: RunnableConfig | None, filter: dict[str, Any] | None,
-              before: RunnableConfig | None, limit: int | None) -> list[CheckpointTuple]:
+              before: RunnableConfig | None, limit: int | None) -> builtins.list[CheckpointTuple]:
         conf = (config or {}).get("configurable") or {}
         ns = conf.get("checkpoint_ns")
         if ns is not None:

@@ -26,6 +26,7 @@ write of a thread or run in this process); ``delete_thread`` and ``purge_expired
 
 from __future__ import annotations
 
+import builtins  # `list` is a method name inside the savers: annotations after it say builtins.list
 import hashlib
 import json
 from collections.abc import AsyncIterator, Callable, Generator, Iterator, Sequence
@@ -894,7 +895,7 @@ class RedisCheckpointSaver(SessionSaverBase):
         self._client = None
 
     # -- async executor: the same builders and decoders over redis.asyncio --------------------------
-    async def _acall(self, name: str, thread_id: str, args: list[Any]) -> Any:
+    async def _acall(self, name: str, thread_id: str, args: builtins.list[Any]) -> Any:
         from redis.exceptions import ConnectionError as RCE
         from redis.exceptions import TimeoutError as RTE
 
@@ -903,17 +904,17 @@ class RedisCheckpointSaver(SessionSaverBase):
         except (RCE, RTE) as exc:
             raise self._unavailable(exc) from exc
 
-    async def _arun_ops(self, ops: list[tuple[str, tuple]]) -> None:
+    async def _arun_ops(self, ops: builtins.list[tuple[str, tuple]]) -> None:
         if ops:
             pipe = self.aclient.pipeline(transaction=False)
             for op, args in ops:
                 getattr(pipe, op)(*args)
             await pipe.execute()
 
-    async def _arows(self, thread_id: str, args: list[Any]) -> list[Row]:
+    async def _arows(self, thread_id: str, args: builtins.list[Any]) -> builtins.list[Row]:
         return parse_rows(thread_id, await self._acall("rows", thread_id, args))
 
-    async def _aassemble(self, rows: list[Row], cache: bool) -> list[CheckpointTuple]:
+    async def _aassemble(self, rows: builtins.list[Row], cache: bool) -> builtins.list[CheckpointTuple]:
         asm = TupleAssembler(self.serde, rows, self._logs)
         by_thread: dict[str, list[BlobKey]] = {}
         for key in asm.blob_keys():

@@ -98,6 +98,7 @@ class SessionSaverBase(BaseCheckpointSaver[str]):
         self.user_id = validate_user_id(user_id)
         self.linear = linear
         self._logs = LogCache()
+        self._core: SessionSaverBase | None = None  # set on clones: the saver that owns the sweeper
         self._sweeper: tuple[threading.Thread, threading.Event] | None = None
         if self.sweep_interval is not None and self._sweeps:
             stop = threading.Event()
@@ -131,7 +132,7 @@ class SessionSaverBase(BaseCheckpointSaver[str]):
     def _clone(self) -> SessionSaverBase:
         clone = copy.copy(self)
         # Clones share the core (connections, sweeper); holding the original keeps its sweeper alive.
-        clone._core = getattr(self, "_core", self)
+        clone._core = self._core or self
         return clone
 
     def with_allowlist(self, extra_allowlist: Collection[tuple[str, ...]]) -> SessionSaverBase:

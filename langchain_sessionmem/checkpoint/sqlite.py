@@ -8,6 +8,7 @@ so ``list(filter=...)`` filters, ``before`` and ``limit`` run inside SQLite.
 from __future__ import annotations
 
 import asyncio
+import builtins  # `list` is a method name inside the savers: annotations after it say builtins.list
 import json
 import sqlite3
 import threading
@@ -78,6 +79,8 @@ CREATE TABLE IF NOT EXISTS {self.ckpts} (
     type TEXT NOT NULL, ckpt BLOB NOT NULL, metadata TEXT NOT NULL, run_id TEXT,
     PRIMARY KEY (thread_id, ns, checkpoint_id)) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS "{p}_cp_checkpoints_run" ON {self.ckpts}(run_id) WHERE run_id IS NOT NULL;
+-- list() of a thread across namespaces, newest first: ORDER BY ... LIMIT walks this index
+CREATE INDEX IF NOT EXISTS "{p}_cp_checkpoints_recent" ON {self.ckpts}(thread_id, checkpoint_id);
 CREATE TABLE IF NOT EXISTS {self.blobs} (
     thread_id TEXT NOT NULL, ns TEXT NOT NULL, channel TEXT NOT NULL, version TEXT NOT NULL,
     type TEXT NOT NULL, blob BLOB, PRIMARY KEY (thread_id, ns, channel, version)) WITHOUT ROWID;
@@ -316,7 +319,7 @@ class SqliteCheckpointSaver(SessionSaverBase):
         yield from self._list(config, filter, before, limit)
 
     def _list(self, config: RunnableConfig | None, filter: dict[str, Any] | None,
-              before: RunnableConfig | None, limit: int | None) -> list[CheckpointTuple]:
+              before: RunnableConfig | None, limit: int | None) -> builtins.list[CheckpointTuple]:
         conf = (config or {}).get("configurable") or {}
         thread_id = target(config).thread_id if config else None
         ns = conf.get("checkpoint_ns")
