@@ -59,6 +59,8 @@ class SessionStore:
         self._ttl_seconds = _seconds(ttl)
         self.max_message_bytes = max_message_bytes
         self.on_corrupt: OnCorrupt = on_corrupt
+        self._savers: list[Any] = []
+        self._checkpointer: Any = None
 
     @property
     def ttl(self) -> timedelta | None:
@@ -169,16 +171,31 @@ class SessionStore:
 
     # -- LangGraph -------------------------------------------------------------------------
     def checkpointer(self, *, user_id: str | None = None, **options: Any) -> BaseCheckpointSaver:
-        """A LangGraph checkpointer on this store's engine, namespace and TTL."""
+        """A LangGraph checkpointer on this store's engine, namespace and TTL, scoped to ``user_id``.
+
+        Calls without options share one saver (connections, caches, in-memory data); options such
+        as ``ttl={"default_ttl": 60, "refresh_on_read": True}`` build another. The store closes them all.
+        """
         from .checkpoint import checkpointer_for
 
-        return checkpointer_for(self, user_id=validate_user_id(user_id), **options)
+        scope = validate_user_id(user_id)
+        if not options and self._checkpointer is not None:
+            return self._checkpointer.for_user(scope)
+        saver = checkpointer_for(self, **options)
+        self._savers.append(saver)
+        if not options:
+            self._checkpointer = saver
+        return saver.for_user(scope)
 
     # -- lifecycle -------------------------------------------------------------------------
     def close(self) -> None:
+        for saver in self._savers:
+            saver.close()
         self.engine.close()
 
     async def aclose(self) -> None:
+        for saver in self._savers:
+            await saver.aclose()
         await self.engine.aclose()
 
     def __enter__(self) -> SessionStore:

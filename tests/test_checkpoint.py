@@ -492,7 +492,7 @@ class _Counter:
     def __enter__(self) -> _Counter:
         self.n = 0
         if self.kind == "sqlite":
-            with self.saver._conn() as conn:
+            with self.saver.connections.connection() as conn:
                 conn.set_trace_callback(self.bump)
         elif self.kind == "redis":
             client = self.saver.client
@@ -515,7 +515,7 @@ class _Counter:
 
     def __exit__(self, *_: Any) -> None:
         if self.kind == "sqlite":
-            with self.saver._conn() as conn:
+            with self.saver.connections.connection() as conn:
                 conn.set_trace_callback(None)
         elif self.kind == "redis":
             del self.saver.client.execute_command
@@ -641,7 +641,7 @@ def test_ttl_config_sweeper_thread(store_factory: Any, kind: str) -> None:
     def stored_rows() -> int:
         if kind == "memory":
             return len(saver.data.threads)
-        with saver._conn() as conn:
+        with saver.connections.connection() as conn:
             return sum(conn.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0]
                        for t in (*saver.sql.data_tables, saver.sql.threads))
 
@@ -652,3 +652,16 @@ def test_ttl_config_sweeper_thread(store_factory: Any, kind: str) -> None:
     assert stored_rows() == 0
     saver.close()
     assert not thread.is_alive() and saver._sweeper is None
+
+
+@pytest.mark.parametrize("kind", ["memory", "sqlite"])
+def test_store_close_stops_the_sweepers_of_its_savers(store_factory: Any, kind: str) -> None:
+    store = store_factory()
+    alice, bob = store.checkpointer(user_id="alice"), store.checkpointer(user_id="bob")
+    assert alice._core is bob._core is not None  # calls without options share one saver
+    saver = store.checkpointer(ttl={"default_ttl": 1, "sweep_interval_minutes": 1})
+    thread = saver._sweeper[0]
+    assert thread.is_alive()
+    store.close()
+    thread.join(timeout=5)
+    assert not thread.is_alive()

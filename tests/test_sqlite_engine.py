@@ -31,7 +31,7 @@ def file_store(tmp_path, namespace):
 
 
 def _plan(store: SessionStore, sql: str, **params) -> list[str]:
-    with store.engine._connection() as conn:
+    with store.engine.connections.connection() as conn:
         return [row[3] for row in conn.execute("EXPLAIN QUERY PLAN " + sql, params)]
 
 
@@ -63,7 +63,7 @@ def _vm_steps(store: SessionStore, call) -> int:
         steps += 1
         return 0
 
-    with store.engine._connection() as conn:
+    with store.engine.connections.connection() as conn:
         conn.set_progress_handler(count, 1)
         try:
             call()
@@ -84,7 +84,7 @@ def test_tail_work_does_not_grow_with_the_history(store):
     assert whole > long * 20  # the counter does see the size of the work
     # and one statement per tail
     statements: list[str] = []
-    with store.engine._connection() as conn:
+    with store.engine.connections.connection() as conn:
         conn.set_trace_callback(statements.append)
         try:
             assert len(history.tail(10)) == 10
@@ -97,7 +97,7 @@ def test_append_is_one_transaction(store):
     history = store.history("s")
     history.add_messages([HumanMessage("warm up")])
     statements: list[str] = []
-    with store.engine._connection() as conn:
+    with store.engine.connections.connection() as conn:
         conn.set_trace_callback(statements.append)
         try:
             history.add_messages([HumanMessage("q"), AIMessage("a")])

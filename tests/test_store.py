@@ -849,7 +849,7 @@ def _corrupt_message(store: SessionStore, kind: str, user: str, sid: str, seq: i
         engine._sessions[SessionKey(sid, user)].messages[seq - 1] = garbage
     elif kind.startswith("sqlite"):
         ns = store.namespace
-        with engine._connection() as conn:
+        with engine.connections.connection() as conn:
             cur = conn.execute(
                 f'UPDATE "{ns}_messages" SET data = ? WHERE seq = ? AND session_pk = '
                 f'(SELECT id FROM "{ns}_sessions" WHERE user_id = ? AND session_id = ?)',
@@ -865,7 +865,7 @@ def _corrupt_state(store: SessionStore, kind: str, user: str, sid: str, garbage:
     if kind == "memory":
         engine._sessions[SessionKey(sid, user)].state = garbage
     elif kind.startswith("sqlite"):
-        with engine._connection() as conn:
+        with engine.connections.connection() as conn:
             conn.execute(f'UPDATE "{store.namespace}_sessions" SET state = ? WHERE user_id = ? AND session_id = ?',
                          (garbage, user, sid))
     else:

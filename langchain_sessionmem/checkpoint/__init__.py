@@ -42,24 +42,13 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(name)
 
 
-def checkpointer_for(store: SessionStore, *, user_id: str | None = None, **options: Any) -> SessionSaverBase:
-    """The saver for ``store``'s engine, sharing its connections, namespace and TTL.
+def checkpointer_for(store: SessionStore, **options: Any) -> SessionSaverBase:
+    """A new saver on ``store``'s engine, sharing its connections, namespace and TTL.
 
-    Savers made without extra options share one core per store (connections, the ``:memory:``
-    database, the log cache) and differ only in their user scope.
+    :meth:`SessionStore.checkpointer` keeps one per store (so savers share the log cache and the
+    in-memory data) and scopes it per user.
     """
     engine: Any = store.engine  # the engine kinds below carry their own connection attributes
-    shared = getattr(engine, "_checkpoint_saver", None) if not options else None
-    if shared is not None:
-        return shared.for_user(user_id)
-    saver = _build(store, options)
-    if not options:
-        engine._checkpoint_saver = saver
-    return saver.for_user(user_id)
-
-
-def _build(store: SessionStore, options: dict[str, Any]) -> SessionSaverBase:
-    engine: Any = store.engine
     common: dict[str, Any] = {"namespace": store.namespace, "ttl": store.ttl, **options}
     ttl = options.get("ttl")
     if isinstance(ttl, Mapping) and ttl.get("default_ttl") is None and store.ttl is not None:
@@ -70,7 +59,7 @@ def _build(store: SessionStore, options: dict[str, Any]) -> SessionSaverBase:
     if engine.kind == "sqlite":
         from .sqlite import SqliteCheckpointSaver
 
-        return SqliteCheckpointSaver(connect=engine.connect, path=engine.path, **common)
+        return SqliteCheckpointSaver(connections=engine.connections, **common)
     if engine.kind == "redis":
         from .redis import RedisCheckpointSaver
 

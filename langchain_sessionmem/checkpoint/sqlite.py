@@ -11,9 +11,7 @@ import asyncio
 import builtins  # `list` is a method name inside the savers: annotations after it say builtins.list
 import json
 import sqlite3
-import threading
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import Any
 
 from langchain_core.runnables import RunnableConfig
@@ -24,7 +22,8 @@ from langgraph.checkpoint.base import (
     CheckpointTuple,
 )
 
-from ..errors import ConfigurationError, EngineUnavailableError
+from ..engines.sqlite_connections import SqliteConnections
+from ..errors import ConfigurationError
 from .base import (
     LOGREF,
     BlobKey,
@@ -143,79 +142,32 @@ CREATE TABLE IF NOT EXISTS {self.logs} (
 class SqliteCheckpointSaver(SessionSaverBase):
     """LangGraph checkpointer on a SQLite file.
 
-    ``connect`` returns a new configured connection (WAL, busy timeout, autocommit). Each worker
-    thread keeps its own connection; for ``path=":memory:"`` one connection is shared behind a lock,
-    since every connection to ``:memory:`` would be a different database.
+    Built by ``store.checkpointer()`` it shares the store's connections (and so its ``:memory:``
+    database); built with ``path=`` it opens and closes its own.
     """
 
     _sweeps = True
 
-    def __init__(self, *, connect: Callable[[], sqlite3.Connection] | None = None, path: str | None = None,
+    def __init__(self, *, connections: SqliteConnections | None = None, path: str | None = None,
                  **options: Any) -> None:
         super().__init__(**options)
-        if connect is None:
+        if connections is None:
             if path is None:
-                raise ConfigurationError("SqliteCheckpointSaver needs connect= or path=")
-            connect = _default_connect(path)
-        self._connect = connect
-        self.path = path
+                raise ConfigurationError("SqliteCheckpointSaver needs path= (or the connections of a store)")
+            connections = SqliteConnections(path)
+            self._owns_connections = True
+        else:
+            self._owns_connections = False  # the store's: it closes them
+        self.connections = connections
+        self.path = connections.path
         self.sql = Statements(self.namespace)
-        self._local = threading.local()
-        self._shared_lock = threading.RLock() if path == ":memory:" else None
-        self._shared: sqlite3.Connection | None = None
-        self._all: list[sqlite3.Connection] = []
-        self._all_lock = threading.Lock()
-        self._schema_ready = False
-        if self._shared_lock is not None:  # made now, so every for_user() clone shares this database
-            self._shared = self._new_connection()
-
-    # -- connections ---------------------------------------------------------------------------
-    def _new_connection(self) -> sqlite3.Connection:
-        try:
-            conn = self._connect()
-        except sqlite3.Error as exc:
-            raise EngineUnavailableError(f"cannot open SQLite database {self.path!r}: {exc}") from exc
-        conn.isolation_level = None
-        with self._all_lock:
-            self._all.append(conn)
-            if not self._schema_ready:
-                conn.executescript(self.sql.schema)
-                self._schema_ready = True
-        return conn
-
-    @contextmanager
-    def _conn(self) -> Iterator[sqlite3.Connection]:
-        if self._shared_lock is not None:
-            with self._shared_lock:
-                if self._shared is None:
-                    self._shared = self._new_connection()
-                yield self._shared
-            return
-        conn = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = self._local.conn = self._new_connection()
-        yield conn
-
-    @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
-        """One IMMEDIATE transaction: concurrent writers queue on the busy timeout."""
-        with self._conn() as conn:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield conn
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
+        with connections.connection() as conn:
+            conn.executescript(self.sql.schema)
 
     def close(self) -> None:
         self._stop_sweeper()
-        with self._all_lock:
-            for conn in self._all:
-                conn.close()
-            self._all.clear()
-        self._shared = None
-        self._local = threading.local()
+        if self._owns_connections:
+            self.connections.close()
 
     async def aclose(self) -> None:
         self.close()
@@ -305,7 +257,7 @@ class SqliteCheckpointSaver(SessionSaverBase):
     def get_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
         t = target(config)
         at = now()
-        with self._conn() as conn:
+        with self.connections.connection() as conn:
             sql, params = self.sql.listing(thread_id=t.thread_id, ns=t.ns, checkpoint_id=t.checkpoint_id,
                                            before=None, owner=self._owner_filter(), pushed={}, limit=1, at=at)
             row = conn.execute(sql, params).fetchone()
@@ -327,7 +279,7 @@ class SqliteCheckpointSaver(SessionSaverBase):
             validate_ns(ns)
         before_id = ((before or {}).get("configurable") or {}).get("checkpoint_id")
         pushed, local = split_filter(filter)
-        with self._conn() as conn:
+        with self.connections.connection() as conn:
             at = now()
             sql, params = self.sql.listing(thread_id=thread_id, ns=ns, checkpoint_id=conf.get("checkpoint_id"),
                                            before=before_id, owner=self._owner_filter(), pushed=pushed,
@@ -365,7 +317,7 @@ class SqliteCheckpointSaver(SessionSaverBase):
         if not channels:
             return {}
         t = target(config)
-        with self._conn() as conn:
+        with self.connections.connection() as conn:
             at = now()
             sql, params = self.sql.listing(thread_id=t.thread_id, ns=t.ns, checkpoint_id=t.checkpoint_id,
                                            before=None, owner=self._owner_filter(), pushed={}, limit=1, at=at)
@@ -401,7 +353,7 @@ class SqliteCheckpointSaver(SessionSaverBase):
             new_versions: ChannelVersions) -> RunnableConfig:
         plan = self._plan(config, checkpoint, metadata, new_versions)
         s = self.sql
-        with self._tx() as conn:
+        with self.connections.transaction() as conn:
             self._claim(conn, plan.thread_id, plan.ts, "write to")
             for channel, app in list(plan.appends.items()):
                 (length,) = conn.execute(
@@ -426,7 +378,7 @@ class SqliteCheckpointSaver(SessionSaverBase):
         t = target(config)
         rows = plan_writes(self.serde, writes, task_id, task_path)
         s = self.sql
-        with self._tx() as conn:
+        with self.connections.transaction() as conn:
             self._claim(conn, t.thread_id, now(), "write to")
             for verb, group in (("INSERT OR REPLACE", [w for w in rows if w.replace]),
                                 ("INSERT OR IGNORE", [w for w in rows if not w.replace])):
@@ -435,7 +387,7 @@ class SqliteCheckpointSaver(SessionSaverBase):
                     for w in group])
 
     def delete_thread(self, thread_id: str) -> None:
-        with self._tx() as conn:
+        with self.connections.transaction() as conn:
             row = self._thread_row(conn, thread_id, now())
             if row is not None and not self._owns(row[0]):
                 raise self._refuse(thread_id, "delete")
@@ -447,7 +399,7 @@ class SqliteCheckpointSaver(SessionSaverBase):
         if not runs:
             return
         s = self.sql
-        with self._tx() as conn:
+        with self.connections.transaction() as conn:
             for chunk in _chunks(runs):
                 marks = ",".join("?" * len(chunk))
                 owner = " AND t.owner IS ?" if self.user_id is not None else ""
@@ -461,7 +413,7 @@ class SqliteCheckpointSaver(SessionSaverBase):
 
     def copy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
         s = self.sql
-        with self._tx() as conn:
+        with self.connections.transaction() as conn:
             at = now()
             src = self._thread_row(conn, source_thread_id, at)
             if src is None:
@@ -490,7 +442,7 @@ class SqliteCheckpointSaver(SessionSaverBase):
             if strategy == "delete":
                 self.delete_thread(tid)
                 continue
-            with self._tx() as conn:
+            with self.connections.transaction() as conn:
                 row = self._thread_row(conn, tid, now())
                 if row is None:
                     continue
@@ -537,7 +489,7 @@ class SqliteCheckpointSaver(SessionSaverBase):
     def thread_info(self, thread_id: str) -> dict[str, Any] | None:
         """Owner, timestamps, checkpoint count and stored bytes of a visible thread, else None."""
         s = self.sql
-        with self._conn() as conn:
+        with self.connections.connection() as conn:
             row = conn.execute(f"SELECT owner, created_at, updated_at, expires_at FROM {s.threads} "
                                "WHERE thread_id = ?", (thread_id,)).fetchone()
             if row is None or not self._owns(row[0]) or (row[3] is not None and row[3] <= now()):
@@ -554,7 +506,7 @@ class SqliteCheckpointSaver(SessionSaverBase):
 
     def purge_expired(self) -> int:
         """Delete every expired thread (all its rows); returns how many. Run it periodically."""
-        with self._tx() as conn:
+        with self.connections.transaction() as conn:
             gone = [r[0] for r in conn.execute(
                 f"SELECT thread_id FROM {self.sql.threads} WHERE expires_at IS NOT NULL AND expires_at <= ?",
                 (now(),))]
@@ -604,14 +556,3 @@ def _row(r: Sequence[Any]) -> Row:
 def _chunks(items: list, size: int = _CHUNK) -> Iterator[list]:
     for i in range(0, len(items), size):
         yield items[i:i + size]
-
-
-def _default_connect(path: str) -> Callable[[], sqlite3.Connection]:
-    def connect() -> sqlite3.Connection:
-        conn = sqlite3.connect(path, timeout=30.0, isolation_level=None, check_same_thread=False)
-        if path != ":memory:":
-            conn.execute("PRAGMA journal_mode = WAL")
-            conn.execute("PRAGMA synchronous = NORMAL")
-        return conn
-
-    return connect

@@ -1,4 +1,4 @@
-"""Embedded engine on stdlib sqlite3: WAL, a busy timeout, one connection per thread.
+"""Embedded engine on stdlib sqlite3 (connections: :mod:`.sqlite_connections`).
 
 Reads of the last K messages are one indexed query on (session, seq); a batch append is one
 ``BEGIN IMMEDIATE`` transaction, so concurrent writers from threads or processes queue instead of
@@ -9,14 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-import threading
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from typing import Any
 
 from ..codec import EncodedMessage
-from ..errors import ConfigurationError, EngineUnavailableError
 from .base import (
     Record,
     SessionInfo,
@@ -26,6 +23,7 @@ from .base import (
     to_optional_datetime,
     unique_new,
 )
+from .sqlite_connections import SqliteConnections
 
 ANONYMOUS = ""  # stored user_id of sessions without a user; real user ids are never empty
 
@@ -108,63 +106,10 @@ class SqliteEngine(SyncBackedAsync):
                  busy_timeout: float = 30.0):
         self.path = path
         self.ttl = ttl
-        self.busy_timeout = busy_timeout
         self.sql = Statements(namespace)
-        self._local = threading.local()
-        self._connections: list[sqlite3.Connection] = []
-        self._registry_lock = threading.Lock()
-        # ":memory:" is one private database per connection: share a single one behind a lock.
-        self._shared_lock = threading.RLock() if path == ":memory:" else None
-        self._closed = False
-        with self._connection() as conn:
+        self.connections = SqliteConnections(path, busy_timeout=busy_timeout)
+        with self.connections.connection() as conn:
             conn.executescript(self.sql.schema)
-
-    # -- connections -----------------------------------------------------------------------
-    def connect(self) -> sqlite3.Connection:
-        """A new connection with this engine's settings (also used by the checkpointer)."""
-        try:
-            conn = sqlite3.connect(self.path, timeout=self.busy_timeout, isolation_level=None,
-                                   check_same_thread=False)
-        except sqlite3.Error as exc:
-            raise EngineUnavailableError(f"cannot open SQLite database {self.path!r}: {exc}") from exc
-        conn.execute("PRAGMA foreign_keys = ON")
-        if self.path != ":memory:":
-            conn.execute("PRAGMA journal_mode = WAL")
-            conn.execute("PRAGMA synchronous = NORMAL")
-        return conn
-
-    def _thread_connection(self) -> sqlite3.Connection:
-        if self._closed:
-            raise ConfigurationError("this SessionStore is closed: create a new one with SessionStore.from_url(...)")
-        if self._shared_lock is not None and self._connections:
-            return self._connections[0]
-        conn = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = self.connect()
-            self._local.conn = conn
-            with self._registry_lock:
-                self._connections.append(conn)
-        return conn
-
-    @contextmanager
-    def _connection(self) -> Iterator[sqlite3.Connection]:
-        if self._shared_lock is None:
-            yield self._thread_connection()
-            return
-        with self._shared_lock:
-            yield self._thread_connection()
-
-    @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        """One immediate transaction: writers queue on the busy timeout instead of failing."""
-        with self._connection() as conn:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield conn
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
 
     def _touch(self, conn: sqlite3.Connection, key: SessionKey, now: float, added: int = 0) -> tuple[int, int]:
         """Start the session afresh if it expired, then create or refresh it; returns (pk, count)."""
@@ -177,7 +122,7 @@ class SqliteEngine(SyncBackedAsync):
 
     # -- messages --------------------------------------------------------------------------
     def append(self, key: SessionKey, messages: Sequence[EncodedMessage]) -> int:
-        with self._write() as conn:
+        with self.connections.transaction() as conn:
             now = time.time()
             fresh = list(messages)
             if not all(m.generated for m in messages):  # ids made by this call need no lookup
@@ -191,30 +136,30 @@ class SqliteEngine(SyncBackedAsync):
             return len(fresh)
 
     def tail(self, key: SessionKey, k: int | None) -> list[Record]:
-        with self._connection() as conn:
+        with self.connections.connection() as conn:
             rows = conn.execute(self.sql.tail, _params(key, now=time.time(), k=-1 if k is None else k)).fetchall()
         rows.reverse()
         return rows
 
     def range(self, key: SessionKey, start: int, end: int | None) -> list[Record]:
         params = _params(key, now=time.time(), start=start, end=2**62 if end is None else end)
-        with self._connection() as conn:
+        with self.connections.connection() as conn:
             return conn.execute(self.sql.range, params).fetchall()
 
     def count(self, key: SessionKey) -> int:
-        with self._connection() as conn:
+        with self.connections.connection() as conn:
             row = conn.execute(self.sql.count, _params(key, now=time.time())).fetchone()
         return 0 if row is None else row[0]
 
     # -- state -----------------------------------------------------------------------------
     def get_state(self, key: SessionKey) -> tuple[int, bytes | None]:
-        with self._connection() as conn:
+        with self.connections.connection() as conn:
             row = conn.execute(self.sql.get_state, _params(key, now=time.time())).fetchone()
         return (0, None) if row is None else (row[0], row[1])
 
     def cas_state(self, key: SessionKey, expected_version: int, data: bytes) -> bool:
         try:
-            with self._write() as conn:
+            with self.connections.transaction() as conn:
                 pk, _ = self._touch(conn, key, time.time())
                 updated = conn.execute(self.sql.cas_state, {"pk": pk, "data": data, "expected": expected_version})
                 if updated.rowcount != 1:
@@ -225,12 +170,12 @@ class SqliteEngine(SyncBackedAsync):
 
     # -- sessions --------------------------------------------------------------------------
     def delete_session(self, key: SessionKey) -> bool:
-        with self._write() as conn:
+        with self.connections.transaction() as conn:
             return any(live for (live,) in conn.execute(self.sql.delete_session, _params(key, now=time.time())))
 
     def list_sessions(self, user_id: str | None) -> list[SessionInfo]:
         params = {"user": ANONYMOUS if user_id is None else user_id, "now": time.time()}
-        with self._connection() as conn:
+        with self.connections.connection() as conn:
             rows = conn.execute(self.sql.list_sessions, params).fetchall()
         return [
             SessionInfo(sid, user_id, to_datetime(created), to_datetime(updated), count,
@@ -240,19 +185,15 @@ class SqliteEngine(SyncBackedAsync):
 
     def delete_user(self, user_id: str | None) -> int:
         params = {"user": ANONYMOUS if user_id is None else user_id, "now": time.time()}
-        with self._write() as conn:
+        with self.connections.transaction() as conn:
             return sum(live for (live,) in conn.execute(self.sql.delete_user, params))
 
     def purge_expired(self) -> int:
-        with self._write() as conn:
+        with self.connections.transaction() as conn:
             return conn.execute(self.sql.purge_expired, {"now": time.time()}).rowcount
 
     def close(self) -> None:
-        self._closed = True
-        with self._registry_lock:
-            for conn in self._connections:
-                conn.close()
-            self._connections.clear()
+        self.connections.close()
 
 
 class _Lost(Exception):
