@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
 
 from .codec import DEFAULT_MAX_MESSAGE_BYTES
-from .engines.base import Engine, SessionInfo, SessionKey
+from .engines.base import Engine, SessionInfo, SessionKey, ttl_seconds
 from .errors import ConfigurationError
 from .ids import validate_id, validate_user_id
 
@@ -20,15 +20,6 @@ if TYPE_CHECKING:
 
 _NAMESPACE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$")
 OnCorrupt = Literal["raise", "skip"]
-
-
-def _seconds(ttl: timedelta | float | None) -> float | None:
-    if ttl is None:
-        return None
-    seconds = ttl.total_seconds() if isinstance(ttl, timedelta) else float(ttl)
-    if seconds <= 0:
-        raise ConfigurationError(f"ttl must be positive, got {ttl!r}: pass e.g. ttl=timedelta(days=7), or None")
-    return seconds
 
 
 def _sqlite_path(url: str) -> str:
@@ -56,7 +47,7 @@ class SessionStore:
             raise ConfigurationError(f"max_message_bytes must be positive, got {max_message_bytes}")
         self.engine = engine
         self.namespace = namespace
-        self._ttl_seconds = _seconds(ttl)
+        self._ttl_seconds = ttl_seconds(ttl)
         self.max_message_bytes = max_message_bytes
         self.on_corrupt: OnCorrupt = on_corrupt
         self._savers: list[Any] = []
@@ -77,7 +68,7 @@ class SessionStore:
         ``namespace`` prefixes every table or key so several apps can share one server.
         """
         _check_namespace(namespace)
-        seconds = _seconds(ttl)
+        seconds = ttl_seconds(ttl)
         scheme = urlsplit(url).scheme if "://" in url else ""
         if scheme == "memory":
             from .engines.memory import MemoryEngine
@@ -114,7 +105,7 @@ class SessionStore:
             client, aclient = None, client
         if client is None and aclient is None:
             raise ConfigurationError("from_client needs a redis-py client: from_client(redis.Redis(...))")
-        engine = RedisEngine(client=client, aclient=aclient, namespace=namespace, ttl=_seconds(ttl))
+        engine = RedisEngine(client=client, aclient=aclient, namespace=namespace, ttl=ttl_seconds(ttl))
         return cls(engine, namespace=namespace, ttl=ttl, **options)
 
     # -- sessions --------------------------------------------------------------------------

@@ -19,6 +19,7 @@ from langgraph.checkpoint.base import (
 )
 from langgraph.checkpoint.serde.base import SerializerProtocol, maybe_add_typed_methods
 
+from ..engines.base import ttl_seconds
 from ..errors import ConfigurationError, ThreadOwnershipError
 from ..ids import validate_id, validate_user_id
 from .base import LogCache, PutPlan, next_version, plan_put
@@ -29,15 +30,6 @@ TTL_KEYS = ("default_ttl", "refresh_on_read", "sweep_interval_minutes")
 """LangGraph's ``TTLConfig`` names (durations in minutes)."""
 
 logger = logging.getLogger(__name__)
-
-
-def ttl_seconds(ttl: timedelta | float | None) -> float | None:
-    if ttl is None:
-        return None
-    seconds = ttl.total_seconds() if isinstance(ttl, timedelta) else float(ttl)
-    if seconds <= 0:
-        raise ConfigurationError(f"ttl must be positive, got {ttl!r}")
-    return seconds
 
 
 def parse_ttl(ttl: timedelta | float | Mapping[str, Any] | None, refresh_on_read: bool

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any, Protocol
 
 from ..codec import EncodedMessage
+from ..errors import ConfigurationError
 
 #: Records are (seq, bytes): seq is the 1-based position of the message in its session log.
 Record = tuple[int, bytes]
@@ -41,6 +42,16 @@ class SessionState:
 
     version: int = 0
     data: dict[str, Any] = field(default_factory=dict)
+
+
+def ttl_seconds(ttl: timedelta | float | None) -> float | None:
+    """A positive TTL in seconds from a ``timedelta`` or a number of seconds; ``None`` is no expiry."""
+    if ttl is None:
+        return None
+    seconds = ttl.total_seconds() if isinstance(ttl, timedelta) else float(ttl)
+    if seconds <= 0:
+        raise ConfigurationError(f"ttl must be positive, got {ttl!r}: pass e.g. ttl=timedelta(days=7), or None")
+    return seconds
 
 
 def to_datetime(epoch: float) -> datetime:
