@@ -19,6 +19,7 @@ import sys
 from collections.abc import Sequence
 
 from langchain_core.prompts import ChatPromptTemplate, MessagesPlaceholder
+from langchain_core.runnables import RunnableConfig
 
 from .errors import SessionMemoryError
 from .runnable import SessionMemoryRunnable, with_session_memory
@@ -41,7 +42,7 @@ def build_chain(store: SessionStore, max_messages: int) -> SessionMemoryRunnable
 
 def _chat(store: SessionStore, args: argparse.Namespace) -> int:
     chain = build_chain(store, args.max_messages)
-    config = {"configurable": {"session_id": args.session, "user_id": args.user}}
+    config: RunnableConfig = {"configurable": {"session_id": args.session, "user_id": args.user}}
     stored = store.history(args.session, user_id=args.user).count()
     print(f"session {args.session!r} of {args.user or 'anonymous'} ({stored} messages). /quit to leave.")
     for line in sys.stdin:

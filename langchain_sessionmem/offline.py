@@ -12,6 +12,7 @@ from typing import Any
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
+from pydantic import SecretStr
 
 LABEL = "[offline model]"
 
@@ -45,6 +46,6 @@ def chat_model() -> BaseChatModel:
                               "pip install 'langchain-sessionmem[openai]'") from exc
 
         return ChatOpenAI(model=os.environ.get("OPENAI_MODEL", "gpt-4o-mini"),
-                          api_key=os.environ.get("OPENAI_API_KEY", "not-needed"))
+                          api_key=SecretStr(os.environ.get("OPENAI_API_KEY", "not-needed")))
     print(f"{LABEL} OPENAI_API_KEY / OPENAI_BASE_URL are not set: using a local offline model, not an LLM.")
     return OfflineSupportModel()

@@ -126,7 +126,7 @@ def _cache_key(message: BaseMessage) -> Any:
     if message.id:
         tool_calls = len(message.tool_calls) if isinstance(message, AIMessage) else 0
         return (message.type, message.id, _content_len(message), tool_calls)
-    payload = [message.type, message.content, message.name]
+    payload: list[Any] = [message.type, message.content, message.name]
     if isinstance(message, AIMessage):
         payload.append([(tc["name"], tc["args"], tc.get("id")) for tc in message.tool_calls])
     if isinstance(message, ToolMessage):

@@ -365,12 +365,12 @@ class SessionMemory(Runnable[Sequence[BaseMessage], list[BaseMessage]]):
         self, input: Sequence[BaseMessage], config: RunnableConfig | None = None, **kwargs: Any
     ) -> list[BaseMessage]:
         """Apply the strategy to a whole conversation (stateful ones keep state per ``thread_id``)."""
-        return self._call_with_config(self._run_local, list(input), config)
+        return self._call_with_config(self._run_local, list(input), config)  # type: ignore[arg-type]
 
     async def ainvoke(
         self, input: Sequence[BaseMessage], config: RunnableConfig | None = None, **kwargs: Any
     ) -> list[BaseMessage]:
-        return await self._acall_with_config(self._arun_local, list(input), config)
+        return await self._acall_with_config(self._arun_local, list(input), config)  # type: ignore[arg-type]
 
     # -- composition -----------------------------------------------------------------------
     def __or__(self, other: Any) -> Any:

@@ -59,8 +59,8 @@ class ToolResultCompaction(SessionMemory):
         old = positions[: len(positions) - self.keep_last] if self.keep_last else positions
         if not old:
             return messages
-        calls = {
-            call.get("id"): call
+        calls: dict[str | None, dict[str, Any]] = {
+            call.get("id"): dict(call)
             for m in messages
             if isinstance(m, AIMessage)
             for call in m.tool_calls

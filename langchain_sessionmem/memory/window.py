@@ -38,8 +38,11 @@ def group_units(messages: Sequence[BaseMessage]) -> list[Unit]:
         if isinstance(message, AIMessage) and message.tool_calls:
             pending = {call.get("id") for call in message.tool_calls}
             j = i + 1
-            while j < n and isinstance(messages[j], ToolMessage) and messages[j].tool_call_id in pending:
-                pending.discard(messages[j].tool_call_id)
+            while j < n:
+                answer = messages[j]
+                if not (isinstance(answer, ToolMessage) and answer.tool_call_id in pending):
+                    break
+                pending.discard(answer.tool_call_id)
                 j += 1
             # An unanswered call is fine only at the very end (the tools are still running).
             units.append(Unit(i, j, keep=not pending or j == n))
