@@ -217,3 +217,19 @@ def test_namespaces_share_one_file(tmp_path):
         assert [m.content for m in two.history("s", user_id="alice").messages] == ["two"]
         assert one.delete_user("alice") == 1
         assert two.history("s", user_id="alice").count() == 1
+
+
+def test_short_lived_threads_reuse_pooled_connections(tmp_path):
+    """Each run of a LangGraph graph uses fresh worker threads: connections must be reused, not leaked."""
+    import threading
+
+    with SessionStore.from_url(f"sqlite:///{tmp_path / 'pool.db'}") as store:
+        def turn(i: int) -> None:
+            store.history(f"s{i}", user_id="alice").add_messages([HumanMessage(f"m{i}")])
+
+        for i in range(200):  # 200 threads, one after another, each gone after its write
+            worker = threading.Thread(target=turn, args=(i,))
+            worker.start()
+            worker.join()
+        assert len(store.list_sessions("alice")) == 200
+        assert len(store.engine.connections._all) <= 2

@@ -1,8 +1,9 @@
 """Connections to one SQLite database, shared by the chat-history engine and the checkpointer.
 
-Each thread keeps its own connection (WAL, ``synchronous=NORMAL``, a busy timeout, autocommit),
-so readers never wait for writers; ``:memory:`` is one private database per connection, so
-there all threads share a single connection behind a lock. Writes go through
+A small pool: a caller borrows an idle connection (WAL, ``synchronous=NORMAL``, a busy timeout,
+autocommit) and gives it back, so short-lived worker threads (LangGraph starts a pool per run)
+reuse connections instead of opening one each. ``:memory:`` is one private database per
+connection, so there everyone shares a single connection behind a lock. Writes go through
 :meth:`SqliteConnections.transaction`, a ``BEGIN IMMEDIATE`` that queues writers from threads
 and processes on the busy timeout instead of failing with ``database is locked``.
 """
@@ -23,7 +24,8 @@ class SqliteConnections:
     def __init__(self, path: str, *, busy_timeout: float = 30.0):
         self.path = path
         self.busy_timeout = busy_timeout
-        self._local = threading.local()
+        self._idle: list[sqlite3.Connection] = []
+        self._local = threading.local()  # the connection this thread holds, for nested blocks
         self._all: list[sqlite3.Connection] = []
         self._registry = threading.Lock()
         self._shared_lock = threading.RLock() if path == MEMORY else None
@@ -42,28 +44,50 @@ class SqliteConnections:
             raise EngineUnavailableError(f"cannot open SQLite database {self.path!r}: {exc}") from exc
         return conn
 
-    def _mine(self) -> sqlite3.Connection:
-        if self._closed:
-            raise ConfigurationError(
-                f"the connections to {self.path!r} are closed (its store or checkpointer was closed): open a new one"
-            )
-        if self._shared_lock is not None and self._all:
-            return self._all[0]
-        conn = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = self._local.conn = self.connect()
-            with self._registry:
-                self._all.append(conn)
+    def _borrow(self) -> sqlite3.Connection:
+        with self._registry:
+            if self._closed:
+                raise ConfigurationError(
+                    f"the connections to {self.path!r} are closed (its store or checkpointer was closed): open a new one"
+                )
+            if self._shared_lock is not None and self._all:
+                return self._all[0]
+            if self._idle:
+                return self._idle.pop()
+        conn = self.connect()
+        with self._registry:
+            self._all.append(conn)
         return conn
+
+    def _give_back(self, conn: sqlite3.Connection) -> None:
+        if conn.in_transaction:  # a block that failed mid-statement: never lend a dirty connection
+            conn.execute("ROLLBACK")
+        with self._registry:
+            if self._closed:
+                conn.close()
+            else:
+                self._idle.append(conn)
 
     @contextmanager
     def connection(self) -> Iterator[sqlite3.Connection]:
-        """This thread's connection (the shared one, locked, for ``:memory:``)."""
-        if self._shared_lock is None:
-            yield self._mine()
+        """A connection for this block (the shared one, locked, for ``:memory:``).
+
+        Nested blocks in one thread get the same connection, so they see its transaction.
+        """
+        if self._shared_lock is not None:
+            with self._shared_lock:
+                yield self._borrow()
             return
-        with self._shared_lock:
-            yield self._mine()
+        held = getattr(self._local, "conn", None)
+        if held is not None:
+            yield held
+            return
+        conn = self._local.conn = self._borrow()
+        try:
+            yield conn
+        finally:
+            self._local.conn = None
+            self._give_back(conn)
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
@@ -78,8 +102,14 @@ class SqliteConnections:
             conn.execute("COMMIT")
 
     def close(self) -> None:
-        self._closed = True
+        """Close idle connections now and borrowed ones when they come back."""
         with self._registry:
-            for conn in self._all:
+            self._closed = True
+            busy = [c for c in self._all if c not in self._idle]
+            for conn in self._idle:
                 conn.close()
-            self._all.clear()
+            self._idle.clear()
+            self._all = busy if self._shared_lock is None else []
+        if self._shared_lock is not None:
+            for conn in busy:
+                conn.close()
