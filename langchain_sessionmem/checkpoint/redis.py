@@ -30,7 +30,8 @@ import builtins  # `list` is a method name inside the savers: annotations after 
 import hashlib
 import json
 from collections.abc import AsyncIterator, Callable, Generator, Iterator, Sequence
-from typing import Any
+from contextlib import contextmanager
+from typing import Any, NamedTuple, TypeAlias, TypeVar
 
 import ormsgpack
 from langchain_core.runnables import RunnableConfig
@@ -67,6 +68,8 @@ from .base import (
 from .saver import SessionSaverBase
 
 __all__ = ["RedisCheckpointSaver", "ThreadKeys"]
+
+T = TypeVar("T")
 
 SUFFIXES = ("m", "i", "c", "d", "b", "w", "wz", "l", "r")
 UNSCOPED = "*"
@@ -527,7 +530,40 @@ def prune_args(mode: str, rows: list[Row], keep: set[tuple[str, str]], blob_keys
     return [mode, len(doomed), *doomed, len(dead_blobs), *dead_blobs, len(dead_logs), *dead_logs]
 
 
-DeltaSteps = Generator[tuple[str, list[Any]], Any, Any]
+# -- steps: the I/O the step generators below yield, run by the sync or the async executor ------
+class Script(NamedTuple):
+    """One Lua script on one thread's keys: one slot, so atomic and one round trip."""
+
+    name: str
+    thread_id: str
+    args: list[Any]
+
+
+class Cmd(NamedTuple):
+    """One Redis command, sent alone or queued in a :class:`Pipe`."""
+
+    name: str
+    args: tuple[Any, ...] = ()
+    kwargs: dict[str, Any] | None = None
+
+
+class Pipe(NamedTuple):
+    """Commands sent in one non-transactional pipeline (the cluster client splits it by slot, so a
+    DEL names one key). An empty pipe is not sent and reads as ``[]``."""
+
+    cmds: list[Cmd]
+
+
+Step: TypeAlias = Script | Cmd | Pipe
+Steps: TypeAlias = Generator[Step, Any, T]
+
+
+def _queue(client: Any, cmds: list[Cmd]) -> Any:
+    """A pipeline of ``client`` (sync or async) with ``cmds`` queued: queueing does no I/O."""
+    pipe = client.pipeline(transaction=False)
+    for cmd in cmds:
+        getattr(pipe, cmd.name)(*cmd.args, **(cmd.kwargs or {}))
+    return pipe
 
 
 def _chain_links(serde: Any, thread_id: str, reply: list[Any]) -> list[Link]:
@@ -539,15 +575,16 @@ def _chain_links(serde: Any, thread_id: str, reply: list[Any]) -> list[Link]:
 
 
 def delta_steps(serde: Any, mode: str, thread_id: str, ns: str, checkpoint_id: str | None,
-                channels: Sequence[str], *, from_parent: bool = True, refresh_ms: int = 0) -> DeltaSteps:
-    """The DeltaChannel walk as script calls (sent back in by a sync or async driver).
+                channels: Sequence[str], *, from_parent: bool = True, refresh_ms: int = 0
+                ) -> Steps[tuple[DeltaWalk, dict[str, list[WriteRow]], dict[str, Any]] | None]:
+    """The DeltaChannel walk as script steps (their replies sent back in by a sync or async driver).
 
     One DELTA_CHAIN call reads the target and up to 200 ancestors, one DELTA_FETCH call walks
     them server-side and returns the seeds and the writes of the visited checkpoints: two round
     trips per 200 ancestors. Returns ``(walk, writes by checkpoint id, seed values)`` or None.
     """
-    links = _chain_links(serde, thread_id, (yield "delta_chain", [mode, ns, checkpoint_id or "", _CHAIN_PAGE + 1,
-                                                                  refresh_ms]))
+    links = _chain_links(serde, thread_id, (yield Script("delta_chain", thread_id,
+                                                         [mode, ns, checkpoint_id or "", _CHAIN_PAGE + 1, refresh_ms])))
     if not links:
         return None
     walk = DeltaWalk(channels, links[0].parent_id if from_parent else links[0].checkpoint_id)
@@ -557,7 +594,8 @@ def delta_steps(serde: Any, mode: str, thread_id: str, ns: str, checkpoint_id: s
     seeds: dict[str, Any] = {}
     while not walk.done:
         if not links:
-            links = _chain_links(serde, thread_id, (yield "delta_chain", [mode, ns, walk.cursor, _CHAIN_PAGE, 0]))
+            links = _chain_links(serde, thread_id,
+                                 (yield Script("delta_chain", thread_id, [mode, ns, walk.cursor, _CHAIN_PAGE, 0])))
             if not links:
                 walk.end()
                 break
@@ -565,7 +603,7 @@ def delta_steps(serde: Any, mode: str, thread_id: str, ns: str, checkpoint_id: s
         args: list[Any] = [ns, len(chans), *chans, len(links)]
         for link in links:
             args += [link.checkpoint_id, *(str(link.versions.get(ch, "")) for ch in chans)]
-        reply = yield "delta_fetch", args
+        reply = yield Script("delta_fetch", thread_id, args)
         nseeds, i = int(reply[1]), 2
         filled: set[tuple[str, str]] = set()
         for _ in range(nseeds):
@@ -639,16 +677,16 @@ class RedisCheckpointSaver(SessionSaverBase):
     def _ttl_ms(self) -> int:
         return 0 if self.ttl is None else int(self.ttl * 1000)
 
-    def _index_ops(self, thread_id: str, run_id: str | None) -> list[tuple[str, tuple]]:
+    def _index_ops(self, thread_id: str, run_id: str | None) -> list[Cmd]:
         """Global index updates this process has not done lately (thread list, run -> threads)."""
         entry = self._registered.get(thread_id)
         fresh = entry is not None and now() - entry[0] < 60
-        ops: list[tuple[str, tuple]] = []
+        ops: list[Cmd] = []
         if not fresh:
-            ops.append(("zadd", (self.keys.threads, {thread_id: now()})))
+            ops.append(Cmd("zadd", (self.keys.threads, {thread_id: now()})))
         if run_id and not (fresh and entry is not None and run_id in entry[1]):
-            ops.append(("sadd", (self.keys.run(run_id), thread_id)))
-            ops.append(("sadd", (self.keys.runs_of(thread_id), run_id)))
+            ops.append(Cmd("sadd", (self.keys.run(run_id), thread_id)))
+            ops.append(Cmd("sadd", (self.keys.runs_of(thread_id), run_id)))
         return ops
 
     def _mark(self, thread_id: str, run_id: str | None) -> None:
@@ -660,12 +698,11 @@ class RedisCheckpointSaver(SessionSaverBase):
         if run_id:
             entry[1].add(run_id)
 
-    def _forget_ops(self, thread_id: str, runs: set[str]) -> list[tuple[str, tuple]]:
+    def _forget_ops(self, thread_id: str, runs: set[str]) -> list[Cmd]:
         """Remove a deleted or expired thread from the global indexes."""
         self._registered.pop(thread_id, None)
-        ops: list[tuple[str, tuple]] = [("zrem", (self.keys.threads, thread_id)),
-                                        ("delete", (self.keys.runs_of(thread_id),))]
-        return ops + [("srem", (self.keys.run(r), thread_id)) for r in sorted(runs)]
+        ops = [Cmd("zrem", (self.keys.threads, thread_id)), Cmd("delete", (self.keys.runs_of(thread_id),))]
+        return ops + [Cmd("srem", (self.keys.run(r), thread_id)) for r in sorted(runs)]
 
     def _owner_error(self, thread_id: str, action: str) -> Exception:
         return self._refuse(thread_id, action)
@@ -674,56 +711,32 @@ class RedisCheckpointSaver(SessionSaverBase):
     def _unavailable(exc: Exception) -> EngineUnavailableError:
         return EngineUnavailableError(f"Redis is unavailable for the checkpointer: {exc}")
 
-    # -- sync executor ---------------------------------------------------------------------------
-    def _call(self, name: str, thread_id: str, args: list[Any]) -> Any:
-        from redis.exceptions import ConnectionError as RCE
-        from redis.exceptions import TimeoutError as RTE
+    # -- step generators: the logic of each sync/async pair, written once and doing no I/O ----------
+    def _rows_steps(self, thread_id: str, args: builtins.list[Any]) -> Steps[builtins.list[Row]]:
+        return parse_rows(thread_id, (yield Script("rows", thread_id, args)))
 
-        try:
-            return self._script(self.client, name)(keys=self.keys.thread(thread_id), args=args)
-        except (RCE, RTE) as exc:
-            raise self._unavailable(exc) from exc
-
-    def _run_ops(self, ops: list[tuple[str, tuple]]) -> None:
-        if ops:
-            pipe = self.client.pipeline(transaction=False)
-            for op, args in ops:
-                getattr(pipe, op)(*args)
-            pipe.execute()
-
-    def _rows(self, thread_id: str, args: list[Any]) -> list[Row]:
-        return parse_rows(thread_id, self._call("rows", thread_id, args))
-
-    def _assemble(self, rows: list[Row], cache: bool) -> list[CheckpointTuple]:
+    def _assemble_steps(self, rows: builtins.list[Row], cache: bool) -> Steps[builtins.list[CheckpointTuple]]:
+        """Channel values and log items of ``rows``: one VALUES script per thread."""
         asm = TupleAssembler(self.serde, rows, self._logs)
         by_thread: dict[str, list[BlobKey]] = {}
         for key in asm.blob_keys():
             by_thread.setdefault(key[0], []).append(key)
         for tid, keys in by_thread.items():
-            apply_values(asm, keys, self._call("values", tid, values_args(asm, tid, keys)))
+            apply_values(asm, keys, (yield Script("values", tid, values_args(asm, tid, keys))))
         return asm.tuples(self._logs if cache else None)
 
-    def _drive(self, thread_id: str, steps: DeltaSteps) -> Any:
-        try:
-            name, args = next(steps)
-            while True:
-                name, args = steps.send(self._call(name, thread_id, args))
-        except StopIteration as stop:
-            return stop.value
-
-    def get_delta_channel_history(self, *, config: RunnableConfig, channels: Sequence[str]) -> dict[str, Any]:
-        """Writes and seed of each DeltaChannel along the parent chain: two scripts per 200 ancestors."""
+    def _history_steps(self, config: RunnableConfig, channels: Sequence[str]) -> Steps[dict[str, Any]]:
         if not channels:
             return {}
         t = target(config)
-        found = self._drive(t.thread_id, delta_steps(self.serde, self._mode, t.thread_id, t.ns, t.checkpoint_id,
-                                                     channels, refresh_ms=self._refresh_ms))
+        found = yield from delta_steps(self.serde, self._mode, t.thread_id, t.ns, t.checkpoint_id, channels,
+                                       refresh_ms=self._refresh_ms)
         if found is None:
             return empty_history(channels)
         walk, writes, seeds = found
         return walk.history(self.serde, t.thread_id, writes, seeds)
 
-    def _keep_steps(self, thread_id: str, rows: list[Row]) -> DeltaSteps:
+    def _keep_steps(self, thread_id: str, rows: builtins.list[Row]) -> Steps[set[tuple[str, str]]]:
         """(ns, id) of the newest checkpoint per namespace plus the ancestors its DeltaChannels replay."""
         latest = {r.ns: r for r in sorted(rows, key=lambda r: r.checkpoint_id)}
         keep = {(r.ns, r.checkpoint_id) for r in latest.values()}
@@ -735,31 +748,34 @@ class RedisCheckpointSaver(SessionSaverBase):
                     keep |= {(r.ns, cid) for cid in found[0].visited}
         return keep
 
-    def get_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
+    def _get_tuple_steps(self, config: RunnableConfig) -> Steps[CheckpointTuple | None]:
         t = target(config)
-        rows = self._rows(t.thread_id, rows_args(self._mode, t.ns, t.checkpoint_id, None, 1, {}, self._refresh_ms))
-        return self._assemble(rows, cache=True)[0] if rows else None
+        rows = yield from self._rows_steps(t.thread_id, rows_args(self._mode, t.ns, t.checkpoint_id, None, 1, {},
+                                                                  self._refresh_ms))
+        return (yield from self._assemble_steps(rows, cache=True))[0] if rows else None
 
-    def list(self, config: RunnableConfig | None, *, filter: dict[str, Any] | None = None,
-             before: RunnableConfig | None = None, limit: int | None = None) -> Iterator[CheckpointTuple]:
+    def _list_steps(self, config: RunnableConfig | None, filter: dict[str, Any] | None,
+                    before: RunnableConfig | None, limit: int | None) -> Steps[builtins.list[CheckpointTuple]]:
+        """Rows of one thread, or of every thread in the index; filters Lua cannot compare run here."""
         conf, ns, exact, before_id, pushed, local = _list_params(config, filter, before)
         args = rows_args(self._mode, ns, exact, before_id, None if local else limit, pushed, self._refresh_ms)
         if config:
             threads = [target(config).thread_id]
         else:
-            threads = [_s(t) for t in self.client.zrange(self.keys.threads, 0, -1)]
+            threads = [_s(t) for t in (yield Cmd("zrange", (self.keys.threads, 0, -1)))]
         rows: list[Row] = []
         for tid in threads:
-            rows += self._rows(tid, args)
-        yield from self._assemble(merge_pages(rows, local, limit), cache=False)
+            rows += yield from self._rows_steps(tid, args)
+        return (yield from self._assemble_steps(merge_pages(rows, local, limit), cache=False))
 
-    def put(self, config: RunnableConfig, checkpoint: Checkpoint, metadata: CheckpointMetadata,
-            new_versions: ChannelVersions) -> RunnableConfig:
+    def _put_steps(self, config: RunnableConfig, checkpoint: Checkpoint, metadata: CheckpointMetadata,
+                   new_versions: ChannelVersions) -> Steps[RunnableConfig]:
+        """Index the thread, then one PUT script; a log another writer grew is rebased and retried."""
         plan = self._plan(config, checkpoint, metadata, new_versions)
-        self._run_ops(self._index_ops(plan.thread_id, plan.run_id))
+        yield Pipe(self._index_ops(plan.thread_id, plan.run_id))
         self._mark(plan.thread_id, plan.run_id)
         for _ in range(len(plan.appends) + 1):
-            reply = self._call("put", plan.thread_id, put_args(plan, self._mode, self._ttl_ms))
+            reply = yield Script("put", plan.thread_id, put_args(plan, self._mode, self._ttl_ms))
             if not _rebase_on_conflict(plan, reply):
                 break
         _check(reply, self, plan.thread_id)
@@ -767,126 +783,185 @@ class RedisCheckpointSaver(SessionSaverBase):
         return {"configurable": {"thread_id": plan.thread_id, "checkpoint_ns": plan.ns,
                                  "checkpoint_id": plan.checkpoint_id}}
 
-    def put_writes(self, config: RunnableConfig, writes: Sequence[tuple[str, Any]], task_id: str,
-                   task_path: str = "") -> None:
+    def _put_writes_steps(self, config: RunnableConfig, writes: Sequence[tuple[str, Any]], task_id: str,
+                          task_path: str) -> Steps[None]:
         t = target(config)
         rows = plan_writes(self.serde, writes, task_id, task_path)
-        self._run_ops(self._index_ops(t.thread_id, None))
+        yield Pipe(self._index_ops(t.thread_id, None))
         self._mark(t.thread_id, None)
-        reply = self._call("put_writes", t.thread_id,
-                           writes_args(rows, self._mode, self._ttl_ms, t.thread_id, t.ns, str(t.checkpoint_id)))
+        reply = yield Script("put_writes", t.thread_id,
+                             writes_args(rows, self._mode, self._ttl_ms, t.thread_id, t.ns, str(t.checkpoint_id)))
         _check(reply, self, t.thread_id)
 
-    def delete_thread(self, thread_id: str) -> None:
-        reply = self._call("delete", thread_id, [self._mode])
+    def _delete_thread_steps(self, thread_id: str) -> Steps[None]:
+        """The DELETE script, then the global indexes (its run ids plus those that outlive expiry)."""
+        reply = yield Script("delete", thread_id, [self._mode])
         _check(reply, self, thread_id, "delete")
-        runs = {_s(r) for r in reply[1:]} | {_s(r) for r in self.client.smembers(self.keys.runs_of(thread_id))}
-        self._run_ops(self._forget_ops(thread_id, runs))
+        runs = {_s(r) for r in reply[1:]}
+        runs |= {_s(r) for r in (yield Cmd("smembers", (self.keys.runs_of(thread_id),)))}
+        yield Pipe(self._forget_ops(thread_id, runs))
         self._logs.drop_thread(thread_id)
 
-    def delete_for_runs(self, run_ids: Sequence[str]) -> None:
+    def _delete_for_runs_steps(self, run_ids: Sequence[str]) -> Steps[None]:
+        """Threads of the runs from the run index, then one DELETE_RUNS script per thread."""
         runs = [str(r) for r in run_ids]
         if not runs:
             return
-        pipe = self.client.pipeline(transaction=False)
-        for run in runs:
-            pipe.smembers(self.keys.run(run))
-        threads = {_s(t) for members in pipe.execute() for t in members}
+        members = yield Pipe([Cmd("smembers", (self.keys.run(run),)) for run in runs])
+        threads = {_s(t) for m in members for t in m}
         for tid in sorted(threads):
-            self._call("delete_runs", tid, [self._mode, *runs])
+            yield Script("delete_runs", tid, [self._mode, *runs])
 
-    def copy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
+    def _copy_thread_steps(self, source_thread_id: str, target_thread_id: str) -> Steps[None]:
+        """DUMP every key of the source and RESTORE it under the target's tag, then re-stamp and index it."""
         src, dst = self.keys.thread(source_thread_id), self.keys.thread(target_thread_id)
-        c = self.client
-        owner = c.hget(src[0], "owner")
+        owner = yield Cmd("hget", (src[0], "owner"))
         if owner is None:
             return
         if not self._owns(_s(owner) or None):
             raise self._refuse(source_thread_id, "copy")
-        dst_owner = c.hget(dst[0], "owner")
+        dst_owner = yield Cmd("hget", (dst[0], "owner"))
         if dst_owner is not None and not self._owns(_s(dst_owner) or None):
             raise self._refuse(target_thread_id, "overwrite")
-        pipe = c.pipeline(transaction=False)
-        for key in src:
-            pipe.dump(key)
-        dumps = pipe.execute()
-        runs = {_s(e).split("\0", 1)[0] for e in c.zrange(src[8], 0, -1)}
-        pipe = c.pipeline(transaction=False)
-        for key in dst:  # one key per DEL: cluster pipelines refuse multi-key DEL
-            pipe.delete(key)
-        for key, blob in zip(dst, dumps, strict=True):
-            if blob is not None:
-                pipe.restore(key, self._ttl_ms, blob, replace=True)
-        pipe.hset(dst[0], mapping={"tid": target_thread_id, "created": repr(now()), "updated": repr(now())})
+        dumps = yield Pipe([Cmd("dump", (key,)) for key in src])
+        runs = {_s(e).split("\0", 1)[0] for e in (yield Cmd("zrange", (src[8], 0, -1)))}
+        cmds = [Cmd("delete", (key,)) for key in dst]  # one key per DEL: cluster pipelines refuse multi-key DEL
+        cmds += [Cmd("restore", (key, self._ttl_ms, blob), {"replace": True})
+                 for key, blob in zip(dst, dumps, strict=True) if blob is not None]
+        cmds.append(Cmd("hset", (dst[0],), {"mapping": {"tid": target_thread_id, "created": repr(now()),
+                                                        "updated": repr(now())}}))
         if self.user_id is not None:
-            pipe.hset(dst[0], "owner", self.user_id)
-        pipe.execute()
+            cmds.append(Cmd("hset", (dst[0], "owner", self.user_id)))
+        yield Pipe(cmds)
         self._registered.pop(target_thread_id, None)
-        self._run_ops([("zadd", (self.keys.threads, {target_thread_id: now()})),
-                       *[("sadd", (self.keys.run(r), target_thread_id)) for r in runs],
-                       *[("sadd", (self.keys.runs_of(target_thread_id), r)) for r in runs]])
+        yield Pipe([Cmd("zadd", (self.keys.threads, {target_thread_id: now()})),
+                    *[Cmd("sadd", (self.keys.run(r), target_thread_id)) for r in runs],
+                    *[Cmd("sadd", (self.keys.runs_of(target_thread_id), r)) for r in runs]])
         self._logs.drop_thread(target_thread_id)
 
-    def prune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
+    def _prune_steps(self, thread_ids: Sequence[str], strategy: str) -> Steps[None]:
+        """keep_latest: the newest checkpoint per namespace and what its DeltaChannels replay stay; the
+        PRUNE script drops the other checkpoints, the blobs none of the kept ones name and unused logs."""
         self._strategy(strategy)
         for tid in self._thread_ids(thread_ids):
             if strategy == "delete":
-                self.delete_thread(tid)
+                yield from self._delete_thread_steps(tid)
                 continue
             keys = self.keys.thread(tid)
-            owner = self.client.hget(keys[0], "owner")
+            owner = yield Cmd("hget", (keys[0], "owner"))
             if owner is None:
                 continue
             if not self._owns(_s(owner) or None):
                 raise self._refuse(tid, "prune")
-            rows = self._rows(tid, rows_args(self._mode, None, None, None, None, {}, 0))
-            keep = self._drive(tid, self._keep_steps(tid, rows))
+            rows = yield from self._rows_steps(tid, rows_args(self._mode, None, None, None, None, {}, 0))
+            keep = yield from self._keep_steps(tid, rows)
             keep_fields = set()
             for r in [r for r in rows if (r.ns, r.checkpoint_id) in keep]:
                 skeleton = self.serde.loads_typed(r.ckpt)
                 keep_fields |= {f"{r.ns}\0{ch}\0{v}" for ch, v in skeleton.get("channel_versions", {}).items()}
-            pipe = self.client.pipeline(transaction=False)
-            pipe.hkeys(keys[4])
-            pipe.hkeys(keys[0])
             fields = sorted(keep_fields)
-            if fields:
-                pipe.hmget(keys[4], fields)
-            res = pipe.execute()
+            res = yield Pipe([Cmd("hkeys", (keys[4],)), Cmd("hkeys", (keys[0],)),
+                              *([Cmd("hmget", (keys[4], fields))] if fields else [])])
             all_blobs = [_s(f) for f in res[0]]
             all_logs = {_s(f)[4:] for f in res[1] if _s(f).startswith("log:")}
             kept_values = dict(zip(fields, res[2], strict=True)) if fields else {}
-            reply = self._call("prune", tid, prune_args(self._mode, rows, keep, all_blobs, keep_fields,
-                                                        kept_values, all_logs))
+            reply = yield Script("prune", tid, prune_args(self._mode, rows, keep, all_blobs, keep_fields,
+                                                          kept_values, all_logs))
             if _s(reply) == "owner":
                 raise self._refuse(tid, "prune")
             self._logs.drop_thread(tid)
 
+    def _thread_info_steps(self, thread_id: str) -> Steps[dict[str, Any] | None]:
+        keys = self.keys.thread(thread_id)
+        res = yield Pipe([Cmd("hmget", (keys[0], ["owner", "created", "updated"])), Cmd("zcard", (keys[1],)),
+                          Cmd("pttl", (keys[0],)), *[Cmd("memory_usage", (key,), {"samples": 0}) for key in keys]])
+        return _info(self, thread_id, res)
+
+    def _purge_expired_steps(self) -> Steps[int]:
+        """Threads of the index whose meta key expired, and their run ids, leave the global indexes."""
+        threads = [_s(t) for t in (yield Cmd("zrange", (self.keys.threads, 0, -1)))]
+        alive = yield Pipe([Cmd("exists", (self.keys.thread(tid)[0],)) for tid in threads])
+        gone = [t for t, live in zip(threads, alive, strict=True) if not live]
+        runs = yield Pipe([Cmd("smembers", (self.keys.runs_of(tid),)) for tid in gone])
+        yield Pipe([op for tid, rs in zip(gone, runs, strict=True) for op in self._forget_ops(tid, {_s(r) for r in rs})])
+        return len(gone)
+
+    # -- executors: a step on the sync or the async client ---------------------------------------
+    @contextmanager
+    def _guard(self, step: Step) -> Iterator[None]:
+        """A script that cannot reach Redis raises EngineUnavailableError; commands raise redis's errors."""
+        from redis.exceptions import ConnectionError as RCE
+        from redis.exceptions import TimeoutError as RTE
+
+        try:
+            yield
+        except (RCE, RTE) as exc:
+            if isinstance(step, Script):
+                raise self._unavailable(exc) from exc
+            raise
+
+    def _send(self, client: Any, step: Step) -> Any:
+        """Issue ``step`` on ``client``: the reply from a sync client, an awaitable from an async one."""
+        if isinstance(step, Script):
+            return self._script(client, step.name)(keys=self.keys.thread(step.thread_id), args=step.args)
+        if isinstance(step, Cmd):
+            return getattr(client, step.name)(*step.args, **(step.kwargs or {}))
+        return _queue(client, step.cmds).execute()
+
+    def _step(self, step: Step) -> Any:
+        if isinstance(step, Pipe) and not step.cmds:
+            return []  # nothing to send (and no client to make)
+        with self._guard(step):
+            return self._send(self.client, step)
+
+    def _drive(self, steps: Steps[T]) -> T:
+        """Run ``steps`` with blocking calls, sending each reply back in; returns what they return."""
+        reply = None
+        while True:
+            try:
+                step = steps.send(reply)
+            except StopIteration as stop:
+                return stop.value
+            reply = self._step(step)
+
+    def get_delta_channel_history(self, *, config: RunnableConfig, channels: Sequence[str]) -> dict[str, Any]:
+        """Writes and seed of each DeltaChannel along the parent chain: two scripts per 200 ancestors."""
+        return self._drive(self._history_steps(config, channels))
+
+    def get_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
+        return self._drive(self._get_tuple_steps(config))
+
+    def list(self, config: RunnableConfig | None, *, filter: dict[str, Any] | None = None,
+             before: RunnableConfig | None = None, limit: int | None = None) -> Iterator[CheckpointTuple]:
+        yield from self._drive(self._list_steps(config, filter, before, limit))
+
+    def put(self, config: RunnableConfig, checkpoint: Checkpoint, metadata: CheckpointMetadata,
+            new_versions: ChannelVersions) -> RunnableConfig:
+        return self._drive(self._put_steps(config, checkpoint, metadata, new_versions))
+
+    def put_writes(self, config: RunnableConfig, writes: Sequence[tuple[str, Any]], task_id: str,
+                   task_path: str = "") -> None:
+        self._drive(self._put_writes_steps(config, writes, task_id, task_path))
+
+    def delete_thread(self, thread_id: str) -> None:
+        self._drive(self._delete_thread_steps(thread_id))
+
+    def delete_for_runs(self, run_ids: Sequence[str]) -> None:
+        self._drive(self._delete_for_runs_steps(run_ids))
+
+    def copy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
+        self._drive(self._copy_thread_steps(source_thread_id, target_thread_id))
+
+    def prune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
+        self._drive(self._prune_steps(thread_ids, strategy))
+
     def thread_info(self, thread_id: str) -> dict[str, Any] | None:
         """Owner, timestamps, TTL, checkpoint count and memory used by a visible thread, else None."""
-        keys = self.keys.thread(thread_id)
-        pipe = self.client.pipeline(transaction=False)
-        pipe.hmget(keys[0], ["owner", "created", "updated"])
-        pipe.zcard(keys[1])
-        pipe.pttl(keys[0])
-        for key in keys:
-            pipe.memory_usage(key, samples=0)
-        res = pipe.execute()
-        return _info(self, thread_id, res)
+        return self._drive(self._thread_info_steps(thread_id))
 
     def purge_expired(self) -> int:
         """Native expiry removes the data; this drops expired threads from the global indexes."""
-        threads = [_s(t) for t in self.client.zrange(self.keys.threads, 0, -1)]
-        pipe = self.client.pipeline(transaction=False)
-        for tid in threads:
-            pipe.exists(self.keys.thread(tid)[0])
-        gone = [t for t, alive in zip(threads, pipe.execute(), strict=True) if not alive]
-        pipe = self.client.pipeline(transaction=False)
-        for tid in gone:
-            pipe.smembers(self.keys.runs_of(tid))
-        runs = pipe.execute() if gone else []
-        self._run_ops([op for tid, rs in zip(gone, runs, strict=True)
-                       for op in self._forget_ops(tid, {_s(r) for r in rs})])
-        return len(gone)
+        return self._drive(self._purge_expired_steps())
 
     def close(self) -> None:
         self._stop_sweeper()
@@ -894,208 +969,59 @@ class RedisCheckpointSaver(SessionSaverBase):
             return  # not ours to close
         self._client = None
 
-    # -- async executor: the same builders and decoders over redis.asyncio --------------------------
-    async def _acall(self, name: str, thread_id: str, args: builtins.list[Any]) -> Any:
-        from redis.exceptions import ConnectionError as RCE
-        from redis.exceptions import TimeoutError as RTE
+    # -- async: the same steps over redis.asyncio -------------------------------------------------
+    async def _astep(self, step: Step) -> Any:
+        if isinstance(step, Pipe) and not step.cmds:
+            return []
+        with self._guard(step):
+            return await self._send(self.aclient, step)
 
-        try:
-            return await self._script(self.aclient, name)(keys=self.keys.thread(thread_id), args=args)
-        except (RCE, RTE) as exc:
-            raise self._unavailable(exc) from exc
-
-    async def _arun_ops(self, ops: builtins.list[tuple[str, tuple]]) -> None:
-        if ops:
-            pipe = self.aclient.pipeline(transaction=False)
-            for op, args in ops:
-                getattr(pipe, op)(*args)
-            await pipe.execute()
-
-    async def _arows(self, thread_id: str, args: builtins.list[Any]) -> builtins.list[Row]:
-        return parse_rows(thread_id, await self._acall("rows", thread_id, args))
-
-    async def _aassemble(self, rows: builtins.list[Row], cache: bool) -> builtins.list[CheckpointTuple]:
-        asm = TupleAssembler(self.serde, rows, self._logs)
-        by_thread: dict[str, list[BlobKey]] = {}
-        for key in asm.blob_keys():
-            by_thread.setdefault(key[0], []).append(key)
-        for tid, keys in by_thread.items():
-            apply_values(asm, keys, await self._acall("values", tid, values_args(asm, tid, keys)))
-        return asm.tuples(self._logs if cache else None)
-
-    async def _adrive(self, thread_id: str, steps: DeltaSteps) -> Any:
-        try:
-            name, args = next(steps)
-            while True:
-                name, args = steps.send(await self._acall(name, thread_id, args))
-        except StopIteration as stop:
-            return stop.value
+    async def _adrive(self, steps: Steps[T]) -> T:
+        reply = None
+        while True:
+            try:
+                step = steps.send(reply)
+            except StopIteration as stop:
+                return stop.value
+            reply = await self._astep(step)
 
     async def aget_delta_channel_history(self, *, config: RunnableConfig, channels: Sequence[str]
                                          ) -> dict[str, Any]:
-        if not channels:
-            return {}
-        t = target(config)
-        found = await self._adrive(t.thread_id, delta_steps(self.serde, self._mode, t.thread_id, t.ns,
-                                                            t.checkpoint_id, channels, refresh_ms=self._refresh_ms))
-        if found is None:
-            return empty_history(channels)
-        walk, writes, seeds = found
-        return walk.history(self.serde, t.thread_id, writes, seeds)
+        return await self._adrive(self._history_steps(config, channels))
 
     async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
-        t = target(config)
-        rows = await self._arows(t.thread_id, rows_args(self._mode, t.ns, t.checkpoint_id, None, 1, {},
-                                                        self._refresh_ms))
-        return (await self._aassemble(rows, cache=True))[0] if rows else None
+        return await self._adrive(self._get_tuple_steps(config))
 
     async def alist(self, config: RunnableConfig | None, *, filter: dict[str, Any] | None = None,
                     before: RunnableConfig | None = None, limit: int | None = None) -> AsyncIterator[CheckpointTuple]:
-        conf, ns, exact, before_id, pushed, local = _list_params(config, filter, before)
-        args = rows_args(self._mode, ns, exact, before_id, None if local else limit, pushed, self._refresh_ms)
-        if config:
-            threads = [target(config).thread_id]
-        else:
-            threads = [_s(t) for t in await self.aclient.zrange(self.keys.threads, 0, -1)]
-        rows: list[Row] = []
-        for tid in threads:
-            rows += await self._arows(tid, args)
-        for item in await self._aassemble(merge_pages(rows, local, limit), cache=False):
+        for item in await self._adrive(self._list_steps(config, filter, before, limit)):
             yield item
 
     async def aput(self, config: RunnableConfig, checkpoint: Checkpoint, metadata: CheckpointMetadata,
                    new_versions: ChannelVersions) -> RunnableConfig:
-        plan = self._plan(config, checkpoint, metadata, new_versions)
-        await self._arun_ops(self._index_ops(plan.thread_id, plan.run_id))
-        self._mark(plan.thread_id, plan.run_id)
-        for _ in range(len(plan.appends) + 1):
-            reply = await self._acall("put", plan.thread_id, put_args(plan, self._mode, self._ttl_ms))
-            if not _rebase_on_conflict(plan, reply):
-                break
-        _check(reply, self, plan.thread_id)
-        plan.commit(self._logs)
-        return {"configurable": {"thread_id": plan.thread_id, "checkpoint_ns": plan.ns,
-                                 "checkpoint_id": plan.checkpoint_id}}
+        return await self._adrive(self._put_steps(config, checkpoint, metadata, new_versions))
 
     async def aput_writes(self, config: RunnableConfig, writes: Sequence[tuple[str, Any]], task_id: str,
                           task_path: str = "") -> None:
-        t = target(config)
-        rows = plan_writes(self.serde, writes, task_id, task_path)
-        await self._arun_ops(self._index_ops(t.thread_id, None))
-        self._mark(t.thread_id, None)
-        reply = await self._acall("put_writes", t.thread_id,
-                                  writes_args(rows, self._mode, self._ttl_ms, t.thread_id, t.ns,
-                                              str(t.checkpoint_id)))
-        _check(reply, self, t.thread_id)
+        await self._adrive(self._put_writes_steps(config, writes, task_id, task_path))
 
     async def adelete_thread(self, thread_id: str) -> None:
-        reply = await self._acall("delete", thread_id, [self._mode])
-        _check(reply, self, thread_id, "delete")
-        runs = {_s(r) for r in reply[1:]}
-        runs |= {_s(r) for r in await self.aclient.smembers(self.keys.runs_of(thread_id))}
-        await self._arun_ops(self._forget_ops(thread_id, runs))
-        self._logs.drop_thread(thread_id)
+        await self._adrive(self._delete_thread_steps(thread_id))
 
     async def adelete_for_runs(self, run_ids: Sequence[str]) -> None:
-        runs = [str(r) for r in run_ids]
-        if not runs:
-            return
-        pipe = self.aclient.pipeline(transaction=False)
-        for run in runs:
-            pipe.smembers(self.keys.run(run))
-        threads = {_s(t) for members in await pipe.execute() for t in members}
-        for tid in sorted(threads):
-            await self._acall("delete_runs", tid, [self._mode, *runs])
+        await self._adrive(self._delete_for_runs_steps(run_ids))
 
     async def acopy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
-        src, dst = self.keys.thread(source_thread_id), self.keys.thread(target_thread_id)
-        c = self.aclient
-        owner = await c.hget(src[0], "owner")
-        if owner is None:
-            return
-        if not self._owns(_s(owner) or None):
-            raise self._refuse(source_thread_id, "copy")
-        dst_owner = await c.hget(dst[0], "owner")
-        if dst_owner is not None and not self._owns(_s(dst_owner) or None):
-            raise self._refuse(target_thread_id, "overwrite")
-        pipe = c.pipeline(transaction=False)
-        for key in src:
-            pipe.dump(key)
-        dumps = await pipe.execute()
-        runs = {_s(e).split("\0", 1)[0] for e in await c.zrange(src[8], 0, -1)}
-        pipe = c.pipeline(transaction=False)
-        for key in dst:  # one key per DEL: cluster pipelines refuse multi-key DEL
-            pipe.delete(key)
-        for key, blob in zip(dst, dumps, strict=True):
-            if blob is not None:
-                pipe.restore(key, self._ttl_ms, blob, replace=True)
-        pipe.hset(dst[0], mapping={"tid": target_thread_id, "created": repr(now()), "updated": repr(now())})
-        if self.user_id is not None:
-            pipe.hset(dst[0], "owner", self.user_id)
-        await pipe.execute()
-        self._registered.pop(target_thread_id, None)
-        await self._arun_ops([("zadd", (self.keys.threads, {target_thread_id: now()})),
-                              *[("sadd", (self.keys.run(r), target_thread_id)) for r in runs],
-                              *[("sadd", (self.keys.runs_of(target_thread_id), r)) for r in runs]])
-        self._logs.drop_thread(target_thread_id)
+        await self._adrive(self._copy_thread_steps(source_thread_id, target_thread_id))
 
     async def aprune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
-        self._strategy(strategy)
-        for tid in self._thread_ids(thread_ids):
-            if strategy == "delete":
-                await self.adelete_thread(tid)
-                continue
-            keys = self.keys.thread(tid)
-            owner = await self.aclient.hget(keys[0], "owner")
-            if owner is None:
-                continue
-            if not self._owns(_s(owner) or None):
-                raise self._refuse(tid, "prune")
-            rows = await self._arows(tid, rows_args(self._mode, None, None, None, None, {}, 0))
-            keep = await self._adrive(tid, self._keep_steps(tid, rows))
-            keep_fields = set()
-            for r in [r for r in rows if (r.ns, r.checkpoint_id) in keep]:
-                skeleton = self.serde.loads_typed(r.ckpt)
-                keep_fields |= {f"{r.ns}\0{ch}\0{v}" for ch, v in skeleton.get("channel_versions", {}).items()}
-            pipe = self.aclient.pipeline(transaction=False)
-            pipe.hkeys(keys[4])
-            pipe.hkeys(keys[0])
-            fields = sorted(keep_fields)
-            if fields:
-                pipe.hmget(keys[4], fields)
-            res = await pipe.execute()
-            all_blobs = [_s(f) for f in res[0]]
-            all_logs = {_s(f)[4:] for f in res[1] if _s(f).startswith("log:")}
-            kept_values = dict(zip(fields, res[2], strict=True)) if fields else {}
-            reply = await self._acall("prune", tid, prune_args(self._mode, rows, keep, all_blobs,
-                                                               keep_fields, kept_values, all_logs))
-            if _s(reply) == "owner":
-                raise self._refuse(tid, "prune")
-            self._logs.drop_thread(tid)
+        await self._adrive(self._prune_steps(thread_ids, strategy))
 
     async def athread_info(self, thread_id: str) -> dict[str, Any] | None:
-        keys = self.keys.thread(thread_id)
-        pipe = self.aclient.pipeline(transaction=False)
-        pipe.hmget(keys[0], ["owner", "created", "updated"])
-        pipe.zcard(keys[1])
-        pipe.pttl(keys[0])
-        for key in keys:
-            pipe.memory_usage(key, samples=0)
-        return _info(self, thread_id, await pipe.execute())
+        return await self._adrive(self._thread_info_steps(thread_id))
 
     async def apurge_expired(self) -> int:
-        threads = [_s(t) for t in await self.aclient.zrange(self.keys.threads, 0, -1)]
-        pipe = self.aclient.pipeline(transaction=False)
-        for tid in threads:
-            pipe.exists(self.keys.thread(tid)[0])
-        gone = [t for t, alive in zip(threads, await pipe.execute(), strict=True) if not alive]
-        pipe = self.aclient.pipeline(transaction=False)
-        for tid in gone:
-            pipe.smembers(self.keys.runs_of(tid))
-        runs = await pipe.execute() if gone else []
-        await self._arun_ops([op for tid, rs in zip(gone, runs, strict=True)
-                              for op in self._forget_ops(tid, {_s(r) for r in rs})])
-        return len(gone)
+        return await self._adrive(self._purge_expired_steps())
 
     async def aclose(self) -> None:
         self.close()
