@@ -91,6 +91,14 @@ local function expire(ttl)
     for _, key in ipairs(KEYS) do redis.call('PEXPIRE', key, ttl) end
   end
 end
+local function drop(member)  -- one checkpoint ("ns\0cid") and its writes
+  redis.call('HDEL', K.c, member)
+  redis.call('HDEL', K.d, member)
+  redis.call('ZREM', K.i, member)
+  local wlo, whi = '[' .. member .. '\0', '(' .. member .. '\1'
+  for _, f in ipairs(redis.call('ZRANGEBYLEX', K.wz, wlo, whi)) do redis.call('HDEL', K.w, f) end
+  redis.call('ZREMRANGEBYLEX', K.wz, wlo, whi)
+end
 """
 
 # ARGV: mode, ttl_ms, now, tid, member, record, metadata, run_id, nblobs, (field, value)*, nlogs,
@@ -260,13 +268,7 @@ local n = 0
 for k = 2, #ARGV do
   local lo, hi = '[' .. ARGV[k] .. '\0', '(' .. ARGV[k] .. '\1'
   for _, e in ipairs(redis.call('ZRANGEBYLEX', K.r, lo, hi)) do
-    local member = string.sub(e, #ARGV[k] + 2)
-    redis.call('HDEL', K.c, member)
-    redis.call('HDEL', K.d, member)
-    redis.call('ZREM', K.i, member)
-    local wlo, whi = '[' .. member .. '\0', '(' .. member .. '\1'
-    for _, f in ipairs(redis.call('ZRANGEBYLEX', K.wz, wlo, whi)) do redis.call('HDEL', K.w, f) end
-    redis.call('ZREMRANGEBYLEX', K.wz, wlo, whi)
+    drop(string.sub(e, #ARGV[k] + 2))
     n = n + 1
   end
   redis.call('ZREMRANGEBYLEX', K.r, lo, hi)
@@ -285,12 +287,7 @@ local doomed = {}
 for k = 1, nc do
   local member = ARGV[p + k]
   doomed[member] = true
-  redis.call('HDEL', K.c, member)
-  redis.call('HDEL', K.d, member)
-  redis.call('ZREM', K.i, member)
-  local wlo, whi = '[' .. member .. '\0', '(' .. member .. '\1'
-  for _, f in ipairs(redis.call('ZRANGEBYLEX', K.wz, wlo, whi)) do redis.call('HDEL', K.w, f) end
-  redis.call('ZREMRANGEBYLEX', K.wz, wlo, whi)
+  drop(member)
 end
 for _, e in ipairs(redis.call('ZRANGE', K.r, 0, -1)) do
   local pos = string.find(e, '\0', 1, true)
