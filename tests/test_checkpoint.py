@@ -665,3 +665,24 @@ def test_store_close_stops_the_sweepers_of_its_savers(store_factory: Any, kind: 
     store.close()
     thread.join(timeout=5)
     assert not thread.is_alive()
+
+
+def test_dead_redis_is_engine_unavailable_for_every_call(namespace: str) -> None:
+    """Scripts, single commands and pipelines alike raise the package's typed error."""
+    from services import throwaway_redis
+
+    from langchain_sessionmem import EngineUnavailableError
+
+    with throwaway_redis() as (url, server):
+        store = SessionStore.from_url(url, namespace=namespace)
+        saver = store.checkpointer()
+        graph = chat_graph(saver)
+        graph.invoke({"messages": [HumanMessage("hello")]}, cfg("t-dead"))
+        server.kill()
+        server.wait()
+        with pytest.raises(EngineUnavailableError):
+            saver.get_tuple(cfg("t-dead"))  # a script
+        with pytest.raises(EngineUnavailableError):
+            saver.thread_info("t-dead")  # a pipeline
+        with pytest.raises(EngineUnavailableError):
+            saver.copy_thread("t-dead", "t-copy")  # single commands

@@ -701,9 +701,6 @@ class RedisCheckpointSaver(SessionSaverBase):
         ops = [Cmd("zrem", (self.keys.threads, thread_id)), Cmd("delete", (self.keys.runs_of(thread_id),))]
         return ops + [Cmd("srem", (self.keys.run(r), thread_id)) for r in sorted(runs)]
 
-    def _owner_error(self, thread_id: str, action: str) -> Exception:
-        return self._refuse(thread_id, action)
-
     @staticmethod
     def _unavailable(exc: Exception) -> EngineUnavailableError:
         return EngineUnavailableError(f"Redis is unavailable for the checkpointer: {exc}")
@@ -886,16 +883,14 @@ class RedisCheckpointSaver(SessionSaverBase):
     # -- executors: a step on the sync or the async client ---------------------------------------
     @contextmanager
     def _guard(self, step: Step) -> Iterator[None]:
-        """A script that cannot reach Redis raises EngineUnavailableError; commands raise redis's errors."""
+        """Any step that cannot reach Redis raises EngineUnavailableError, as the chat history does."""
         from redis.exceptions import ConnectionError as RCE
         from redis.exceptions import TimeoutError as RTE
 
         try:
             yield
         except (RCE, RTE) as exc:
-            if isinstance(step, Script):
-                raise self._unavailable(exc) from exc
-            raise
+            raise self._unavailable(exc) from exc
 
     def _send(self, client: Any, step: Step) -> Any:
         """Issue ``step`` on ``client``: the reply from a sync client, an awaitable from an async one."""
