@@ -13,6 +13,7 @@ from datetime import timedelta
 
 import pytest
 import services
+from conftest import erase_redis_namespace
 from langchain_core.messages import AIMessage, HumanMessage
 
 from langchain_sessionmem import SessionStore
@@ -50,11 +51,9 @@ def make_store(url: str, namespace: str):
 
     yield make
     for store in stores:
-        if store.engine._client is not None:
-            keys = list(store.engine.client.scan_iter(match=f"{{{namespace}|*"))
-            for key in keys:  # one by one: keys of different users live in different cluster slots
-                store.engine.client.delete(key)
         store.close()
+    if url.startswith("redis://"):  # the throwaway cluster goes away by itself
+        erase_redis_namespace(url, namespace)
 
 
 def namespace_keys(store: SessionStore) -> set[str]:
