@@ -5,6 +5,9 @@ from __future__ import annotations
 import os
 import sys
 import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
 
 import pytest
 
@@ -63,14 +66,29 @@ def store_url_for(kind: str, request: pytest.FixtureRequest, tmp_path) -> str:
     return request.getfixturevalue("redis_url")
 
 
+@contextmanager
+def stores_on(url: str, namespace: str) -> Iterator[Callable[..., Any]]:
+    """A maker of stores on ``url`` / ``namespace``; afterwards they are closed and the Redis keys erased."""
+    from langchain_sessionmem import SessionStore
+
+    made: list[SessionStore] = []
+
+    def make(**options: Any) -> SessionStore:
+        options.setdefault("namespace", namespace)
+        made.append(SessionStore.from_url(url, **options))
+        return made[-1]
+
+    try:
+        yield make
+    finally:
+        for store in made:
+            store.close()
+        if url.startswith("redis://"):  # a throwaway cluster goes away by itself
+            erase_redis_namespace(url, namespace)
+
+
 @pytest.fixture(params=["sqlite", "redis"])
 def store(request, tmp_path, namespace):
     """A store on a SQLite file or on the local Redis; the test's Redis keys are erased after."""
-    from langchain_sessionmem import SessionStore
-
-    url = store_url_for(request.param, request, tmp_path)
-    store = SessionStore.from_url(url, namespace=namespace)
-    yield store
-    store.close()
-    if request.param == "redis":
-        erase_redis_namespace(url, namespace)
+    with stores_on(store_url_for(request.param, request, tmp_path), namespace) as make:
+        yield make()

@@ -13,7 +13,7 @@ from datetime import timedelta
 
 import pytest
 import services
-from conftest import erase_redis_namespace
+from conftest import stores_on
 from langchain_core.messages import AIMessage, HumanMessage
 
 from langchain_sessionmem import SessionStore
@@ -41,19 +41,8 @@ def url(request: pytest.FixtureRequest) -> str:
 
 @pytest.fixture
 def make_store(url: str, namespace: str):
-    stores: list[SessionStore] = []
-
-    def make(**options) -> SessionStore:
-        options.setdefault("namespace", namespace)
-        store = SessionStore.from_url(url, **options)
-        stores.append(store)
-        return store
-
-    yield make
-    for store in stores:
-        store.close()
-    if url.startswith("redis://"):  # the throwaway cluster goes away by itself
-        erase_redis_namespace(url, namespace)
+    with stores_on(url, namespace) as make:
+        yield make
 
 
 def namespace_keys(store: SessionStore) -> set[str]:

@@ -6,7 +6,7 @@ import asyncio
 from typing import Any
 
 import pytest
-from conftest import erase_redis_namespace, store_url_for
+from conftest import store_url_for, stores_on
 from fakes import ScriptedChatModel, numbered
 from langchain_core.messages import (
     AIMessage,
@@ -18,19 +18,15 @@ from langchain_core.messages import (
 from langchain_core.prompts import ChatPromptTemplate, MessagesPlaceholder
 from langchain_core.runnables import RunnableLambda
 
-from langchain_sessionmem import ConfigurationError, SessionStore, with_session_memory
+from langchain_sessionmem import ConfigurationError, with_session_memory
 
 ENGINES = ["memory", "sqlite", "redis"]
 
 
 @pytest.fixture(params=ENGINES)
 def store(request, tmp_path, namespace):
-    url = store_url_for(request.param, request, tmp_path)
-    store = SessionStore.from_url(url, namespace=namespace)
-    yield store
-    store.close()
-    if request.param == "redis":
-        erase_redis_namespace(url, namespace)
+    with stores_on(store_url_for(request.param, request, tmp_path), namespace) as make:
+        yield make()
 
 
 def cfg(session: str = "s1", user: str | None = "alice") -> dict[str, Any]:

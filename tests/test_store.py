@@ -18,6 +18,7 @@ from collections import defaultdict
 from datetime import datetime, timedelta, timezone
 
 import pytest
+from conftest import stores_on
 from langchain_core.messages import (
     AIMessage,
     AIMessageChunk,
@@ -75,25 +76,8 @@ def engine_url(kind: str, request: pytest.FixtureRequest, tmp_path) -> str:
 @pytest.fixture
 def make_store(engine_url: str, kind: str, namespace: str, request: pytest.FixtureRequest):
     """Build stores on this test's engine and namespace; all are closed after the test."""
-    stores: list[SessionStore] = []
-
-    def make(**options) -> SessionStore:
-        options.setdefault("namespace", namespace)
-        store = SessionStore.from_url(engine_url, **options)
-        stores.append(store)
-        return store
-
-    yield make
-    for store in stores:
-        store.close()
-    if kind == "redis":  # leave the shared server as we found it
-        import redis
-
-        client = redis.Redis.from_url(request.getfixturevalue("redis_url"))
-        keys = list(client.scan_iter(match=f"{{{namespace}|*"))
-        if keys:
-            client.delete(*keys)
-        client.close()
+    with stores_on(engine_url, namespace) as make:
+        yield make
 
 
 @pytest.fixture
