@@ -65,7 +65,8 @@ class SessionStore:
         """``memory://``, ``sqlite://`` (in-memory), ``sqlite:///file.db``, ``redis://``, ``rediss://``,
         ``redis+cluster://`` (Redis Cluster), ``unix://``.
 
-        ``namespace`` prefixes every table or key so several apps can share one server.
+        ``namespace`` prefixes every table or key so several apps can share one server. ``ttl``
+        slides on every write; with ``refresh_on_read=True`` reads of a session slide it too.
         """
         _check_namespace(namespace)
         seconds = ttl_seconds(ttl)
@@ -73,16 +74,16 @@ class SessionStore:
         if scheme == "memory":
             from .engines.memory import MemoryEngine
 
-            engine: Engine = MemoryEngine(ttl=seconds)
+            engine: Engine = MemoryEngine(ttl=seconds, **_pop(options, "refresh_on_read"))
         elif scheme == "sqlite":
             from .engines.sqlite import SqliteEngine
 
             engine = SqliteEngine(_sqlite_path(url), namespace=namespace, ttl=seconds,
-                                  **_pop(options, "busy_timeout"))
+                                  **_pop(options, "busy_timeout", "refresh_on_read"))
         elif scheme in {"redis", "rediss", "unix", "redis+cluster", "rediss+cluster"}:
             from .engines.redis import RedisEngine
 
-            engine = RedisEngine(url, namespace=namespace, ttl=seconds)
+            engine = RedisEngine(url, namespace=namespace, ttl=seconds, **_pop(options, "refresh_on_read"))
         else:
             raise ConfigurationError(
                 f"unsupported store URL {url!r}: use memory://, sqlite:///path.db, sqlite://, "
@@ -105,7 +106,8 @@ class SessionStore:
             client, aclient = None, client
         if client is None and aclient is None:
             raise ConfigurationError("from_client needs a redis-py client: from_client(redis.Redis(...))")
-        engine = RedisEngine(client=client, aclient=aclient, namespace=namespace, ttl=ttl_seconds(ttl))
+        engine = RedisEngine(client=client, aclient=aclient, namespace=namespace, ttl=ttl_seconds(ttl),
+                             **_pop(options, "refresh_on_read"))
         return cls(engine, namespace=namespace, ttl=ttl, **options)
 
     # -- sessions --------------------------------------------------------------------------

@@ -525,6 +525,46 @@ def test_deleting_an_expired_session_reports_nothing_deleted(make_store):
     assert store.list_sessions("alice") == []
 
 
+def test_refresh_on_read_slides_expiry_on_every_read(make_store):
+    store = make_store(ttl=timedelta(seconds=0.5), refresh_on_read=True)
+    history = store.history("s-read", user_id="alice")
+    history.add_messages([HumanMessage("one")])
+    history.cas_state(0, {"n": 1})
+    reads = [lambda: history.tail(1), lambda: history.range_entries(1), history.count, history.get_state]
+    for read in reads * 2:  # 1.6 s of reads only, each within the 0.5 s TTL of the one before
+        time.sleep(0.2)
+        read()
+    assert contents(history.messages) == ["one"]
+    assert history.get_state().data == {"n": 1}
+    (info,) = store.list_sessions("alice")
+    assert info.expires_at is not None and info.expires_at > info.updated_at + timedelta(seconds=1)
+    time.sleep(0.7)
+    assert history.messages == [] and store.list_sessions("alice") == []
+
+
+async def test_async_reads_refresh_too(make_store):
+    store = make_store(ttl=timedelta(seconds=0.5), refresh_on_read=True)
+    history = store.history("s-aread", user_id="alice")
+    try:
+        await history.aadd_messages([HumanMessage("one")])
+        for _ in range(4):
+            await asyncio.sleep(0.2)
+            await history.atail(1)
+        assert await history.acount() == 1
+    finally:
+        await store.aclose()
+
+
+def test_reads_do_not_slide_expiry_by_default(make_store):
+    store = make_store(ttl=timedelta(seconds=0.5))
+    history = store.history("s-noread", user_id="alice")
+    history.add_messages([HumanMessage("one")])
+    time.sleep(0.3)
+    assert history.count() == 1
+    time.sleep(0.35)  # 0.65 s after the only write
+    assert history.count() == 0
+
+
 def test_ttl_slides_on_every_write(make_store):
     store = make_store(ttl=timedelta(seconds=0.5))
     history = store.history("s-slide", user_id="alice")

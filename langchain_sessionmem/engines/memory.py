@@ -33,8 +33,9 @@ class _Session:
 class MemoryEngine(SyncBackedAsync):
     kind = "memory"
 
-    def __init__(self, *, ttl: float | None = None):
+    def __init__(self, *, ttl: float | None = None, refresh_on_read: bool = False):
         self.ttl = ttl
+        self.refresh_on_read = refresh_on_read and ttl is not None
         self._sessions: dict[SessionKey, _Session] = {}
         self._lock = threading.Lock()
 
@@ -43,6 +44,13 @@ class MemoryEngine(SyncBackedAsync):
         if session is not None and session.expires_at is not None and session.expires_at <= now:
             del self._sessions[key]
             return None
+        return session
+
+    def _read(self, key: SessionKey, now: float) -> _Session | None:
+        """The live session for a read, its expiry slid when refresh_on_read."""
+        session = self._live(key, now)
+        if session is not None and self.refresh_on_read and self.ttl is not None:
+            session.expires_at = now + self.ttl
         return session
 
     def _touch(self, key: SessionKey, now: float) -> _Session:
@@ -61,7 +69,7 @@ class MemoryEngine(SyncBackedAsync):
 
     def tail(self, key: SessionKey, k: int | None) -> list[Record]:
         with self._lock:
-            session = self._live(key, time.time())
+            session = self._read(key, time.time())
             if session is None:
                 return []
             total = len(session.messages)
@@ -70,7 +78,7 @@ class MemoryEngine(SyncBackedAsync):
 
     def range(self, key: SessionKey, start: int, end: int | None) -> list[Record]:
         with self._lock:
-            session = self._live(key, time.time())
+            session = self._read(key, time.time())
             if session is None:
                 return []
             stop = len(session.messages) if end is None else min(end - 1, len(session.messages))
@@ -78,12 +86,12 @@ class MemoryEngine(SyncBackedAsync):
 
     def count(self, key: SessionKey) -> int:
         with self._lock:
-            session = self._live(key, time.time())
+            session = self._read(key, time.time())
             return 0 if session is None else len(session.messages)
 
     def get_state(self, key: SessionKey) -> tuple[int, bytes | None]:
         with self._lock:
-            session = self._live(key, time.time())
+            session = self._read(key, time.time())
             return (0, None) if session is None else (session.state_version, session.state)
 
     def cas_state(self, key: SessionKey, expected_version: int, data: bytes) -> bool:

@@ -75,10 +75,20 @@ redis.call('HSET', KEYS[4], 'v', v + 1, 'data', ARGV[5])
 return 1
 """
 
-# KEYS[1]: log; ARGV[1]: k (negative = all). Returns {length, items} so items get their seq.
-_TAIL = """
+# Slides the expiry of a live session on a read (refresh_on_read), without marking it updated.
+# KEYS: log, ids, meta, state, index. ARGV[1..2]: now_ms, ttl_ms (0 = no refresh).
+_REFRESH = """
+local now, ttl = tonumber(ARGV[1]), tonumber(ARGV[2])
+if ttl > 0 and redis.call('EXISTS', KEYS[3]) == 1 then
+  redis.call('HSET', KEYS[3], 'expires', now + ttl)
+  for i = 1, 5 do redis.call('PEXPIRE', KEYS[i], ttl) end
+end
+"""
+
+# ARGV[3]: k (negative = all). Returns {length, items} so items get their seq.
+_TAIL = _REFRESH + """
 local n = redis.call('LLEN', KEYS[1])
-local k = tonumber(ARGV[1])
+local k = tonumber(ARGV[3])
 local start = 0
 if k >= 0 then start = math.max(n - k, 0) end
 if k == 0 then return {n, {}} end
@@ -99,7 +109,7 @@ return removed
 """
 
 _SUFFIXES = ("log", "ids", "meta", "state")
-_SHA = {source: hashlib.sha1(source.encode()).hexdigest() for source in (_APPEND, _CAS_STATE, _TAIL, _DELETE)}
+_SHA = {source: hashlib.sha1(source.encode()).hexdigest() for source in (_APPEND, _CAS_STATE, _TAIL, _DELETE, _REFRESH)}
 
 
 def _escape(value: str) -> str:
@@ -151,11 +161,12 @@ class RedisEngine:
     kind = "redis"
 
     def __init__(self, url: str | None = None, *, client: Any = None, aclient: Any = None,
-                 namespace: str = "sessionmem", ttl: float | None = None):
+                 namespace: str = "sessionmem", ttl: float | None = None, refresh_on_read: bool = False):
         if url is None and client is None and aclient is None:
             raise ConfigurationError("RedisEngine needs a url or a client")
         self.url = url
         self.ttl = ttl
+        self.refresh_on_read = refresh_on_read and ttl is not None
         self.keys = Keys(namespace)
         self._client = client
         self._aclient = aclient
@@ -220,6 +231,18 @@ class RedisEngine:
             args += [message.id, message.data]
         return _APPEND, self.keys.touch_keys(key), args
 
+    def _read_args(self) -> list[Any]:
+        """now and the TTL to slide to on a read: 0 unless refresh_on_read."""
+        ttl_ms = max(int(self.ttl * 1000), 1) if self.refresh_on_read and self.ttl else 0
+        return [int(time.time() * 1000), ttl_ms]
+
+    def _tail_call(self, key: SessionKey, k: int | None) -> tuple[str, list, list]:
+        return _TAIL, self.keys.touch_keys(key), [*self._read_args(), -1 if k is None else k]
+
+    def _refresh_call(self, key: SessionKey) -> tuple[str, list, list] | None:
+        """The extra round trip that slides a session after a plain read, when refresh_on_read."""
+        return (_REFRESH, self.keys.touch_keys(key), self._read_args()) if self.refresh_on_read else None
+
     def _cas_call(self, key: SessionKey, expected: int, data: bytes) -> tuple[str, list, list]:
         return _CAS_STATE, self.keys.touch_keys(key), [*self._touch_args(key), expected, data]
 
@@ -273,9 +296,13 @@ class RedisEngine:
     def append(self, key: SessionKey, messages: Sequence[EncodedMessage]) -> int:
         return int(self._run(self._append_call(key, messages))[0])
 
+    def _refreshed(self, key: SessionKey, value: Any) -> Any:
+        if (call := self._refresh_call(key)) is not None:
+            self._run(call)
+        return value
+
     def tail(self, key: SessionKey, k: int | None) -> list[Record]:
-        log = self.keys.session(key.user_id, key.session_id)[0]
-        return self._tail_records(self._run((_TAIL, [log], [-1 if k is None else k])))
+        return self._tail_records(self._run(self._tail_call(key, k)))
 
     def range(self, key: SessionKey, start: int, end: int | None) -> list[Record]:
         log = self.keys.session(key.user_id, key.session_id)[0]
@@ -284,16 +311,17 @@ class RedisEngine:
             return []  # LRANGE would read "to the end" for a stop index of -1
         with self._guard():
             items = self.client.lrange(log, first - 1, -1 if end is None else end - 2)
-        return [(first + i, item) for i, item in enumerate(items)]
+        return self._refreshed(key, [(first + i, item) for i, item in enumerate(items)])
 
     def count(self, key: SessionKey) -> int:
         with self._guard():
-            return int(self.client.llen(self.keys.session(key.user_id, key.session_id)[0]))
+            count = int(self.client.llen(self.keys.session(key.user_id, key.session_id)[0]))
+        return self._refreshed(key, count)
 
     def get_state(self, key: SessionKey) -> tuple[int, bytes | None]:
         with self._guard():
             version, data = self.client.hmget(self.keys.session(key.user_id, key.session_id)[3], "v", "data")
-        return int(version or 0), data
+        return self._refreshed(key, (int(version or 0), data))
 
     def cas_state(self, key: SessionKey, expected_version: int, data: bytes) -> bool:
         return bool(self._run(self._cas_call(key, expected_version, data)))
@@ -358,9 +386,13 @@ class RedisEngine:
     async def aappend(self, key: SessionKey, messages: Sequence[EncodedMessage]) -> int:
         return int((await self._arun(self._append_call(key, messages)))[0])
 
+    async def _arefreshed(self, key: SessionKey, value: Any) -> Any:
+        if (call := self._refresh_call(key)) is not None:
+            await self._arun(call)
+        return value
+
     async def atail(self, key: SessionKey, k: int | None) -> list[Record]:
-        log = self.keys.session(key.user_id, key.session_id)[0]
-        return self._tail_records(await self._arun((_TAIL, [log], [-1 if k is None else k])))
+        return self._tail_records(await self._arun(self._tail_call(key, k)))
 
     async def arange(self, key: SessionKey, start: int, end: int | None) -> list[Record]:
         log = self.keys.session(key.user_id, key.session_id)[0]
@@ -370,18 +402,19 @@ class RedisEngine:
         client = await self._ready()
         with self._guard():
             items = await client.lrange(log, first - 1, -1 if end is None else end - 2)
-        return [(first + i, item) for i, item in enumerate(items)]
+        return await self._arefreshed(key, [(first + i, item) for i, item in enumerate(items)])
 
     async def acount(self, key: SessionKey) -> int:
         client = await self._ready()
         with self._guard():
-            return int(await client.llen(self.keys.session(key.user_id, key.session_id)[0]))
+            count = int(await client.llen(self.keys.session(key.user_id, key.session_id)[0]))
+        return await self._arefreshed(key, count)
 
     async def aget_state(self, key: SessionKey) -> tuple[int, bytes | None]:
         client = await self._ready()
         with self._guard():
             version, data = await client.hmget(self.keys.session(key.user_id, key.session_id)[3], "v", "data")
-        return int(version or 0), data
+        return await self._arefreshed(key, (int(version or 0), data))
 
     async def acas_state(self, key: SessionKey, expected_version: int, data: bytes) -> bool:
         return bool(await self._arun(self._cas_call(key, expected_version, data)))

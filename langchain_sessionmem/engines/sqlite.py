@@ -10,7 +10,8 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from ..codec import EncodedMessage
@@ -79,6 +80,7 @@ class Statements:
             f"SELECT seq, data FROM {m} WHERE session_pk = ({session_of}) "
             "AND seq >= :start AND seq < :end ORDER BY seq"
         )
+        self.refresh = f"UPDATE {s} SET expires_at = :expires WHERE user_id = :user AND session_id = :sid AND {LIVE}"
         self.count = f"SELECT message_count FROM {s} WHERE user_id = :user AND session_id = :sid AND {LIVE}"
         self.get_state = f"SELECT state_version, state FROM {s} WHERE user_id = :user AND session_id = :sid AND {LIVE}"
         self.cas_state = (
@@ -103,9 +105,10 @@ class SqliteEngine(SyncBackedAsync):
     kind = "sqlite"
 
     def __init__(self, path: str, *, namespace: str = "sessionmem", ttl: float | None = None,
-                 busy_timeout: float = 30.0):
+                 refresh_on_read: bool = False, busy_timeout: float = 30.0):
         self.path = path
         self.ttl = ttl
+        self.refresh_on_read = refresh_on_read and ttl is not None
         self.sql = Statements(namespace)
         self.connections = SqliteConnections(path, busy_timeout=busy_timeout)
         with self.connections.connection() as conn:
@@ -116,6 +119,15 @@ class SqliteEngine(SyncBackedAsync):
         conn.execute(self.sql.drop_expired_one, _params(key, now=now))
         expires = None if self.ttl is None else now + self.ttl
         return conn.execute(self.sql.touch, _params(key, now=now, expires=expires, n=added)).fetchone()
+
+    @contextmanager
+    def _reading(self, key: SessionKey) -> Iterator[tuple[sqlite3.Connection, float]]:
+        """A connection for a read of ``key``; with refresh_on_read the session's expiry slides first."""
+        now = time.time()
+        with self.connections.connection() as conn:
+            if self.refresh_on_read and self.ttl is not None:
+                conn.execute(self.sql.refresh, _params(key, now=now, expires=now + self.ttl))
+            yield conn, now
 
     async def _offload(self, fn: Any, *args: Any) -> Any:
         return await asyncio.to_thread(fn, *args)
@@ -136,25 +148,25 @@ class SqliteEngine(SyncBackedAsync):
             return len(fresh)
 
     def tail(self, key: SessionKey, k: int | None) -> list[Record]:
-        with self.connections.connection() as conn:
-            rows = conn.execute(self.sql.tail, _params(key, now=time.time(), k=-1 if k is None else k)).fetchall()
+        with self._reading(key) as (conn, now):
+            rows = conn.execute(self.sql.tail, _params(key, now=now, k=-1 if k is None else k)).fetchall()
         rows.reverse()
         return rows
 
     def range(self, key: SessionKey, start: int, end: int | None) -> list[Record]:
-        params = _params(key, now=time.time(), start=start, end=2**62 if end is None else end)
-        with self.connections.connection() as conn:
+        with self._reading(key) as (conn, now):
+            params = _params(key, now=now, start=start, end=2**62 if end is None else end)
             return conn.execute(self.sql.range, params).fetchall()
 
     def count(self, key: SessionKey) -> int:
-        with self.connections.connection() as conn:
-            row = conn.execute(self.sql.count, _params(key, now=time.time())).fetchone()
+        with self._reading(key) as (conn, now):
+            row = conn.execute(self.sql.count, _params(key, now=now)).fetchone()
         return 0 if row is None else row[0]
 
     # -- state -----------------------------------------------------------------------------
     def get_state(self, key: SessionKey) -> tuple[int, bytes | None]:
-        with self.connections.connection() as conn:
-            row = conn.execute(self.sql.get_state, _params(key, now=time.time())).fetchone()
+        with self._reading(key) as (conn, now):
+            row = conn.execute(self.sql.get_state, _params(key, now=now)).fetchone()
         return (0, None) if row is None else (row[0], row[1])
 
     def cas_state(self, key: SessionKey, expected_version: int, data: bytes) -> bool:
