@@ -32,3 +32,25 @@ def test_demo_remembers_each_users_issue_across_runs(tmp_path):
     # bob's session never shows alice's report
     bob_part = second.split("== bob")[1]
     assert "VPN" not in bob_part.split("Sessions per user")[0]
+
+
+AGENT_DEMO = DEMO.parent / "agent_demo.py"
+
+
+def test_agent_demo_keeps_a_bounded_private_thread_across_runs(tmp_path):
+    db = tmp_path / "agent.db"
+    env = {k: v for k, v in os.environ.items() if k not in ("OPENAI_API_KEY", "OPENAI_BASE_URL")}
+
+    def run() -> str:
+        return subprocess.run([sys.executable, str(AGENT_DEMO), "--db", str(db)], capture_output=True, text=True,
+                              env=env, timeout=120, check=True).stdout
+
+    first = run()
+    assert "offline model" in first
+    assert "Ticket status: VPN client fails to connect" in first
+    assert "bob sees alice's thread: False" in first
+    sizes = []
+    for _ in range(3):
+        (summary,) = [line for line in run().splitlines() if line.startswith("thread alice-support")]
+        sizes.append(int(summary.split(": ")[1].split(" messages")[0]))
+    assert max(sizes) <= 20  # the thread goes on for 12 turns, its state stays within the budget
