@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 
     from .history import SessionHistory
 
+_POSTGRES_OPTIONS = ("refresh_on_read", "min_size", "max_size", "pool_timeout")
 _NAMESPACE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$")
 OnCorrupt = Literal["raise", "skip"]
 
@@ -33,7 +34,8 @@ def _sqlite_path(url: str) -> str:
 
 
 class SessionStore:
-    """Session memory on one engine. Build it with :meth:`from_url` or :meth:`from_client`.
+    """Session memory on one engine. Build it with :meth:`from_url`, :meth:`from_client` (Redis)
+    or :meth:`from_pool` (PostgreSQL).
 
     Sessions are identified by ``(user_id, session_id)``; a session written for one user cannot
     be read, listed, changed or deleted through another user id.
@@ -63,7 +65,7 @@ class SessionStore:
     def from_url(cls, url: str, *, namespace: str = "sessionmem", ttl: timedelta | float | None = None,
                  **options: Any) -> SessionStore:
         """``memory://``, ``sqlite://`` (in-memory), ``sqlite:///file.db``, ``redis://``, ``rediss://``,
-        ``redis+cluster://`` (Redis Cluster), ``unix://``.
+        ``redis+cluster://`` (Redis Cluster), ``unix://``, ``postgresql://`` / ``postgres://``.
 
         ``namespace`` prefixes every table or key so several apps can share one server. ``ttl``
         slides on every write; with ``refresh_on_read=True`` reads of a session slide it too.
@@ -84,11 +86,50 @@ class SessionStore:
             from .engines.redis import RedisEngine
 
             engine = RedisEngine(url, namespace=namespace, ttl=seconds, **_pop(options, "refresh_on_read"))
+        elif scheme in {"postgresql", "postgres"}:
+            return cls.from_conninfo(url, namespace=namespace, ttl=ttl, **options)
         else:
             raise ConfigurationError(
                 f"unsupported store URL {url!r}: use memory://, sqlite:///path.db, sqlite://, "
-                "redis://host:6379/0, rediss://... or redis+cluster://host:port"
+                "redis://host:6379/0, rediss://..., redis+cluster://host:port or postgresql://user@host/db"
             )
+        return cls(engine, namespace=namespace, ttl=ttl, **options)
+
+    @classmethod
+    def from_conninfo(cls, conninfo: str, *, namespace: str = "sessionmem", ttl: timedelta | float | None = None,
+                      **options: Any) -> SessionStore:
+        """PostgreSQL from a libpq conninfo: a ``postgresql://`` URL or ``"host=... dbname=..."``.
+
+        The engine makes a sync pool on first sync use and an asyncio pool per event loop on first
+        async use; ``min_size``, ``max_size`` and ``pool_timeout`` size them.
+        """
+        from .engines.postgres import PostgresEngine
+
+        _check_namespace(namespace)
+        engine = PostgresEngine(conninfo, namespace=namespace, ttl=ttl_seconds(ttl),
+                                **_pop(options, *_POSTGRES_OPTIONS))
+        return cls(engine, namespace=namespace, ttl=ttl, **options)
+
+    @classmethod
+    def from_pool(cls, pool: Any = None, *, apool: Any = None, namespace: str = "sessionmem",
+                  ttl: timedelta | float | None = None, **options: Any) -> SessionStore:
+        """PostgreSQL through your own ``psycopg_pool`` pools: a ``ConnectionPool`` and/or an
+        ``AsyncConnectionPool`` (one passed as ``pool`` is taken as ``apool``).
+
+        With one pool only, the other flavour of methods raises :class:`ConfigurationError`. The
+        store never closes your pools.
+        """
+        from psycopg_pool import AsyncConnectionPool
+
+        from .engines.postgres import PostgresEngine
+
+        _check_namespace(namespace)
+        if isinstance(pool, AsyncConnectionPool):
+            pool, apool = None, pool
+        if pool is None and apool is None:
+            raise ConfigurationError("from_pool needs a psycopg_pool pool: from_pool(ConnectionPool(conninfo))")
+        engine = PostgresEngine(pool=pool, apool=apool, namespace=namespace, ttl=ttl_seconds(ttl),
+                                **_pop(options, "refresh_on_read"))
         return cls(engine, namespace=namespace, ttl=ttl, **options)
 
     @classmethod

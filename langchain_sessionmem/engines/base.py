@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, Protocol
+from urllib.parse import urlsplit, urlunsplit
 
 from ..codec import EncodedMessage
 from ..errors import ConfigurationError
@@ -52,6 +53,15 @@ def ttl_seconds(ttl: timedelta | float | None) -> float | None:
     if seconds <= 0:
         raise ConfigurationError(f"ttl must be positive, got {ttl!r}: pass e.g. ttl=timedelta(days=7), or None")
     return seconds
+
+
+def redacted(url: str) -> str:
+    """The URL with its password replaced, for error messages and logs."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))
 
 
 def to_datetime(epoch: float) -> datetime:

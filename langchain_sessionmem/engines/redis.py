@@ -32,7 +32,7 @@ try:
     from redis.exceptions import TimeoutError as RedisTimeoutError
 except ImportError as exc:  # the engine is imported only when a Redis store is asked for
     raise ConfigurationError("the Redis engine needs redis-py: pip install 'langchain-sessionmem[redis]'") from exc
-from .base import Record, SessionInfo, SessionKey, to_datetime
+from .base import Record, SessionInfo, SessionKey, redacted, to_datetime
 
 _ESCAPES = str.maketrans({"%": "%25", "{": "%7B", "}": "%7D", ":": "%3A", "|": "%7C"})
 
@@ -118,15 +118,6 @@ def _escape(value: str) -> str:
 
 def _unescape(value: str) -> str:
     return unquote(value)  # exact inverse: every literal "%" was escaped
-
-
-def redacted(url: str) -> str:
-    """The URL with its password replaced, for error messages and logs."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
-    return urlunsplit(parts._replace(netloc=netloc))
 
 
 class Keys:
