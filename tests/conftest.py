@@ -66,9 +66,18 @@ def store_url_for(kind: str, request: pytest.FixtureRequest, tmp_path) -> str:
     return request.getfixturevalue("redis_url")
 
 
+def drop_postgres_namespace(dsn: str, namespace: str) -> None:
+    """Drop the tables a test made under ``namespace``."""
+    import psycopg
+
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(f'DROP TABLE IF EXISTS "{namespace}_messages", "{namespace}_sessions"')
+
+
 @contextmanager
 def stores_on(url: str, namespace: str) -> Iterator[Callable[..., Any]]:
-    """A maker of stores on ``url`` / ``namespace``; afterwards they are closed and the Redis keys erased."""
+    """A maker of stores on ``url`` / ``namespace``; afterwards they are closed and the Redis keys or
+    PostgreSQL tables erased."""
     from langchain_sessionmem import SessionStore
 
     made: list[SessionStore] = []
@@ -85,6 +94,8 @@ def stores_on(url: str, namespace: str) -> Iterator[Callable[..., Any]]:
             store.close()
         if url.startswith("redis://"):  # a throwaway cluster goes away by itself
             erase_redis_namespace(url, namespace)
+        elif url.startswith(("postgresql://", "postgres://")):
+            drop_postgres_namespace(url, namespace)
 
 
 @pytest.fixture(params=["sqlite", "redis"])

@@ -1,8 +1,9 @@
 """One behaviour suite for `SessionStore` and `SessionHistory`, run on every engine.
 
-Engines: in-process memory, a SQLite file, in-memory SQLite, the local Redis (fresh namespace)
-and a throwaway three-node Redis Cluster. Engine-specific properties (query plans, round trips,
-key TTLs, processes) live in test_sqlite_engine.py and test_redis_engine.py.
+Engines: in-process memory, a SQLite file, in-memory SQLite, the local Redis (fresh namespace),
+a throwaway three-node Redis Cluster and the local PostgreSQL (fresh table prefix). Engine-specific
+properties (query plans, round trips, key TTLs, processes, pools) live in test_sqlite_engine.py,
+test_redis_engine.py and test_postgres_engine.py.
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ ENGINES = [
     pytest.param("sqlite-mem", id="sqlite-mem"),
     pytest.param("redis", id="redis", marks=pytest.mark.redis),
     pytest.param("cluster", id="cluster", marks=pytest.mark.cluster),
+    pytest.param("postgres", id="postgres", marks=pytest.mark.postgres),
 ]
 
 
@@ -70,6 +72,8 @@ def engine_url(kind: str, request: pytest.FixtureRequest, tmp_path) -> str:
         return "sqlite://"
     if kind == "redis":
         return request.getfixturevalue("redis_url")
+    if kind == "postgres":
+        return request.getfixturevalue("postgres_dsn")
     return request.getfixturevalue("redis_cluster_url").replace("redis://", "redis+cluster://")
 
 
@@ -880,6 +884,15 @@ def _corrupt_message(store: SessionStore, kind: str, user: str, sid: str, seq: i
                 (garbage, seq, user, sid),
             )
             assert cur.rowcount == 1
+    elif kind == "postgres":
+        ns = store.namespace
+        with engine.connection() as conn:
+            cur = conn.execute(
+                f'UPDATE "{ns}_messages" SET data = %s WHERE seq = %s AND session_pk = '
+                f'(SELECT id FROM "{ns}_sessions" WHERE user_id = %s AND session_id = %s)',
+                (garbage, seq, user, sid),
+            )
+            assert cur.rowcount == 1
     else:
         engine.client.lset(engine.keys.session(user, sid)[0], seq - 1, garbage)
 
@@ -891,6 +904,10 @@ def _corrupt_state(store: SessionStore, kind: str, user: str, sid: str, garbage:
     elif kind.startswith("sqlite"):
         with engine.connections.connection() as conn:
             conn.execute(f'UPDATE "{store.namespace}_sessions" SET state = ? WHERE user_id = ? AND session_id = ?',
+                         (garbage, user, sid))
+    elif kind == "postgres":
+        with engine.connection() as conn:
+            conn.execute(f'UPDATE "{store.namespace}_sessions" SET state = %s WHERE user_id = %s AND session_id = %s',
                          (garbage, user, sid))
     else:
         engine.client.hset(engine.keys.session(user, sid)[3], "data", garbage)
