@@ -19,7 +19,7 @@ import hashlib
 import threading
 import weakref
 from collections.abc import AsyncIterator, Generator, Iterator, Sequence
-from contextlib import AbstractContextManager, asynccontextmanager, contextmanager, nullcontext
+from contextlib import asynccontextmanager, contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any, Literal, TypeVar
@@ -105,19 +105,22 @@ class Statements:
         )
         # Creates or refreshes the session; the conflict path takes the row lock, so writers of one
         # session queue here, each reserving its %(n)s positions after the last writer's.
-        touch = (
+        self.touch = (
             f"INSERT INTO {s} AS s (user_id, session_id, created_at, updated_at, expires_at, message_count) "
             "VALUES (%(user)s, %(sid)s, %(now)s, %(now)s, %(expires)s, %(n)s) "
             "ON CONFLICT (user_id, session_id) DO UPDATE SET updated_at = EXCLUDED.updated_at, "
-            "expires_at = EXCLUDED.expires_at, message_count = s.message_count + EXCLUDED.message_count "
-            "RETURNING id, message_count"
+            "expires_at = EXCLUDED.expires_at, message_count = s.message_count + EXCLUDED.message_count"
         )
-        self.touch = touch
+        # The touch and the inserts as one statement (one round trip, atomic on its own). An expired
+        # session is left alone (its row locked, nothing written) and the count is 0: the caller then
+        # drops it with drop_expired_one and runs this again, both in one transaction.
         self.append = (
-            f"WITH session AS ({touch}) "
-            f"INSERT INTO {m} (session_pk, seq, message_id, data) "
+            f"WITH session AS ({self.touch} WHERE s.expires_at IS NULL OR s.expires_at > %(now)s "
+            "RETURNING id, message_count), "
+            f"added AS (INSERT INTO {m} (session_pk, seq, message_id, data) "
             "SELECT session.id, session.message_count - %(n)s + new.ord, new.message_id, new.data "
-            "FROM session, unnest(%(ids)s::text[], %(datas)s::bytea[]) WITH ORDINALITY AS new(message_id, data, ord)"
+            "FROM session, unnest(%(ids)s::text[], %(datas)s::bytea[]) WITH ORDINALITY AS new(message_id, data, ord)) "
+            "SELECT count(*) FROM session"
         )
         session_of = f"SELECT id FROM {s} WHERE user_id = %(user)s AND session_id = %(sid)s AND {LIVE}"
         self.known_ids = f"SELECT message_id FROM {m} WHERE session_pk = ({session_of}) AND message_id = ANY(%(ids)s)"
@@ -187,17 +190,21 @@ class Plans:
         for statement in self.sql.schema:
             yield Query(statement)
 
-    # -- writes (run in one transaction) ---------------------------------------------------
-    def append(self, key: SessionKey, messages: Sequence[EncodedMessage]) -> Plan[int]:
+    # -- writes ----------------------------------------------------------------------------
+    def append(self, key: SessionKey, messages: Sequence[EncodedMessage], *, restart: bool = False
+               ) -> Plan[int | None]:
+        """Appends in one statement; ``None`` when the session had expired, so the caller runs the
+        plan again with ``restart=True`` in a transaction, which first drops the expired session."""
         now = _now()
-        yield Query(self.sql.drop_expired_one, _params(key, now=now))
+        if restart:
+            yield Query(self.sql.drop_expired_one, _params(key, now=now))
         fresh = list(messages)
         if not all(m.generated for m in messages):  # ids made by this call need no lookup
             rows = yield Query(self.sql.known_ids, _params(key, now=now, ids=[m.id for m in messages]), "all")
             fresh = unique_new(messages, {row[0] for row in rows})
-        yield Query(self.sql.append, _params(key, now=now, expires=self._expires(now), n=len(fresh),
-                                             ids=[m.id for m in fresh], datas=[m.data for m in fresh]))
-        return len(fresh)
+        rows = yield Query(self.sql.append, _params(key, now=now, expires=self._expires(now), n=len(fresh),
+                                                    ids=[m.id for m in fresh], datas=[m.data for m in fresh]), "all")
+        return len(fresh) if rows[0][0] else None
 
     def cas_state(self, key: SessionKey, expected_version: int, data: bytes) -> Plan[bool]:
         """Start the session afresh if it expired, touch it, then swap the state or roll back."""
@@ -419,23 +426,23 @@ class PostgresEngine:
                     conn.autocommit = False
 
     def _run(self, plan: Plan[T], *, write: bool = False) -> T:
-        with self.connection() as conn:
-            pipeline: AbstractContextManager[Any] = conn.pipeline() if write or self.refresh_on_read else nullcontext()
-            with pipeline, conn.transaction() if write else nullcontext():
-                return _drive(conn, plan)
-
-    def _write(self, make_plan: Any, *args: Any) -> Any:
-        """A write transaction, retried when a concurrent writer stored the same message id first."""
-        for attempt in range(_UNIQUE_RETRIES):
-            try:
-                return self._run(make_plan(*args), write=True)
-            except psycopg.errors.UniqueViolation:
-                if attempt == _UNIQUE_RETRIES - 1:
-                    raise
-        raise AssertionError("unreachable")
+        """Drive ``plan`` on a pooled connection: in autocommit, or as one transaction for ``write``."""
+        with self.connection() as conn, conn.transaction() if write else nullcontext():
+            return _drive(conn, plan)
 
     def append(self, key: SessionKey, messages: Sequence[EncodedMessage]) -> int:
-        return int(self._write(self.plans.append, key, messages))
+        restart = False
+        for attempt in range(_UNIQUE_RETRIES):
+            try:
+                added = self._run(self.plans.append(key, messages, restart=restart), write=restart)
+            except psycopg.errors.UniqueViolation:  # a concurrent writer stored the same message id first
+                if attempt == _UNIQUE_RETRIES - 1:
+                    raise
+                continue
+            if added is not None:
+                return added
+            restart = True  # the session had expired: start it afresh
+        raise AssertionError("unreachable: a restarted session cannot be expired")
 
     def tail(self, key: SessionKey, k: int | None) -> list[Record]:
         return self._run(self.plans.tail(key, k))
@@ -521,25 +528,24 @@ class PostgresEngine:
 
     async def _arun(self, plan: Plan[T], *, write: bool = False) -> T:
         async with self.aconnection() as conn:
-            if write or self.refresh_on_read:
-                async with conn.pipeline():
-                    if write:
-                        async with conn.transaction():
-                            return await _adrive(conn, plan)
+            if write:
+                async with conn.transaction():
                     return await _adrive(conn, plan)
             return await _adrive(conn, plan)
 
-    async def _awrite(self, make_plan: Any, *args: Any) -> Any:
+    async def aappend(self, key: SessionKey, messages: Sequence[EncodedMessage]) -> int:
+        restart = False
         for attempt in range(_UNIQUE_RETRIES):
             try:
-                return await self._arun(make_plan(*args), write=True)
+                added = await self._arun(self.plans.append(key, messages, restart=restart), write=restart)
             except psycopg.errors.UniqueViolation:
                 if attempt == _UNIQUE_RETRIES - 1:
                     raise
-        raise AssertionError("unreachable")
-
-    async def aappend(self, key: SessionKey, messages: Sequence[EncodedMessage]) -> int:
-        return int(await self._awrite(self.plans.append, key, messages))
+                continue
+            if added is not None:
+                return added
+            restart = True
+        raise AssertionError("unreachable: a restarted session cannot be expired")
 
     async def atail(self, key: SessionKey, k: int | None) -> list[Record]:
         return await self._arun(self.plans.tail(key, k))
