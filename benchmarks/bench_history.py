@@ -15,13 +15,15 @@ history is short but the same table / database holds 10,000 rows of another sess
 Part 2 runs 64 concurrent asyncio sessions x 50 turns and reports turns per second.
 
 Compared systems
-  ours          SessionStore on SQLite (file) and on Redis: ``tail(20)`` + ``add_messages([h, a])``
+  ours          SessionStore on SQLite (file), on Redis and on PostgreSQL: ``tail(20)`` +
+                ``add_messages([h, a])``
   langchain     InMemoryChatMessageHistory (langchain-core), RedisChatMessageHistory and
                 SQLChatMessageHistory (langchain-community): ``messages[-20:]`` + ``add_messages``,
                 as ``RunnableWithMessageHistory`` does
   floors        the least work that does the same job with langchain-core's message dicts:
-                a redis-py pipeline (LRANGE -20 -1 + RPUSH) and raw sqlite3 in WAL mode
-                (indexed SELECT ... ORDER BY seq DESC LIMIT 20 + INSERT in one transaction);
+                a redis-py pipeline (LRANGE -20 -1 + RPUSH), raw sqlite3 in WAL mode and raw
+                psycopg in pipeline mode (indexed SELECT ... ORDER BY seq DESC LIMIT 20 + INSERT
+                in one transaction);
                 encoding (``message_to_dict`` + ``json.dumps``) and decoding
                 (``json.loads`` + ``messages_from_dict``) are included
 
@@ -280,7 +282,7 @@ class Ctx:
                 engine = sqlalchemy.create_engine(self.pg_url)
                 with engine.begin() as conn:
                     for table in self.pg_tables:
-                        conn.execute(sqlalchemy.text(f'DROP TABLE IF EXISTS "{table}"'))
+                        conn.execute(sqlalchemy.text(f'DROP TABLE IF EXISTS "{table}" CASCADE'))
                 engine.dispose()
             except Exception as exc:  # noqa: BLE001
                 notes.append(f"PostgreSQL cleanup failed: {exc}")
@@ -473,6 +475,92 @@ class CommunityPostgres(CommunitySql):
         super().close()
 
 
+def libpq_url(url: str) -> str:
+    """The SQLAlchemy URL (postgresql+psycopg://...) as libpq / psycopg wants it."""
+    return url.replace("postgresql+psycopg://", "postgresql://", 1)
+
+
+class OursPostgres(OursSqlite):
+    key, label, tags = "ours-pg", "ours: SessionStore postgres", frozenset({"ours", "postgres"})
+
+    def open(self, other_rows: int) -> None:
+        self.namespace = self.ctx.name("ours")
+        self.ctx.pg_tables.update({f"{self.namespace}_messages", f"{self.namespace}_sessions"})
+        self.store = SessionStore.from_url(libpq_url(self.ctx.pg_url), namespace=self.namespace)
+        if other_rows:
+            self.store.history(OTHER).add_messages(self.corpus.messages[:other_rows])
+
+    def close(self) -> None:
+        with self.store.engine.connection() as conn:
+            conn.execute(f'DROP TABLE IF EXISTS "{self.namespace}_messages", "{self.namespace}_sessions"')
+        self.ctx.pg_tables.difference_update({f"{self.namespace}_messages", f"{self.namespace}_sessions"})
+        self.store.close()
+
+
+PG_FLOOR_SCHEMA = """CREATE TABLE IF NOT EXISTS "{table}" (
+    session TEXT NOT NULL, seq BIGINT NOT NULL, data TEXT NOT NULL, PRIMARY KEY (session, seq))"""
+PG_FLOOR_TAIL = 'SELECT seq, data FROM "{table}" WHERE session = %s ORDER BY seq DESC LIMIT %s'
+PG_FLOOR_INSERT = 'INSERT INTO "{table}" (session, seq, data) VALUES (%s, %s, %s)'
+
+
+def floor_pg_turn(conn: Any, table: str, session: str, h: BaseMessage, a: BaseMessage) -> list[BaseMessage]:
+    """One transaction in pipeline mode: the indexed tail read, then both INSERTs and COMMIT."""
+    dh, da = json.dumps(message_to_dict(h)), json.dumps(message_to_dict(a))
+    with conn.pipeline(), conn.transaction():
+        rows = conn.execute(PG_FLOOR_TAIL.format(table=table), (session, TAIL)).fetchall()
+        seq = rows[0][0] + 1 if rows else 1
+        conn.cursor().executemany(PG_FLOOR_INSERT.format(table=table), [(session, seq, dh), (session, seq + 1, da)])
+    rows.reverse()
+    return _decode([data for _, data in rows])
+
+
+async def afloor_pg_turn(conn: Any, table: str, session: str, h: BaseMessage, a: BaseMessage) -> list[BaseMessage]:
+    dh, da = json.dumps(message_to_dict(h)), json.dumps(message_to_dict(a))
+    async with conn.pipeline(), conn.transaction():
+        rows = await (await conn.execute(PG_FLOOR_TAIL.format(table=table), (session, TAIL))).fetchall()
+        seq = rows[0][0] + 1 if rows else 1
+        await conn.cursor().executemany(PG_FLOOR_INSERT.format(table=table),
+                                        [(session, seq, dh), (session, seq + 1, da)])
+    rows.reverse()
+    return _decode([data for _, data in rows])
+
+
+class FloorPostgres(System):
+    key, label, tags = "floor-pg", "floor: psycopg pipeline", frozenset({"floor", "postgres"})
+
+    def open(self, other_rows: int) -> None:
+        import psycopg
+
+        self.conn = psycopg.connect(libpq_url(self.ctx.pg_url), autocommit=True)
+        self.table = self.ctx.name("floor").replace("-", "_")
+        self.ctx.pg_tables.add(self.table)
+        self.conn.execute(PG_FLOOR_SCHEMA.format(table=self.table))
+        if other_rows:
+            self._fill(OTHER, other_rows)
+
+    def _fill(self, session: str, n: int) -> None:
+        with self.conn.transaction():
+            self.conn.cursor().executemany(PG_FLOOR_INSERT.format(table=self.table),
+                                           [(session, i + 1, d) for i, d in enumerate(self.corpus.dumped[:n])])
+
+    def new_session(self, n: int) -> Any:
+        session = uuid.uuid4().hex
+        if n:
+            self._fill(session, n)
+        return session
+
+    def turn(self, handle: Any, h: BaseMessage, a: BaseMessage) -> None:
+        floor_pg_turn(self.conn, self.table, handle, h, a)
+
+    def drop(self, handle: Any) -> None:
+        self.conn.execute(f'DELETE FROM "{self.table}" WHERE session = %s', (handle,))
+
+    def close(self) -> None:
+        self.conn.execute(f'DROP TABLE IF EXISTS "{self.table}"')
+        self.ctx.pg_tables.discard(self.table)
+        self.conn.close()
+
+
 class FloorRedis(System):
     key, label, tags = "floor-redis", "floor: redis-py pipeline", frozenset({"floor", "redis"})
 
@@ -605,7 +693,8 @@ class FloorSqliteApart(FloorSqlite):
 
 
 SYSTEMS: list[type[System]] = [OursSqlite, FloorSqlite, FloorSqliteApart, CommunitySql, OursRedis, FloorRedis,
-                               FloorRedisApart, CommunityRedis, CommunityPostgres, InMemory]
+                               FloorRedisApart, CommunityRedis, OursPostgres, FloorPostgres, CommunityPostgres,
+                               InMemory]
 
 
 # --------------------------------------------------------------------------------------------
@@ -773,6 +862,55 @@ class AsyncOursRedis(AsyncOursSqlite):
         client.close()
 
 
+class AsyncOursPostgres(AsyncOursSqlite):
+    key, label, tags = "ours-pg", "ours: SessionStore postgres", frozenset({"ours", "postgres"})
+    note = "asyncio pool, max_size=10"
+
+    def make_store(self) -> SessionStore:
+        self.namespace = self.ctx.name("ours")
+        self.ctx.pg_tables.update({f"{self.namespace}_messages", f"{self.namespace}_sessions"})
+        return SessionStore.from_url(libpq_url(self.ctx.pg_url), namespace=self.namespace)
+
+    async def close(self) -> None:
+        async with self.store.engine.aconnection() as conn:
+            await conn.execute(f'DROP TABLE IF EXISTS "{self.namespace}_messages", "{self.namespace}_sessions"')
+        self.ctx.pg_tables.difference_update({f"{self.namespace}_messages", f"{self.namespace}_sessions"})
+        await self.store.aclose()
+
+
+class AsyncFloorPostgres(AsyncSystem):
+    key, label, tags = "floor-pg", "floor: psycopg async pipeline", frozenset({"floor", "postgres"})
+    note = "psycopg_pool, max_size=10"
+
+    async def open(self) -> None:
+        from psycopg_pool import AsyncConnectionPool
+
+        self.table = self.ctx.name("floor").replace("-", "_")
+        self.ctx.pg_tables.add(self.table)
+        self.pool = AsyncConnectionPool(libpq_url(self.ctx.pg_url), min_size=1, max_size=10, open=False,
+                                        kwargs={"autocommit": True})
+        await self.pool.open()
+        async with self.pool.connection() as conn:
+            await conn.execute(PG_FLOOR_SCHEMA.format(table=self.table))
+
+    async def new_session(self, n: int) -> Any:
+        session = uuid.uuid4().hex
+        async with self.pool.connection() as conn, conn.transaction():
+            await conn.cursor().executemany(PG_FLOOR_INSERT.format(table=self.table),
+                                            [(session, i + 1, d) for i, d in enumerate(self.corpus.dumped[:n])])
+        return session
+
+    async def turn(self, handle: Any, h: BaseMessage, a: BaseMessage) -> None:
+        async with self.pool.connection() as conn:
+            await afloor_pg_turn(conn, self.table, handle, h, a)
+
+    async def close(self) -> None:
+        async with self.pool.connection() as conn:
+            await conn.execute(f'DROP TABLE IF EXISTS "{self.table}"')
+        self.ctx.pg_tables.discard(self.table)
+        await self.pool.close()
+
+
 class AsyncFloorRedis(AsyncSystem):
     key, label, tags = "floor-redis", "floor: redis.asyncio pipeline", frozenset({"floor", "redis"})
 
@@ -935,7 +1073,8 @@ class AsyncCommunityRedis(AsyncSystem):
 
 
 ASYNC_SYSTEMS: list[type[AsyncSystem]] = [AsyncOursSqlite, AsyncFloorSqlite, AsyncFloorSqliteApart, AsyncCommunitySql,
-                                          AsyncOursRedis, AsyncFloorRedis, AsyncFloorRedisApart, AsyncCommunityRedis]
+                                          AsyncOursRedis, AsyncFloorRedis, AsyncFloorRedisApart, AsyncCommunityRedis,
+                                          AsyncOursPostgres, AsyncFloorPostgres]
 
 
 @dataclass
@@ -1025,8 +1164,8 @@ def select(classes: Sequence[type], wanted: set[str] | None) -> list[type]:
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter,
-                                epilog="engines: ours-sqlite ours-redis memory community-redis community-sql "
-                                       "community-pg floor-redis floor-sqlite, or groups: ours community floor "
+                                epilog="engines: ours-sqlite ours-redis ours-pg memory community-redis community-sql "
+                                       "community-pg floor-redis floor-sqlite floor-pg, or groups: ours community floor "
                                        "sqlite redis postgres memory")
     p.add_argument("--quick", action="store_true", help="short smoke run (fewer samples, 5 async turns per session, 2 rounds)")
     p.add_argument("--lengths", default="10,1000,10000", help="history lengths for part 1 (default 10,1000,10000)")
@@ -1160,6 +1299,8 @@ def run_part1(args: argparse.Namespace, ctx: Ctx, corpus: Corpus, lengths: list[
         ("SQLChatMessageHistory sqlite / ours sqlite", "community-sql", "ours-sqlite", "speed-up"),
         ("SQLChatMessageHistory postgres / ours sqlite", "community-pg", "ours-sqlite", "speed-up"),
         ("RedisChatMessageHistory / ours redis", "community-redis", "ours-redis", "speed-up"),
+        ("ours postgres / psycopg floor", "ours-pg", "floor-pg", "<= 1.5x"),
+        ("SQLChatMessageHistory postgres / ours postgres", "community-pg", "ours-pg", "speed-up"),
         ("InMemoryChatMessageHistory / ours sqlite", "memory", "ours-sqlite", "reference"),
     ]
     rrows = []
@@ -1171,7 +1312,8 @@ def run_part1(args: argparse.Namespace, ctx: Ctx, corpus: Corpus, lengths: list[
         print(table(["ratio", *map(column_name, columns), "target"], rrows, first_width=44))
         print()
 
-    for engine, floor_key, ours_key in (("SQLite", "floor-sqlite", "ours-sqlite"), ("Redis", "floor-redis", "ours-redis")):
+    for engine, floor_key, ours_key in (("SQLite", "floor-sqlite", "ours-sqlite"), ("Redis", "floor-redis", "ours-redis"),
+                                        ("PostgreSQL", "floor-pg", "ours-pg")):
         if ours_key not in results or floor_key not in results:
             continue
         pairs = [(c, med(ours_key, c), med(floor_key, c)) for c in columns]
@@ -1184,7 +1326,9 @@ def run_part1(args: argparse.Namespace, ctx: Ctx, corpus: Corpus, lengths: list[
         detail = ", ".join(f"{column_name(c)} {fmt_ms(o)}/{fmt_ms(f)} ms" for c, o, f in valid)
         verdicts.append(f"{'PASS' if ok else 'MISS'}  per-turn ours {engine} <= 1.5x floor at every length: "
                         f"worst {worst[1] / worst[2]:.2f}x at {column_name(worst[0])} ({detail})")
-        for community in ("community-sql", "community-pg") if engine == "SQLite" else ("community-redis",):
+        communities = {"SQLite": ("community-sql", "community-pg"), "Redis": ("community-redis",),
+                       "PostgreSQL": ("community-pg",)}
+        for community in communities[engine]:
             big = max((c for c in columns if c != OTHER), default=None)
             if big is not None and community in results:
                 r = ratio(med(community, big), med(ours_key, big))
@@ -1220,7 +1364,8 @@ def run_part2(args: argparse.Namespace, ctx: Ctx, corpus: Corpus, wanted: set[st
         return statistics.median(ok) if ok else None
 
     floor_of = {"ours-sqlite": "floor-sqlite", "ours-redis": "floor-redis", "floor-sqlite-apart": "floor-sqlite",
-                "floor-redis-apart": "floor-redis", "community-sql": "floor-sqlite", "community-redis": "floor-redis"}
+                "floor-redis-apart": "floor-redis", "community-sql": "floor-sqlite", "community-redis": "floor-redis",
+                "ours-pg": "floor-pg"}
     rows = []
     for key, rs in results.items():
         failed = sum(r.turns_per_s is None for r in rs)
@@ -1238,7 +1383,8 @@ def run_part2(args: argparse.Namespace, ctx: Ctx, corpus: Corpus, wanted: set[st
         print(line)
     print()
 
-    for engine, ours_key, floor_key in (("SQLite", "ours-sqlite", "floor-sqlite"), ("Redis", "ours-redis", "floor-redis")):
+    for engine, ours_key, floor_key in (("SQLite", "ours-sqlite", "floor-sqlite"), ("Redis", "ours-redis", "floor-redis"),
+                                        ("PostgreSQL", "ours-pg", "floor-pg")):
         if ours_key not in results or floor_key not in results:
             continue
         o, f = median_tps(ours_key), median_tps(floor_key)
