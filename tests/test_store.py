@@ -361,7 +361,8 @@ def test_same_session_id_under_three_users_is_three_sessions(store):
         assert history.count() == 2
         assert history.get_state().data == {"owner": str(user)}
         assert history.get_state().version == 1
-    assert [s.session_id for s in store.list_sessions("alice")] == ["second", "shared-id"]
+    # order is tested on its own (writes in one millisecond tie on Redis): here only who sees what
+    assert sorted(s.session_id for s in store.list_sessions("alice")) == ["second", "shared-id"]
     assert [s.session_id for s in store.list_sessions("bob")] == ["shared-id"]
     assert [s.session_id for s in store.list_sessions()] == ["shared-id"]
     assert all(s.user_id is None for s in store.list_sessions())
