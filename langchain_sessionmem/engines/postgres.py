@@ -2,9 +2,10 @@
 
 Same tables and semantics as the SQLite engine, under ``"<namespace>_sessions"`` and
 ``"<namespace>_messages"``: ids are plain text, reading the last K messages is one indexed query
-``ORDER BY seq DESC LIMIT K``, and an append is one short transaction whose session upsert takes
-the session's row lock and reserves the positions, so concurrent writers queue instead of
-colliding. Reads run in autocommit; writes are explicit transactions sent as one pipeline, so no
+``ORDER BY seq DESC LIMIT K``, and an append is one statement whose session upsert takes the
+session's row lock and reserves the positions before the inserts, so concurrent writers queue
+instead of colliding. Everything runs in autocommit except the rare multi-statement writes
+(restarting an expired session, compare-and-set), which are short explicit transactions, so no
 connection is ever left idle in transaction.
 
 Every operation is a plan: a generator that yields :class:`Query` objects and receives their
@@ -321,6 +322,47 @@ async def _adrive(conn: psycopg.AsyncConnection[Any], plan: Plan[T]) -> T:
         return done.value  # type: ignore[no-any-return]
 
 
+class LoopConnections:
+    """The asyncio connections of one event loop, reused from call to call.
+
+    Unlike ``psycopg_pool.AsyncConnectionPool`` it runs no background tasks, so an event loop can
+    end (``asyncio.run`` returning) with nothing left to shut down; connections of a finished loop
+    are closed when it is garbage-collected or by :meth:`close`.
+    """
+
+    def __init__(self, conninfo: str, kwargs: dict[str, Any], *, max_size: int, timeout: float):
+        self.conninfo = conninfo
+        self.kwargs = kwargs
+        self.timeout = timeout
+        self._idle: list[psycopg.AsyncConnection[Any]] = []
+        self._slots = asyncio.Semaphore(max_size)
+
+    @asynccontextmanager
+    async def connection(self) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
+        try:
+            await asyncio.wait_for(self._slots.acquire(), self.timeout)
+        except asyncio.TimeoutError as exc:
+            raise PoolTimeout(f"no connection free within {self.timeout} s") from exc
+        try:
+            conn = self._idle.pop() if self._idle else await psycopg.AsyncConnection.connect(
+                self.conninfo, **self.kwargs)
+            try:
+                yield conn
+            finally:
+                clean = not conn.closed and conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+                if clean:
+                    self._idle.append(conn)
+                elif not conn.closed:
+                    await conn.close()  # never lend a connection left mid-transaction or broken
+        finally:
+            self._slots.release()
+
+    async def close(self) -> None:
+        idle, self._idle = self._idle, []
+        for conn in idle:
+            await conn.close()
+
+
 class PostgresEngine:
     """Chat history on PostgreSQL. Give a conninfo (URL or ``key=value``) to let the engine make
     its pools, or your own ``psycopg_pool`` pools (``pool`` sync, ``apool`` asyncio)."""
@@ -344,7 +386,7 @@ class PostgresEngine:
         self._apool = apool
         self._owns_pools = conninfo is not None
         # psycopg's asyncio connections belong to one event loop: each loop gets its own pool.
-        self._loop_pools: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AsyncConnectionPool[Any]] = (
+        self._loop_pools: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, LoopConnections] = (
             weakref.WeakKeyDictionary()
         )
         self._lock = threading.Lock()
@@ -482,8 +524,8 @@ class PostgresEngine:
         self._pool = None
 
     # -- async pool and executor -----------------------------------------------------------
-    async def apool(self) -> AsyncConnectionPool[Any]:
-        """This event loop's pool, made and opened on first use (after the schema is created)."""
+    async def apool(self) -> AsyncConnectionPool[Any] | LoopConnections:
+        """The given async pool, or this event loop's connections, made on first use (after the schema)."""
         if self._closed:
             raise self._closed_error()
         if self._apool is not None:
@@ -499,10 +541,10 @@ class PostgresEngine:
                         await self._acreate_schema(conn)
             pool = self._loop_pools.get(loop)  # another task may have made it meanwhile
             if pool is None:
-                pool = self._loop_pools[loop] = AsyncConnectionPool(
-                    self.conninfo, kwargs=self._kwargs, open=False, name="sessionmem", **self._pool_options
+                pool = self._loop_pools[loop] = LoopConnections(
+                    self.conninfo, self._kwargs, max_size=self._pool_options["max_size"],
+                    timeout=self._pool_options["timeout"],
                 )
-        await pool.open()  # idempotent
         return pool
 
     async def _acreate_schema(self, conn: psycopg.AsyncConnection[Any]) -> None:
