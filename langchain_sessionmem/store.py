@@ -100,8 +100,8 @@ class SessionStore:
                       **options: Any) -> SessionStore:
         """PostgreSQL from a libpq conninfo: a ``postgresql://`` URL or ``"host=... dbname=..."``.
 
-        The engine makes a sync pool on first sync use and an asyncio pool per event loop on first
-        async use; ``min_size``, ``max_size`` and ``pool_timeout`` size them.
+        The engine makes a sync pool on first sync use (``min_size``, ``max_size``, ``pool_timeout``)
+        and reuses up to ``max_size`` asyncio connections per event loop.
         """
         from .engines.postgres import PostgresEngine
 
