@@ -55,6 +55,19 @@ def ttl_seconds(ttl: timedelta | float | None) -> float | None:
     return seconds
 
 
+ANONYMOUS = ""
+"""The stored user_id of anonymous sessions in SQL tables: real user ids are never empty."""
+
+
+def stored_user(user_id: str | None) -> str:
+    return ANONYMOUS if user_id is None else user_id
+
+
+def sql_params(key: SessionKey, **extra: Any) -> dict[str, Any]:
+    """Named parameters of a session's SQL statements: ``:user``, ``:sid`` and ``extra``."""
+    return {"user": stored_user(key.user_id), "sid": key.session_id, **extra}
+
+
 def redacted(url: str) -> str:
     """The URL with its password replaced, for error messages and logs."""
     parts = urlsplit(url)

@@ -38,10 +38,9 @@ except ImportError as exc:  # the engine is imported only when a PostgreSQL stor
     raise ConfigurationError(
         "the PostgreSQL engine needs psycopg 3 and psycopg-pool: pip install 'langchain-sessionmem[postgres]'"
     ) from exc
-from .base import Record, SessionInfo, SessionKey, redacted, unique_new
+from .base import Record, SessionInfo, SessionKey, redacted, sql_params, stored_user, unique_new
 
 T = TypeVar("T")
-ANONYMOUS = ""  # stored user_id of sessions without a user; real user ids are never empty
 MAX_IDENTIFIER = 63  # PostgreSQL truncates longer names silently, so two tables could collide
 _LONGEST_SUFFIX = "_sessions_expiry"
 _UNIQUE_RETRIES = 5
@@ -163,14 +162,6 @@ def _now() -> datetime:
     return datetime.now(timezone.utc)
 
 
-def _user(user_id: str | None) -> str:
-    return ANONYMOUS if user_id is None else user_id
-
-
-def _params(key: SessionKey, **extra: Any) -> dict[str, Any]:
-    return {"user": _user(key.user_id), "sid": key.session_id, **extra}
-
-
 class _Lost(Exception):
     """A compare-and-set found another version; raised inside the transaction to roll it back."""
 
@@ -198,31 +189,31 @@ class Plans:
         plan again with ``restart=True`` in a transaction, which first drops the expired session."""
         now = _now()
         if restart:
-            yield Query(self.sql.drop_expired_one, _params(key, now=now))
+            yield Query(self.sql.drop_expired_one, sql_params(key, now=now))
         fresh = list(messages)
         if not all(m.generated for m in messages):  # ids made by this call need no lookup
-            rows = yield Query(self.sql.known_ids, _params(key, now=now, ids=[m.id for m in messages]), "all")
+            rows = yield Query(self.sql.known_ids, sql_params(key, now=now, ids=[m.id for m in messages]), "all")
             fresh = unique_new(messages, {row[0] for row in rows})
-        rows = yield Query(self.sql.append, _params(key, now=now, expires=self._expires(now), n=len(fresh),
+        rows = yield Query(self.sql.append, sql_params(key, now=now, expires=self._expires(now), n=len(fresh),
                                                     ids=[m.id for m in fresh], datas=[m.data for m in fresh]), "all")
         return len(fresh) if rows[0][0] else None
 
     def cas_state(self, key: SessionKey, expected_version: int, data: bytes) -> Plan[bool]:
         """Start the session afresh if it expired, touch it, then swap the state or roll back."""
         now = _now()
-        yield Query(self.sql.drop_expired_one, _params(key, now=now))
-        yield Query(self.sql.touch, _params(key, now=now, expires=self._expires(now), n=0))
-        rows = yield Query(self.sql.cas_state, _params(key, data=data, expected=expected_version), "all")
+        yield Query(self.sql.drop_expired_one, sql_params(key, now=now))
+        yield Query(self.sql.touch, sql_params(key, now=now, expires=self._expires(now), n=0))
+        rows = yield Query(self.sql.cas_state, sql_params(key, data=data, expected=expected_version), "all")
         if not rows:
             raise _Lost  # rolls the touch back too
         return True
 
     def delete_session(self, key: SessionKey) -> Plan[bool]:
-        rows = yield Query(self.sql.delete_session, _params(key, now=_now()), "all")
+        rows = yield Query(self.sql.delete_session, sql_params(key, now=_now()), "all")
         return any(live for (live,) in rows)
 
     def delete_user(self, user_id: str | None) -> Plan[int]:
-        rows = yield Query(self.sql.delete_user, {"user": _user(user_id), "now": _now()}, "all")
+        rows = yield Query(self.sql.delete_user, {"user": stored_user(user_id), "now": _now()}, "all")
         return sum(bool(live) for (live,) in rows)
 
     def purge_expired(self) -> Plan[int]:
@@ -233,8 +224,8 @@ class Plans:
     def _read(self, key: SessionKey, sql: str, **extra: Any) -> Plan[list[tuple[Any, ...]]]:
         now = _now()
         if self.refresh_on_read and self.ttl is not None:
-            yield Query(self.sql.refresh, _params(key, now=now, expires=self._expires(now)))
-        rows = yield Query(sql, _params(key, now=now, **extra), "all")
+            yield Query(self.sql.refresh, sql_params(key, now=now, expires=self._expires(now)))
+        rows = yield Query(sql, sql_params(key, now=now, **extra), "all")
         return rows
 
     def tail(self, key: SessionKey, k: int | None) -> Plan[list[Record]]:
@@ -258,7 +249,7 @@ class Plans:
         return int(version), None if data is None else bytes(data)
 
     def list_sessions(self, user_id: str | None) -> Plan[list[SessionInfo]]:
-        rows = yield Query(self.sql.list_sessions, {"user": _user(user_id), "now": _now()}, "all")
+        rows = yield Query(self.sql.list_sessions, {"user": stored_user(user_id), "now": _now()}, "all")
         return [
             SessionInfo(sid, user_id, _utc(created), _utc(updated), int(count),
                         None if expires is None else _utc(expires))

@@ -20,13 +20,13 @@ from .base import (
     SessionInfo,
     SessionKey,
     SyncBackedAsync,
+    sql_params,
+    stored_user,
     to_datetime,
     to_optional_datetime,
     unique_new,
 )
 from .sqlite_connections import SqliteConnections
-
-ANONYMOUS = ""  # stored user_id of sessions without a user; real user ids are never empty
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS "{ns}_sessions" (
@@ -97,10 +97,6 @@ class Statements:
         self.purge_expired = f"DELETE FROM {s} WHERE expires_at IS NOT NULL AND expires_at <= :now"
 
 
-def _params(key: SessionKey, **extra: Any) -> dict[str, Any]:
-    return {"user": ANONYMOUS if key.user_id is None else key.user_id, "sid": key.session_id, **extra}
-
-
 class SqliteEngine(SyncBackedAsync):
     kind = "sqlite"
 
@@ -116,9 +112,9 @@ class SqliteEngine(SyncBackedAsync):
 
     def _touch(self, conn: sqlite3.Connection, key: SessionKey, now: float, added: int = 0) -> tuple[int, int]:
         """Start the session afresh if it expired, then create or refresh it; returns (pk, count)."""
-        conn.execute(self.sql.drop_expired_one, _params(key, now=now))
+        conn.execute(self.sql.drop_expired_one, sql_params(key, now=now))
         expires = None if self.ttl is None else now + self.ttl
-        return conn.execute(self.sql.touch, _params(key, now=now, expires=expires, n=added)).fetchone()
+        return conn.execute(self.sql.touch, sql_params(key, now=now, expires=expires, n=added)).fetchone()
 
     @contextmanager
     def _reading(self, key: SessionKey) -> Iterator[tuple[sqlite3.Connection, float]]:
@@ -126,7 +122,7 @@ class SqliteEngine(SyncBackedAsync):
         now = time.time()
         with self.connections.connection() as conn:
             if self.refresh_on_read and self.ttl is not None:
-                conn.execute(self.sql.refresh, _params(key, now=now, expires=now + self.ttl))
+                conn.execute(self.sql.refresh, sql_params(key, now=now, expires=now + self.ttl))
             yield conn, now
 
     async def _offload(self, fn: Any, *args: Any) -> Any:
@@ -140,7 +136,7 @@ class SqliteEngine(SyncBackedAsync):
             if not all(m.generated for m in messages):  # ids made by this call need no lookup
                 ids = {f"id{i}": m.id for i, m in enumerate(messages)}
                 marks = ",".join(f":{name}" for name in ids)
-                rows = conn.execute(self.sql.known_ids.format(marks=marks), _params(key, now=now, **ids))
+                rows = conn.execute(self.sql.known_ids.format(marks=marks), sql_params(key, now=now, **ids))
                 fresh = unique_new(messages, {row[0] for row in rows})
             pk, count = self._touch(conn, key, now, len(fresh))
             first = count - len(fresh)
@@ -149,24 +145,24 @@ class SqliteEngine(SyncBackedAsync):
 
     def tail(self, key: SessionKey, k: int | None) -> list[Record]:
         with self._reading(key) as (conn, now):
-            rows = conn.execute(self.sql.tail, _params(key, now=now, k=-1 if k is None else k)).fetchall()
+            rows = conn.execute(self.sql.tail, sql_params(key, now=now, k=-1 if k is None else k)).fetchall()
         rows.reverse()
         return rows
 
     def range(self, key: SessionKey, start: int, end: int | None) -> list[Record]:
         with self._reading(key) as (conn, now):
-            params = _params(key, now=now, start=start, end=2**62 if end is None else end)
+            params = sql_params(key, now=now, start=start, end=2**62 if end is None else end)
             return conn.execute(self.sql.range, params).fetchall()
 
     def count(self, key: SessionKey) -> int:
         with self._reading(key) as (conn, now):
-            row = conn.execute(self.sql.count, _params(key, now=now)).fetchone()
+            row = conn.execute(self.sql.count, sql_params(key, now=now)).fetchone()
         return 0 if row is None else row[0]
 
     # -- state -----------------------------------------------------------------------------
     def get_state(self, key: SessionKey) -> tuple[int, bytes | None]:
         with self._reading(key) as (conn, now):
-            row = conn.execute(self.sql.get_state, _params(key, now=now)).fetchone()
+            row = conn.execute(self.sql.get_state, sql_params(key, now=now)).fetchone()
         return (0, None) if row is None else (row[0], row[1])
 
     def cas_state(self, key: SessionKey, expected_version: int, data: bytes) -> bool:
@@ -183,10 +179,10 @@ class SqliteEngine(SyncBackedAsync):
     # -- sessions --------------------------------------------------------------------------
     def delete_session(self, key: SessionKey) -> bool:
         with self.connections.transaction() as conn:
-            return any(live for (live,) in conn.execute(self.sql.delete_session, _params(key, now=time.time())))
+            return any(live for (live,) in conn.execute(self.sql.delete_session, sql_params(key, now=time.time())))
 
     def list_sessions(self, user_id: str | None) -> list[SessionInfo]:
-        params = {"user": ANONYMOUS if user_id is None else user_id, "now": time.time()}
+        params = {"user": stored_user(user_id), "now": time.time()}
         with self.connections.connection() as conn:
             rows = conn.execute(self.sql.list_sessions, params).fetchall()
         return [
@@ -196,7 +192,7 @@ class SqliteEngine(SyncBackedAsync):
         ]
 
     def delete_user(self, user_id: str | None) -> int:
-        params = {"user": ANONYMOUS if user_id is None else user_id, "now": time.time()}
+        params = {"user": stored_user(user_id), "now": time.time()}
         with self.connections.transaction() as conn:
             return sum(live for (live,) in conn.execute(self.sql.delete_user, params))
 
