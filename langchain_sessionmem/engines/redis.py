@@ -295,14 +295,20 @@ class RedisEngine:
     def tail(self, key: SessionKey, k: int | None) -> list[Record]:
         return self._tail_records(self._run(self._tail_call(key, k)))
 
-    def range(self, key: SessionKey, start: int, end: int | None) -> list[Record]:
-        log = self.keys.session(key.user_id, key.session_id)[0]
+    @staticmethod
+    def _lrange_bounds(start: int, end: int | None) -> tuple[int, int] | None:
+        """LRANGE indexes of positions ``[start, end)``; ``None`` when empty (a stop of -1 means "to the end")."""
         first = max(start, 1)
         if end is not None and end <= first:
-            return []  # LRANGE would read "to the end" for a stop index of -1
+            return None
+        return first - 1, -1 if end is None else end - 2
+
+    def range(self, key: SessionKey, start: int, end: int | None) -> list[Record]:
+        if (bounds := self._lrange_bounds(start, end)) is None:
+            return []
         with self._guard():
-            items = self.client.lrange(log, first - 1, -1 if end is None else end - 2)
-        return self._refreshed(key, [(first + i, item) for i, item in enumerate(items)])
+            items = self.client.lrange(self.keys.session(key.user_id, key.session_id)[0], *bounds)
+        return self._refreshed(key, [(bounds[0] + 1 + i, item) for i, item in enumerate(items)])
 
     def count(self, key: SessionKey) -> int:
         with self._guard():
@@ -386,14 +392,12 @@ class RedisEngine:
         return self._tail_records(await self._arun(self._tail_call(key, k)))
 
     async def arange(self, key: SessionKey, start: int, end: int | None) -> list[Record]:
-        log = self.keys.session(key.user_id, key.session_id)[0]
-        first = max(start, 1)
-        if end is not None and end <= first:
-            return []  # LRANGE would read "to the end" for a stop index of -1
+        if (bounds := self._lrange_bounds(start, end)) is None:
+            return []
         client = await self._ready()
         with self._guard():
-            items = await client.lrange(log, first - 1, -1 if end is None else end - 2)
-        return await self._arefreshed(key, [(first + i, item) for i, item in enumerate(items)])
+            items = await client.lrange(self.keys.session(key.user_id, key.session_id)[0], *bounds)
+        return await self._arefreshed(key, [(bounds[0] + 1 + i, item) for i, item in enumerate(items)])
 
     async def acount(self, key: SessionKey) -> int:
         client = await self._ready()
