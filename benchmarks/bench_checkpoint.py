@@ -30,8 +30,12 @@ from langchain_core.messages import AIMessage, HumanMessage  # noqa: E402
 from langgraph.graph import START, MessagesState, StateGraph  # noqa: E402
 
 REDIS_URL = os.environ.get("SESSIONMEM_BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
-POSTGRES_DSN = os.environ.get("SESSIONMEM_BENCH_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/test")
-HUMAN = "Could you tell me more about the design of the storage layer and why it matters here? " * 4  # ~340 chars
+POSTGRES_DSN = os.environ.get(
+    "SESSIONMEM_BENCH_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/test"
+)
+HUMAN = (
+    "Could you tell me more about the design of the storage layer and why it matters here? " * 4
+)  # ~340 chars
 AI = "Certainly. The storage layer keeps each message once, in an append-only log per thread. " * 4
 
 
@@ -48,14 +52,23 @@ def graph_for(saver: Any) -> Any:
 class Subject:
     """One saver under test: how to build it, how to measure its bytes, how to clean up."""
 
-    def __init__(self, name: str, build: Callable[[], Any], size: Callable[[Any, str], int],
-                 cleanup: Callable[[], None] = lambda: None):
+    def __init__(
+        self,
+        name: str,
+        build: Callable[[], Any],
+        size: Callable[[Any, str], int],
+        cleanup: Callable[[], None] = lambda: None,
+    ):
         self.name, self.build, self.size, self.cleanup = name, build, size, cleanup
 
 
 def _inmemory_size(saver: Any, _tid: str) -> int:
-    total = sum(len(c[1]) + len(m[1]) for ns in saver.storage.values() for cs in ns.values()
-                for c, m, _p in cs.values())
+    total = sum(
+        len(c[1]) + len(m[1])
+        for ns in saver.storage.values()
+        for cs in ns.values()
+        for c, m, _p in cs.values()
+    )
     total += sum(len(v[1]) for v in saver.blobs.values())
     return total + sum(len(w[2][1]) for ws in saver.writes.values() for w in ws.values())
 
@@ -83,8 +96,13 @@ def subjects(workdir: str, names: set[str] | None) -> list[Subject]:
         from langgraph.checkpoint.sqlite import SqliteSaver
 
         lg_path = os.path.join(workdir, "langgraph.db")
-        out.append(Subject("SqliteSaver", lambda: SqliteSaver(sqlite3.connect(lg_path, check_same_thread=False)),
-                           _file_size(lg_path)))
+        out.append(
+            Subject(
+                "SqliteSaver",
+                lambda: SqliteSaver(sqlite3.connect(lg_path, check_same_thread=False)),
+                _file_size(lg_path),
+            )
+        )
     if want("PostgresSaver"):
         pg = _postgres_subject()
         if pg is not None:
@@ -92,14 +110,24 @@ def subjects(workdir: str, names: set[str] | None) -> list[Subject]:
     if want("sessionmem-memory"):
         from langchain_sessionmem.checkpoint import MemoryCheckpointSaver
 
-        out.append(Subject("sessionmem-memory", MemoryCheckpointSaver,
-                           lambda s, tid: s.thread_info(tid)["bytes"]))
+        out.append(
+            Subject(
+                "sessionmem-memory",
+                MemoryCheckpointSaver,
+                lambda s, tid: s.thread_info(tid)["bytes"],
+            )
+        )
     if want("sessionmem-sqlite"):
         from langchain_sessionmem.store import SessionStore
 
         sm_path = os.path.join(workdir, "sessionmem.db")
-        out.append(Subject("sessionmem-sqlite", lambda: SessionStore.from_url(f"sqlite:///{sm_path}").checkpointer(),
-                           _file_size(sm_path)))
+        out.append(
+            Subject(
+                "sessionmem-sqlite",
+                lambda: SessionStore.from_url(f"sqlite:///{sm_path}").checkpointer(),
+                _file_size(sm_path),
+            )
+        )
     if want("sessionmem-redis"):
         red = _redis_subject()
         if red is not None:
@@ -124,8 +152,13 @@ def _postgres_subject() -> Subject | None:
     admin.execute(f"CREATE SCHEMA {schema}")
 
     def build() -> Any:
-        conn = psycopg.connect(POSTGRES_DSN, autocommit=True, prepare_threshold=0, row_factory=dict_row,
-                               options=f"-c search_path={schema}")
+        conn = psycopg.connect(
+            POSTGRES_DSN,
+            autocommit=True,
+            prepare_threshold=0,
+            row_factory=dict_row,
+            options=f"-c search_path={schema}",
+        )
         saver = PostgresSaver(conn)
         saver.setup()
         return saver
@@ -135,7 +168,8 @@ def _postgres_subject() -> Subject | None:
         row = admin.execute(
             "SELECT COALESCE(SUM(pg_total_relation_size(c.oid)), 0) FROM pg_class c "
             "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = %s AND c.relkind = 'r'",
-            (schema,)).fetchone()
+            (schema,),
+        ).fetchone()
         return int(row[0])
 
     def cleanup() -> None:
@@ -166,7 +200,9 @@ def _redis_subject() -> Subject | None:
         saver.client.delete(saver.keys.threads)
         store.close()
 
-    return Subject("sessionmem-redis", store.checkpointer, lambda s, tid: s.thread_info(tid)["bytes"], cleanup)
+    return Subject(
+        "sessionmem-redis", store.checkpointer, lambda s, tid: s.thread_info(tid)["bytes"], cleanup
+    )
 
 
 def timed(fn: Callable[[], Any], repeat: int) -> float:
@@ -212,12 +248,20 @@ def human_bytes(n: float) -> str:
     return str(n)
 
 
-COLUMNS = [("bytes", "stored"), ("turn_ms", "turn ms"), ("get_tuple_ms", "get_tuple ms"),
-           ("get_state_ms", "get_state ms"), ("list10_ms", "list(10) ms"), ("list_all_ms", "list() ms")]
+COLUMNS = [
+    ("bytes", "stored"),
+    ("turn_ms", "turn ms"),
+    ("get_tuple_ms", "get_tuple ms"),
+    ("get_state_ms", "get_state ms"),
+    ("list10_ms", "list(10) ms"),
+    ("list_all_ms", "list() ms"),
+]
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--turns", type=int, nargs="+", default=[10, 100, 300])
     parser.add_argument("--savers", nargs="+", default=None)
     args = parser.parse_args()
@@ -246,7 +290,11 @@ def main() -> None:
         print("|---" * (len(COLUMNS) + 1) + "|")
         for turn in milestones:
             a, b = all_results[base][turn], all_results[ours][turn]
-            print(f"| {turn} | " + " | ".join(f"{a[k] / b[k]:.1f}x" if b[k] else "-" for k, _l in COLUMNS) + " |")
+            print(
+                f"| {turn} | "
+                + " | ".join(f"{a[k] / b[k]:.1f}x" if b[k] else "-" for k, _l in COLUMNS)
+                + " |"
+            )
 
 
 if __name__ == "__main__":

@@ -83,9 +83,13 @@ SEED_MESSAGES = 20  # history of each async session before the run
 # Messages
 # --------------------------------------------------------------------------------------------
 
-_WORDS = ("the session store keeps every message of a conversation in order and returns the last few "  # noqa: SIM905
-          "quickly whatever the length of the history tool call answer question user assistant model "
-          "token window summary context memory agent graph thread state cache write read append").split()
+_WORDS = " ".join(
+    [
+        "the session store keeps every message of a conversation in order and returns the last few",
+        "quickly whatever the length of the history tool call answer question user assistant model",
+        "token window summary context memory agent graph thread state cache write read append",
+    ]
+).split()
 
 
 def _text(rng: random.Random, chars: int = 300) -> str:
@@ -104,8 +108,10 @@ _TEXTS = [_text(_RNG) for _ in range(64)]
 
 def turn_pair(i: int) -> tuple[BaseMessage, BaseMessage]:
     """A fresh human + AI message without ids, as an application (and RWMH) produces them."""
-    return (HumanMessage(content=_TEXTS[i % 64]),
-            AIMessage(content=_TEXTS[(i * 7 + 3) % 64], response_metadata={"model_name": "bench"}))
+    return (
+        HumanMessage(content=_TEXTS[i % 64]),
+        AIMessage(content=_TEXTS[(i * 7 + 3) % 64], response_metadata={"model_name": "bench"}),
+    )
 
 
 def base_history(n: int) -> list[BaseMessage]:
@@ -132,6 +138,7 @@ def _decode(items: Sequence[str | bytes]) -> list[BaseMessage]:
 # --------------------------------------------------------------------------------------------
 # Environment
 # --------------------------------------------------------------------------------------------
+
 
 def redis_problem(url: str) -> str | None:
     try:
@@ -204,10 +211,20 @@ def describe_machine(redis_url: str, redis_ok: bool, pg_url: str, pg_ok: bool) -
         f"machine   {cores} cores ({usable} usable), {_cpu_model()}, load average {load}",
         f"system    {platform.system()} {platform.release()}, Python {platform.python_version()}, "
         f"SQLite {sqlite3.sqlite_version}",
-        "packages  " + ", ".join(
-            f"{name} {_version(name)}" for name in (
-                "langchain-sessionmem", "langchain-core", "langchain-community", "SQLAlchemy", "redis",
-                "aiosqlite", "psycopg", "pydantic")),
+        "packages  "
+        + ", ".join(
+            f"{name} {_version(name)}"
+            for name in (
+                "langchain-sessionmem",
+                "langchain-core",
+                "langchain-community",
+                "SQLAlchemy",
+                "redis",
+                "aiosqlite",
+                "psycopg",
+                "pydantic",
+            )
+        ),
     ]
     servers = []
     if redis_ok:
@@ -231,6 +248,7 @@ def describe_machine(redis_url: str, redis_ok: bool, pg_url: str, pg_ok: bool) -
 # --------------------------------------------------------------------------------------------
 # Systems for part 1 (sync, one turn at a time)
 # --------------------------------------------------------------------------------------------
+
 
 class Ctx:
     """Shared run context: temp dir, unique names, service URLs, cleanup bookkeeping."""
@@ -293,7 +311,7 @@ class Ctx:
 def _delete_redis_prefix(client: Any, pattern: str) -> None:
     batch = list(client.scan_iter(match=pattern, count=1000))
     for i in range(0, len(batch), 500):
-        client.delete(*batch[i:i + 500])
+        client.delete(*batch[i : i + 500])
 
 
 class System:
@@ -356,7 +374,11 @@ class OursRedis(OursSqlite):
 
 
 class InMemory(System):
-    key, label, tags = "memory", "InMemoryChatMessageHistory", frozenset({"memory", "langchain", "community"})
+    key, label, tags = (
+        "memory",
+        "InMemoryChatMessageHistory",
+        frozenset({"memory", "langchain", "community"}),
+    )
     supports_other = False
 
     def new_session(self, n: int) -> Any:
@@ -373,7 +395,11 @@ class InMemory(System):
 
 
 class CommunityRedis(System):
-    key, label, tags = "community-redis", "RedisChatMessageHistory", frozenset({"community", "redis"})
+    key, label, tags = (
+        "community-redis",
+        "RedisChatMessageHistory",
+        frozenset({"community", "redis"}),
+    )
 
     def open(self, other_rows: int) -> None:
         import redis
@@ -387,12 +413,14 @@ class CommunityRedis(System):
     def _fill(self, key: str, n: int) -> None:
         # LPUSH in chronological order leaves the newest at the head, as add_message does.
         for i in range(0, n, 1000):
-            self.admin.lpush(key, *self.corpus.dumped[i:min(n, i + 1000)])
+            self.admin.lpush(key, *self.corpus.dumped[i : min(n, i + 1000)])
 
     def new_session(self, n: int) -> Any:
         from langchain_community.chat_message_histories import RedisChatMessageHistory
 
-        history = RedisChatMessageHistory(uuid.uuid4().hex, url=self.ctx.redis_url, key_prefix=self.key_prefix)
+        history = RedisChatMessageHistory(
+            uuid.uuid4().hex, url=self.ctx.redis_url, key_prefix=self.key_prefix
+        )
         if n:
             self._fill(history.key, n)
         return history
@@ -411,7 +439,11 @@ class CommunityRedis(System):
 
 
 class CommunitySql(System):
-    key, label, tags = "community-sql", "SQLChatMessageHistory sqlite", frozenset({"community", "sqlite"})
+    key, label, tags = (
+        "community-sql",
+        "SQLChatMessageHistory sqlite",
+        frozenset({"community", "sqlite"}),
+    )
 
     def url(self) -> str:
         return f"sqlite:///{self.ctx.db_path('community')}"
@@ -428,7 +460,9 @@ class CommunitySql(System):
     def _history(self, session_id: str) -> Any:
         from langchain_community.chat_message_histories import SQLChatMessageHistory
 
-        return SQLChatMessageHistory(session_id=session_id, table_name=self.table, connection=self.engine)
+        return SQLChatMessageHistory(
+            session_id=session_id, table_name=self.table, connection=self.engine
+        )
 
     def _fill(self, session_id: str, n: int) -> None:
         rows = [{"session_id": session_id, "message": d} for d in self.corpus.dumped[:n]]
@@ -455,7 +489,11 @@ class CommunitySql(System):
 
 
 class CommunityPostgres(CommunitySql):
-    key, label, tags = "community-pg", "SQLChatMessageHistory postgres", frozenset({"community", "postgres"})
+    key, label, tags = (
+        "community-pg",
+        "SQLChatMessageHistory postgres",
+        frozenset({"community", "postgres"}),
+    )
 
     def url(self) -> str:
         return self.ctx.pg_url
@@ -492,8 +530,12 @@ class OursPostgres(OursSqlite):
 
     def close(self) -> None:
         with self.store.engine.connection() as conn:
-            conn.execute(f'DROP TABLE IF EXISTS "{self.namespace}_messages", "{self.namespace}_sessions"')
-        self.ctx.pg_tables.difference_update({f"{self.namespace}_messages", f"{self.namespace}_sessions"})
+            conn.execute(
+                f'DROP TABLE IF EXISTS "{self.namespace}_messages", "{self.namespace}_sessions"'
+            )
+        self.ctx.pg_tables.difference_update(
+            {f"{self.namespace}_messages", f"{self.namespace}_sessions"}
+        )
         self.store.close()
 
 
@@ -503,24 +545,33 @@ PG_FLOOR_TAIL = 'SELECT seq, data FROM "{table}" WHERE session = %s ORDER BY seq
 PG_FLOOR_INSERT = 'INSERT INTO "{table}" (session, seq, data) VALUES (%s, %s, %s)'
 
 
-def floor_pg_turn(conn: Any, table: str, session: str, h: BaseMessage, a: BaseMessage) -> list[BaseMessage]:
+def floor_pg_turn(
+    conn: Any, table: str, session: str, h: BaseMessage, a: BaseMessage
+) -> list[BaseMessage]:
     """One transaction in pipeline mode: the indexed tail read, then both INSERTs and COMMIT."""
     dh, da = json.dumps(message_to_dict(h)), json.dumps(message_to_dict(a))
     with conn.pipeline(), conn.transaction():
         rows = conn.execute(PG_FLOOR_TAIL.format(table=table), (session, TAIL)).fetchall()
         seq = rows[0][0] + 1 if rows else 1
-        conn.cursor().executemany(PG_FLOOR_INSERT.format(table=table), [(session, seq, dh), (session, seq + 1, da)])
+        conn.cursor().executemany(
+            PG_FLOOR_INSERT.format(table=table), [(session, seq, dh), (session, seq + 1, da)]
+        )
     rows.reverse()
     return _decode([data for _, data in rows])
 
 
-async def afloor_pg_turn(conn: Any, table: str, session: str, h: BaseMessage, a: BaseMessage) -> list[BaseMessage]:
+async def afloor_pg_turn(
+    conn: Any, table: str, session: str, h: BaseMessage, a: BaseMessage
+) -> list[BaseMessage]:
     dh, da = json.dumps(message_to_dict(h)), json.dumps(message_to_dict(a))
     async with conn.pipeline(), conn.transaction():
-        rows = await (await conn.execute(PG_FLOOR_TAIL.format(table=table), (session, TAIL))).fetchall()
+        rows = await (
+            await conn.execute(PG_FLOOR_TAIL.format(table=table), (session, TAIL))
+        ).fetchall()
         seq = rows[0][0] + 1 if rows else 1
-        await conn.cursor().executemany(PG_FLOOR_INSERT.format(table=table),
-                                        [(session, seq, dh), (session, seq + 1, da)])
+        await conn.cursor().executemany(
+            PG_FLOOR_INSERT.format(table=table), [(session, seq, dh), (session, seq + 1, da)]
+        )
     rows.reverse()
     return _decode([data for _, data in rows])
 
@@ -540,8 +591,10 @@ class FloorPostgres(System):
 
     def _fill(self, session: str, n: int) -> None:
         with self.conn.transaction():
-            self.conn.cursor().executemany(PG_FLOOR_INSERT.format(table=self.table),
-                                           [(session, i + 1, d) for i, d in enumerate(self.corpus.dumped[:n])])
+            self.conn.cursor().executemany(
+                PG_FLOOR_INSERT.format(table=self.table),
+                [(session, i + 1, d) for i, d in enumerate(self.corpus.dumped[:n])],
+            )
 
     def new_session(self, n: int) -> Any:
         session = uuid.uuid4().hex
@@ -575,7 +628,7 @@ class FloorRedis(System):
 
     def _fill(self, key: str, n: int) -> None:
         for i in range(0, n, 1000):
-            self.client.rpush(key, *self.corpus.dumped[i:min(n, i + 1000)])
+            self.client.rpush(key, *self.corpus.dumped[i : min(n, i + 1000)])
 
     def new_session(self, n: int) -> Any:
         key = self.key_prefix + uuid.uuid4().hex
@@ -599,7 +652,11 @@ class FloorRedis(System):
 
 
 class FloorRedisApart(FloorRedis):
-    key, label, tags = "floor-redis-apart", "floor: redis-py, read then write", frozenset({"floor", "redis"})
+    key, label, tags = (
+        "floor-redis-apart",
+        "floor: redis-py, read then write",
+        frozenset({"floor", "redis"}),
+    )
 
     def turn(self, handle: Any, h: BaseMessage, a: BaseMessage) -> None:
         _decode(self.client.lrange(handle, -TAIL, -1))
@@ -621,7 +678,9 @@ def floor_connect(path: str) -> sqlite3.Connection:
     return conn
 
 
-def floor_sqlite_turn(conn: sqlite3.Connection, session: str, h: BaseMessage, a: BaseMessage) -> list[BaseMessage]:
+def floor_sqlite_turn(
+    conn: sqlite3.Connection, session: str, h: BaseMessage, a: BaseMessage
+) -> list[BaseMessage]:
     dh, da = json.dumps(message_to_dict(h)), json.dumps(message_to_dict(a))
     conn.execute("BEGIN IMMEDIATE")
     try:
@@ -642,7 +701,9 @@ def floor_sqlite_read(conn: sqlite3.Connection, session: str) -> list[BaseMessag
     return _decode([data for _, data in rows])
 
 
-def floor_sqlite_write(conn: sqlite3.Connection, session: str, h: BaseMessage, a: BaseMessage) -> None:
+def floor_sqlite_write(
+    conn: sqlite3.Connection, session: str, h: BaseMessage, a: BaseMessage
+) -> None:
     dh, da = json.dumps(message_to_dict(h)), json.dumps(message_to_dict(a))
     conn.execute("BEGIN IMMEDIATE")
     try:
@@ -666,7 +727,9 @@ class FloorSqlite(System):
     def _fill(self, session: str, n: int) -> None:
         with self.conn:
             self.conn.execute("BEGIN")
-            self.conn.executemany(FLOOR_INSERT, [(session, i + 1, d) for i, d in enumerate(self.corpus.dumped[:n])])
+            self.conn.executemany(
+                FLOOR_INSERT, [(session, i + 1, d) for i, d in enumerate(self.corpus.dumped[:n])]
+            )
 
     def new_session(self, n: int) -> Any:
         session = uuid.uuid4().hex
@@ -685,21 +748,37 @@ class FloorSqlite(System):
 
 
 class FloorSqliteApart(FloorSqlite):
-    key, label, tags = "floor-sqlite-apart", "floor: sqlite3, read then write", frozenset({"floor", "sqlite"})
+    key, label, tags = (
+        "floor-sqlite-apart",
+        "floor: sqlite3, read then write",
+        frozenset({"floor", "sqlite"}),
+    )
 
     def turn(self, handle: Any, h: BaseMessage, a: BaseMessage) -> None:
         floor_sqlite_read(self.conn, handle)
         floor_sqlite_write(self.conn, handle, h, a)
 
 
-SYSTEMS: list[type[System]] = [OursSqlite, FloorSqlite, FloorSqliteApart, CommunitySql, OursRedis, FloorRedis,
-                               FloorRedisApart, CommunityRedis, OursPostgres, FloorPostgres, CommunityPostgres,
-                               InMemory]
+SYSTEMS: list[type[System]] = [
+    OursSqlite,
+    FloorSqlite,
+    FloorSqliteApart,
+    CommunitySql,
+    OursRedis,
+    FloorRedis,
+    FloorRedisApart,
+    CommunityRedis,
+    OursPostgres,
+    FloorPostgres,
+    CommunityPostgres,
+    InMemory,
+]
 
 
 # --------------------------------------------------------------------------------------------
 # Part 1: per-turn cost
 # --------------------------------------------------------------------------------------------
+
 
 @dataclass
 class Budget:
@@ -736,8 +815,11 @@ class _Runner:
     @property
     def finished(self) -> bool:
         n = len(self.cell.samples)
-        return self.cell.error is not None or n >= self.budget.max_samples or (
-            n >= self.budget.min_samples and self.spent >= self.budget.seconds)
+        return (
+            self.cell.error is not None
+            or n >= self.budget.max_samples
+            or (n >= self.budget.min_samples and self.spent >= self.budget.seconds)
+        )
 
     def run_slice(self, seconds: float, seq: list[int]) -> None:
         start = time.perf_counter()
@@ -768,8 +850,9 @@ def _short(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}"
 
 
-def measure_column(systems: Sequence[System], length: int, other_rows: int, budget: Budget,
-                   seq: list[int]) -> dict[str, Cell]:
+def measure_column(
+    systems: Sequence[System], length: int, other_rows: int, budget: Budget, seq: list[int]
+) -> dict[str, Cell]:
     """Median single-turn cost of each system at history length ``length``.
 
     The systems take turns in slices of ~50 ms, so a slow moment of the machine hits all of
@@ -806,6 +889,7 @@ def measure_column(systems: Sequence[System], length: int, other_rows: int, budg
 # --------------------------------------------------------------------------------------------
 # Part 2: async throughput
 # --------------------------------------------------------------------------------------------
+
 
 class AsyncSystem:
     key = ""
@@ -873,8 +957,12 @@ class AsyncOursPostgres(AsyncOursSqlite):
 
     async def close(self) -> None:
         async with self.store.engine.aconnection() as conn:
-            await conn.execute(f'DROP TABLE IF EXISTS "{self.namespace}_messages", "{self.namespace}_sessions"')
-        self.ctx.pg_tables.difference_update({f"{self.namespace}_messages", f"{self.namespace}_sessions"})
+            await conn.execute(
+                f'DROP TABLE IF EXISTS "{self.namespace}_messages", "{self.namespace}_sessions"'
+            )
+        self.ctx.pg_tables.difference_update(
+            {f"{self.namespace}_messages", f"{self.namespace}_sessions"}
+        )
         await self.store.aclose()
 
 
@@ -887,8 +975,13 @@ class AsyncFloorPostgres(AsyncSystem):
 
         self.table = self.ctx.name("floor").replace("-", "_")
         self.ctx.pg_tables.add(self.table)
-        self.pool = AsyncConnectionPool(libpq_url(self.ctx.pg_url), min_size=1, max_size=10, open=False,
-                                        kwargs={"autocommit": True})
+        self.pool = AsyncConnectionPool(
+            libpq_url(self.ctx.pg_url),
+            min_size=1,
+            max_size=10,
+            open=False,
+            kwargs={"autocommit": True},
+        )
         await self.pool.open()
         async with self.pool.connection() as conn:
             await conn.execute(PG_FLOOR_SCHEMA.format(table=self.table))
@@ -896,8 +989,10 @@ class AsyncFloorPostgres(AsyncSystem):
     async def new_session(self, n: int) -> Any:
         session = uuid.uuid4().hex
         async with self.pool.connection() as conn, conn.transaction():
-            await conn.cursor().executemany(PG_FLOOR_INSERT.format(table=self.table),
-                                            [(session, i + 1, d) for i, d in enumerate(self.corpus.dumped[:n])])
+            await conn.cursor().executemany(
+                PG_FLOOR_INSERT.format(table=self.table),
+                [(session, i + 1, d) for i, d in enumerate(self.corpus.dumped[:n])],
+            )
         return session
 
     async def turn(self, handle: Any, h: BaseMessage, a: BaseMessage) -> None:
@@ -943,15 +1038,25 @@ class AsyncFloorRedis(AsyncSystem):
 
 
 class AsyncFloorRedisApart(AsyncFloorRedis):
-    key, label, tags = "floor-redis-apart", "floor: redis.asyncio, read then write", frozenset({"floor", "redis"})
+    key, label, tags = (
+        "floor-redis-apart",
+        "floor: redis.asyncio, read then write",
+        frozenset({"floor", "redis"}),
+    )
 
     async def turn(self, handle: Any, h: BaseMessage, a: BaseMessage) -> None:
         _decode(await self.client.lrange(handle, -TAIL, -1))
-        await self.client.rpush(handle, json.dumps(message_to_dict(h)), json.dumps(message_to_dict(a)))
+        await self.client.rpush(
+            handle, json.dumps(message_to_dict(h)), json.dumps(message_to_dict(a))
+        )
 
 
 class AsyncFloorSqlite(AsyncSystem):
-    key, label, tags = "floor-sqlite", "floor: sqlite3 WAL + to_thread", frozenset({"floor", "sqlite"})
+    key, label, tags = (
+        "floor-sqlite",
+        "floor: sqlite3 WAL + to_thread",
+        frozenset({"floor", "sqlite"}),
+    )
     note = "one connection per worker thread"
 
     async def open(self) -> None:
@@ -974,7 +1079,9 @@ class AsyncFloorSqlite(AsyncSystem):
     def _fill(self, session: str, n: int) -> None:
         conn = self._conn()
         conn.execute("BEGIN IMMEDIATE")
-        conn.executemany(FLOOR_INSERT, [(session, i + 1, d) for i, d in enumerate(self.corpus.dumped[:n])])
+        conn.executemany(
+            FLOOR_INSERT, [(session, i + 1, d) for i, d in enumerate(self.corpus.dumped[:n])]
+        )
         conn.execute("COMMIT")
 
     async def new_session(self, n: int) -> Any:
@@ -994,7 +1101,11 @@ class AsyncFloorSqlite(AsyncSystem):
 
 
 class AsyncFloorSqliteApart(AsyncFloorSqlite):
-    key, label, tags = "floor-sqlite-apart", "floor: sqlite3, read then write", frozenset({"floor", "sqlite"})
+    key, label, tags = (
+        "floor-sqlite-apart",
+        "floor: sqlite3, read then write",
+        frozenset({"floor", "sqlite"}),
+    )
     note = "two to_thread hops per turn"
 
     def _read(self, session: str) -> None:
@@ -1009,7 +1120,11 @@ class AsyncFloorSqliteApart(AsyncFloorSqlite):
 
 
 class AsyncCommunitySql(AsyncSystem):
-    key, label, tags = "community-sql", "SQLChatMessageHistory aiosqlite", frozenset({"community", "sqlite"})
+    key, label, tags = (
+        "community-sql",
+        "SQLChatMessageHistory aiosqlite",
+        frozenset({"community", "sqlite"}),
+    )
     note = "sqlite+aiosqlite, one shared AsyncEngine"
 
     async def open(self) -> None:
@@ -1024,7 +1139,9 @@ class AsyncCommunitySql(AsyncSystem):
     def _history(self, session_id: str) -> Any:
         from langchain_community.chat_message_histories import SQLChatMessageHistory
 
-        return SQLChatMessageHistory(session_id=session_id, table_name=self.table, connection=self.engine)
+        return SQLChatMessageHistory(
+            session_id=session_id, table_name=self.table, connection=self.engine
+        )
 
     async def new_session(self, n: int) -> Any:
         session_id = uuid.uuid4().hex
@@ -1042,7 +1159,11 @@ class AsyncCommunitySql(AsyncSystem):
 
 
 class AsyncCommunityRedis(AsyncSystem):
-    key, label, tags = "community-redis", "RedisChatMessageHistory", frozenset({"community", "redis"})
+    key, label, tags = (
+        "community-redis",
+        "RedisChatMessageHistory",
+        frozenset({"community", "redis"}),
+    )
     note = "no native async: default executor hop"
 
     async def open(self) -> None:
@@ -1056,7 +1177,9 @@ class AsyncCommunityRedis(AsyncSystem):
     async def new_session(self, n: int) -> Any:
         from langchain_community.chat_message_histories import RedisChatMessageHistory
 
-        history = RedisChatMessageHistory(uuid.uuid4().hex, url=self.ctx.redis_url, key_prefix=self.key_prefix)
+        history = RedisChatMessageHistory(
+            uuid.uuid4().hex, url=self.ctx.redis_url, key_prefix=self.key_prefix
+        )
         self.admin.lpush(history.key, *self.corpus.dumped[:n])
         self.histories.append(history)
         return history
@@ -1072,9 +1195,18 @@ class AsyncCommunityRedis(AsyncSystem):
         self.admin.close()
 
 
-ASYNC_SYSTEMS: list[type[AsyncSystem]] = [AsyncOursSqlite, AsyncFloorSqlite, AsyncFloorSqliteApart, AsyncCommunitySql,
-                                          AsyncOursRedis, AsyncFloorRedis, AsyncFloorRedisApart, AsyncCommunityRedis,
-                                          AsyncOursPostgres, AsyncFloorPostgres]
+ASYNC_SYSTEMS: list[type[AsyncSystem]] = [
+    AsyncOursSqlite,
+    AsyncFloorSqlite,
+    AsyncFloorSqliteApart,
+    AsyncCommunitySql,
+    AsyncOursRedis,
+    AsyncFloorRedis,
+    AsyncFloorRedisApart,
+    AsyncCommunityRedis,
+    AsyncOursPostgres,
+    AsyncFloorPostgres,
+]
 
 
 @dataclass
@@ -1095,7 +1227,9 @@ async def _one_round(system: AsyncSystem, sessions: int, turns: int) -> Round:
                 await system.turn(handle, h, a)
 
         t0 = time.perf_counter()
-        results = await asyncio.gather(*(worker(hd, p) for hd, p in zip(handles, plans, strict=True)), return_exceptions=True)
+        results = await asyncio.gather(
+            *(worker(hd, p) for hd, p in zip(handles, plans, strict=True)), return_exceptions=True
+        )
         elapsed = time.perf_counter() - t0
     finally:
         await system.close()
@@ -1103,7 +1237,9 @@ async def _one_round(system: AsyncSystem, sessions: int, turns: int) -> Round:
     if errors:
         first = errors[0]
         message = str(first).splitlines()[0][:70] if str(first) else ""
-        return Round(None, f"{len(errors)}/{sessions} sessions raised {type(first).__name__}: {message}")
+        return Round(
+            None, f"{len(errors)}/{sessions} sessions raised {type(first).__name__}: {message}"
+        )
     return Round(sessions * turns / elapsed)
 
 
@@ -1111,18 +1247,29 @@ def run_async(system: AsyncSystem, sessions: int, turns: int) -> Round:
     try:
         return asyncio.run(_one_round(system, sessions, turns))
     except Exception as exc:  # noqa: BLE001
-        return Round(None, f"{type(exc).__name__}: {str(exc).splitlines()[0][:70] if str(exc) else ''}")
+        return Round(
+            None, f"{type(exc).__name__}: {str(exc).splitlines()[0][:70] if str(exc) else ''}"
+        )
 
 
 # --------------------------------------------------------------------------------------------
 # Printing
 # --------------------------------------------------------------------------------------------
 
+
 def fmt_ms(seconds: float | None) -> str:
     if seconds is None:
         return "-"
     ms = seconds * 1000
-    return f"{ms:.4f}" if ms < 0.1 else f"{ms:.3f}" if ms < 10 else f"{ms:.2f}" if ms < 100 else f"{ms:.1f}"
+    return (
+        f"{ms:.4f}"
+        if ms < 0.1
+        else f"{ms:.3f}"
+        if ms < 10
+        else f"{ms:.2f}"
+        if ms < 100
+        else f"{ms:.1f}"
+    )
 
 
 def fmt_ratio(x: float | None) -> str:
@@ -1137,8 +1284,15 @@ def table(header: Sequence[str], rows: Sequence[Sequence[str]], first_width: int
     widths = [max(first_width, len(header[0]), *(len(r[0]) for r in rows))]
     for i in range(1, len(header)):
         widths.append(max(len(header[i]), *(len(r[i]) for r in rows)) if rows else len(header[i]))
+
     def line(cells: Sequence[str]) -> str:
-        return "  ".join([cells[0].ljust(widths[0]), *(c.rjust(w) for c, w in zip(cells[1:], widths[1:], strict=True))]).rstrip()
+        return "  ".join(
+            [
+                cells[0].ljust(widths[0]),
+                *(c.rjust(w) for c, w in zip(cells[1:], widths[1:], strict=True)),
+            ]
+        ).rstrip()
+
     out = [line(header), "  ".join("-" * w for w in widths)]
     out += [line(r) for r in rows]
     return "\n".join(out)
@@ -1156,6 +1310,7 @@ def ratio(a: float | None, b: float | None) -> float | None:
 # Main
 # --------------------------------------------------------------------------------------------
 
+
 def select(classes: Sequence[type], wanted: set[str] | None) -> list[type]:
     if not wanted:
         return list(classes)
@@ -1163,23 +1318,55 @@ def select(classes: Sequence[type], wanted: set[str] | None) -> list[type]:
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter,
-                                epilog="engines: ours-sqlite ours-redis ours-pg memory community-redis community-sql "
-                                       "community-pg floor-redis floor-sqlite floor-pg, or groups: ours community floor "
-                                       "sqlite redis postgres memory")
-    p.add_argument("--quick", action="store_true", help="short smoke run (fewer samples, 5 async turns per session, 2 rounds)")
-    p.add_argument("--lengths", default="10,1000,10000", help="history lengths for part 1 (default 10,1000,10000)")
-    p.add_argument("--no-other", action="store_true", help=f"skip the 'H=10 next to {OTHER_ROWS:,} other rows' column")
-    p.add_argument("--engines", default="", help="comma-separated systems or groups to run (default: all)")
+    p = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="engines: ours-sqlite ours-redis ours-pg memory community-redis community-sql "
+        "community-pg floor-redis floor-sqlite floor-pg, or groups: ours community floor "
+        "sqlite redis postgres memory",
+    )
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help="short smoke run (fewer samples, 5 async turns per session, 2 rounds)",
+    )
+    p.add_argument(
+        "--lengths",
+        default="10,1000,10000",
+        help="history lengths for part 1 (default 10,1000,10000)",
+    )
+    p.add_argument(
+        "--no-other",
+        action="store_true",
+        help=f"skip the 'H=10 next to {OTHER_ROWS:,} other rows' column",
+    )
+    p.add_argument(
+        "--engines", default="", help="comma-separated systems or groups to run (default: all)"
+    )
     p.add_argument("--skip-turn", action="store_true", help="skip part 1 (per-turn cost)")
     p.add_argument("--skip-async", action="store_true", help="skip part 2 (async throughput)")
-    p.add_argument("--cell-seconds", type=float, default=None, help="wall-clock budget per part-1 cell")
-    p.add_argument("--sessions", type=int, default=64, help="concurrent sessions in part 2 (default 64)")
-    p.add_argument("--turns", type=int, default=None, help="turns per session in part 2 (default 50, quick 5)")
-    p.add_argument("--rounds", type=int, default=None, help="rounds per system in part 2 (default 3, quick 2)")
-    p.add_argument("--redis-url", default=os.environ.get("SESSIONMEM_BENCH_REDIS_URL", "redis://127.0.0.1:6379/0"))
-    p.add_argument("--postgres-url", default=os.environ.get("SESSIONMEM_BENCH_POSTGRES_URL",
-                                                            "postgresql+psycopg://postgres@127.0.0.1:5432/test"))
+    p.add_argument(
+        "--cell-seconds", type=float, default=None, help="wall-clock budget per part-1 cell"
+    )
+    p.add_argument(
+        "--sessions", type=int, default=64, help="concurrent sessions in part 2 (default 64)"
+    )
+    p.add_argument(
+        "--turns", type=int, default=None, help="turns per session in part 2 (default 50, quick 5)"
+    )
+    p.add_argument(
+        "--rounds", type=int, default=None, help="rounds per system in part 2 (default 3, quick 2)"
+    )
+    p.add_argument(
+        "--redis-url",
+        default=os.environ.get("SESSIONMEM_BENCH_REDIS_URL", "redis://127.0.0.1:6379/0"),
+    )
+    p.add_argument(
+        "--postgres-url",
+        default=os.environ.get(
+            "SESSIONMEM_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+        ),
+    )
     return p.parse_args(argv)
 
 
@@ -1188,8 +1375,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     started = time.perf_counter()
     lengths = [int(x) for x in args.lengths.replace("_", "").split(",") if x.strip()]
     wanted = {w.strip() for w in args.engines.split(",") if w.strip()} or None
-    budget = (Budget(args.cell_seconds or 0.3, 3, 60) if args.quick
-              else Budget(args.cell_seconds or 2.0, 9, 500))
+    budget = (
+        Budget(args.cell_seconds or 0.3, 3, 60)
+        if args.quick
+        else Budget(args.cell_seconds or 2.0, 9, 500)
+    )
     turns = args.turns or (5 if args.quick else 50)
     rounds = args.rounds or (2 if args.quick else 3)
 
@@ -1209,10 +1399,16 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     print("langchain-sessionmem chat-history benchmark" + (" (--quick)" if args.quick else ""))
     print("=" * 60)
-    for line in describe_machine(args.redis_url, redis_why is None, args.postgres_url, pg_why is None):
+    for line in describe_machine(
+        args.redis_url, redis_why is None, args.postgres_url, pg_why is None
+    ):
         print(line)
-    print(f"command   python benchmarks/bench_history.py {' '.join(argv if argv is not None else sys.argv[1:])}".rstrip())
-    print(f"turn      read the last {TAIL} messages, append 1 human + 1 AI message of ~300 characters")
+    print(
+        f"command   python benchmarks/bench_history.py {' '.join(argv if argv is not None else sys.argv[1:])}".rstrip()
+    )
+    print(
+        f"turn      read the last {TAIL} messages, append 1 human + 1 AI message of ~300 characters"
+    )
     print()
 
     ctx = Ctx(args.redis_url, args.postgres_url)
@@ -1222,7 +1418,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not args.skip_turn:
             run_part1(args, ctx, corpus, lengths, wanted, budget, unavailable, verdicts)
         if not args.skip_async:
-            run_part2(args, ctx, corpus, wanted, turns, rounds, unavailable, aiosqlite_why, verdicts)
+            run_part2(
+                args, ctx, corpus, wanted, turns, rounds, unavailable, aiosqlite_why, verdicts
+            )
     finally:
         notes = ctx.cleanup()
     print("Verdicts")
@@ -1234,17 +1432,31 @@ def main(argv: Sequence[str] | None = None) -> int:
     for note in notes:
         print(f"cleanup: {note}")
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg()) if hasattr(os, "getloadavg") else "?"
-    print(f"\ntotal wall time {time.perf_counter() - started:.0f} s, load average at the end {load}")
+    print(
+        f"\ntotal wall time {time.perf_counter() - started:.0f} s, load average at the end {load}"
+    )
     return 0
 
 
-def run_part1(args: argparse.Namespace, ctx: Ctx, corpus: Corpus, lengths: list[int], wanted: set[str] | None,
-              budget: Budget, unavailable: Callable[..., str | None], verdicts: list[str]) -> None:
+def run_part1(
+    args: argparse.Namespace,
+    ctx: Ctx,
+    corpus: Corpus,
+    lengths: list[int],
+    wanted: set[str] | None,
+    budget: Budget,
+    unavailable: Callable[..., str | None],
+    verdicts: list[str],
+) -> None:
     columns: list[int | str] = [*lengths] + ([] if args.no_other else [OTHER])
     print("Part 1: per-turn cost, median milliseconds per turn (lower is better)")
-    print(f"  each cell: >= {budget.min_samples} timed turns (up to {budget.max_samples}) in ~{budget.seconds:g} s of wall time, "
-          f"after {budget.warmup} warm-up turns;")
-    print("  the systems of a column alternate in ~50 ms slices; histories are populated in bulk; a session")
+    print(
+        f"  each cell: >= {budget.min_samples} timed turns (up to {budget.max_samples}) in ~{budget.seconds:g} s of wall time, "
+        f"after {budget.warmup} warm-up turns;"
+    )
+    print(
+        "  the systems of a column alternate in ~50 ms slices; histories are populated in bulk; a session"
+    )
     print("  takes at most max(1, H/50) turns, then a fresh one is used (so H stays within 4 %)")
     print()
     results: dict[str, dict[int | str, Cell]] = {}
@@ -1294,7 +1506,12 @@ def run_part1(args: argparse.Namespace, ctx: Ctx, corpus: Corpus, lengths: list[
     ratio_rows = [
         ("ours sqlite / sqlite3 floor", "ours-sqlite", "floor-sqlite", "<= 1.5x"),
         ("ours redis / redis-py floor", "ours-redis", "floor-redis", "<= 1.5x"),
-        ("ours sqlite / sqlite3 floor, read then write", "ours-sqlite", "floor-sqlite-apart", "info"),
+        (
+            "ours sqlite / sqlite3 floor, read then write",
+            "ours-sqlite",
+            "floor-sqlite-apart",
+            "info",
+        ),
         ("ours redis / redis-py floor, read then write", "ours-redis", "floor-redis-apart", "info"),
         ("SQLChatMessageHistory sqlite / ours sqlite", "community-sql", "ours-sqlite", "speed-up"),
         ("SQLChatMessageHistory postgres / ours sqlite", "community-pg", "ours-sqlite", "speed-up"),
@@ -1306,14 +1523,19 @@ def run_part1(args: argparse.Namespace, ctx: Ctx, corpus: Corpus, lengths: list[
     rrows = []
     for label, a, b, target in ratio_rows:
         if a in results and b in results:
-            rrows.append([label, *(fmt_ratio(ratio(med(a, c), med(b, c))) for c in columns), target])
+            rrows.append(
+                [label, *(fmt_ratio(ratio(med(a, c), med(b, c))) for c in columns), target]
+            )
     if rrows:
         print("Part 1 ratios (time of the first / time of the second)")
         print(table(["ratio", *map(column_name, columns), "target"], rrows, first_width=44))
         print()
 
-    for engine, floor_key, ours_key in (("SQLite", "floor-sqlite", "ours-sqlite"), ("Redis", "floor-redis", "ours-redis"),
-                                        ("PostgreSQL", "floor-pg", "ours-pg")):
+    for engine, floor_key, ours_key in (
+        ("SQLite", "floor-sqlite", "ours-sqlite"),
+        ("Redis", "floor-redis", "ours-redis"),
+        ("PostgreSQL", "floor-pg", "ours-pg"),
+    ):
         if ours_key not in results or floor_key not in results:
             continue
         pairs = [(c, med(ours_key, c), med(floor_key, c)) for c in columns]
@@ -1324,24 +1546,42 @@ def run_part1(args: argparse.Namespace, ctx: Ctx, corpus: Corpus, lengths: list[
         worst = max(valid, key=lambda t: t[1] / t[2])
         ok = all(o / f <= 1.5 for _, o, f in valid) and len(valid) == len(columns)
         detail = ", ".join(f"{column_name(c)} {fmt_ms(o)}/{fmt_ms(f)} ms" for c, o, f in valid)
-        verdicts.append(f"{'PASS' if ok else 'MISS'}  per-turn ours {engine} <= 1.5x floor at every length: "
-                        f"worst {worst[1] / worst[2]:.2f}x at {column_name(worst[0])} ({detail})")
-        communities = {"SQLite": ("community-sql", "community-pg"), "Redis": ("community-redis",),
-                       "PostgreSQL": ("community-pg",)}
+        verdicts.append(
+            f"{'PASS' if ok else 'MISS'}  per-turn ours {engine} <= 1.5x floor at every length: "
+            f"worst {worst[1] / worst[2]:.2f}x at {column_name(worst[0])} ({detail})"
+        )
+        communities = {
+            "SQLite": ("community-sql", "community-pg"),
+            "Redis": ("community-redis",),
+            "PostgreSQL": ("community-pg",),
+        }
         for community in communities[engine]:
             big = max((c for c in columns if c != OTHER), default=None)
             if big is not None and community in results:
                 r = ratio(med(community, big), med(ours_key, big))
                 if r is not None:
-                    verdicts.append(f"info  {labels[community]} / ours {engine} at {column_name(big)}: {fmt_ratio(r)} "
-                                    f"({fmt_ms(med(community, big))} vs {fmt_ms(med(ours_key, big))} ms)")
+                    verdicts.append(
+                        f"info  {labels[community]} / ours {engine} at {column_name(big)}: {fmt_ratio(r)} "
+                        f"({fmt_ms(med(community, big))} vs {fmt_ms(med(ours_key, big))} ms)"
+                    )
 
 
-def run_part2(args: argparse.Namespace, ctx: Ctx, corpus: Corpus, wanted: set[str] | None, turns: int, rounds: int,
-              unavailable: Callable[..., str | None], aiosqlite_why: str | None, verdicts: list[str]) -> None:
+def run_part2(
+    args: argparse.Namespace,
+    ctx: Ctx,
+    corpus: Corpus,
+    wanted: set[str] | None,
+    turns: int,
+    rounds: int,
+    unavailable: Callable[..., str | None],
+    aiosqlite_why: str | None,
+    verdicts: list[str],
+) -> None:
     sessions = args.sessions
-    print(f"Part 2: async throughput, {sessions} concurrent sessions x {turns} turns "
-          f"(each session starts with {SEED_MESSAGES} messages), {rounds} rounds, turns/s (higher is better)")
+    print(
+        f"Part 2: async throughput, {sessions} concurrent sessions x {turns} turns "
+        f"(each session starts with {SEED_MESSAGES} messages), {rounds} rounds, turns/s (higher is better)"
+    )
     print()
     results: dict[str, list[Round]] = {}
     skipped = []
@@ -1349,7 +1589,9 @@ def run_part2(args: argparse.Namespace, ctx: Ctx, corpus: Corpus, wanted: set[st
     notes = {c.key: c.note for c in ASYNC_SYSTEMS}
     chosen = []
     for cls in select(ASYNC_SYSTEMS, wanted):
-        why = unavailable(cls.tags, cls.key) or (aiosqlite_why if cls is AsyncCommunitySql else None)
+        why = unavailable(cls.tags, cls.key) or (
+            aiosqlite_why if cls is AsyncCommunitySql else None
+        )
         if why:
             skipped.append(f"  skipped {cls.label}: {why}")
             continue
@@ -1363,17 +1605,32 @@ def run_part2(args: argparse.Namespace, ctx: Ctx, corpus: Corpus, wanted: set[st
         ok = [r.turns_per_s for r in results.get(key, []) if r.turns_per_s is not None]
         return statistics.median(ok) if ok else None
 
-    floor_of = {"ours-sqlite": "floor-sqlite", "ours-redis": "floor-redis", "floor-sqlite-apart": "floor-sqlite",
-                "floor-redis-apart": "floor-redis", "community-sql": "floor-sqlite", "community-redis": "floor-redis",
-                "ours-pg": "floor-pg"}
+    floor_of = {
+        "ours-sqlite": "floor-sqlite",
+        "ours-redis": "floor-redis",
+        "floor-sqlite-apart": "floor-sqlite",
+        "floor-redis-apart": "floor-redis",
+        "community-sql": "floor-sqlite",
+        "community-redis": "floor-redis",
+        "ours-pg": "floor-pg",
+    }
     rows = []
     for key, rs in results.items():
         failed = sum(r.turns_per_s is None for r in rs)
-        rounds_txt = " ".join("fail" if r.turns_per_s is None else f"{r.turns_per_s:.0f}" for r in rs)
+        rounds_txt = " ".join(
+            "fail" if r.turns_per_s is None else f"{r.turns_per_s:.0f}" for r in rs
+        )
         floor = floor_of.get(key)
-        rows.append([labels[key], "-" if median_tps(key) is None else f"{median_tps(key):.0f}", rounds_txt,
-                     fmt_ratio(ratio(median_tps(key), median_tps(floor))) if floor in results else "-",
-                     f"{failed}/{len(rs)}", notes[key]])
+        rows.append(
+            [
+                labels[key],
+                "-" if median_tps(key) is None else f"{median_tps(key):.0f}",
+                rounds_txt,
+                fmt_ratio(ratio(median_tps(key), median_tps(floor))) if floor in results else "-",
+                f"{failed}/{len(rs)}",
+                notes[key],
+            ]
+        )
     print(table(["system", "turns/s median", "rounds", "vs floor", "failed rounds", "note"], rows))
     for key, rs in results.items():
         for i, r in enumerate(rs, 1):
@@ -1383,27 +1640,36 @@ def run_part2(args: argparse.Namespace, ctx: Ctx, corpus: Corpus, wanted: set[st
         print(line)
     print()
 
-    for engine, ours_key, floor_key in (("SQLite", "ours-sqlite", "floor-sqlite"), ("Redis", "ours-redis", "floor-redis"),
-                                        ("PostgreSQL", "ours-pg", "floor-pg")):
+    for engine, ours_key, floor_key in (
+        ("SQLite", "ours-sqlite", "floor-sqlite"),
+        ("Redis", "ours-redis", "floor-redis"),
+        ("PostgreSQL", "ours-pg", "floor-pg"),
+    ):
         if ours_key not in results or floor_key not in results:
             continue
         o, f = median_tps(ours_key), median_tps(floor_key)
         failed = sum(r.turns_per_s is None for r in results[ours_key])
         r = ratio(o, f)
         ok = r is not None and r >= 0.7 and failed == 0
-        verdicts.append(f"{'PASS' if ok else 'MISS'}  async ours {engine} >= 0.7x floor, 0 failed rounds: "
-                        f"{fmt_ratio(r)} ({'-' if o is None else f'{o:.0f}'} vs {'-' if f is None else f'{f:.0f}'} "
-                        f"turns/s), {failed}/{len(results[ours_key])} failed rounds")
+        verdicts.append(
+            f"{'PASS' if ok else 'MISS'}  async ours {engine} >= 0.7x floor, 0 failed rounds: "
+            f"{fmt_ratio(r)} ({'-' if o is None else f'{o:.0f}'} vs {'-' if f is None else f'{f:.0f}'} "
+            f"turns/s), {failed}/{len(results[ours_key])} failed rounds"
+        )
         apart = floor_key + "-apart"
         if apart in results and median_tps(apart) is not None and o is not None:
-            verdicts.append(f"info  async ours {engine} / floor read-then-write: {fmt_ratio(ratio(o, median_tps(apart)))} "
-                            f"({o:.0f} vs {median_tps(apart):.0f} turns/s)")
+            verdicts.append(
+                f"info  async ours {engine} / floor read-then-write: {fmt_ratio(ratio(o, median_tps(apart)))} "
+                f"({o:.0f} vs {median_tps(apart):.0f} turns/s)"
+            )
     for key in ("community-sql", "community-redis"):
         if key in results:
             failed = sum(r.turns_per_s is None for r in results[key])
             m = median_tps(key)
-            verdicts.append(f"info  async {labels[key]}: {'-' if m is None else f'{m:.0f}'} turns/s, "
-                            f"{failed}/{len(results[key])} failed rounds")
+            verdicts.append(
+                f"info  async {labels[key]}: {'-' if m is None else f'{m:.0f}'} turns/s, "
+                f"{failed}/{len(results[key])} failed rounds"
+            )
 
 
 if __name__ == "__main__":

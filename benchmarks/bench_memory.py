@@ -48,8 +48,27 @@ import tiktoken  # noqa: E402
 
 ENC = tiktoken.get_encoding("cl100k_base")
 COUNTER = tiktoken_counter(encoding="cl100k_base")
-SUMMARY = "The user is planning a sailing trip along the Portuguese coast; topics so far: " + "tides, harbours, " * 12
-WORDS = ["harbour", "tide", "wind", "sail", "anchor", "Porto", "Lisbon", "Nazare", "chart", "current", "buoy", "swell", "mooring", "fuel", "crew"]
+SUMMARY = (
+    "The user is planning a sailing trip along the Portuguese coast; topics so far: "
+    + "tides, harbours, " * 12
+)
+WORDS = [
+    "harbour",
+    "tide",
+    "wind",
+    "sail",
+    "anchor",
+    "Porto",
+    "Lisbon",
+    "Nazare",
+    "chart",
+    "current",
+    "buoy",
+    "swell",
+    "mooring",
+    "fuel",
+    "crew",
+]
 
 
 def script(turns: int) -> list[tuple[str, str]]:
@@ -88,12 +107,16 @@ def _cell(c: Any) -> str:
     return f"{c:,}" if isinstance(c, int) else str(c)
 
 
-def lost(all_messages: list[BaseMessage], kept: list[BaseMessage], model: ScriptedChatModel) -> tuple[int, int]:
+def lost(
+    all_messages: list[BaseMessage], kept: list[BaseMessage], model: ScriptedChatModel
+) -> tuple[int, int]:
     """(messages out of the prompt that never reached the summarizer, messages sent more than once)."""
     sent = "\n".join(m.text for p in model.prompts for m in p)
     kept_texts = {m.text for m in kept}
     gone = [m for m in all_messages if m.text not in kept_texts]
-    return sum(sent.count(m.text) == 0 for m in gone), sum(sent.count(m.text) > 1 for m in all_messages)
+    return sum(sent.count(m.text) == 0 for m in gone), sum(
+        sent.count(m.text) > 1 for m in all_messages
+    )
 
 
 # -- 1. summarizers ---------------------------------------------------------------------------
@@ -113,8 +136,13 @@ def bench_ours(turns: list[tuple[str, str]], budget: int) -> dict[str, Any]:
         elapsed = time.perf_counter() - started
         everything = history.messages
         kept = memory.load_context(history, [])
-    return {"calls": llm.calls, "size": prompt_size(llm), "ms": elapsed * 1000 / len(turns),
-            "peak": peak, "lost": lost(everything, kept, llm)}
+    return {
+        "calls": llm.calls,
+        "size": prompt_size(llm),
+        "ms": elapsed * 1000 / len(turns),
+        "peak": peak,
+        "lost": lost(everything, kept, llm),
+    }
 
 
 def bench_classic(turns: list[tuple[str, str]], budget: int) -> dict[str, Any]:
@@ -123,7 +151,9 @@ def bench_classic(turns: list[tuple[str, str]], budget: int) -> dict[str, Any]:
     llm = fake_summarizer()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        memory = ConversationSummaryBufferMemory(llm=llm, max_token_limit=budget, return_messages=True)
+        memory = ConversationSummaryBufferMemory(
+            llm=llm, max_token_limit=budget, return_messages=True
+        )
     started = time.perf_counter()
     peak = 0
     everything: list[BaseMessage] = []
@@ -134,8 +164,13 @@ def bench_classic(turns: list[tuple[str, str]], budget: int) -> dict[str, Any]:
         everything += [HumanMessage(human), AIMessage(ai)]
     elapsed = time.perf_counter() - started
     kept = memory.chat_memory.messages
-    return {"calls": llm.calls, "size": prompt_size(llm), "ms": elapsed * 1000 / len(turns),
-            "peak": peak, "lost": lost(everything, kept, llm)}
+    return {
+        "calls": llm.calls,
+        "size": prompt_size(llm),
+        "ms": elapsed * 1000 / len(turns),
+        "peak": peak,
+        "lost": lost(everything, kept, llm),
+    }
 
 
 def bench_langmem(turns: list[tuple[str, str]], budget: int) -> dict[str, Any] | None:
@@ -150,14 +185,21 @@ def bench_langmem(turns: list[tuple[str, str]], budget: int) -> dict[str, Any] |
     peak = 0
     for i, (human, ai) in enumerate(turns):
         messages.append(HumanMessage(human, id=f"h{i}"))
-        result = summarize_messages(messages, running_summary=running, model=llm, max_tokens=budget, token_counter=COUNTER)
+        result = summarize_messages(
+            messages, running_summary=running, model=llm, max_tokens=budget, token_counter=COUNTER
+        )
         running = result.running_summary
         peak = max(peak, COUNTER(result.messages))
         messages.append(AIMessage(ai, id=f"a{i}"))
     elapsed = time.perf_counter() - started
     kept = [*result.messages, messages[-1]]
-    return {"calls": llm.calls, "size": prompt_size(llm), "ms": elapsed * 1000 / len(turns),
-            "peak": peak, "lost": lost(messages, kept, llm)}
+    return {
+        "calls": llm.calls,
+        "size": prompt_size(llm),
+        "ms": elapsed * 1000 / len(turns),
+        "peak": peak,
+        "lost": lost(messages, kept, llm),
+    }
 
 
 # -- 2. entities ------------------------------------------------------------------------------
@@ -165,7 +207,12 @@ def bench_entities(turns: list[tuple[str, str]]) -> list[list[Any]]:
     from langchain_classic.memory import ConversationEntityMemory
 
     def extraction(_messages: list[BaseMessage]) -> AIMessage:
-        args = {"entities": [{"name": "Porto", "facts": ["a harbour"]}, {"name": "Lisbon", "facts": ["a capital"]}]}
+        args = {
+            "entities": [
+                {"name": "Porto", "facts": ["a harbour"]},
+                {"name": "Lisbon", "facts": ["a capital"]},
+            ]
+        }
         return AIMessage("", tool_calls=[{"name": "EntityExtraction", "args": args, "id": "x"}])
 
     ours = ScriptedChatModel(script=extraction)
@@ -179,7 +226,9 @@ def bench_entities(turns: list[tuple[str, str]]) -> list[list[Any]]:
             memory.save_context(history, [])
 
     def legacy_reply(messages: list[BaseMessage]) -> str:
-        return "Porto, Lisbon" if "proper nouns" in messages[-1].text else "Porto is a harbour city."
+        return (
+            "Porto, Lisbon" if "proper nouns" in messages[-1].text else "Porto is a harbour city."
+        )
 
     legacy_llm = ScriptedChatModel(script=legacy_reply, custom_get_token_ids=ENC.encode)
     with warnings.catch_warnings():
@@ -197,7 +246,9 @@ def bench_entities(turns: list[tuple[str, str]]) -> list[list[Any]]:
 
 # -- 3. tokenizer -----------------------------------------------------------------------------
 def bench_tokenizer(turns: int = 1000, window: int = 20) -> list[list[Any]]:
-    conversation = [m for h, a in script(turns // 2 + window) for m in (HumanMessage(h, id=None), AIMessage(a))]
+    conversation = [
+        m for h, a in script(turns // 2 + window) for m in (HumanMessage(h, id=None), AIMessage(a))
+    ]
     for i, m in enumerate(conversation):
         m.id = f"m{i}"
     rows = []
@@ -207,20 +258,48 @@ def bench_tokenizer(turns: int = 1000, window: int = 20) -> list[list[Any]]:
         for t in range(turns):
             if not cached:
                 counter.clear_cache()
-            counter(conversation[t % (len(conversation) - window) : t % (len(conversation) - window) + window])
+            counter(
+                conversation[
+                    t % (len(conversation) - window) : t % (len(conversation) - window) + window
+                ]
+            )
         elapsed = time.perf_counter() - started
         rows.append([label, counter.stats.messages_tokenized / turns, elapsed * 1e6 / turns])
     return rows
 
 
 # -- 4. latency -------------------------------------------------------------------------------
-def bench_latency(turns: list[tuple[str, str]], budget: int, delay: float, chat_delay: float) -> list[list[Any]]:
+def bench_latency(
+    turns: list[tuple[str, str]], budget: int, delay: float, chat_delay: float
+) -> list[list[Any]]:
     """Each turn: memory load, the chat model (``chat_delay`` s of sleep), append, memory save."""
     rows = []
     configs = [
-        ("no summarization (TokenWindowMemory)", lambda: (TokenWindowMemory(budget, token_counter=COUNTER), None)),
-        ("SummaryBufferMemory, background off", lambda: (SummaryBufferMemory(llm := fake_summarizer(delay), max_tokens=budget, token_counter=COUNTER), llm)),
-        ("SummaryBufferMemory, background on", lambda: (SummaryBufferMemory(llm := fake_summarizer(delay), max_tokens=budget, token_counter=COUNTER, background=True), llm)),
+        (
+            "no summarization (TokenWindowMemory)",
+            lambda: (TokenWindowMemory(budget, token_counter=COUNTER), None),
+        ),
+        (
+            "SummaryBufferMemory, background off",
+            lambda: (
+                SummaryBufferMemory(
+                    llm := fake_summarizer(delay), max_tokens=budget, token_counter=COUNTER
+                ),
+                llm,
+            ),
+        ),
+        (
+            "SummaryBufferMemory, background on",
+            lambda: (
+                SummaryBufferMemory(
+                    llm := fake_summarizer(delay),
+                    max_tokens=budget,
+                    token_counter=COUNTER,
+                    background=True,
+                ),
+                llm,
+            ),
+        ),
     ]
     for label, build in configs:
         memory, llm = build()
@@ -236,7 +315,15 @@ def bench_latency(turns: list[tuple[str, str]], budget: int, delay: float, chat_
                 memory.save_context(history, [])
                 latencies.append((time.perf_counter() - started) * 1000)
             memory.flush()
-        rows.append([label, llm.calls if llm else 0, statistics.median(latencies), statistics.mean(latencies), max(latencies)])
+        rows.append(
+            [
+                label,
+                llm.calls if llm else 0,
+                statistics.median(latencies),
+                statistics.mean(latencies),
+                max(latencies),
+            ]
+        )
     base = rows[0][3]
     for row in rows:
         row.append(f"{row[3] / base:.2f}x")
@@ -250,38 +337,79 @@ def main() -> None:
     parser.add_argument("--entity-turns", type=int, default=50)
     parser.add_argument("--latency-turns", type=int, default=60)
     parser.add_argument("--delay", type=float, default=0.2, help="fake summarizer latency, seconds")
-    parser.add_argument("--chat-delay", type=float, default=0.3, help="fake chat model latency per turn, seconds")
+    parser.add_argument(
+        "--chat-delay", type=float, default=0.3, help="fake chat model latency per turn, seconds"
+    )
     args = parser.parse_args()
     warnings.simplefilter("ignore")  # deprecation notices of the legacy classes under comparison
     turns = script(args.turns)
     content = sum(len(h) + len(a) for h, a in turns)
-    print(f"{args.turns} turns, {content:,} characters of messages, budget {args.budget} tokens (tiktoken cl100k_base)")
+    print(
+        f"{args.turns} turns, {content:,} characters of messages, budget {args.budget} tokens (tiktoken cl100k_base)"
+    )
 
-    results = [("SummaryBufferMemory (ours)", bench_ours(turns, args.budget)),
-               ("ConversationSummaryBufferMemory", bench_classic(turns, args.budget))]
+    results = [
+        ("SummaryBufferMemory (ours)", bench_ours(turns, args.budget)),
+        ("ConversationSummaryBufferMemory", bench_classic(turns, args.budget)),
+    ]
     langmem = bench_langmem(turns, args.budget)
     if langmem:
         results.append(("langmem summarize_messages", langmem))
     ours_calls, ours_chars = results[0][1]["calls"], results[0][1]["size"][0]
     rows = []
     for label, r in results:
-        rows.append([label, r["calls"], r["calls"] / args.turns, r["size"][0], r["size"][1], r["ms"],
-                     f"{r['calls'] / ours_calls:.2f}x", f"{r['size'][0] / ours_chars:.2f}x", r["peak"], *r["lost"]])
-    table("Summarizer calls and prompt size", ["memory", "LLM calls", "calls/turn", "prompt chars", "prompt tokens",
-          "overhead ms/turn", "calls vs ours", "chars vs ours", "peak prompt tokens",
-          "messages dropped unsummarized", "messages summarized twice+"], rows)
+        rows.append(
+            [
+                label,
+                r["calls"],
+                r["calls"] / args.turns,
+                r["size"][0],
+                r["size"][1],
+                r["ms"],
+                f"{r['calls'] / ours_calls:.2f}x",
+                f"{r['size'][0] / ours_chars:.2f}x",
+                r["peak"],
+                *r["lost"],
+            ]
+        )
+    table(
+        "Summarizer calls and prompt size",
+        [
+            "memory",
+            "LLM calls",
+            "calls/turn",
+            "prompt chars",
+            "prompt tokens",
+            "overhead ms/turn",
+            "calls vs ours",
+            "chars vs ours",
+            "peak prompt tokens",
+            "messages dropped unsummarized",
+            "messages summarized twice+",
+        ],
+        rows,
+    )
     if not langmem:
         print("\n(langmem is not installed: pip install langmem to add it)")
 
-    table(f"Entity extraction calls ({args.entity_turns} turns)", ["memory", "LLM calls", "calls/turn"],
-          bench_entities(script(args.entity_turns)))
+    table(
+        f"Entity extraction calls ({args.entity_turns} turns)",
+        ["memory", "LLM calls", "calls/turn"],
+        bench_entities(script(args.entity_turns)),
+    )
     tok = bench_tokenizer()
     tok[1].append(f"{tok[0][2] / tok[1][2]:.1f}x faster")
     tok[0].append("")
-    table("Token counting, 20-message window, 1,000 turns", ["counter", "messages tokenized/turn", "us/turn", ""], tok)
-    table(f"Turn latency, {args.delay * 1000:.0f} ms summarizer, {args.chat_delay * 1000:.0f} ms chat model, {args.latency_turns} turns",
-          ["memory", "summarizer calls", "median ms", "mean ms", "max ms", "mean vs no summary"],
-          bench_latency(script(args.latency_turns), args.budget, args.delay, args.chat_delay))
+    table(
+        "Token counting, 20-message window, 1,000 turns",
+        ["counter", "messages tokenized/turn", "us/turn", ""],
+        tok,
+    )
+    table(
+        f"Turn latency, {args.delay * 1000:.0f} ms summarizer, {args.chat_delay * 1000:.0f} ms chat model, {args.latency_turns} turns",
+        ["memory", "summarizer calls", "median ms", "mean ms", "max ms", "mean vs no summary"],
+        bench_latency(script(args.latency_turns), args.budget, args.delay, args.chat_delay),
+    )
 
 
 if __name__ == "__main__":

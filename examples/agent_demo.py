@@ -26,7 +26,10 @@ from langchain_core.tools import tool
 from langchain_sessionmem import SessionStore
 from langchain_sessionmem.memory import SessionMemoryMiddleware, TokenWindowMemory
 
-TICKETS = {"T-100": "VPN client fails to connect since the 2.3 update", "T-200": "Mailbox over quota"}
+TICKETS = {
+    "T-100": "VPN client fails to connect since the 2.3 update",
+    "T-200": "Mailbox over quota",
+}
 
 
 @tool
@@ -45,17 +48,26 @@ class OfflineToolModel(BaseChatModel):
     def bind_tools(self, tools: Any, **kwargs: Any) -> OfflineToolModel:  # type: ignore[override]
         return self
 
-    def _generate(self, messages: list[BaseMessage], stop: Any = None, run_manager: Any = None,
-                  **kwargs: Any) -> ChatResult:
+    def _generate(
+        self, messages: list[BaseMessage], stop: Any = None, run_manager: Any = None, **kwargs: Any
+    ) -> ChatResult:
         last = messages[-1]
         if isinstance(last, ToolMessage):
             reply = AIMessage(content=f"[offline model] Ticket status: {last.text}")
-        elif isinstance(last, HumanMessage) and (found := re.search(r"T-\d+", last.text, re.IGNORECASE)):
-            call = {"name": "lookup_ticket", "args": {"ticket_id": found.group(0)}, "id": f"call-{len(messages)}"}
+        elif isinstance(last, HumanMessage) and (
+            found := re.search(r"T-\d+", last.text, re.IGNORECASE)
+        ):
+            call = {
+                "name": "lookup_ticket",
+                "args": {"ticket_id": found.group(0)},
+                "id": f"call-{len(messages)}",
+            }
             reply = AIMessage(content="", tool_calls=[call])
         else:
-            reply = AIMessage(content=f"[offline model] I can look up tickets like T-100. I see "
-                                      f"{len(messages)} messages of this thread.")
+            reply = AIMessage(
+                content=f"[offline model] I can look up tickets like T-100. I see "
+                f"{len(messages)} messages of this thread."
+            )
         return ChatResult(generations=[ChatGeneration(message=reply)])
 
 
@@ -64,13 +76,19 @@ def chat_model() -> BaseChatModel:
         from langchain_sessionmem.offline import chat_model as openai_or_offline
 
         return openai_or_offline()
-    print("[offline model] OPENAI_API_KEY / OPENAI_BASE_URL are not set: using a local offline model, not an LLM.")
+    print(
+        "[offline model] OPENAI_API_KEY / OPENAI_BASE_URL are not set: using a local offline model, not an LLM."
+    )
     return OfflineToolModel()
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--db", default="agent_threads.db", help="SQLite file (default: %(default)s)")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--db", default="agent_threads.db", help="SQLite file (default: %(default)s)"
+    )
     parser.add_argument("--fresh", action="store_true", help="delete the demo thread first")
     args = parser.parse_args()
 
@@ -79,8 +97,12 @@ def main() -> None:
         if args.fresh:
             saver.delete_thread("alice-support")
         agent = create_agent(
-            chat_model(), [lookup_ticket], checkpointer=saver,
-            middleware=[SessionMemoryMiddleware(TokenWindowMemory(300, token_counter="approximate"))],
+            chat_model(),
+            [lookup_ticket],
+            checkpointer=saver,
+            middleware=[
+                SessionMemoryMiddleware(TokenWindowMemory(300, token_counter="approximate"))
+            ],
         )
         config = {"configurable": {"thread_id": "alice-support"}}
         for text in ["What is the status of T-100?", "And T-200?", "Thanks!"]:
@@ -88,8 +110,10 @@ def main() -> None:
             print(f"alice: {text}\n  agent: {result['messages'][-1].text}")
         state = agent.get_state(config)
         info = saver.thread_info("alice-support")
-        print(f"\nthread alice-support: {len(state.values['messages'])} messages in state (budget 300 tokens), "
-              f"{info['checkpoints']} checkpoints, {info['bytes']} bytes stored in {args.db}")
+        print(
+            f"\nthread alice-support: {len(state.values['messages'])} messages in state (budget 300 tokens), "
+            f"{info['checkpoints']} checkpoints, {info['bytes']} bytes stored in {args.db}"
+        )
         bob = store.checkpointer(user_id="bob")
         print(f"bob sees alice's thread: {bob.get_tuple(config) is not None}")
 

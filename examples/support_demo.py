@@ -32,19 +32,30 @@ def show_prompt(prompt_value):
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--db", default="support_sessions.db", help="SQLite file (default: %(default)s)")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--db", default="support_sessions.db", help="SQLite file (default: %(default)s)"
+    )
     parser.add_argument("--fresh", action="store_true", help="delete the demo sessions first")
     args = parser.parse_args()
 
-    prompt = ChatPromptTemplate.from_messages([
-        ("system", "You are a helpdesk assistant. Answer from this conversation only."),
-        MessagesPlaceholder("history"),
-        ("human", "{input}"),
-    ])
+    prompt = ChatPromptTemplate.from_messages(
+        [
+            ("system", "You are a helpdesk assistant. Answer from this conversation only."),
+            MessagesPlaceholder("history"),
+            ("human", "{input}"),
+        ]
+    )
     store = SessionStore.from_url(f"sqlite:///{args.db}")
-    chain = with_session_memory(prompt | RunnableLambda(show_prompt) | chat_model(), store,
-                                input_messages_key="input", history_messages_key="history", max_messages=20)
+    chain = with_session_memory(
+        prompt | RunnableLambda(show_prompt) | chat_model(),
+        store,
+        input_messages_key="input",
+        history_messages_key="history",
+        max_messages=20,
+    )
     with store:
         for user, session, _ in TICKETS:
             if args.fresh:
@@ -53,7 +64,11 @@ def main() -> None:
             config = {"configurable": {"session_id": session, "user_id": user}}
             stored = store.history(session, user_id=user).count()
             print(f"\n== {user} / {session} ({stored} messages stored in {args.db})")
-            turns = [report, "What issue did I report?"] if stored == 0 else ["What issue did I report?"]
+            turns = (
+                [report, "What issue did I report?"]
+                if stored == 0
+                else ["What issue did I report?"]
+            )
             for text in turns:
                 print(f"  {user} says: {text}\n  the model receives:")
                 reply = chain.invoke({"input": text}, config)

@@ -25,10 +25,14 @@ except ImportError:  # langchain-core 2.x
         """Stand-in with the methods ``BaseChatMessageHistory`` used to provide."""
 
         def add_user_message(self, message: HumanMessage | str) -> None:
-            self.add_messages([message if isinstance(message, HumanMessage) else HumanMessage(content=message)])
+            self.add_messages(
+                [message if isinstance(message, HumanMessage) else HumanMessage(content=message)]
+            )
 
         def add_ai_message(self, message: AIMessage | str) -> None:
-            self.add_messages([message if isinstance(message, AIMessage) else AIMessage(content=message)])
+            self.add_messages(
+                [message if isinstance(message, AIMessage) else AIMessage(content=message)]
+            )
 
         def add_message(self, message: BaseMessage) -> None:
             self.add_messages([message])

@@ -36,15 +36,22 @@ def build_chain(store: SessionStore, max_messages: int) -> SessionMemoryRunnable
     prompt = ChatPromptTemplate.from_messages(
         [("system", SYSTEM_PROMPT), MessagesPlaceholder("history"), ("human", "{input}")]
     )
-    return with_session_memory(prompt | chat_model(), store, input_messages_key="input",
-                               history_messages_key="history", max_messages=max_messages)
+    return with_session_memory(
+        prompt | chat_model(),
+        store,
+        input_messages_key="input",
+        history_messages_key="history",
+        max_messages=max_messages,
+    )
 
 
 def _chat(store: SessionStore, args: argparse.Namespace) -> int:
     chain = build_chain(store, args.max_messages)
     config: RunnableConfig = {"configurable": {"session_id": args.session, "user_id": args.user}}
     stored = store.history(args.session, user_id=args.user).count()
-    print(f"session {args.session!r} of {args.user or 'anonymous'} ({stored} messages). /quit to leave.")
+    print(
+        f"session {args.session!r} of {args.user or 'anonymous'} ({stored} messages). /quit to leave."
+    )
     for line in sys.stdin:
         text = line.strip()
         if text in ("/quit", "/exit"):
@@ -60,8 +67,10 @@ def _sessions(store: SessionStore, args: argparse.Namespace) -> int:
         print(f"no sessions for {args.user or 'anonymous'}")
     for info in rows:
         expires = info.expires_at.isoformat(timespec="seconds") if info.expires_at else "never"
-        print(f"{info.session_id}\t{info.message_count} messages\tupdated {info.updated_at:%Y-%m-%d %H:%M:%S}"
-              f"\texpires {expires}")
+        print(
+            f"{info.session_id}\t{info.message_count} messages\tupdated {info.updated_at:%Y-%m-%d %H:%M:%S}"
+            f"\texpires {expires}"
+        )
     return 0
 
 
@@ -95,20 +104,30 @@ def _serve(store: SessionStore, args: argparse.Namespace) -> int:
     pairs = [p for p in os.environ.get("SESSIONMEM_TOKENS", "").split(",") if p.strip()]
     tokens = dict(p.strip().split(":", 1) for p in pairs if ":" in p)
     if not tokens:
-        print("set SESSIONMEM_TOKENS='token:user,...': every request must authenticate as a user",
-              file=sys.stderr)
+        print(
+            "set SESSIONMEM_TOKENS='token:user,...': every request must authenticate as a user",
+            file=sys.stderr,
+        )
         return 2
-    app = create_app(build_chain(store, args.max_messages), store, authenticate=bearer_tokens(tokens))
+    app = create_app(
+        build_chain(store, args.max_messages), store, authenticate=bearer_tokens(tokens)
+    )
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
     return 0
 
 
 def parser() -> argparse.ArgumentParser:
-    root = argparse.ArgumentParser(prog="sessionmem", description=__doc__,
-                                   formatter_class=argparse.RawDescriptionHelpFormatter)
-    root.add_argument("--store", default=os.environ.get("SESSIONMEM_URL", DEFAULT_URL),
-                      help="store URL (default: $SESSIONMEM_URL or %(default)s)")
-    root.add_argument("--namespace", default="sessionmem", help="key / table prefix (default: %(default)s)")
+    root = argparse.ArgumentParser(
+        prog="sessionmem", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    root.add_argument(
+        "--store",
+        default=os.environ.get("SESSIONMEM_URL", DEFAULT_URL),
+        help="store URL (default: $SESSIONMEM_URL or %(default)s)",
+    )
+    root.add_argument(
+        "--namespace", default="sessionmem", help="key / table prefix (default: %(default)s)"
+    )
     commands = root.add_subparsers(dest="command", required=True)
 
     def command(name: str, handler, help: str) -> argparse.ArgumentParser:

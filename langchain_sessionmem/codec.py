@@ -44,7 +44,9 @@ class StoredMessage:
     message: BaseMessage
 
 
-def encode(messages: Sequence[BaseMessage], max_bytes: int = DEFAULT_MAX_MESSAGE_BYTES) -> list[EncodedMessage]:
+def encode(
+    messages: Sequence[BaseMessage], max_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
+) -> list[EncodedMessage]:
     """Encode a batch; any bad message fails the whole batch before anything is written.
 
     Chunks become whole messages and a message without an id gets a new one in its stored
@@ -78,11 +80,14 @@ def encode(messages: Sequence[BaseMessage], max_bytes: int = DEFAULT_MAX_MESSAGE
     return encoded
 
 
-def decode_many(records: Sequence[tuple[int, bytes | str]], *, session_id: str) -> list[BaseMessage]:
+def decode_many(
+    records: Sequence[tuple[int, bytes | str]], *, session_id: str
+) -> list[BaseMessage]:
     """Decode a batch in one pass; on any failure, :func:`decode` each record to find the bad one."""
     try:
-        return messages_from_dict([json.loads(data.decode() if isinstance(data, bytes) else data)
-                                   for _, data in records])
+        return messages_from_dict(
+            [json.loads(data.decode() if isinstance(data, bytes) else data) for _, data in records]
+        )
     except Exception:  # noqa: BLE001 - the per-record pass below names the culprit
         return [decode(data, session_id=session_id, position=seq) for seq, data in records]
 

@@ -45,11 +45,16 @@ class SessionHistory(ChatHistoryBase):
             if self.store.on_corrupt == "raise":
                 raise
         else:
-            return [StoredMessage(seq, message) for (seq, _), message in zip(records, messages, strict=True)]
+            return [
+                StoredMessage(seq, message)
+                for (seq, _), message in zip(records, messages, strict=True)
+            ]
         entries = []
         for seq, data in records:
             try:
-                entries.append(StoredMessage(seq, decode(data, session_id=self.session_id, position=seq)))
+                entries.append(
+                    StoredMessage(seq, decode(data, session_id=self.session_id, position=seq))
+                )
             except CorruptDataError:
                 logger.warning("skipping corrupt message %d of session %r", seq, self.session_id)
         return entries
@@ -74,7 +79,9 @@ class SessionHistory(ChatHistoryBase):
 
     async def aadd_messages(self, messages: Sequence[BaseMessage]) -> None:
         if messages:
-            await self.store.engine.aappend(self._key, encode(messages, self.store.max_message_bytes))
+            await self.store.engine.aappend(
+                self._key, encode(messages, self.store.max_message_bytes)
+            )
 
     def add_message(self, message: BaseMessage) -> None:
         self.add_messages([message])
@@ -108,7 +115,9 @@ class SessionHistory(ChatHistoryBase):
         """Messages with ``start_seq <= seq < end_seq`` (positions start at 1), oldest first."""
         return self._entries(self.store.engine.range(self._key, start_seq, end_seq))
 
-    async def arange_entries(self, start_seq: int, end_seq: int | None = None) -> list[StoredMessage]:
+    async def arange_entries(
+        self, start_seq: int, end_seq: int | None = None
+    ) -> list[StoredMessage]:
         return self._entries(await self.store.engine.arange(self._key, start_seq, end_seq))
 
     def count(self) -> int:
@@ -140,7 +149,9 @@ class SessionHistory(ChatHistoryBase):
             new = update(dict(state.data))
             if new is None or self.cas_state(state.version, new):
                 return state.data if new is None else new
-        raise ConflictError(f"session {self.session_id!r}: state kept changing during {attempts} attempts")
+        raise ConflictError(
+            f"session {self.session_id!r}: state kept changing during {attempts} attempts"
+        )
 
     async def aupdate_state(self, update: StateUpdate, *, attempts: int = 20) -> dict[str, Any]:
         for _ in range(attempts):
@@ -148,7 +159,9 @@ class SessionHistory(ChatHistoryBase):
             new = update(dict(state.data))
             if new is None or await self.acas_state(state.version, new):
                 return state.data if new is None else new
-        raise ConflictError(f"session {self.session_id!r}: state kept changing during {attempts} attempts")
+        raise ConflictError(
+            f"session {self.session_id!r}: state kept changing during {attempts} attempts"
+        )
 
     def _state(self, version: int, data: bytes | None) -> SessionState:
         if data is None:
@@ -180,4 +193,6 @@ def _dump_state(data: dict[str, Any]) -> bytes:
     try:
         return json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode()
     except (TypeError, ValueError) as exc:
-        raise SerializationError(f"session state cannot be stored as JSON: {exc}; keep it to JSON types") from exc
+        raise SerializationError(
+            f"session state cannot be stored as JSON: {exc}; keep it to JSON types"
+        ) from exc

@@ -13,7 +13,9 @@ MAX_ID_LENGTH = 256
 def validate_id(value: object, kind: str = "session_id") -> str:
     """Return ``value`` if it is a usable id, else raise :class:`InvalidIdError` saying why."""
     if not isinstance(value, str):
-        raise InvalidIdError(f"{kind} must be a str, got {type(value).__name__}: pass e.g. {kind}='abc-123'")
+        raise InvalidIdError(
+            f"{kind} must be a str, got {type(value).__name__}: pass e.g. {kind}='abc-123'"
+        )
     if not value:
         raise InvalidIdError(f"{kind} is empty: pass a non-empty id, e.g. {kind}='abc-123'")
     if len(value) > MAX_ID_LENGTH:
@@ -22,7 +24,9 @@ def validate_id(value: object, kind: str = "session_id") -> str:
         )
     bad = next((c for c in value if ord(c) < 32 or 127 <= ord(c) < 160), None)
     if bad is not None:
-        raise InvalidIdError(f"{kind} contains the control character {bad!r}: use printable characters only")
+        raise InvalidIdError(
+            f"{kind} contains the control character {bad!r}: use printable characters only"
+        )
     return value
 
 
@@ -35,6 +39,12 @@ def uuid7() -> str:
     """A time-ordered UUID (RFC 9562 version 7) as a string: ids sort by creation time."""
     ms = time.time_ns() // 1_000_000
     rand = int.from_bytes(os.urandom(10), "big")
-    value = (ms & ((1 << 48) - 1)) << 80 | 0x7 << 76 | (rand >> 68 & 0xFFF) << 64 | 0b10 << 62 | (rand & ((1 << 62) - 1))
+    value = (
+        (ms & ((1 << 48) - 1)) << 80
+        | 0x7 << 76
+        | (rand >> 68 & 0xFFF) << 64
+        | 0b10 << 62
+        | (rand & ((1 << 62) - 1))
+    )
     text = f"{value:032x}"
     return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"

@@ -24,16 +24,23 @@ class OfflineSupportModel(BaseChatModel):
     def _llm_type(self) -> str:
         return "offline-support"
 
-    def _generate(self, messages: list[BaseMessage], stop: Any = None, run_manager: Any = None,
-                  **kwargs: Any) -> ChatResult:
+    def _generate(
+        self, messages: list[BaseMessage], stop: Any = None, run_manager: Any = None, **kwargs: Any
+    ) -> ChatResult:
         asked = [m.text for m in messages if isinstance(m, HumanMessage)]
         question = asked[-1] if asked else ""
         if "?" in question:
             reports = [q for q in asked[:-1] if "?" not in q]
-            answer = f"You reported: {reports[0]!r}." if reports else "I have no report from you in this session."
+            answer = (
+                f"You reported: {reports[0]!r}."
+                if reports
+                else "I have no report from you in this session."
+            )
         else:
             answer = f"Thanks, I have noted: {question!r}."
-        return ChatResult(generations=[ChatGeneration(message=AIMessage(content=f"{LABEL} {answer}"))])
+        return ChatResult(
+            generations=[ChatGeneration(message=AIMessage(content=f"{LABEL} {answer}"))]
+        )
 
 
 def chat_model() -> BaseChatModel:
@@ -42,10 +49,16 @@ def chat_model() -> BaseChatModel:
         try:
             from langchain_openai import ChatOpenAI
         except ImportError as exc:
-            raise ImportError("OPENAI_* is set but langchain-openai is not: "
-                              "pip install 'langchain-sessionmem[openai]'") from exc
+            raise ImportError(
+                "OPENAI_* is set but langchain-openai is not: "
+                "pip install 'langchain-sessionmem[openai]'"
+            ) from exc
 
-        return ChatOpenAI(model=os.environ.get("OPENAI_MODEL", "gpt-4o-mini"),
-                          api_key=SecretStr(os.environ.get("OPENAI_API_KEY", "not-needed")))
-    print(f"{LABEL} OPENAI_API_KEY / OPENAI_BASE_URL are not set: using a local offline model, not an LLM.")
+        return ChatOpenAI(
+            model=os.environ.get("OPENAI_MODEL", "gpt-4o-mini"),
+            api_key=SecretStr(os.environ.get("OPENAI_API_KEY", "not-needed")),
+        )
+    print(
+        f"{LABEL} OPENAI_API_KEY / OPENAI_BASE_URL are not set: using a local offline model, not an LLM."
+    )
     return OfflineSupportModel()

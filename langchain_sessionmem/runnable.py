@@ -40,11 +40,19 @@ HistoryFactory = Callable[..., SessionHistory | Awaitable[SessionHistory]]
 MemoryLike = SessionMemoryProtocol | Sequence[SessionMemoryProtocol] | None
 
 SESSION_ID_SPEC = ConfigurableFieldSpec(
-    id="session_id", annotation=str, name="Session ID", default="", is_shared=True,
+    id="session_id",
+    annotation=str,
+    name="Session ID",
+    default="",
+    is_shared=True,
     description="Which conversation this turn belongs to.",
 )
 USER_ID_SPEC = ConfigurableFieldSpec(
-    id="user_id", annotation=str | None, name="User ID", default=None, is_shared=True,
+    id="user_id",
+    annotation=str | None,
+    name="User ID",
+    default=None,
+    is_shared=True,
     description="Owner of the session; sessions of one user are invisible to every other.",
 )
 
@@ -61,24 +69,40 @@ class LastMessages:
     def _window(self, messages: list[BaseMessage]) -> list[BaseMessage]:
         return select_window(messages, [0] * len(messages), max_messages=self.k)
 
-    def load_context(self, history: Any, input_messages: Sequence[BaseMessage],
-                     config: RunnableConfig | None = None) -> list[BaseMessage]:
+    def load_context(
+        self,
+        history: Any,
+        input_messages: Sequence[BaseMessage],
+        config: RunnableConfig | None = None,
+    ) -> list[BaseMessage]:
         if isinstance(history, SessionHistory):
             return self._window(history.tail(self.k))
-        return self._window(list(history.messages)[-self.k:])
+        return self._window(list(history.messages)[-self.k :])
 
-    async def aload_context(self, history: Any, input_messages: Sequence[BaseMessage],
-                            config: RunnableConfig | None = None) -> list[BaseMessage]:
+    async def aload_context(
+        self,
+        history: Any,
+        input_messages: Sequence[BaseMessage],
+        config: RunnableConfig | None = None,
+    ) -> list[BaseMessage]:
         if isinstance(history, SessionHistory):
             return self._window(await history.atail(self.k))
-        return self._window(list(await history.aget_messages())[-self.k:])
+        return self._window(list(await history.aget_messages())[-self.k :])
 
-    def save_context(self, history: Any, turn_messages: Sequence[BaseMessage],
-                     config: RunnableConfig | None = None) -> None:
+    def save_context(
+        self,
+        history: Any,
+        turn_messages: Sequence[BaseMessage],
+        config: RunnableConfig | None = None,
+    ) -> None:
         return None
 
-    async def asave_context(self, history: Any, turn_messages: Sequence[BaseMessage],
-                            config: RunnableConfig | None = None) -> None:
+    async def asave_context(
+        self,
+        history: Any,
+        turn_messages: Sequence[BaseMessage],
+        config: RunnableConfig | None = None,
+    ) -> None:
         return None
 
 
@@ -90,7 +114,9 @@ def _as_messages(value: Any, what: str) -> list[BaseMessage]:
     if isinstance(value, BaseMessage):
         return [value]
     if isinstance(value, (list, tuple)) and all(isinstance(m, BaseMessage) for m in value):
-        return [message_chunk_to_message(m) if isinstance(m, BaseMessageChunk) else m for m in value]
+        return [
+            message_chunk_to_message(m) if isinstance(m, BaseMessageChunk) else m for m in value
+        ]
     raise ConfigurationError(
         f"cannot read the {what} messages from a {type(value).__name__}: the chain's {what} must be a str, "
         f"a message, a list of messages, or a dict (then set {what}_messages_key=...)"
@@ -115,11 +141,19 @@ def _merge(total: Any, chunk: Any) -> Any:
 class SessionMemoryRunnable(Runnable[Any, Any]):
     """A runnable with per-user session memory. Build it with :func:`with_session_memory`."""
 
-    def __init__(self, bound: Runnable, sessions: SessionStore | HistoryFactory, *,
-                 memory: MemoryLike = None, max_messages: int = 50,
-                 input_messages_key: str | None = None, output_messages_key: str | None = None,
-                 history_messages_key: str | None = None, save_input_on_error: bool = False,
-                 require_user: bool = False):
+    def __init__(
+        self,
+        bound: Runnable,
+        sessions: SessionStore | HistoryFactory,
+        *,
+        memory: MemoryLike = None,
+        max_messages: int = 50,
+        input_messages_key: str | None = None,
+        output_messages_key: str | None = None,
+        history_messages_key: str | None = None,
+        save_input_on_error: bool = False,
+        require_user: bool = False,
+    ):
         self.bound = bound
         self.sessions = sessions
         self.memory = _memory(memory, max_messages)
@@ -162,7 +196,9 @@ class SessionMemoryRunnable(Runnable[Any, Any]):
     def _chain_input(self, input: Any, history: list[BaseMessage], new: list[BaseMessage]) -> Any:
         if self.history_messages_key:
             if not isinstance(input, dict):
-                raise ConfigurationError("history_messages_key needs a dict input: pass {'input': ..., ...}")
+                raise ConfigurationError(
+                    "history_messages_key needs a dict input: pass {'input': ..., ...}"
+                )
             return {**input, self.history_messages_key: history}
         if isinstance(input, dict):
             return {**input, self.input_messages_key or "input": [*history, *new]}
@@ -184,7 +220,8 @@ class SessionMemoryRunnable(Runnable[Any, Any]):
         messages = self._output_messages(total)
         return [
             m.model_copy(update={"response_metadata": {**m.response_metadata, "interrupted": True}})
-            if isinstance(m, AIMessage) else m
+            if isinstance(m, AIMessage)
+            else m
             for m in messages
         ]
 
@@ -196,7 +233,9 @@ class SessionMemoryRunnable(Runnable[Any, Any]):
         history = self._call_factory(session_id, user_id)
         if inspect.iscoroutine(history):
             history.close()
-            raise ConfigurationError("this history factory is async: use ainvoke / astream / abatch")
+            raise ConfigurationError(
+                "this history factory is async: use ainvoke / astream / abatch"
+            )
         return history
 
     async def _aopen(self, config: RunnableConfig) -> SessionHistory:
@@ -212,19 +251,27 @@ class SessionMemoryRunnable(Runnable[Any, Any]):
             return factory(session_id=session_id, user_id=user_id)
         return factory(session_id)
 
-    def _save(self, history: SessionHistory, messages: list[BaseMessage], config: RunnableConfig) -> None:
+    def _save(
+        self, history: SessionHistory, messages: list[BaseMessage], config: RunnableConfig
+    ) -> None:
         history.add_messages(messages)
         try:
             self.memory.save_context(history, messages, config)
         except Exception:  # the turn is stored; memory upkeep is retried on a later turn
-            logger.exception("memory upkeep failed for session %r", getattr(history, "session_id", "?"))
+            logger.exception(
+                "memory upkeep failed for session %r", getattr(history, "session_id", "?")
+            )
 
-    async def _asave(self, history: SessionHistory, messages: list[BaseMessage], config: RunnableConfig) -> None:
+    async def _asave(
+        self, history: SessionHistory, messages: list[BaseMessage], config: RunnableConfig
+    ) -> None:
         await history.aadd_messages(messages)
         try:
             await self.memory.asave_context(history, messages, config)
         except Exception:
-            logger.exception("memory upkeep failed for session %r", getattr(history, "session_id", "?"))
+            logger.exception(
+                "memory upkeep failed for session %r", getattr(history, "session_id", "?")
+            )
 
     # -- invoke ----------------------------------------------------------------------------
     def invoke(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Any:
@@ -247,7 +294,9 @@ class SessionMemoryRunnable(Runnable[Any, Any]):
         new = self._input_messages(input)
         context = await self.memory.aload_context(history, new, config)
         try:
-            output = await self.bound.ainvoke(self._chain_input(input, context, new), config, **kwargs)
+            output = await self.bound.ainvoke(
+                self._chain_input(input, context, new), config, **kwargs
+            )
         except BaseException:
             if self.save_input_on_error:
                 await history.aadd_messages(new)
@@ -256,19 +305,25 @@ class SessionMemoryRunnable(Runnable[Any, Any]):
         return output
 
     # -- stream ----------------------------------------------------------------------------
-    def stream(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Iterator[Any]:
+    def stream(
+        self, input: Any, config: RunnableConfig | None = None, **kwargs: Any
+    ) -> Iterator[Any]:
         config = ensure_config(config)
         history = self._open(config)
         new = self._input_messages(input)
         context = self.memory.load_context(history, new, config)
         total, finished = None, False
         try:
-            for chunk in self.bound.stream(self._chain_input(input, context, new), config, **kwargs):
+            for chunk in self.bound.stream(
+                self._chain_input(input, context, new), config, **kwargs
+            ):
                 total = _merge(total, chunk)
                 yield chunk
             finished = True
         except GeneratorExit:  # the consumer stopped early: keep what it saw, marked as partial
-            history.add_messages([*new, *(self._partial_messages(total) if total is not None else [])])
+            history.add_messages(
+                [*new, *(self._partial_messages(total) if total is not None else [])]
+            )
             raise
         except BaseException:
             if self.save_input_on_error:
@@ -277,19 +332,25 @@ class SessionMemoryRunnable(Runnable[Any, Any]):
         if finished:
             self._save(history, [*new, *self._output_messages(total)], config)
 
-    async def astream(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> AsyncIterator[Any]:
+    async def astream(
+        self, input: Any, config: RunnableConfig | None = None, **kwargs: Any
+    ) -> AsyncIterator[Any]:
         config = ensure_config(config)
         history = await self._aopen(config)
         new = self._input_messages(input)
         context = await self.memory.aload_context(history, new, config)
         total, finished = None, False
         try:
-            async for chunk in self.bound.astream(self._chain_input(input, context, new), config, **kwargs):
+            async for chunk in self.bound.astream(
+                self._chain_input(input, context, new), config, **kwargs
+            ):
                 total = _merge(total, chunk)
                 yield chunk
             finished = True
         except GeneratorExit:
-            await history.aadd_messages([*new, *(self._partial_messages(total) if total is not None else [])])
+            await history.aadd_messages(
+                [*new, *(self._partial_messages(total) if total is not None else [])]
+            )
             raise
         except BaseException:
             if self.save_input_on_error:
@@ -313,11 +374,18 @@ def _memory(memory: MemoryLike, max_messages: int) -> SessionMemoryProtocol:
     return memory
 
 
-def with_session_memory(runnable: Runnable, sessions: SessionStore | HistoryFactory, *,
-                        memory: MemoryLike = None, max_messages: int = 50,
-                        input_messages_key: str | None = None, output_messages_key: str | None = None,
-                        history_messages_key: str | None = None, save_input_on_error: bool = False,
-                        require_user: bool = False) -> SessionMemoryRunnable:
+def with_session_memory(
+    runnable: Runnable,
+    sessions: SessionStore | HistoryFactory,
+    *,
+    memory: MemoryLike = None,
+    max_messages: int = 50,
+    input_messages_key: str | None = None,
+    output_messages_key: str | None = None,
+    history_messages_key: str | None = None,
+    save_input_on_error: bool = False,
+    require_user: bool = False,
+) -> SessionMemoryRunnable:
     """Wrap ``runnable`` so each call reads and records its session.
 
     ``sessions`` is a :class:`SessionStore`, or a factory ``(session_id[, user_id]) -> history``
@@ -328,12 +396,22 @@ def with_session_memory(runnable: Runnable, sessions: SessionStore | HistoryFact
     input messages. Call with ``config={"configurable": {"session_id": ..., "user_id": ...}}``.
     """
     return SessionMemoryRunnable(
-        runnable, sessions, memory=memory, max_messages=max_messages,
-        input_messages_key=input_messages_key, output_messages_key=output_messages_key,
-        history_messages_key=history_messages_key, save_input_on_error=save_input_on_error,
+        runnable,
+        sessions,
+        memory=memory,
+        max_messages=max_messages,
+        input_messages_key=input_messages_key,
+        output_messages_key=output_messages_key,
+        history_messages_key=history_messages_key,
+        save_input_on_error=save_input_on_error,
         require_user=require_user,
     )
 
 
-__all__ = ["LastMessages", "SessionMemoryRunnable", "with_session_memory",
-           "SESSION_ID_SPEC", "USER_ID_SPEC"]
+__all__ = [
+    "LastMessages",
+    "SessionMemoryRunnable",
+    "with_session_memory",
+    "SESSION_ID_SPEC",
+    "USER_ID_SPEC",
+]

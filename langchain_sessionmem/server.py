@@ -24,7 +24,9 @@ try:
     from fastapi.responses import JSONResponse, StreamingResponse
     from pydantic import BaseModel
 except ImportError as exc:  # pragma: no cover - exercised only without the extra
-    raise ImportError("the server needs FastAPI: pip install 'langchain-sessionmem[server]'") from exc
+    raise ImportError(
+        "the server needs FastAPI: pip install 'langchain-sessionmem[server]'"
+    ) from exc
 
 from langchain_core.messages import BaseMessage, messages_to_dict
 from langchain_core.runnables import RunnableConfig
@@ -50,15 +52,22 @@ def bearer_tokens(tokens: Mapping[str, str]) -> Authenticate:
     def authenticate(request: Request) -> str:
         scheme, _, token = request.headers.get("authorization", "").partition(" ")
         for known, user in tokens.items():
-            if scheme.lower() == "bearer" and secrets.compare_digest(token.encode(), known.encode()):
+            if scheme.lower() == "bearer" and secrets.compare_digest(
+                token.encode(), known.encode()
+            ):
                 return user
-        raise HTTPException(status_code=401, detail="missing or unknown bearer token",
-                            headers={"WWW-Authenticate": "Bearer"})
+        raise HTTPException(
+            status_code=401,
+            detail="missing or unknown bearer token",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
 
     return authenticate
 
 
-def owner_config(authenticate: Authenticate) -> Callable[[dict[str, Any], Request], Awaitable[dict[str, Any]]]:
+def owner_config(
+    authenticate: Authenticate,
+) -> Callable[[dict[str, Any], Request], Awaitable[dict[str, Any]]]:
     """A LangServe ``per_req_config_modifier`` that stamps the authenticated user on every call.
 
     A client that sends another ``user_id`` gets HTTP 403 instead of silently reaching its history.
@@ -69,7 +78,9 @@ def owner_config(authenticate: Authenticate) -> Callable[[dict[str, Any], Reques
         configurable = dict(config.get("configurable") or {})
         claimed = configurable.get("user_id")
         if claimed not in (None, "", user):
-            raise HTTPException(status_code=403, detail="user_id is set by the server from your credentials")
+            raise HTTPException(
+                status_code=403, detail="user_id is set by the server from your credentials"
+            )
         configurable["user_id"] = user
         return {**config, "configurable": configurable}
 
@@ -83,7 +94,9 @@ async def _user(authenticate: Authenticate, request: Request) -> str:
     try:
         return validate_id(user, "user_id")
     except InvalidIdError as exc:
-        raise HTTPException(status_code=401, detail=f"authentication returned an unusable user id: {exc}") from exc
+        raise HTTPException(
+            status_code=401, detail=f"authentication returned an unusable user id: {exc}"
+        ) from exc
 
 
 def _jsonable(value: Any) -> Any:
@@ -96,8 +109,13 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-def create_app(chain: SessionMemoryRunnable, store: SessionStore, *, authenticate: Authenticate,
-               title: str = "langchain-sessionmem") -> FastAPI:
+def create_app(
+    chain: SessionMemoryRunnable,
+    store: SessionStore,
+    *,
+    authenticate: Authenticate,
+    title: str = "langchain-sessionmem",
+) -> FastAPI:
     """The HTTP API of one chain with session memory; sessions are scoped to the caller."""
     app = FastAPI(title=title)
 
@@ -107,7 +125,9 @@ def create_app(chain: SessionMemoryRunnable, store: SessionStore, *, authenticat
     def turn_config(body: TurnRequest, session_id: str, user: str) -> RunnableConfig:
         client = dict((body.config or {}).get("configurable") or {})
         if client.get("user_id") not in (None, "", user):
-            raise HTTPException(status_code=403, detail="user_id is set by the server from your credentials")
+            raise HTTPException(
+                status_code=403, detail="user_id is set by the server from your credentials"
+            )
         try:
             validate_id(session_id, "session_id")
         except InvalidIdError as exc:
@@ -116,16 +136,28 @@ def create_app(chain: SessionMemoryRunnable, store: SessionStore, *, authenticat
 
     @app.exception_handler(SessionMemoryError)
     async def session_error(request: Request, exc: SessionMemoryError) -> JSONResponse:
-        status = 503 if isinstance(exc, EngineUnavailableError) else 422 if isinstance(exc, ValueError) else 500
-        return JSONResponse(status_code=status, content={"error": type(exc).__name__, "detail": str(exc)})
+        status = (
+            503
+            if isinstance(exc, EngineUnavailableError)
+            else 422
+            if isinstance(exc, ValueError)
+            else 500
+        )
+        return JSONResponse(
+            status_code=status, content={"error": type(exc).__name__, "detail": str(exc)}
+        )
 
     @app.post("/sessions/{session_id}/invoke")
-    async def invoke(session_id: str, body: TurnRequest, user: str = Depends(current_user)) -> dict[str, Any]:
+    async def invoke(
+        session_id: str, body: TurnRequest, user: str = Depends(current_user)
+    ) -> dict[str, Any]:
         output = await chain.ainvoke(body.input, turn_config(body, session_id, user))
         return {"output": _jsonable(output)}
 
     @app.post("/sessions/{session_id}/stream")
-    async def stream(session_id: str, body: TurnRequest, user: str = Depends(current_user)) -> StreamingResponse:
+    async def stream(
+        session_id: str, body: TurnRequest, user: str = Depends(current_user)
+    ) -> StreamingResponse:
         config = turn_config(body, session_id, user)
 
         async def events() -> AsyncIterator[str]:
@@ -138,14 +170,20 @@ def create_app(chain: SessionMemoryRunnable, store: SessionStore, *, authenticat
     @app.get("/sessions")
     async def list_sessions(user: str = Depends(current_user)) -> list[dict[str, Any]]:
         return [
-            {"session_id": s.session_id, "created_at": s.created_at.isoformat(),
-             "updated_at": s.updated_at.isoformat(), "message_count": s.message_count,
-             "expires_at": s.expires_at.isoformat() if s.expires_at else None}
+            {
+                "session_id": s.session_id,
+                "created_at": s.created_at.isoformat(),
+                "updated_at": s.updated_at.isoformat(),
+                "message_count": s.message_count,
+                "expires_at": s.expires_at.isoformat() if s.expires_at else None,
+            }
             for s in await store.alist_sessions(user)
         ]
 
     @app.get("/sessions/{session_id}/messages")
-    async def messages(session_id: str, last: int = 50, user: str = Depends(current_user)) -> list[dict[str, Any]]:
+    async def messages(
+        session_id: str, last: int = 50, user: str = Depends(current_user)
+    ) -> list[dict[str, Any]]:
         if not 0 < last <= 1000:
             raise HTTPException(status_code=422, detail="last must be between 1 and 1000")
         return messages_to_dict(await store.history(session_id, user_id=user).atail(last))

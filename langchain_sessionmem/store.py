@@ -25,11 +25,13 @@ OnCorrupt = Literal["raise", "skip"]
 
 def _sqlite_path(url: str) -> str:
     """SQLAlchemy's convention: sqlite:// is in-memory, sqlite:///rel.db and sqlite:////abs.db are files."""
-    rest = url[len("sqlite://"):]
+    rest = url[len("sqlite://") :]
     if rest in ("", "/", "/:memory:"):
         return ":memory:"
     if not rest.startswith("/"):
-        raise ConfigurationError(f"bad SQLite URL {url!r}: use sqlite:///relative.db or sqlite:////absolute/path.db")
+        raise ConfigurationError(
+            f"bad SQLite URL {url!r}: use sqlite:///relative.db or sqlite:////absolute/path.db"
+        )
     return rest[1:]
 
 
@@ -41,8 +43,15 @@ class SessionStore:
     be read, listed, changed or deleted through another user id.
     """
 
-    def __init__(self, engine: Engine, *, namespace: str = "sessionmem", ttl: timedelta | float | None = None,
-                 max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES, on_corrupt: OnCorrupt = "raise"):
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        namespace: str = "sessionmem",
+        ttl: timedelta | float | None = None,
+        max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+        on_corrupt: OnCorrupt = "raise",
+    ):
         if on_corrupt not in ("raise", "skip"):
             raise ConfigurationError(f"on_corrupt must be 'raise' or 'skip', got {on_corrupt!r}")
         if max_message_bytes <= 0:
@@ -62,8 +71,14 @@ class SessionStore:
 
     # -- construction ----------------------------------------------------------------------
     @classmethod
-    def from_url(cls, url: str, *, namespace: str = "sessionmem", ttl: timedelta | float | None = None,
-                 **options: Any) -> SessionStore:
+    def from_url(
+        cls,
+        url: str,
+        *,
+        namespace: str = "sessionmem",
+        ttl: timedelta | float | None = None,
+        **options: Any,
+    ) -> SessionStore:
         """``memory://``, ``sqlite://`` (in-memory), ``sqlite:///file.db``, ``redis://``, ``rediss://``,
         ``redis+cluster://`` (Redis Cluster), ``unix://``, ``postgresql://`` / ``postgres://``.
 
@@ -80,12 +95,18 @@ class SessionStore:
         elif scheme == "sqlite":
             from .engines.sqlite import SqliteEngine
 
-            engine = SqliteEngine(_sqlite_path(url), namespace=namespace, ttl=seconds,
-                                  **_pop(options, "busy_timeout", "refresh_on_read"))
+            engine = SqliteEngine(
+                _sqlite_path(url),
+                namespace=namespace,
+                ttl=seconds,
+                **_pop(options, "busy_timeout", "refresh_on_read"),
+            )
         elif scheme in {"redis", "rediss", "unix", "redis+cluster", "rediss+cluster"}:
             from .engines.redis import RedisEngine
 
-            engine = RedisEngine(url, namespace=namespace, ttl=seconds, **_pop(options, "refresh_on_read"))
+            engine = RedisEngine(
+                url, namespace=namespace, ttl=seconds, **_pop(options, "refresh_on_read")
+            )
         elif scheme in {"postgresql", "postgres"}:
             return cls.from_conninfo(url, namespace=namespace, ttl=ttl, **options)
         else:
@@ -96,8 +117,14 @@ class SessionStore:
         return cls(engine, namespace=namespace, ttl=ttl, **options)
 
     @classmethod
-    def from_conninfo(cls, conninfo: str, *, namespace: str = "sessionmem", ttl: timedelta | float | None = None,
-                      **options: Any) -> SessionStore:
+    def from_conninfo(
+        cls,
+        conninfo: str,
+        *,
+        namespace: str = "sessionmem",
+        ttl: timedelta | float | None = None,
+        **options: Any,
+    ) -> SessionStore:
         """PostgreSQL from a libpq conninfo: a ``postgresql://`` URL or ``"host=... dbname=..."``.
 
         The engine makes a sync pool on first sync use (``min_size``, ``max_size``, ``pool_timeout``)
@@ -106,13 +133,21 @@ class SessionStore:
         from .engines.postgres import PostgresEngine
 
         _check_namespace(namespace)
-        engine = PostgresEngine(conninfo, namespace=namespace, ttl=ttl_seconds(ttl),
-                                **_pop(options, *_POSTGRES_OPTIONS))
+        engine = PostgresEngine(
+            conninfo, namespace=namespace, ttl=ttl_seconds(ttl), **_pop(options, *_POSTGRES_OPTIONS)
+        )
         return cls(engine, namespace=namespace, ttl=ttl, **options)
 
     @classmethod
-    def from_pool(cls, pool: Any = None, *, apool: Any = None, namespace: str = "sessionmem",
-                  ttl: timedelta | float | None = None, **options: Any) -> SessionStore:
+    def from_pool(
+        cls,
+        pool: Any = None,
+        *,
+        apool: Any = None,
+        namespace: str = "sessionmem",
+        ttl: timedelta | float | None = None,
+        **options: Any,
+    ) -> SessionStore:
         """PostgreSQL through your own ``psycopg_pool`` pools: a ``ConnectionPool`` and/or an
         ``AsyncConnectionPool`` (one passed as ``pool`` is taken as ``apool``).
 
@@ -127,14 +162,28 @@ class SessionStore:
         if isinstance(pool, AsyncConnectionPool):
             pool, apool = None, pool
         if pool is None and apool is None:
-            raise ConfigurationError("from_pool needs a psycopg_pool pool: from_pool(ConnectionPool(conninfo))")
-        engine = PostgresEngine(pool=pool, apool=apool, namespace=namespace, ttl=ttl_seconds(ttl),
-                                **_pop(options, "refresh_on_read"))
+            raise ConfigurationError(
+                "from_pool needs a psycopg_pool pool: from_pool(ConnectionPool(conninfo))"
+            )
+        engine = PostgresEngine(
+            pool=pool,
+            apool=apool,
+            namespace=namespace,
+            ttl=ttl_seconds(ttl),
+            **_pop(options, "refresh_on_read"),
+        )
         return cls(engine, namespace=namespace, ttl=ttl, **options)
 
     @classmethod
-    def from_client(cls, client: Any = None, *, aclient: Any = None, namespace: str = "sessionmem",
-                    ttl: timedelta | float | None = None, **options: Any) -> SessionStore:
+    def from_client(
+        cls,
+        client: Any = None,
+        *,
+        aclient: Any = None,
+        namespace: str = "sessionmem",
+        ttl: timedelta | float | None = None,
+        **options: Any,
+    ) -> SessionStore:
         """Use your own redis-py client(s): a ``redis.Redis`` / ``RedisCluster`` and/or their asyncio twins.
 
         An asyncio client passed as ``client`` is taken as ``aclient``. With one client only, the
@@ -146,9 +195,16 @@ class SessionStore:
         if client is not None and type(client).__module__.startswith("redis.asyncio"):
             client, aclient = None, client
         if client is None and aclient is None:
-            raise ConfigurationError("from_client needs a redis-py client: from_client(redis.Redis(...))")
-        engine = RedisEngine(client=client, aclient=aclient, namespace=namespace, ttl=ttl_seconds(ttl),
-                             **_pop(options, "refresh_on_read"))
+            raise ConfigurationError(
+                "from_client needs a redis-py client: from_client(redis.Redis(...))"
+            )
+        engine = RedisEngine(
+            client=client,
+            aclient=aclient,
+            namespace=namespace,
+            ttl=ttl_seconds(ttl),
+            **_pop(options, "refresh_on_read"),
+        )
         return cls(engine, namespace=namespace, ttl=ttl, **options)
 
     # -- sessions --------------------------------------------------------------------------
@@ -171,7 +227,9 @@ class SessionStore:
                 raise ConfigurationError(
                     f"this history factory is bound to user {fixed_user!r}; it cannot open a session of {user_id!r}"
                 )
-            return self.history(session_id, user_id=fixed_user if fixed_user is not None else user_id)
+            return self.history(
+                session_id, user_id=fixed_user if fixed_user is not None else user_id
+            )
 
         return get_session_history
 

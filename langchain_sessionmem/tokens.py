@@ -193,7 +193,13 @@ def _text_of(content: Any, encode: Callable[[str], list[int]]) -> int:
     return total
 
 
-_ROLES = {"human": "user", "ai": "assistant", "system": "system", "tool": "tool", "function": "function"}
+_ROLES = {
+    "human": "user",
+    "ai": "assistant",
+    "system": "system",
+    "tool": "tool",
+    "function": "function",
+}
 
 
 def _tiktoken_message_counter(encoding: Any) -> Callable[[BaseMessage], int]:
@@ -215,7 +221,9 @@ def _tiktoken_message_counter(encoding: Any) -> Callable[[BaseMessage], int]:
     return count
 
 
-def tiktoken_counter(model: str | None = None, *, encoding: str | None = None) -> MessageTokenCounter:
+def tiktoken_counter(
+    model: str | None = None, *, encoding: str | None = None
+) -> MessageTokenCounter:
     """An exact OpenAI-style counter; approximate (warned once) if the encoding cannot load.
 
     ``encoding`` wins over ``model``; with neither, ``cl100k_base`` is used.
@@ -226,7 +234,9 @@ def tiktoken_counter(model: str | None = None, *, encoding: str | None = None) -
         counter = approximate_counter()
         counter.name = f"approximate (fallback for {name})"
         return counter
-    return MessageTokenCounter(_tiktoken_message_counter(loaded), base_tokens=REPLY_PRIMING_TOKENS, name=name)
+    return MessageTokenCounter(
+        _tiktoken_message_counter(loaded), base_tokens=REPLY_PRIMING_TOKENS, name=name
+    )
 
 
 def approximate_counter(*, chars_per_token: float = 4.0) -> MessageTokenCounter:
@@ -257,7 +267,9 @@ def model_counter(model: Any) -> MessageTokenCounter:
 
 def _list_counter(fn: Callable[[list[BaseMessage]], int]) -> MessageTokenCounter:
     base = int(fn([]))
-    return MessageTokenCounter(lambda m: int(fn([m])) - base, base_tokens=base, name=getattr(fn, "__name__", "custom"))
+    return MessageTokenCounter(
+        lambda m: int(fn([m])) - base, base_tokens=base, name=getattr(fn, "__name__", "custom")
+    )
 
 
 def _is_per_message(fn: Callable[..., Any]) -> bool:

@@ -16,7 +16,9 @@ sys.path.insert(0, os.path.dirname(__file__))
 import services  # noqa: E402
 
 # tiktoken cannot download its BPE files here: point it at the packaged cl100k_base file.
-os.environ.setdefault("TIKTOKEN_CACHE_DIR", os.path.join(os.path.dirname(__file__), ".tiktoken_cache"))
+os.environ.setdefault(
+    "TIKTOKEN_CACHE_DIR", os.path.join(os.path.dirname(__file__), ".tiktoken_cache")
+)
 
 
 @pytest.fixture(scope="session")

@@ -121,7 +121,9 @@ class ScriptedChatModel(BaseChatModel):
         for i, word in enumerate(words):
             if self.fail_after is not None and i == self.fail_after:
                 raise RuntimeError("the model failed mid-stream")
-            yield ChatGenerationChunk(message=AIMessageChunk(content=word if i == 0 else " " + word))
+            yield ChatGenerationChunk(
+                message=AIMessageChunk(content=word if i == 0 else " " + word)
+            )
 
     def bind_tools(self, tools: Sequence[Any], **kwargs: Any) -> ScriptedChatModel:  # type: ignore[override]
         self.tools = list(tools)

@@ -20,7 +20,9 @@ from contextlib import contextmanager
 import pytest
 
 REDIS_URL = os.environ.get("SESSIONMEM_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
-POSTGRES_DSN = os.environ.get("SESSIONMEM_TEST_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/test")
+POSTGRES_DSN = os.environ.get(
+    "SESSIONMEM_TEST_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/test"
+)
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
 
@@ -86,9 +88,22 @@ def _wait_for_port(port: int, proc: subprocess.Popen, timeout: float = 10.0) -> 
 
 def _start_redis(port: int, workdir: str, *extra: str) -> subprocess.Popen:
     proc = subprocess.Popen(
-        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-         "--appendonly", "no", "--dir", workdir, *extra],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            "redis-server",
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            workdir,
+            *extra,
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     _wait_for_port(port, proc)
     return proc
@@ -121,14 +136,31 @@ def throwaway_cluster(masters: int = 3) -> Iterator[str]:
             for port in ports:
                 node_dir = os.path.join(workdir, str(port))
                 os.makedirs(node_dir)
-                procs.append(_start_redis(
-                    port, node_dir, "--cluster-enabled", "yes",
-                    "--cluster-config-file", "nodes.conf", "--cluster-node-timeout", "2000",
-                ))
+                procs.append(
+                    _start_redis(
+                        port,
+                        node_dir,
+                        "--cluster-enabled",
+                        "yes",
+                        "--cluster-config-file",
+                        "nodes.conf",
+                        "--cluster-node-timeout",
+                        "2000",
+                    )
+                )
             subprocess.run(
-                ["redis-cli", "--cluster", "create", *[f"127.0.0.1:{p}" for p in ports],
-                 "--cluster-replicas", "0", "--cluster-yes"],
-                check=True, capture_output=True, timeout=30,
+                [
+                    "redis-cli",
+                    "--cluster",
+                    "create",
+                    *[f"127.0.0.1:{p}" for p in ports],
+                    "--cluster-replicas",
+                    "0",
+                    "--cluster-yes",
+                ],
+                check=True,
+                capture_output=True,
+                timeout=30,
             )
             _wait_cluster_ok(ports)
             yield f"redis://127.0.0.1:{ports[0]}/0"
@@ -142,8 +174,9 @@ def _wait_cluster_ok(ports: list[int], timeout: float = 20.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         states = [
-            subprocess.run(["redis-cli", "-p", str(p), "cluster", "info"],
-                           capture_output=True, text=True).stdout
+            subprocess.run(
+                ["redis-cli", "-p", str(p), "cluster", "info"], capture_output=True, text=True
+            ).stdout
             for p in ports
         ]
         if all("cluster_state:ok" in s for s in states):

@@ -41,7 +41,9 @@ def kind(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-def store_factory(kind: str, tmp_path: Any, request: pytest.FixtureRequest, namespace: str) -> Iterator[Any]:
+def store_factory(
+    kind: str, tmp_path: Any, request: pytest.FixtureRequest, namespace: str
+) -> Iterator[Any]:
     """Builds SessionStore objects on one engine (a new object = a "process restart")."""
     url = _store_url(kind, tmp_path, request)
     made: list[SessionStore] = []
@@ -125,14 +127,21 @@ def test_rewrites_fall_back_to_full_values(store_factory: Any) -> None:
     graph.update_state(cfg(tid), {"messages": [HumanMessage("edited", id="h0")]})
     assert graph.get_state(cfg(tid)).values["messages"][0].content == "edited"
     # summarization-style rewrite: remove all, keep a summary
-    graph.update_state(cfg(tid), {"messages": [RemoveMessage(id=REMOVE_ALL_MESSAGES), HumanMessage("summary")]})
+    graph.update_state(
+        cfg(tid), {"messages": [RemoveMessage(id=REMOVE_ALL_MESSAGES), HumanMessage("summary")]}
+    )
     assert [m.content for m in graph.get_state(cfg(tid)).values["messages"]] == ["summary"]
     graph.invoke({"messages": [HumanMessage("after")]}, cfg(tid))
     assert [m.content for m in graph.get_state(cfg(tid)).values["messages"]] == [
-        "summary", "after", "echo: afterafterafter"]
+        "summary",
+        "after",
+        "echo: afterafterafter",
+    ]
     # the old checkpoint is untouched (time travel still works)
     old = graph.get_state(before.config)
-    assert [m.content for m in old.values["messages"]] == [m.content for m in before.values["messages"]]
+    assert [m.content for m in old.values["messages"]] == [
+        m.content for m in before.values["messages"]
+    ]
 
 
 def test_fork_from_an_old_checkpoint(store_factory: Any) -> None:
@@ -145,7 +154,11 @@ def test_fork_from_an_old_checkpoint(store_factory: Any) -> None:
     after_first = next(s for s in history if len(s.values.get("messages", [])) == 2 and not s.next)
     graph.invoke({"messages": [HumanMessage("branch")]}, after_first.config)
     assert [m.content for m in graph.get_state(cfg(tid)).values["messages"]] == [
-        "q0", "echo: q0q0q0", "branch", "echo: branchbranchbranch"]
+        "q0",
+        "echo: q0q0q0",
+        "branch",
+        "echo: branchbranchbranch",
+    ]
     # the original branch is intact
     assert len(history[0].values["messages"]) == 6
     assert len(graph.get_state(history[0].config).values["messages"]) == 6
@@ -203,8 +216,12 @@ def test_list_filters_on_any_metadata_key(store_factory: Any) -> None:
     saver = store_factory().checkpointer()
     graph = chat_graph(saver)
     t1, t2 = "f1-" + uuid.uuid4().hex[:6], "f2-" + uuid.uuid4().hex[:6]
-    graph.invoke({"messages": [HumanMessage("x")]}, {"configurable": {"thread_id": t1, "tenant": "acme"}})
-    graph.invoke({"messages": [HumanMessage("y")]}, {"configurable": {"thread_id": t2, "tenant": "other"}})
+    graph.invoke(
+        {"messages": [HumanMessage("x")]}, {"configurable": {"thread_id": t1, "tenant": "acme"}}
+    )
+    graph.invoke(
+        {"messages": [HumanMessage("y")]}, {"configurable": {"thread_id": t2, "tenant": "other"}}
+    )
     acme = list(saver.list(None, filter={"tenant": "acme"}))
     assert {t.config["configurable"]["thread_id"] for t in acme} == {t1}
     assert len(acme) == 3
@@ -223,7 +240,10 @@ def test_threads_are_scoped_by_user(store_factory: Any) -> None:
     alice, bob = store.checkpointer(user_id="alice"), store.checkpointer(user_id="bob")
     tid = "shared-name-" + uuid.uuid4().hex[:6]
     run_id = uuid.uuid4()
-    chat_graph(alice).invoke({"messages": [HumanMessage("alice's secret")]}, {**cfg(tid), "metadata": {"run_id": str(run_id)}})
+    chat_graph(alice).invoke(
+        {"messages": [HumanMessage("alice's secret")]},
+        {**cfg(tid), "metadata": {"run_id": str(run_id)}},
+    )
     assert alice.get_tuple(cfg(tid)) is not None
     assert bob.get_tuple(cfg(tid)) is None
     assert list(bob.list(cfg(tid))) == [] and list(bob.list(None)) == []
@@ -238,7 +258,9 @@ def test_threads_are_scoped_by_user(store_factory: Any) -> None:
     bob.delete_for_runs([str(run_id)])
     assert len(list(alice.list(cfg(tid)))) == 3
     assert store.checkpointer().thread_info(tid)["owner"] == "alice"  # the unscoped admin view
-    assert [m.content for m in chat_graph(alice).get_state(cfg(tid)).values["messages"]][0] == "alice's secret"
+    assert [m.content for m in chat_graph(alice).get_state(cfg(tid)).values["messages"]][
+        0
+    ] == "alice's secret"
     alice.delete_thread(tid)
     assert store.checkpointer().get_tuple(cfg(tid)) is None
 
@@ -272,7 +294,8 @@ async def test_async_interrupt_resume(store_factory: Any) -> None:
     graph = approval_graph(store_factory().checkpointer())
     await graph.ainvoke({"messages": [HumanMessage("ship it?")]}, cfg(tid))
     done = await approval_graph(store_factory(ttl=timedelta(hours=1)).checkpointer()).ainvoke(
-        Command(resume="no"), cfg(tid))
+        Command(resume="no"), cfg(tid)
+    )
     assert done["messages"][-1].content == "decision: no"
 
 
@@ -312,17 +335,24 @@ def test_encryption_at_rest_with_key_rotation(tmp_path: Any, namespace: str) -> 
     from langchain_sessionmem.checkpoint import SqliteCheckpointSaver, encrypted_serde
 
     path = str(tmp_path / "enc.db")
-    old = SqliteCheckpointSaver(path=path, namespace=namespace, serde=encrypted_serde({"k1": b"1" * 32}, "k1"))
+    old = SqliteCheckpointSaver(
+        path=path, namespace=namespace, serde=encrypted_serde({"k1": b"1" * 32}, "k1")
+    )
     graph = chat_graph(old)
     graph.invoke({"messages": [HumanMessage("top secret plan")]}, cfg("enc"))
     old.close()
     raw = b"".join(p.read_bytes() for p in tmp_path.glob("enc.db*"))
     assert b"top secret plan" not in raw
-    rotated = SqliteCheckpointSaver(path=path, namespace=namespace,
-                                    serde=encrypted_serde({"k1": b"1" * 32, "k2": b"2" * 32}, "k2"))
+    rotated = SqliteCheckpointSaver(
+        path=path,
+        namespace=namespace,
+        serde=encrypted_serde({"k1": b"1" * 32, "k2": b"2" * 32}, "k2"),
+    )
     graph = chat_graph(rotated)
     graph.invoke({"messages": [HumanMessage("more")]}, cfg("enc"))
-    assert [m.content for m in graph.get_state(cfg("enc")).values["messages"]][0] == "top secret plan"
+    assert [m.content for m in graph.get_state(cfg("enc")).values["messages"]][
+        0
+    ] == "top secret plan"
     plain = SqliteCheckpointSaver(path=path, namespace=namespace)
     with pytest.raises(Exception):  # noqa: B017 - ciphertext cannot be read without the keys
         plain.get_tuple(cfg("enc"))
@@ -376,7 +406,9 @@ def test_in_place_edits_never_corrupt_storage(store_factory: Any) -> None:
     builder.compile(checkpointer=saver).invoke({"messages": [HumanMessage("go")]}, cfg(tid))
     fresh = chat_graph(store_factory(ttl=timedelta(hours=1)).checkpointer())  # read from storage
     contents = [m.content for m in fresh.get_state(cfg(tid)).values["messages"]]
-    assert contents[0] == "edited by node" and contents[-2:] == ["go", "done"] and len(contents) == 8
+    assert (
+        contents[0] == "edited by node" and contents[-2:] == ["go", "done"] and len(contents) == 8
+    )
 
 
 async def test_concurrent_async_threads(store_factory: Any) -> None:
@@ -401,10 +433,14 @@ def test_delete_for_runs_and_copy_on_real_runs(store_factory: Any) -> None:
     tid = "runs-" + uuid.uuid4().hex[:6]
     runs = [str(uuid.uuid4()) for _ in range(3)]
     for i, run in enumerate(runs):
-        graph.invoke({"messages": [HumanMessage(f"q{i}")]}, {**cfg(tid), "metadata": {"run_id": run}})
+        graph.invoke(
+            {"messages": [HumanMessage(f"q{i}")]}, {**cfg(tid), "metadata": {"run_id": run}}
+        )
     copy = "runs-copy-" + uuid.uuid4().hex[:6]
     saver.copy_thread(tid, copy)
-    assert [t.checkpoint["id"] for t in saver.list(cfg(copy))] == [t.checkpoint["id"] for t in saver.list(cfg(tid))]
+    assert [t.checkpoint["id"] for t in saver.list(cfg(copy))] == [
+        t.checkpoint["id"] for t in saver.list(cfg(tid))
+    ]
     saver.delete_for_runs([runs[2]])
     assert {t.metadata["run_id"] for t in saver.list(cfg(tid))} == set(runs[:2])
     assert {t.metadata["run_id"] for t in saver.list(cfg(copy))} == set(runs[:2])
@@ -424,7 +460,9 @@ def test_redis_global_indexes_follow_deletes_and_expiry(redis_url: str, namespac
     assert saver.client.sismember(saver.keys.run(run), tid)
     saver.delete_thread(tid)
     assert not saver.client.exists(saver.keys.run(run), saver.keys.runs_of(tid))
-    graph.invoke({"messages": [HumanMessage("b")]}, {**cfg(tid), "metadata": {"run_id": run}})  # same process
+    graph.invoke(
+        {"messages": [HumanMessage("b")]}, {**cfg(tid), "metadata": {"run_id": run}}
+    )  # same process
     assert {t.config["configurable"]["thread_id"] for t in saver.list(None)} == {tid}
     time.sleep(1.2)  # the thread expires natively
     assert saver.get_tuple(cfg(tid)) is None
@@ -464,14 +502,21 @@ def delta_graph(checkpointer: Any, *, messages_every: int = 1000, notes_every: i
     from langchain_core.messages import AnyMessage
     from langgraph.channels import DeltaChannel
 
-    State = TypedDict("State", {  # noqa: UP013 - built at run time with this call's snapshot frequencies
-        "messages": Annotated[list[AnyMessage], DeltaChannel(_merge_messages, snapshot_frequency=messages_every)],
-        "notes": Annotated[list[str], DeltaChannel(_extend, snapshot_frequency=notes_every)],
-    })
+    State = TypedDict(  # noqa: UP013 - built at run time with this call's snapshot frequencies
+        "State",
+        {
+            "messages": Annotated[
+                list[AnyMessage], DeltaChannel(_merge_messages, snapshot_frequency=messages_every)
+            ],
+            "notes": Annotated[list[str], DeltaChannel(_extend, snapshot_frequency=notes_every)],
+        },
+    )
 
     def reply(state: dict) -> dict:
-        return {"messages": [AIMessage("echo: " + state["messages"][-1].content)],
-                "notes": [f"n{len(state['messages'])}"]}
+        return {
+            "messages": [AIMessage("echo: " + state["messages"][-1].content)],
+            "notes": [f"n{len(state['messages'])}"],
+        }
 
     builder = StateGraph(State)
     builder.add_node("reply", reply)
@@ -539,12 +584,17 @@ def test_delta_channel_history_is_native_and_bounded(store_factory: Any, kind: s
     assert len(history) == 90
     for tup in history[::7]:  # same output as LangGraph's walk (get_tuple per parent), old and new
         native = saver.get_delta_channel_history(config=tup.config, channels=channels)
-        default = BaseCheckpointSaver.get_delta_channel_history(saver, config=tup.config, channels=channels)
+        default = BaseCheckpointSaver.get_delta_channel_history(
+            saver, config=tup.config, channels=channels
+        )
         assert native == default, tup.config
     latest = history[0].config
-    assert saver.get_delta_channel_history(config=cfg(tid), channels=channels) == \
-        saver.get_delta_channel_history(config=latest, channels=channels)
-    assert "seed" not in saver.get_delta_channel_history(config=latest, channels=channels)["messages"]
+    assert saver.get_delta_channel_history(
+        config=cfg(tid), channels=channels
+    ) == saver.get_delta_channel_history(config=latest, channels=channels)
+    assert (
+        "seed" not in saver.get_delta_channel_history(config=latest, channels=channels)["messages"]
+    )
     with _Counter(saver, kind) as native_trips:
         saver.get_delta_channel_history(config=latest, channels=channels)
     with _Counter(saver, kind) as default_trips:
@@ -554,7 +604,9 @@ def test_delta_channel_history_is_native_and_bounded(store_factory: Any, kind: s
     assert native_trips.n <= bound, native_trips.n
     assert default_trips.n >= 89, default_trips.n
     assert saver.get_delta_channel_history(config=cfg("nothing-" + tid), channels=channels) == {
-        "messages": {"writes": []}, "notes": {"writes": []}}
+        "messages": {"writes": []},
+        "notes": {"writes": []},
+    }
 
 
 async def test_async_delta_channel_history(store_factory: Any) -> None:
@@ -567,9 +619,12 @@ async def test_async_delta_channel_history(store_factory: Any) -> None:
         await graph.ainvoke({"messages": [HumanMessage(f"q{turn}")]}, cfg(tid))
     assert len((await graph.aget_state(cfg(tid))).values["messages"]) == 16
     async for tup in saver.alist(cfg(tid), limit=6):
-        native = await saver.aget_delta_channel_history(config=tup.config, channels=["messages", "notes"])
-        default = await BaseCheckpointSaver.aget_delta_channel_history(saver, config=tup.config,
-                                                                       channels=["messages", "notes"])
+        native = await saver.aget_delta_channel_history(
+            config=tup.config, channels=["messages", "notes"]
+        )
+        default = await BaseCheckpointSaver.aget_delta_channel_history(
+            saver, config=tup.config, channels=["messages", "notes"]
+        )
         assert native == default
 
 
@@ -605,7 +660,9 @@ def test_ttl_config_refresh_on_read_slides_expiry(store_factory: Any, kind: str)
         assert saver.get_tuple(cfg(tid)) is not None
         if kind == "redis":
             ttls = [saver.client.pttl(k) for k in saver.keys.thread(tid) if saver.client.exists(k)]
-            assert all(450 < t <= 600 for t in ttls), ttls  # every key re-expired in the read's script
+            assert all(450 < t <= 600 for t in ttls), (
+                ttls
+            )  # every key re-expired in the read's script
         assert saver.thread_info(tid)["expires_at"] - time.time() > 0.45
     time.sleep(0.3)
     assert len(list(saver.list(cfg(tid)))) == 3  # list() is a read too
@@ -642,8 +699,10 @@ def test_ttl_config_sweeper_thread(store_factory: Any, kind: str) -> None:
         if kind == "memory":
             return len(saver.data.threads)
         with saver.connections.connection() as conn:
-            return sum(conn.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0]
-                       for t in (*saver.sql.data_tables, saver.sql.threads))
+            return sum(
+                conn.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0]
+                for t in (*saver.sql.data_tables, saver.sql.threads)
+            )
 
     assert stored_rows() > 0
     deadline = time.time() + 3

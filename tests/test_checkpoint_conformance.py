@@ -14,7 +14,16 @@ from langgraph.checkpoint.conformance import checkpointer_test, validate
 from langchain_sessionmem.checkpoint import MemoryCheckpointSaver
 from langchain_sessionmem.checkpoint.saver import SessionSaverBase
 
-ALL_CAPS = ("put", "put_writes", "get_tuple", "list", "delete_thread", "delete_for_runs", "copy_thread", "prune")
+ALL_CAPS = (
+    "put",
+    "put_writes",
+    "get_tuple",
+    "list",
+    "delete_thread",
+    "delete_for_runs",
+    "copy_thread",
+    "prune",
+)
 
 
 class SyncJudged(SessionSaverBase):
@@ -28,8 +37,9 @@ class SyncJudged(SessionSaverBase):
         return await asyncio.to_thread(self.inner.get_tuple, config)
 
     async def alist(self, config, *, filter=None, before=None, limit=None):
-        items = await asyncio.to_thread(lambda: list(self.inner.list(config, filter=filter, before=before,
-                                                                     limit=limit)))
+        items = await asyncio.to_thread(
+            lambda: list(self.inner.list(config, filter=filter, before=before, limit=limit))
+        )
         for item in items:
             yield item
 
@@ -83,8 +93,11 @@ async def test_sqlite_file_conformance(sync: bool, tmp_path, namespace: str) -> 
     from langchain_sessionmem.checkpoint import SqliteCheckpointSaver
 
     path = str(tmp_path / "ckpt.db")
-    await run_conformance("sessionmem-sqlite", lambda: SqliteCheckpointSaver(path=path, namespace=namespace),
-                          sync=sync)
+    await run_conformance(
+        "sessionmem-sqlite",
+        lambda: SqliteCheckpointSaver(path=path, namespace=namespace),
+        sync=sync,
+    )
 
 
 def _redis_saver(url: str, namespace: str, *, cluster: bool = False) -> Any:
@@ -96,10 +109,14 @@ def _redis_saver(url: str, namespace: str, *, cluster: bool = False) -> Any:
     from langchain_sessionmem.checkpoint import RedisCheckpointSaver
 
     if cluster:
-        return RedisCheckpointSaver(client=RedisCluster.from_url(url), aclient=AsyncRedisCluster.from_url(url),
-                                    namespace=namespace)
-    return RedisCheckpointSaver(client=redis.Redis.from_url(url), aclient=aredis.Redis.from_url(url),
-                                namespace=namespace)
+        return RedisCheckpointSaver(
+            client=RedisCluster.from_url(url),
+            aclient=AsyncRedisCluster.from_url(url),
+            namespace=namespace,
+        )
+    return RedisCheckpointSaver(
+        client=redis.Redis.from_url(url), aclient=aredis.Redis.from_url(url), namespace=namespace
+    )
 
 
 def _wipe(saver: Any) -> None:
@@ -122,7 +139,9 @@ async def test_redis_conformance(sync: bool, redis_url: str, namespace: str) -> 
 
 @pytest.mark.cluster
 @pytest.mark.parametrize("sync", [False, True], ids=["async", "sync"])
-async def test_redis_cluster_conformance(sync: bool, redis_cluster_url: str, namespace: str) -> None:
+async def test_redis_cluster_conformance(
+    sync: bool, redis_cluster_url: str, namespace: str
+) -> None:
     saver = _redis_saver(redis_cluster_url, namespace, cluster=True)
     try:
         await run_conformance("sessionmem-redis-cluster", lambda: saver, sync=sync)

@@ -25,7 +25,9 @@ from langchain_sessionmem.ids import MAX_ID_LENGTH, uuid7, validate_id, validate
 
 
 # -- ids -----------------------------------------------------------------------------------
-@pytest.mark.parametrize("value", ["a", "x" * MAX_ID_LENGTH, "ünï 日本 🚀", "a:b|c{d}%e", " spaced ", "user@example.com"])
+@pytest.mark.parametrize(
+    "value", ["a", "x" * MAX_ID_LENGTH, "ünï 日本 🚀", "a:b|c{d}%e", " spaced ", "user@example.com"]
+)
 def test_valid_ids_pass_unchanged(value):
     assert validate_id(value) == value
     assert validate_user_id(value) == value
@@ -33,9 +35,18 @@ def test_valid_ids_pass_unchanged(value):
 
 @pytest.mark.parametrize(
     ("value", "fragment"),
-    [("", "empty"), ("x" * (MAX_ID_LENGTH + 1), "257 characters"), ("a\x00", "control character"),
-     ("a\nb", "control character"), ("\x1b[31m", "control character"), ("a\x7f", "control character"),
-     ("a\x9f", "control character"), (42, "must be a str"), (None, "must be a str"), (b"id", "must be a str")],
+    [
+        ("", "empty"),
+        ("x" * (MAX_ID_LENGTH + 1), "257 characters"),
+        ("a\x00", "control character"),
+        ("a\nb", "control character"),
+        ("\x1b[31m", "control character"),
+        ("a\x7f", "control character"),
+        ("a\x9f", "control character"),
+        (42, "must be a str"),
+        (None, "must be a str"),
+        (b"id", "must be a str"),
+    ],
 )
 def test_invalid_ids_say_what_is_wrong(value, fragment):
     with pytest.raises(InvalidIdError, match=fragment) as info:
@@ -108,7 +119,9 @@ def test_encode_rejects_what_it_cannot_store():
         encode([AIMessage("x", response_metadata={"obj": object()})])
 
 
-@pytest.mark.parametrize("data", [b"", b"\xff", b"null", b"{}", b'{"type": "ai"}', b'{"type": "nope", "data": {}}'])
+@pytest.mark.parametrize(
+    "data", [b"", b"\xff", b"null", b"{}", b'{"type": "ai"}', b'{"type": "nope", "data": {}}']
+)
 def test_decode_failures_name_session_and_position(data):
     with pytest.raises(CorruptDataError) as info:
         decode(data, session_id="s-9", position=17)
@@ -160,6 +173,8 @@ def test_history_works_without_langchain_chat_history(tmp_path):
             assert history.messages == []
         print("ok")
     """)
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "ok"

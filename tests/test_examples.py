@@ -12,8 +12,14 @@ DEMO = Path(__file__).resolve().parent.parent / "examples" / "support_demo.py"
 
 def run_demo(db: Path) -> str:
     env = {k: v for k, v in os.environ.items() if k not in ("OPENAI_API_KEY", "OPENAI_BASE_URL")}
-    result = subprocess.run([sys.executable, str(DEMO), "--db", str(db)], capture_output=True, text=True,
-                            env=env, timeout=120, check=True)
+    result = subprocess.run(
+        [sys.executable, str(DEMO), "--db", str(db)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=True,
+    )
     return result.stdout
 
 
@@ -42,8 +48,14 @@ def test_agent_demo_keeps_a_bounded_private_thread_across_runs(tmp_path):
     env = {k: v for k, v in os.environ.items() if k not in ("OPENAI_API_KEY", "OPENAI_BASE_URL")}
 
     def run() -> str:
-        return subprocess.run([sys.executable, str(AGENT_DEMO), "--db", str(db)], capture_output=True, text=True,
-                              env=env, timeout=120, check=True).stdout
+        return subprocess.run(
+            [sys.executable, str(AGENT_DEMO), "--db", str(db)],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=120,
+            check=True,
+        ).stdout
 
     first = run()
     assert "offline model" in first
@@ -51,15 +63,23 @@ def test_agent_demo_keeps_a_bounded_private_thread_across_runs(tmp_path):
     assert "bob sees alice's thread: False" in first
     sizes = []
     for _ in range(3):
-        (summary,) = [line for line in run().splitlines() if line.startswith("thread alice-support")]
+        (summary,) = [
+            line for line in run().splitlines() if line.startswith("thread alice-support")
+        ]
         sizes.append(int(summary.split(": ")[1].split(" messages")[0]))
     assert max(sizes) <= 20  # the thread goes on for 12 turns, its state stays within the budget
 
 
 def test_summary_demo_summarizes_rarely_and_keeps_the_facts(tmp_path):
     env = {k: v for k, v in os.environ.items() if k not in ("OPENAI_API_KEY", "OPENAI_BASE_URL")}
-    out = subprocess.run([sys.executable, str(DEMO.parent / "summary_demo.py"), "--db", str(tmp_path / "s.db")],
-                         capture_output=True, text=True, env=env, timeout=120, check=True).stdout
+    out = subprocess.run(
+        [sys.executable, str(DEMO.parent / "summary_demo.py"), "--db", str(tmp_path / "s.db")],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=True,
+    ).stdout
     last_prompt = out.split("ana: What should I check next?")[1]
     assert "Summary of the earlier conversation: My name is Ana. I live in Porto." in last_prompt
     assert "human: I sail mostly in summer." in last_prompt  # the recent window stays verbatim

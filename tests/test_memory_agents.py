@@ -39,7 +39,9 @@ def tool_caller() -> ScriptedChatModel:
     def script(messages):
         i = len(model.prompts)
         if i <= CALLS:
-            return AIMessage("", tool_calls=[{"name": "read_page", "args": {"n": i}, "id": f"call{i}"}])
+            return AIMessage(
+                "", tool_calls=[{"name": "read_page", "args": {"n": i}, "id": f"call{i}"}]
+            )
         return AIMessage("The valve comes first.")
 
     model = ScriptedChatModel(script=script)
@@ -60,12 +62,24 @@ def test_create_agent_middleware_keeps_every_model_call_in_budget():
     model = tool_caller()
     summarizer = ScriptedChatModel(script=lambda m: "Pages read so far say: close the valve first.")
     memory = SummaryBufferMemory(summarizer, max_tokens=BUDGET, token_counter=COUNTER)
-    agent = create_agent(model, tools=[read_page], middleware=[SessionMemoryMiddleware(memory)], checkpointer=InMemorySaver())
+    agent = create_agent(
+        model,
+        tools=[read_page],
+        middleware=[SessionMemoryMiddleware(memory)],
+        checkpointer=InMemorySaver(),
+    )
     config = {"configurable": {"thread_id": "t1"}}
-    result = agent.invoke({"messages": [HumanMessage("Read the manual and tell me what comes first.")]}, config)
+    result = agent.invoke(
+        {"messages": [HumanMessage("Read the manual and tell me what comes first.")]}, config
+    )
     assert result["messages"][-1].text == "The valve comes first."
     assert model.calls == CALLS + 1
-    unbounded = COUNTER([HumanMessage("x"), *[ToolMessage(read_page.invoke({"n": i}), tool_call_id="c") for i in range(CALLS)]])
+    unbounded = COUNTER(
+        [
+            HumanMessage("x"),
+            *[ToolMessage(read_page.invoke({"n": i}), tool_call_id="c") for i in range(CALLS)],
+        ]
+    )
     assert unbounded > 2 * BUDGET  # without memory the history would far exceed the budget
     for prompt in model.prompts:
         assert COUNTER(prompt) <= BUDGET
@@ -101,18 +115,28 @@ def test_create_react_agent_pre_model_hook():
     model = tool_caller()
     summarizer = ScriptedChatModel(script=lambda m: "summary of the pages")
     memory = SummaryBufferMemory(summarizer, max_tokens=BUDGET, token_counter=COUNTER)
-    agent = create_react_agent(model, [read_page], pre_model_hook=pre_model_hook(memory), state_schema=ReactState)
-    result = agent.invoke({"messages": [HumanMessage("Read the manual.")]}, {"recursion_limit": 100})
+    agent = create_react_agent(
+        model, [read_page], pre_model_hook=pre_model_hook(memory), state_schema=ReactState
+    )
+    result = agent.invoke(
+        {"messages": [HumanMessage("Read the manual.")]}, {"recursion_limit": 100}
+    )
     assert result["messages"][-1].text == "The valve comes first."
     for prompt in model.prompts:
         assert COUNTER(prompt) <= BUDGET
         assert_paired(prompt)
-    assert summarizer.calls >= 1 and result["sessionmem"]["summary"]["text"] == "summary of the pages"
+    assert (
+        summarizer.calls >= 1 and result["sessionmem"]["summary"]["text"] == "summary of the pages"
+    )
 
 
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")
 def test_stateless_hook_needs_no_state_schema():
     model = tool_caller()
-    agent = create_react_agent(model, [read_page], pre_model_hook=pre_model_hook(TokenWindowMemory(BUDGET, token_counter=COUNTER)))
+    agent = create_react_agent(
+        model,
+        [read_page],
+        pre_model_hook=pre_model_hook(TokenWindowMemory(BUDGET, token_counter=COUNTER)),
+    )
     agent.invoke({"messages": [HumanMessage("Read the manual.")]}, {"recursion_limit": 100})
     assert all(COUNTER(p) <= BUDGET for p in model.prompts)

@@ -27,7 +27,9 @@ from langchain_sessionmem.tokens import tiktoken_counter
 ensure_tiktoken_cache()
 COUNTER = tiktoken_counter(encoding="cl100k_base")
 
-Responder = Callable[[dict[str, Any]], dict[str, Any]]  # request -> {"content": str} | {"tool_calls": [...]}
+Responder = Callable[
+    [dict[str, Any]], dict[str, Any]
+]  # request -> {"content": str} | {"tool_calls": [...]}
 
 
 class FakeOpenAI:
@@ -77,7 +79,11 @@ class FakeOpenAI:
         message: dict[str, Any] = {"role": "assistant", "content": reply.get("content")}
         if reply.get("tool_calls"):
             message["tool_calls"] = [
-                {"id": c["id"], "type": "function", "function": {"name": c["name"], "arguments": json.dumps(c["args"])}}
+                {
+                    "id": c["id"],
+                    "type": "function",
+                    "function": {"name": c["name"], "arguments": json.dumps(c["args"])},
+                }
                 for c in reply["tool_calls"]
             ]
         return message
@@ -88,14 +94,23 @@ class FakeOpenAI:
             "object": "chat.completion",
             "created": int(time.time()),
             "model": body.get("model", "gpt-4"),
-            "choices": [{"index": 0, "message": self._message(reply),
-                         "finish_reason": "tool_calls" if reply.get("tool_calls") else "stop"}],
+            "choices": [
+                {
+                    "index": 0,
+                    "message": self._message(reply),
+                    "finish_reason": "tool_calls" if reply.get("tool_calls") else "stop",
+                }
+            ],
             "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15},
         }
 
     def chunks(self, body: dict[str, Any], reply: dict[str, Any]) -> Iterator[dict[str, Any]]:
-        base = {"id": f"chatcmpl-{len(self.requests)}", "object": "chat.completion.chunk",
-                "created": int(time.time()), "model": body.get("model", "gpt-4")}
+        base = {
+            "id": f"chatcmpl-{len(self.requests)}",
+            "object": "chat.completion.chunk",
+            "created": int(time.time()),
+            "model": body.get("model", "gpt-4"),
+        }
 
         def chunk(delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
             return {**base, "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
@@ -106,10 +121,26 @@ class FakeOpenAI:
             yield chunk({"content": content[i : i + 7]})
         for index, call in enumerate(reply.get("tool_calls") or []):
             arguments = json.dumps(call["args"])
-            yield chunk({"tool_calls": [{"index": index, "id": call["id"], "type": "function",
-                                         "function": {"name": call["name"], "arguments": ""}}]})
+            yield chunk(
+                {
+                    "tool_calls": [
+                        {
+                            "index": index,
+                            "id": call["id"],
+                            "type": "function",
+                            "function": {"name": call["name"], "arguments": ""},
+                        }
+                    ]
+                }
+            )
             for i in range(0, len(arguments), 5):
-                yield chunk({"tool_calls": [{"index": index, "function": {"arguments": arguments[i : i + 5]}}]})
+                yield chunk(
+                    {
+                        "tool_calls": [
+                            {"index": index, "function": {"arguments": arguments[i : i + 5]}}
+                        ]
+                    }
+                )
         yield chunk({}, "tool_calls" if reply.get("tool_calls") else "stop")
 
     def __enter__(self) -> FakeOpenAI:
@@ -124,7 +155,9 @@ class FakeOpenAI:
 def openai_model(server: FakeOpenAI, **kwargs: Any):
     from langchain_openai import ChatOpenAI
 
-    return ChatOpenAI(model="gpt-4", base_url=server.base_url, api_key="test", max_retries=0, **kwargs)
+    return ChatOpenAI(
+        model="gpt-4", base_url=server.base_url, api_key="test", max_retries=0, **kwargs
+    )
 
 
 def is_summary_request(body: dict[str, Any]) -> bool:
@@ -143,10 +176,15 @@ def store(tmp_path):
 
 def responder(body: dict[str, Any]) -> dict[str, Any]:
     if is_summary_request(body):
-        return {"content": f"Summary v{sum(map(is_summary_request, [body]))}: the user asks about tides."}
+        return {
+            "content": f"Summary v{sum(map(is_summary_request, [body]))}: the user asks about tides."
+        }
     if is_entity_request(body):  # ChatOpenAI(gpt-4).with_structured_output uses function calling
         args = {"entities": [{"name": "Porto", "facts": ["has a harbour"]}]}
-        return {"content": "", "tool_calls": [{"id": "call_e", "name": "EntityExtraction", "args": args}]}
+        return {
+            "content": "",
+            "tool_calls": [{"id": "call_e", "name": "EntityExtraction", "args": args}],
+        }
     last = body["messages"][-1]["content"]
     return {"content": f"Tides in Porto are gentle. You said: {last[:30]}"}
 
@@ -158,15 +196,34 @@ def test_chat_openai_as_summarizer_extractor_and_streaming_chain_model(store):
         chat = openai_model(server, streaming=True)
         memory = compose(
             SummaryBufferMemory(summarizer, max_tokens=400, token_counter=COUNTER),
-            EntityMemory(extractor, token_counter=COUNTER, structured_output_kwargs={"method": "function_calling"}),
+            EntityMemory(
+                extractor,
+                token_counter=COUNTER,
+                structured_output_kwargs={"method": "function_calling"},
+            ),
         )
         prompt = ChatPromptTemplate.from_messages(
-            [("system", "You are a harbour guide."), MessagesPlaceholder("history"), ("human", "{input}")]
+            [
+                ("system", "You are a harbour guide."),
+                MessagesPlaceholder("history"),
+                ("human", "{input}"),
+            ]
         )
-        chain = with_session_memory(prompt | chat, store, memory=memory, input_messages_key="input", history_messages_key="history")
+        chain = with_session_memory(
+            prompt | chat,
+            store,
+            memory=memory,
+            input_messages_key="input",
+            history_messages_key="history",
+        )
         config = {"configurable": {"session_id": "http", "user_id": "alice"}}
         for i in range(10):
-            chunks = list(chain.stream({"input": f"Question {i}: how are the tides in Porto harbour today? " * 2}, config))
+            chunks = list(
+                chain.stream(
+                    {"input": f"Question {i}: how are the tides in Porto harbour today? " * 2},
+                    config,
+                )
+            )
             assert len(chunks) > 3  # really streamed
         chat_requests = [b for b in server.requests if b.get("stream")]
         summary_requests = [b for b in server.requests if is_summary_request(b)]
@@ -181,12 +238,16 @@ def test_chat_openai_as_summarizer_extractor_and_streaming_chain_model(store):
         # Later chat requests carry the summary and the entity block, within the memory budget.
         last = chat_requests[-1]["messages"]
         contents = [m["content"] for m in last]
-        assert any(c.startswith("Summary of the earlier conversation:\nSummary v1") for c in contents)
+        assert any(
+            c.startswith("Summary of the earlier conversation:\nSummary v1") for c in contents
+        )
         assert any(c.startswith("<entities>") and "has a harbour" in c for c in contents)
         history = store.history("http", user_id="alice")
         assert history.count() == 20
         stored = history.tail(1)[0]
-        assert type(stored) is AIMessage and stored.text.startswith("Tides in Porto")  # no chunk types stored
+        assert type(stored) is AIMessage and stored.text.startswith(
+            "Tides in Porto"
+        )  # no chunk types stored
 
 
 @tool
@@ -197,14 +258,21 @@ def tide_table(port: str) -> str:
 
 def test_streamed_tool_calls_through_with_session_memory(store):
     def tool_responder(body: dict[str, Any]) -> dict[str, Any]:
-        return {"content": "", "tool_calls": [{"id": "call_1", "name": "tide_table", "args": {"port": "Porto"}}]}
+        return {
+            "content": "",
+            "tool_calls": [{"id": "call_1", "name": "tide_table", "args": {"port": "Porto"}}],
+        }
 
     with FakeOpenAI(tool_responder) as server:
         chat = openai_model(server, streaming=True).bind_tools([tide_table])
-        chain = with_session_memory(chat, store, memory=SummaryBufferMemory(openai_model(server), max_tokens=500))
+        chain = with_session_memory(
+            chat, store, memory=SummaryBufferMemory(openai_model(server), max_tokens=500)
+        )
         config = {"configurable": {"session_id": "tools", "user_id": "alice"}}
         chunks = list(chain.stream("When is high tide in Porto?", config))
         assert len(chunks) > 3
         assert server.requests[0]["tools"][0]["function"]["name"] == "tide_table"
         stored = store.history("tools", user_id="alice").tail(1)[0]
-        assert stored.tool_calls == [{"name": "tide_table", "args": {"port": "Porto"}, "id": "call_1", "type": "tool_call"}]
+        assert stored.tool_calls == [
+            {"name": "tide_table", "args": {"port": "Porto"}, "id": "call_1", "type": "tool_call"}
+        ]

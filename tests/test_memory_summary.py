@@ -21,7 +21,10 @@ COUNTER = tiktoken_counter(encoding="cl100k_base")
 
 
 def turn(i: int) -> list:
-    return [HumanMessage(f"Question {i}: " + "tell me about the harbour " * 6), AIMessage(f"Answer {i}: " + "boats and tides " * 8)]
+    return [
+        HumanMessage(f"Question {i}: " + "tell me about the harbour " * 6),
+        AIMessage(f"Answer {i}: " + "boats and tides " * 8),
+    ]
 
 
 def run_turns(memory, history, n, start=0):
@@ -57,7 +60,9 @@ def test_each_summarizer_call_sees_the_previous_summary_and_only_new_messages(st
         lines = new_lines.splitlines()
         start = bounds[-1] + 1
         batch = [e.message for e in entries[start - 1 : start - 1 + len(lines)]]
-        assert text == SUMMARY_PROMPT.format(summary=previous, new_lines=format_transcript(batch), max_words=90)
+        assert text == SUMMARY_PROMPT.format(
+            summary=previous, new_lines=format_transcript(batch), max_words=90
+        )
         sent.extend(batch)
         bounds.append(start - 1 + len(lines))
         previous = f"S{i + 1}"
@@ -70,13 +75,17 @@ def test_each_summarizer_call_sees_the_previous_summary_and_only_new_messages(st
         assert context[0].text == "You are a harbour guide."
     last = memory.load_context(history, [HumanMessage("and now?")])
     assert last[1].text.endswith(state["text"])
-    assert [m.id for m in last[2:]] == [e.message.id for e in entries if e.seq > watermark][-len(last[2:]) :]
+    assert [m.id for m in last[2:]] == [e.message.id for e in entries if e.seq > watermark][
+        -len(last[2:]) :
+    ]
 
 
 def test_a_failed_summary_keeps_summary_and_watermark_and_is_retried(store, caplog):
     replies = ["S1", RuntimeError("model overloaded"), "S2"]
     llm = ScriptedChatModel(script=replies)
-    memory = SummaryMemory(llm, trigger_tokens=400, keep_tokens=150, max_summary_tokens=40, token_counter=COUNTER)
+    memory = SummaryMemory(
+        llm, trigger_tokens=400, keep_tokens=150, max_summary_tokens=40, token_counter=COUNTER
+    )
     history = store.history("fail", user_id="alice")
     while llm.calls < 1:
         run_turns(memory, history, 1, start=history.count() // 2)
@@ -132,7 +141,9 @@ async def test_async_background_summary_and_flush(store):
 
 def test_concurrent_turns_summarize_each_batch_once(store):
     llm = ScriptedChatModel(script=lambda m: "once", delay=0.3)
-    memory = SummaryMemory(llm, trigger_tokens=300, keep_tokens=100, max_summary_tokens=20, token_counter=COUNTER)
+    memory = SummaryMemory(
+        llm, trigger_tokens=300, keep_tokens=100, max_summary_tokens=20, token_counter=COUNTER
+    )
     history = store.history("race", user_id="alice")
     for i in range(6):
         history.add_messages(turn(i))
@@ -159,12 +170,21 @@ async def test_concurrent_async_turns_through_with_session_memory(store):
     prompt = ChatPromptTemplate.from_messages(
         [("system", "You are a guide."), MessagesPlaceholder("history"), ("human", "{input}")]
     )
-    chain = with_session_memory(prompt | chat, store, memory=memory, input_messages_key="input", history_messages_key="history")
+    chain = with_session_memory(
+        prompt | chat,
+        store,
+        memory=memory,
+        input_messages_key="input",
+        history_messages_key="history",
+    )
     config = {"configurable": {"session_id": "conc", "user_id": "carol"}}
     for batch in range(4):
-        await asyncio.gather(*[
-            chain.ainvoke({"input": f"Question {batch}-{j}: " + "harbour tides " * 10}, config) for j in range(4)
-        ])
+        await asyncio.gather(
+            *[
+                chain.ainvoke({"input": f"Question {batch}-{j}: " + "harbour tides " * 10}, config)
+                for j in range(4)
+            ]
+        )
     history = store.history("conc", user_id="carol")
     assert await history.acount() == 32  # no turn lost
     for sent in chat.prompts:
@@ -172,5 +192,11 @@ async def test_concurrent_async_turns_through_with_session_memory(store):
     state = (await history.aget_state()).data["summary"]
     assert state["text"] == "harbour talk" and state["watermark"] > 0
     # Every summarized message was sent once.
-    lines = [line for text in summarizer.prompt_texts() for line in text.split("New lines of conversation:\n")[1].split("\n\nNew summary:")[0].splitlines()]
+    lines = [
+        line
+        for text in summarizer.prompt_texts()
+        for line in text.split("New lines of conversation:\n")[1]
+        .split("\n\nNew summary:")[0]
+        .splitlines()
+    ]
     assert len(lines) == len(set(lines)) == state["summarized"]

@@ -36,7 +36,9 @@ def conversations(draw: st.DrawFn) -> list[BaseMessage]:
             messages.append(AIMessage(draw(text), tool_calls=calls, id=f"a{turn}_{r}"))
             for call in draw(st.permutations(calls)):
                 n += 1
-                messages.append(ToolMessage(draw(text), tool_call_id=call["id"], name=call["name"], id=f"t{n}"))
+                messages.append(
+                    ToolMessage(draw(text), tool_call_id=call["id"], name=call["name"], id=f"t{n}")
+                )
         messages.append(AIMessage(draw(text) or "ok", id=f"a{turn}"))
     return messages
 
@@ -140,9 +142,13 @@ class ReadLog:
         return attr
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(source=conversations(), budget=st.integers(30, 500))
-def test_token_window_over_a_sqlite_store_pages_and_keeps_the_invariants(tmp_path_factory, source, budget):
+def test_token_window_over_a_sqlite_store_pages_and_keeps_the_invariants(
+    tmp_path_factory, source, budget
+):
     path = tmp_path_factory.mktemp("w") / "s.db"
     with SessionStore.from_url(f"sqlite:///{path}") as store:
         history = store.history("s", user_id="u")
@@ -168,7 +174,9 @@ def test_token_window_reads_about_what_fits_not_the_session(store):
     assert out[0].text == "You are helpful."
     assert COUNTER([*out, HumanMessage("next question")]) <= 1000
     assert len(out) > 10
-    assert logged.read <= 2 * len(out) + 1 + 64  # pages double: at most twice what fits, plus the system read
+    assert (
+        logged.read <= 2 * len(out) + 1 + 64
+    )  # pages double: at most twice what fits, plus the system read
 
 
 async def test_async_window_over_stores(store):
@@ -176,7 +184,9 @@ async def test_async_window_over_stores(store):
     await history.aadd_messages([HumanMessage(f"m{i}") for i in range(30)])
     out = await WindowMemory(4).aload_context(history, [])
     assert [m.text for m in out] == ["m26", "m27", "m28", "m29"]
-    out = await TokenWindowMemory(40, token_counter=COUNTER, page_size=2).aload_context(history, [HumanMessage("q")])
+    out = await TokenWindowMemory(40, token_counter=COUNTER, page_size=2).aload_context(
+        history, [HumanMessage("q")]
+    )
     assert COUNTER([*out, HumanMessage("q")]) <= 40 and out[-1].text == "m29"
 
 
@@ -196,6 +206,7 @@ def test_stateless_windows_read_no_session_state(store):
             def counted(*args, **kwargs):
                 calls.append(name)
                 return attr(*args, **kwargs)
+
             return counted
 
     store.engine = Counting()

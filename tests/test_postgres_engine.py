@@ -38,7 +38,8 @@ def make_store(postgres_dsn, namespace):
 def _backends(dsn: str, application_name: str) -> list[tuple[int, str]]:
     with psycopg.connect(dsn, autocommit=True) as conn:
         return conn.execute(
-            "SELECT pid, state FROM pg_stat_activity WHERE application_name = %s", (application_name,)
+            "SELECT pid, state FROM pg_stat_activity WHERE application_name = %s",
+            (application_name,),
         ).fetchall()
 
 
@@ -50,7 +51,9 @@ def _plan(store: SessionStore, sql: str, **params) -> str:
 
 def test_bounded_reads_use_indexes_on_realistic_data(make_store, namespace):
     store = make_store()
-    for s in range(250):  # 5,000 messages across 250 sessions, so a scan would be the planner's loss
+    for s in range(
+        250
+    ):  # 5,000 messages across 250 sessions, so a scan would be the planner's loss
         store.history(f"s{s}", user_id=f"u{s % 10}").add_messages(
             [HumanMessage(f"message {i} of session {s} " + "x" * 200) for i in range(20)]
         )
@@ -66,11 +69,18 @@ def test_bounded_reads_use_indexes_on_realistic_data(make_store, namespace):
         "known_ids": _plan(store, sql.known_ids, ids=["a", "b"], **key),
     }
     for name, plan in plans.items():
-        assert f'Seq Scan on "{namespace}_messages"' not in plan and f"Seq Scan on {namespace}_messages" not in plan, (
-            name, plan)
-        assert "_messages" in plan and ("Index Scan" in plan or "Index Only Scan" in plan), (name, plan)
+        assert (
+            f'Seq Scan on "{namespace}_messages"' not in plan
+            and f"Seq Scan on {namespace}_messages" not in plan
+        ), (name, plan)
+        assert "_messages" in plan and ("Index Scan" in plan or "Index Only Scan" in plan), (
+            name,
+            plan,
+        )
     assert f"Index Scan Backward using {namespace}_messages_pkey" in plans["tail"], plans["tail"]
-    assert "Sort" not in plans["tail"], plans["tail"]  # the index order is the answer: no sort of the history
+    assert "Sort" not in plans["tail"], plans[
+        "tail"
+    ]  # the index order is the answer: no sort of the history
     assert "Limit" in plans["tail"]
     history = store.history("s17", user_id="u7")
     assert [m.content.split(" ")[1] for m in history.tail(3)] == ["17", "18", "19"]
@@ -161,7 +171,9 @@ def test_concurrent_appends_with_the_same_explicit_id_store_it_once(make_store):
         barrier.wait()
         try:
             for i in range(10):
-                history.add_messages([HumanMessage(f"turn {i}", id=f"h-{i}"), AIMessage(f"w{w}", id=f"a-{w}-{i}")])
+                history.add_messages(
+                    [HumanMessage(f"turn {i}", id=f"h-{i}"), AIMessage(f"w{w}", id=f"a-{w}-{i}")]
+                )
         except BaseException as exc:  # noqa: BLE001
             errors.append(exc)
 
@@ -172,7 +184,9 @@ def test_concurrent_appends_with_the_same_explicit_id_store_it_once(make_store):
         t.join()
     assert errors == []
     messages = store.history("s").messages
-    assert sorted(m.id for m in messages if isinstance(m, HumanMessage)) == sorted(f"h-{i}" for i in range(10))
+    assert sorted(m.id for m in messages if isinstance(m, HumanMessage)) == sorted(
+        f"h-{i}" for i in range(10)
+    )
     assert len(messages) == 10 + 80
     assert [e.seq for e in store.history("s").range_entries(1, None)] == list(range(1, 91))
 
@@ -225,7 +239,9 @@ def test_postgres_scheme_and_conninfo(postgres_dsn, namespace):
         info = conn.info
         conninfo = f"host={info.host} port={info.port} dbname={info.dbname} user={info.user}"
     try:
-        with SessionStore.from_url(postgres_dsn.replace("postgresql://", "postgres://"), namespace=namespace) as a:
+        with SessionStore.from_url(
+            postgres_dsn.replace("postgresql://", "postgres://"), namespace=namespace
+        ) as a:
             a.history("s").add_messages([HumanMessage("via postgres://")])
         with SessionStore.from_conninfo(conninfo, namespace=namespace, max_size=2) as b:
             assert b.history("s").messages[0].content == "via postgres://"
@@ -254,9 +270,12 @@ def test_from_pool_uses_your_pools_and_leaves_them_open(postgres_dsn, namespace)
             store.close()
             with pool.connection() as conn:
                 assert conn.autocommit is False
-                assert conn.execute(f'SELECT count(*) FROM "{namespace}_messages"').fetchone()[0] == 2
-            apool = AsyncConnectionPool(postgres_dsn, min_size=1, max_size=2, open=False,
-                                        kwargs={"autocommit": True})
+                assert (
+                    conn.execute(f'SELECT count(*) FROM "{namespace}_messages"').fetchone()[0] == 2
+                )
+            apool = AsyncConnectionPool(
+                postgres_dsn, min_size=1, max_size=2, open=False, kwargs={"autocommit": True}
+            )
             await apool.open()
             astore = SessionStore.from_pool(apool, namespace=namespace)
             with pytest.raises(ConfigurationError, match="pool="):

@@ -47,7 +47,10 @@ def make_store(url: str, namespace: str):
 
 def namespace_keys(store: SessionStore) -> set[str]:
     """Every key of the store's namespace, by SCAN over every node (fine in a test)."""
-    return {k.decode() for k in store.engine.client.scan_iter(match=f"{{{store.namespace}|*", count=1000)}
+    return {
+        k.decode()
+        for k in store.engine.client.scan_iter(match=f"{{{store.namespace}|*", count=1000)
+    }
 
 
 class CommandCounter:
@@ -58,10 +61,12 @@ class CommandCounter:
         original = client.execute_command
 
         if is_async:
+
             async def counting(*args, **kwargs):
                 self.commands.append(str(args[0]).upper())
                 return await original(*args, **kwargs)
         else:
+
             def counting(*args, **kwargs):
                 self.commands.append(str(args[0]).upper())
                 return original(*args, **kwargs)
@@ -83,7 +88,9 @@ def test_tail_and_append_are_one_round_trip_whatever_the_history_length(make_sto
 
     for length in (10, 2_000):
         if length > history.count():
-            history.add_messages([HumanMessage(f"bulk {i}") for i in range(length - history.count())])
+            history.add_messages(
+                [HumanMessage(f"bulk {i}") for i in range(length - history.count())]
+            )
         counter.take()
         tail = history.tail_entries(20 if length > 10 else 5)
         assert counter.take() == ["EVALSHA"], length
@@ -148,7 +155,9 @@ def test_every_key_of_a_session_slides_with_the_ttl(make_store):
     assert all(ms <= 29_850 for ms in aged), aged
     history.add_messages([HumanMessage("again")])
     refreshed = [client.pttl(k) for k in keys]
-    assert all(b >= a + 150 for a, b in zip(aged, refreshed, strict=True)), "a write must push every key's expiry"
+    assert all(b >= a + 150 for a, b in zip(aged, refreshed, strict=True)), (
+        "a write must push every key's expiry"
+    )
     time.sleep(0.25)
     aged = [client.pttl(k) for k in keys]
     history.cas_state(1, {"summary": "updated"})  # a state write slides them too
@@ -219,7 +228,9 @@ def test_expired_sessions_leave_the_index(make_store):
     store = make_store(ttl=timedelta(seconds=0.5))
     store.history("old", user_id="alice").add_messages([HumanMessage("old")])
     time.sleep(0.3)
-    store.history("new", user_id="alice").add_messages([HumanMessage("new")])  # keeps the index alive
+    store.history("new", user_id="alice").add_messages(
+        [HumanMessage("new")]
+    )  # keeps the index alive
     time.sleep(0.3)  # "old" has expired, "new" has about 0.2 s left
     client = store.engine.client
     index = store.engine.keys.index("alice")
@@ -321,8 +332,9 @@ async def test_from_client_sync_and_async(redis_url, namespace):
     client = redis.Redis.from_url(redis_url)
     aclient = redis.asyncio.Redis.from_url(redis_url)
     try:
-        store = SessionStore.from_client(client, aclient=aclient, namespace=namespace,
-                                         ttl=timedelta(minutes=1))
+        store = SessionStore.from_client(
+            client, aclient=aclient, namespace=namespace, ttl=timedelta(minutes=1)
+        )
         history = store.history("s", user_id="alice")
         history.add_messages([HumanMessage("sync write")])
         await history.aadd_messages([AIMessage("async write")])

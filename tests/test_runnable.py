@@ -54,15 +54,18 @@ class CountingEngine:
     def __getattr__(self, name):
         attr = getattr(self._engine, name)
         if callable(attr):
+
             def counted(*args, **kwargs):
                 self.calls.append(name)
                 return attr(*args, **kwargs)
+
             return counted
         return attr
 
 
 def test_seed_scenario_each_session_sees_only_its_own_history(store):
     """Two users report different issues; asked later, each model call holds only its own session."""
+
     def answer(messages):
         asked = [m.text for m in messages if isinstance(m, HumanMessage)]
         if "?" not in asked[-1]:
@@ -71,8 +74,9 @@ def test_seed_scenario_each_session_sees_only_its_own_history(store):
         return f"You reported: {reports[0]}" if reports else "no report in this session"
 
     model = ScriptedChatModel(script=answer)
-    chain = with_session_memory(prompt_chain(model), store, input_messages_key="input",
-                                history_messages_key="history")
+    chain = with_session_memory(
+        prompt_chain(model), store, input_messages_key="input", history_messages_key="history"
+    )
     chain.invoke({"input": "My VPN is not working"}, cfg("vpn", "alice"))
     chain.invoke({"input": "I cannot access email"}, cfg("email", "bob"))
     alice = chain.invoke({"input": "What issue did I report?"}, cfg("vpn", "alice"))
@@ -83,14 +87,23 @@ def test_seed_scenario_each_session_sees_only_its_own_history(store):
     alice_prompt, bob_prompt = model.prompts[2], model.prompts[3]
     assert "I cannot access email" not in " ".join(texts(alice_prompt))
     assert "My VPN is not working" not in " ".join(texts(bob_prompt))
-    assert texts(alice_prompt) == ["You are a helpdesk.", "My VPN is not working", "noted", "What issue did I report?"]
+    assert texts(alice_prompt) == [
+        "You are a helpdesk.",
+        "My VPN is not working",
+        "noted",
+        "What issue did I report?",
+    ]
     # the same session id under another user is another session
     assert store.history("vpn", user_id="bob").messages == []
 
 
 def test_invoke_stores_input_and_output_once(store):
-    chain = with_session_memory(prompt_chain(ScriptedChatModel(script=numbered())), store, input_messages_key="input",
-                                history_messages_key="history")
+    chain = with_session_memory(
+        prompt_chain(ScriptedChatModel(script=numbered())),
+        store,
+        input_messages_key="input",
+        history_messages_key="history",
+    )
     chain.invoke({"input": "hello"}, cfg())
     stored = store.history("s1", user_id="alice").messages
     assert [type(m) for m in stored] == [HumanMessage, AIMessage]
@@ -99,12 +112,22 @@ def test_invoke_stores_input_and_output_once(store):
 
 
 async def test_ainvoke_batch_and_abatch_record_each_turn_once(store):
-    chain = with_session_memory(prompt_chain(ScriptedChatModel(script=numbered())), store, input_messages_key="input",
-                                history_messages_key="history")
+    chain = with_session_memory(
+        prompt_chain(ScriptedChatModel(script=numbered())),
+        store,
+        input_messages_key="input",
+        history_messages_key="history",
+    )
     await chain.ainvoke({"input": "a"}, cfg("s-a"))
     chain.batch([{"input": "b1"}, {"input": "b2"}], [cfg("s-b1"), cfg("s-b2")])
     await chain.abatch([{"input": "c1"}, {"input": "c2"}], [cfg("s-c1"), cfg("s-c2")])
-    for session, text in [("s-a", "a"), ("s-b1", "b1"), ("s-b2", "b2"), ("s-c1", "c1"), ("s-c2", "c2")]:
+    for session, text in [
+        ("s-a", "a"),
+        ("s-b1", "b1"),
+        ("s-b2", "b2"),
+        ("s-c1", "c1"),
+        ("s-c2", "c2"),
+    ]:
         history = store.history(session, user_id="alice")
         stored = await history.aget_messages()
         assert len(stored) == 2 and stored[0].text == text and isinstance(stored[1], AIMessage)
@@ -112,8 +135,12 @@ async def test_ainvoke_batch_and_abatch_record_each_turn_once(store):
 
 
 def test_stream_stores_one_merged_ai_message(store):
-    chain = with_session_memory(prompt_chain(ScriptedChatModel(script=lambda m: "one two three")), store,
-                                input_messages_key="input", history_messages_key="history")
+    chain = with_session_memory(
+        prompt_chain(ScriptedChatModel(script=lambda m: "one two three")),
+        store,
+        input_messages_key="input",
+        history_messages_key="history",
+    )
     chunks = list(chain.stream({"input": "hi"}, cfg()))
     assert all(isinstance(c, AIMessageChunk) for c in chunks)
     assert [c.content for c in chunks if c.content] == ["one", " two", " three"]
@@ -124,8 +151,12 @@ def test_stream_stores_one_merged_ai_message(store):
 
 
 async def test_astream_stores_one_merged_ai_message(store):
-    chain = with_session_memory(prompt_chain(ScriptedChatModel(script=lambda m: "one two three")), store,
-                                input_messages_key="input", history_messages_key="history")
+    chain = with_session_memory(
+        prompt_chain(ScriptedChatModel(script=lambda m: "one two three")),
+        store,
+        input_messages_key="input",
+        history_messages_key="history",
+    )
     chunks = [c async for c in chain.astream({"input": "hi"}, cfg())]
     assert "".join(c.content for c in chunks) == "one two three"
     stored = await store.history("s1", user_id="alice").aget_messages()
@@ -135,8 +166,12 @@ async def test_astream_stores_one_merged_ai_message(store):
 
 
 def test_stream_stopped_early_stores_partial_marked_interrupted(store):
-    chain = with_session_memory(prompt_chain(ScriptedChatModel(script=lambda m: "one two three four")), store,
-                                input_messages_key="input", history_messages_key="history")
+    chain = with_session_memory(
+        prompt_chain(ScriptedChatModel(script=lambda m: "one two three four")),
+        store,
+        input_messages_key="input",
+        history_messages_key="history",
+    )
     stream = chain.stream({"input": "hi"}, cfg())
     next(stream)
     next(stream)
@@ -147,8 +182,12 @@ def test_stream_stopped_early_stores_partial_marked_interrupted(store):
 
 
 async def test_astream_stopped_early_stores_partial_marked_interrupted(store):
-    chain = with_session_memory(prompt_chain(ScriptedChatModel(script=lambda m: "one two three four")), store,
-                                input_messages_key="input", history_messages_key="history")
+    chain = with_session_memory(
+        prompt_chain(ScriptedChatModel(script=lambda m: "one two three four")),
+        store,
+        input_messages_key="input",
+        history_messages_key="history",
+    )
     stream = chain.astream({"input": "hi"}, cfg())
     await stream.__anext__()
     await stream.aclose()
@@ -172,8 +211,13 @@ def test_raising_chain_stores_nothing_unless_asked(store, keep_input):
 @pytest.mark.parametrize("keep_input", [False, True])
 async def test_error_mid_stream_stores_no_partial_reply(store, keep_input):
     model = ScriptedChatModel(script=lambda m: "one two three", fail_after=2)
-    chain = with_session_memory(prompt_chain(model), store, input_messages_key="input",
-                                history_messages_key="history", save_input_on_error=keep_input)
+    chain = with_session_memory(
+        prompt_chain(model),
+        store,
+        input_messages_key="input",
+        history_messages_key="history",
+        save_input_on_error=keep_input,
+    )
     with pytest.raises(RuntimeError, match="mid-stream"):
         async for _ in chain.astream({"input": "hi"}, cfg()):
             pass
@@ -187,16 +231,30 @@ async def test_error_mid_stream_stores_no_partial_reply(store, keep_input):
 
 def test_reads_one_bounded_window_per_turn(store):
     model = ScriptedChatModel(script=numbered())
-    chain = with_session_memory(prompt_chain(model), store, input_messages_key="input",
-                                history_messages_key="history", max_messages=4)
+    chain = with_session_memory(
+        prompt_chain(model),
+        store,
+        input_messages_key="input",
+        history_messages_key="history",
+        max_messages=4,
+    )
     history = store.history("s1", user_id="alice")
-    history.add_messages([HumanMessage(f"old {i}") if i % 2 == 0 else AIMessage(f"old {i}") for i in range(40)])
+    history.add_messages(
+        [HumanMessage(f"old {i}") if i % 2 == 0 else AIMessage(f"old {i}") for i in range(40)]
+    )
     counting = CountingEngine(store.engine)
     store.engine = counting
     chain.invoke({"input": "now"}, cfg())
     # exactly one read (a tail of 4) and one append, never the whole history
     assert counting.calls == ["tail", "append"]
-    assert texts(model.prompts[0]) == ["You are a helpdesk.", "old 36", "old 37", "old 38", "old 39", "now"]
+    assert texts(model.prompts[0]) == [
+        "You are a helpdesk.",
+        "old 36",
+        "old 37",
+        "old 38",
+        "old 39",
+        "now",
+    ]
 
 
 async def test_concurrent_turns_on_one_session_lose_nothing(store):
@@ -204,9 +262,14 @@ async def test_concurrent_turns_on_one_session_lose_nothing(store):
     await asyncio.gather(*(chain.ainvoke([HumanMessage(f"q{i}")], cfg()) for i in range(20)))
     stored = await store.history("s1", user_id="alice").aget_messages()
     assert len(stored) == 40
-    assert sorted(m.text for m in stored if isinstance(m, HumanMessage)) == sorted(f"q{i}" for i in range(20))
+    assert sorted(m.text for m in stored if isinstance(m, HumanMessage)) == sorted(
+        f"q{i}" for i in range(20)
+    )
     # each turn's pair is stored together: every human message is followed by its reply
-    assert all(isinstance(stored[i], HumanMessage) and isinstance(stored[i + 1], AIMessage) for i in range(0, 40, 2))
+    assert all(
+        isinstance(stored[i], HumanMessage) and isinstance(stored[i + 1], AIMessage)
+        for i in range(0, 40, 2)
+    )
     await store.aclose()
 
 
@@ -225,8 +288,12 @@ def test_dict_input_without_history_key_merges_history(store):
         seen.append(inputs)
         return {"answer": AIMessage("ok"), "other": 1}
 
-    chain = with_session_memory(RunnableLambda(chain_body), store, input_messages_key="question",
-                                output_messages_key="answer")
+    chain = with_session_memory(
+        RunnableLambda(chain_body),
+        store,
+        input_messages_key="question",
+        output_messages_key="answer",
+    )
     chain.invoke({"question": "q1", "extra": "kept"}, cfg())
     chain.invoke({"question": "q2", "extra": "kept"}, cfg())
     assert texts(seen[1]["question"]) == ["q1", "ok", "q2"]
@@ -236,12 +303,14 @@ def test_dict_input_without_history_key_merges_history(store):
 
 def test_window_never_starts_on_orphan_tool_message(store):
     history = store.history("s1", user_id="alice")
-    history.add_messages([
-        HumanMessage("weather?"),
-        AIMessage("", tool_calls=[{"name": "weather", "args": {}, "id": "call-1"}]),
-        ToolMessage("sunny", tool_call_id="call-1"),
-        AIMessage("It is sunny."),
-    ])
+    history.add_messages(
+        [
+            HumanMessage("weather?"),
+            AIMessage("", tool_calls=[{"name": "weather", "args": {}, "id": "call-1"}]),
+            ToolMessage("sunny", tool_call_id="call-1"),
+            AIMessage("It is sunny."),
+        ]
+    )
     model = ScriptedChatModel(script=numbered())
     chain = with_session_memory(model, store, max_messages=2)
     chain.invoke("thanks", cfg())
@@ -264,7 +333,10 @@ def test_user_cannot_reach_another_users_session_through_config(store):
     model = ScriptedChatModel(script=numbered())
     with_session_memory(model, store).invoke("hi", cfg("shared-id", "bob"))
     assert texts(model.prompts[0]) == ["hi"]
-    assert texts(store.history("shared-id", user_id="alice").messages) == ["alice's secret", "reply number 1"]
+    assert texts(store.history("shared-id", user_id="alice").messages) == [
+        "alice's secret",
+        "reply number 1",
+    ]
 
 
 async def test_async_history_factory(store):
@@ -274,7 +346,10 @@ async def test_async_history_factory(store):
 
     chain = with_session_memory(ScriptedChatModel(script=numbered()), factory)
     await chain.ainvoke("hi", cfg())
-    assert texts(await store.history("s1", user_id="alice").aget_messages()) == ["hi", "reply number 1"]
+    assert texts(await store.history("s1", user_id="alice").aget_messages()) == [
+        "hi",
+        "reply number 1",
+    ]
     with pytest.raises(ConfigurationError, match="async"):
         chain.invoke("hi", cfg())
     await store.aclose()
@@ -285,4 +360,9 @@ def test_one_store_serves_successive_event_loops(store):
     chain = with_session_memory(ScriptedChatModel(script=numbered()), store)
     asyncio.run(chain.ainvoke("first", cfg()))
     asyncio.run(chain.ainvoke("second", cfg()))
-    assert texts(store.history("s1", user_id="alice").messages) == ["first", "reply number 1", "second", "reply number 2"]
+    assert texts(store.history("s1", user_id="alice").messages) == [
+        "first",
+        "reply number 1",
+        "second",
+        "reply number 2",
+    ]

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-pytest.importorskip("fastapi", reason="the server extra is not installed: pip install 'langchain-sessionmem[server]'")
+pytest.importorskip(
+    "fastapi",
+    reason="the server extra is not installed: pip install 'langchain-sessionmem[server]'",
+)
 
 from fakes import ScriptedChatModel
 from fastapi.testclient import TestClient
@@ -24,27 +27,41 @@ def model():
 
 @pytest.fixture
 def client(store, model):
-    prompt = ChatPromptTemplate.from_messages([MessagesPlaceholder("history"), ("human", "{input}")])
-    chain = with_session_memory(prompt | model, store, input_messages_key="input", history_messages_key="history")
-    app = create_app(chain, store, authenticate=bearer_tokens({"token-alice": "alice", "token-bob": "bob"}))
+    prompt = ChatPromptTemplate.from_messages(
+        [MessagesPlaceholder("history"), ("human", "{input}")]
+    )
+    chain = with_session_memory(
+        prompt | model, store, input_messages_key="input", history_messages_key="history"
+    )
+    app = create_app(
+        chain, store, authenticate=bearer_tokens({"token-alice": "alice", "token-bob": "bob"})
+    )
     with TestClient(app) as client:
         yield client
 
 
 def test_turns_are_stored_under_the_authenticated_user(client, store, model):
-    reply = client.post("/sessions/t1/invoke", json={"input": {"input": "My VPN is not working"}}, headers=ALICE)
+    reply = client.post(
+        "/sessions/t1/invoke", json={"input": {"input": "My VPN is not working"}}, headers=ALICE
+    )
     assert reply.status_code == 200, reply.text
     assert reply.json()["output"]["data"]["content"] == "seen 1 messages"
     client.post("/sessions/t1/invoke", json={"input": {"input": "And?"}}, headers=ALICE)
     assert [m.text for m in store.history("t1", user_id="alice").messages] == [
-        "My VPN is not working", "seen 1 messages", "And?", "seen 3 messages"]
+        "My VPN is not working",
+        "seen 1 messages",
+        "And?",
+        "seen 3 messages",
+    ]
 
 
 def test_client_cannot_choose_another_user(client, store):
     client.post("/sessions/t1/invoke", json={"input": {"input": "alice's secret"}}, headers=ALICE)
-    forged = client.post("/sessions/t1/invoke",
-                         json={"input": {"input": "hi"}, "config": {"configurable": {"user_id": "alice"}}},
-                         headers=BOB)
+    forged = client.post(
+        "/sessions/t1/invoke",
+        json={"input": {"input": "hi"}, "config": {"configurable": {"user_id": "alice"}}},
+        headers=BOB,
+    )
     assert forged.status_code == 403
     # bob naming the same session id reaches his own, empty session
     client.post("/sessions/t1/invoke", json={"input": {"input": "hi"}}, headers=BOB)
@@ -62,7 +79,10 @@ def test_listing_deleting_and_erasing_are_per_user(client, store):
     for session in ("a", "b"):
         client.post(f"/sessions/{session}/invoke", json={"input": {"input": "x"}}, headers=ALICE)
     client.post("/sessions/c/invoke", json={"input": {"input": "y"}}, headers=BOB)
-    assert sorted(s["session_id"] for s in client.get("/sessions", headers=ALICE).json()) == ["a", "b"]
+    assert sorted(s["session_id"] for s in client.get("/sessions", headers=ALICE).json()) == [
+        "a",
+        "b",
+    ]
     assert client.delete("/sessions/c", headers=ALICE).json() == {"deleted": False}  # bob's stays
     assert client.delete("/sessions/a", headers=ALICE).json() == {"deleted": True}
     assert client.delete("/me", headers=ALICE).json() == {"deleted_sessions": 1}
@@ -71,7 +91,9 @@ def test_listing_deleting_and_erasing_are_per_user(client, store):
 
 
 def test_stream_sends_chunks_and_stores_one_message(client, store):
-    with client.stream("POST", "/sessions/s/stream", json={"input": {"input": "hello"}}, headers=ALICE) as response:
+    with client.stream(
+        "POST", "/sessions/s/stream", json={"input": {"input": "hello"}}, headers=ALICE
+    ) as response:
         body = "".join(response.iter_text())
     assert body.count("event: data") >= 3 and body.rstrip().endswith("data: {}")
     stored = store.history("s", user_id="alice").messages
@@ -80,7 +102,9 @@ def test_stream_sends_chunks_and_stores_one_message(client, store):
 
 
 def test_bad_session_id_is_a_clear_422(client):
-    reply = client.post("/sessions/" + "x" * 300 + "/invoke", json={"input": {"input": "hi"}}, headers=ALICE)
+    reply = client.post(
+        "/sessions/" + "x" * 300 + "/invoke", json={"input": {"input": "hi"}}, headers=ALICE
+    )
     assert reply.status_code == 422 and "256" in reply.text
 
 
@@ -90,7 +114,9 @@ async def test_owner_config_for_langserve_stamps_and_refuses():
     modify = owner_config(bearer_tokens({"tok": "alice"}))
 
     def request(token: str) -> Request:
-        return Request({"type": "http", "headers": [(b"authorization", f"Bearer {token}".encode())]})
+        return Request(
+            {"type": "http", "headers": [(b"authorization", f"Bearer {token}".encode())]}
+        )
 
     config = await modify({"configurable": {"session_id": "s"}}, request("tok"))
     assert config["configurable"] == {"session_id": "s", "user_id": "alice"}

@@ -49,8 +49,12 @@ def test_bounded_reads_use_indexes_not_scans(store):
         assert plan, name
         assert not any(step.startswith("SCAN") for step in plan), (name, plan)
     for name in ("tail", "range"):
-        assert any("_messages USING PRIMARY KEY (session_pk=?" in step for step in plans[name]), plans[name]
-        assert not any("TEMP B-TREE" in step for step in plans[name]), plans[name]  # no sort of the history
+        assert any("_messages USING PRIMARY KEY (session_pk=?" in step for step in plans[name]), (
+            plans[name]
+        )
+        assert not any("TEMP B-TREE" in step for step in plans[name]), plans[
+            name
+        ]  # no sort of the history
         assert any("(user_id=? AND session_id=?)" in step for step in plans[name]), plans[name]
 
 
@@ -122,7 +126,10 @@ def test_two_processes_append_to_one_file(tmp_path):
     processes, turns = 2, 40
     ctx = multiprocessing.get_context("spawn")
     start = ctx.Barrier(processes + 1)
-    workers = [ctx.Process(target=sqlite_worker.append_turns, args=(url, w, turns, start)) for w in range(processes)]
+    workers = [
+        ctx.Process(target=sqlite_worker.append_turns, args=(url, w, turns, start))
+        for w in range(processes)
+    ]
     for worker in workers:
         worker.start()
     try:
@@ -194,8 +201,17 @@ def test_unopenable_database_is_engine_unavailable(tmp_path):
     assert str(missing_dir) in str(info.value)
 
 
-@pytest.mark.parametrize("url", ["sqlite:relative.db", "mysql://localhost/db", "redis", "", "file:///tmp/x.db",
-                                 "postgresql+unknown://x"])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "sqlite:relative.db",
+        "mysql://localhost/db",
+        "redis",
+        "",
+        "file:///tmp/x.db",
+        "postgresql+unknown://x",
+    ],
+)
 def test_bad_urls_are_configuration_errors(url):
     with pytest.raises(ConfigurationError, match="URL"):
         SessionStore.from_url(url)
@@ -210,7 +226,10 @@ def test_closed_store_refuses_work(file_store):
 
 def test_namespaces_share_one_file(tmp_path):
     url = f"sqlite:///{tmp_path}/shared.db"
-    with SessionStore.from_url(url, namespace="app_one") as one, SessionStore.from_url(url, namespace="app-two") as two:
+    with (
+        SessionStore.from_url(url, namespace="app_one") as one,
+        SessionStore.from_url(url, namespace="app-two") as two,
+    ):
         one.history("s", user_id="alice").add_messages([HumanMessage("one")])
         two.history("s", user_id="alice").add_messages([HumanMessage("two")])
         assert [m.content for m in one.history("s", user_id="alice").messages] == ["one"]
@@ -224,6 +243,7 @@ def test_short_lived_threads_reuse_pooled_connections(tmp_path):
     import threading
 
     with SessionStore.from_url(f"sqlite:///{tmp_path / 'pool.db'}") as store:
+
         def turn(i: int) -> None:
             store.history(f"s{i}", user_id="alice").add_messages([HumanMessage(f"m{i}")])
 

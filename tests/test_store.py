@@ -121,7 +121,9 @@ def every_message_type() -> list[BaseMessage]:
         + AIMessageChunk(content="config is stale.", response_metadata={"finish_reason": "stop"})
         + AIMessageChunk(
             content="",
-            tool_call_chunks=[{"name": "reset_vpn", "args": '{"user": "al', "id": "call_9", "index": 0}],
+            tool_call_chunks=[
+                {"name": "reset_vpn", "args": '{"user": "al', "id": "call_9", "index": 0}
+            ],
         )
         + AIMessageChunk(
             content="",
@@ -144,11 +146,22 @@ def every_message_type() -> list[BaseMessage]:
         AIMessage(
             content="Let me check.",
             tool_calls=[
-                {"name": "search", "args": {"q": "vpn", "k": 3}, "id": "call_1", "type": "tool_call"},
+                {
+                    "name": "search",
+                    "args": {"q": "vpn", "k": 3},
+                    "id": "call_1",
+                    "type": "tool_call",
+                },
                 {"name": "lookup", "args": {}, "id": "call_2", "type": "tool_call"},
             ],
             invalid_tool_calls=[
-                {"name": "bad", "args": "{not json", "id": "call_3", "error": "bad json", "type": "invalid_tool_call"}
+                {
+                    "name": "bad",
+                    "args": "{not json",
+                    "id": "call_3",
+                    "error": "bad json",
+                    "type": "invalid_tool_call",
+                }
             ],
             usage_metadata={
                 "input_tokens": 10,
@@ -157,15 +170,29 @@ def every_message_type() -> list[BaseMessage]:
                 "input_token_details": {"cache_read": 2},
                 "output_token_details": {"reasoning": 1},
             },
-            response_metadata={"model_name": "gpt-x", "finish_reason": "tool_calls", "logprobs": None},
+            response_metadata={
+                "model_name": "gpt-x",
+                "finish_reason": "tool_calls",
+                "logprobs": None,
+            },
             additional_kwargs={"refusal": None},
             id="m-ai",
             name="helpdesk",
         ),
-        ToolMessage(content="3 results", tool_call_id="call_1", artifact={"rows": [1, 2, 3]},
-                    status="success", name="search", id="m-tool-1"),
-        ToolMessage(content=[{"type": "text", "text": "timeout"}], tool_call_id="call_2",
-                    status="error", id="m-tool-2"),
+        ToolMessage(
+            content="3 results",
+            tool_call_id="call_1",
+            artifact={"rows": [1, 2, 3]},
+            status="success",
+            name="search",
+            id="m-tool-1",
+        ),
+        ToolMessage(
+            content=[{"type": "text", "text": "timeout"}],
+            tool_call_id="call_2",
+            status="error",
+            id="m-tool-2",
+        ),
         FunctionMessage(content="42", name="calc", id="m-fn"),
         ChatMessage(content="needs review", role="critic", id="m-chat"),
         RemoveMessage(id="m-old"),
@@ -279,14 +306,23 @@ def test_reappending_known_ids_is_a_no_op(store):
     history.add_messages([*stored, HumanMessage("new", id="h-2")])
     entries = history.tail_entries(10)
     assert [(e.seq, e.message.id) for e in entries] == [
-        (1, "h-1"), (2, "a-1"), (3, stored[2].id), (4, "h-2")
+        (1, "h-1"),
+        (2, "a-1"),
+        (3, stored[2].id),
+        (4, "h-2"),
     ]
 
 
 def test_duplicate_ids_inside_one_batch_are_stored_once(store):
     history = store.history("s-dup-batch")
-    history.add_messages([HumanMessage("first", id="x"), HumanMessage("second", id="x"),
-                          AIMessage("ok", id="y"), AIMessage("ok again", id="y")])
+    history.add_messages(
+        [
+            HumanMessage("first", id="x"),
+            HumanMessage("second", id="x"),
+            AIMessage("ok", id="y"),
+            AIMessage("ok again", id="y"),
+        ]
+    )
     assert contents(history.messages) == ["first", "ok"]
     assert history.count() == 2
 
@@ -403,16 +439,32 @@ def test_same_session_id_under_three_users_is_three_sessions(store):
 def test_ids_that_look_like_key_separators_stay_apart(store):
     """Ids that a naive ``prefix:user:session`` key would merge are distinct sessions."""
     pairs = [
-        ("a", "b:c"), ("a:b", "c"), ("a|u=b", "c"), ("a", "u=b|c"), ("a}", "x"), ("{a", "x"),
-        ("%3A", "x"), (":", "x"), ("%7C", "x"), ("|", "x"), ("a", "x:s:y"), ("a:s:x", "y"),
-        ("ünï", "日本"), ("a b", "x"), ("a%", "x"), ("a", "%"), ("a", "%25"),
+        ("a", "b:c"),
+        ("a:b", "c"),
+        ("a|u=b", "c"),
+        ("a", "u=b|c"),
+        ("a}", "x"),
+        ("{a", "x"),
+        ("%3A", "x"),
+        (":", "x"),
+        ("%7C", "x"),
+        ("|", "x"),
+        ("a", "x:s:y"),
+        ("a:s:x", "y"),
+        ("ünï", "日本"),
+        ("a b", "x"),
+        ("a%", "x"),
+        ("a", "%"),
+        ("a", "%25"),
     ]
     for user, sid in pairs:
         store.history(sid, user_id=user).add_messages([HumanMessage(f"{user!r}/{sid!r}")])
     store.history("x").add_messages([HumanMessage("anonymous/x")])
     for user, sid in pairs:
         assert contents(store.history(sid, user_id=user).messages) == [f"{user!r}/{sid!r}"]
-        assert {s.session_id for s in store.list_sessions(user)} == {s for u, s in pairs if u == user}
+        assert {s.session_id for s in store.list_sessions(user)} == {
+            s for u, s in pairs if u == user
+        }
     assert contents(store.history("x").messages) == ["anonymous/x"]
     assert store.delete_user(":") == 1
     assert contents(store.history("x", user_id="%3A").messages) == ["'%3A'/'x'"]
@@ -462,7 +514,9 @@ def test_list_sessions_expires_at_with_ttl(make_store):
     store.history("s", user_id="alice").add_messages([HumanMessage("hi")])
     (info,) = store.list_sessions("alice")
     assert info.expires_at is not None
-    assert abs((info.expires_at - info.updated_at) - timedelta(minutes=5)) < timedelta(milliseconds=5)
+    assert abs((info.expires_at - info.updated_at) - timedelta(minutes=5)) < timedelta(
+        milliseconds=5
+    )
 
 
 def test_delete_session_and_delete_user(store):
@@ -535,7 +589,12 @@ def test_refresh_on_read_slides_expiry_on_every_read(make_store):
     history = store.history("s-read", user_id="alice")
     history.add_messages([HumanMessage("one")])
     history.cas_state(0, {"n": 1})
-    reads = [lambda: history.tail(1), lambda: history.range_entries(1), history.count, history.get_state]
+    reads = [
+        lambda: history.tail(1),
+        lambda: history.range_entries(1),
+        history.count,
+        history.get_state,
+    ]
     for read in reads * 2:  # 1.6 s of reads only, each within the 0.5 s TTL of the one before
         time.sleep(0.2)
         read()
@@ -785,7 +844,9 @@ def test_invalid_ids_are_rejected_and_nothing_is_lost(store):
             "history(session_id)": lambda bad=bad: store.history(bad, user_id="alice"),
             "history(user_id)": lambda bad=bad: store.history("keep", user_id=bad),
             "list_sessions": lambda bad=bad: store.list_sessions(bad),
-            "delete_session(session_id)": lambda bad=bad: store.delete_session(bad, user_id="alice"),
+            "delete_session(session_id)": lambda bad=bad: store.delete_session(
+                bad, user_id="alice"
+            ),
             "delete_session(user_id)": lambda bad=bad: store.delete_session("keep", user_id=bad),
             "delete_user": lambda bad=bad: store.delete_user(bad),
             "history_factory": lambda bad=bad: store.history_factory(user_id=bad),
@@ -849,7 +910,9 @@ async def test_async_oversized_and_unserializable(make_store):
         with pytest.raises(MessageTooLargeError):
             await history.aadd_messages([HumanMessage("ok"), HumanMessage("z" * 2_000)])
         with pytest.raises(SerializationError):
-            await history.aadd_messages([HumanMessage("ok", additional_kwargs={"t": datetime.now()})])
+            await history.aadd_messages(
+                [HumanMessage("ok", additional_kwargs={"t": datetime.now()})]
+            )
         assert await history.acount() == 0
         assert await store.alist_sessions() == []
     finally:
@@ -860,8 +923,9 @@ def test_unserializable_message_fails_the_whole_batch(store):
     history = store.history("s-ser", user_id="alice")
     history.add_messages([HumanMessage("kept")])
     with pytest.raises(SerializationError, match="additional_kwargs") as info:
-        history.add_messages([HumanMessage("fine"),
-                              AIMessage("bad", additional_kwargs={"at": datetime(2024, 1, 1)})])
+        history.add_messages(
+            [HumanMessage("fine"), AIMessage("bad", additional_kwargs={"at": datetime(2024, 1, 1)})]
+        )
     assert "message 1" in str(info.value)
     with pytest.raises(SerializationError, match="HumanMessage"):
         history.add_messages([HumanMessage("fine"), "just a string"])  # type: ignore[list-item]
@@ -871,7 +935,9 @@ def test_unserializable_message_fails_the_whole_batch(store):
     assert history.count() == 1
 
 
-def _corrupt_message(store: SessionStore, kind: str, user: str, sid: str, seq: int, garbage: bytes) -> None:
+def _corrupt_message(
+    store: SessionStore, kind: str, user: str, sid: str, seq: int, garbage: bytes
+) -> None:
     """Overwrite stored bytes directly in the engine, bypassing the codec."""
     engine = store.engine
     if kind == "memory":
@@ -904,18 +970,25 @@ def _corrupt_state(store: SessionStore, kind: str, user: str, sid: str, garbage:
         engine._sessions[SessionKey(sid, user)].state = garbage
     elif kind.startswith("sqlite"):
         with engine.connections.connection() as conn:
-            conn.execute(f'UPDATE "{store.namespace}_sessions" SET state = ? WHERE user_id = ? AND session_id = ?',
-                         (garbage, user, sid))
+            conn.execute(
+                f'UPDATE "{store.namespace}_sessions" SET state = ? WHERE user_id = ? AND session_id = ?',
+                (garbage, user, sid),
+            )
     elif kind == "postgres":
         with engine.connection() as conn:
-            conn.execute(f'UPDATE "{store.namespace}_sessions" SET state = %s WHERE user_id = %s AND session_id = %s',
-                         (garbage, user, sid))
+            conn.execute(
+                f'UPDATE "{store.namespace}_sessions" SET state = %s WHERE user_id = %s AND session_id = %s',
+                (garbage, user, sid),
+            )
     else:
         engine.client.hset(engine.keys.session(user, sid)[3], "data", garbage)
 
 
-@pytest.mark.parametrize("garbage", [b"\xff\xfe not json", b'{"type": "martian", "data": {}}', b"[1, 2"],
-                         ids=["bytes", "unknown-type", "truncated"])
+@pytest.mark.parametrize(
+    "garbage",
+    [b"\xff\xfe not json", b'{"type": "martian", "data": {}}', b"[1, 2"],
+    ids=["bytes", "unknown-type", "truncated"],
+)
 def test_corrupt_record_is_reported_and_the_rest_stays_readable(store, kind, garbage, caplog):
     history = store.history("s-corrupt", user_id="alice")
     history.add_messages([HumanMessage(f"m{i}") for i in range(1, 6)])
@@ -998,18 +1071,22 @@ def _recording_chain(replies: list[str]):
         seen.append(prompt_value.to_messages())
         return prompt_value
 
-    prompt = ChatPromptTemplate.from_messages([
-        ("system", "You are a help-desk assistant."),
-        MessagesPlaceholder("history"),
-        ("human", "{input}"),
-    ])
+    prompt = ChatPromptTemplate.from_messages(
+        [
+            ("system", "You are a help-desk assistant."),
+            MessagesPlaceholder("history"),
+            ("human", "{input}"),
+        ]
+    )
     return prompt | RunnableLambda(record) | FakeListChatModel(responses=replies), seen
 
 
 def test_history_factory_with_runnable_with_message_history(store):
     from langchain_core.runnables.history import RunnableWithMessageHistory
 
-    chain, seen = _recording_chain(["Try reconnecting.", "You reported that your VPN is not working."])
+    chain, seen = _recording_chain(
+        ["Try reconnecting.", "You reported that your VPN is not working."]
+    )
     with_history = RunnableWithMessageHistory(
         chain, store.history_factory(), input_messages_key="input", history_messages_key="history"
     )
@@ -1019,8 +1096,12 @@ def test_history_factory_with_runnable_with_message_history(store):
     assert reply.content == "You reported that your VPN is not working."
     assert contents(seen[1][1:3]) == ["My VPN is not working", "Try reconnecting."]
     stored = store.history("vpn").messages
-    assert contents(stored) == ["My VPN is not working", "Try reconnecting.",
-                                "What issue did I report?", "You reported that your VPN is not working."]
+    assert contents(stored) == [
+        "My VPN is not working",
+        "Try reconnecting.",
+        "What issue did I report?",
+        "You reported that your VPN is not working.",
+    ]
     assert [type(m) for m in stored] == [HumanMessage, AIMessage, HumanMessage, AIMessage]
 
 
@@ -1028,12 +1109,21 @@ def test_history_factory_with_user_scoped_config(store):
     from langchain_core.runnables import ConfigurableFieldSpec
     from langchain_core.runnables.history import RunnableWithMessageHistory
 
-    chain, seen = _recording_chain(["noted (vpn)", "noted (email)", "you said VPN", "you said email"])
+    chain, seen = _recording_chain(
+        ["noted (vpn)", "noted (email)", "you said VPN", "you said email"]
+    )
     with_history = RunnableWithMessageHistory(
-        chain, store.history_factory(), input_messages_key="input", history_messages_key="history",
+        chain,
+        store.history_factory(),
+        input_messages_key="input",
+        history_messages_key="history",
         history_factory_config=[
-            ConfigurableFieldSpec(id="user_id", annotation=str, name="User ID", default="", is_shared=True),
-            ConfigurableFieldSpec(id="session_id", annotation=str, name="Session ID", default="", is_shared=True),
+            ConfigurableFieldSpec(
+                id="user_id", annotation=str, name="User ID", default="", is_shared=True
+            ),
+            ConfigurableFieldSpec(
+                id="session_id", annotation=str, name="Session ID", default="", is_shared=True
+            ),
         ],
     )
 

@@ -50,7 +50,9 @@ def test_tiktoken_counts_follow_the_openai_chat_format():
     # 3 framing tokens + the role + the content, and 3 tokens priming the reply.
     assert counter([message]) == 3 + len(ENC.encode("user")) + len(ENC.encode("hello world")) + 3
     named = HumanMessage("hello world", name="alice")
-    assert counter.count_message(named) == counter.count_message(message) + 1 + len(ENC.encode("alice"))
+    assert counter.count_message(named) == counter.count_message(message) + 1 + len(
+        ENC.encode("alice")
+    )
 
 
 def test_tiktoken_counts_match_chat_openai_for_plain_messages():
@@ -67,9 +69,13 @@ def test_tool_calls_and_tool_call_ids_are_counted():
     plain = AIMessage("", id="x1")
     calling = AIMessage("", tool_calls=[call], id="x2")
     args = json.dumps(call["args"])
-    assert counter.count_message(calling) - counter.count_message(plain) == 3 + len(ENC.encode("read_file")) + len(ENC.encode(args))
+    assert counter.count_message(calling) - counter.count_message(plain) == 3 + len(
+        ENC.encode("read_file")
+    ) + len(ENC.encode(args))
     result = ToolMessage("127.0.0.1 localhost", tool_call_id="call_1")
-    assert counter.count_message(result) == 3 + len(ENC.encode("tool")) + len(ENC.encode("127.0.0.1 localhost")) + len(ENC.encode("call_1"))
+    assert counter.count_message(result) == 3 + len(ENC.encode("tool")) + len(
+        ENC.encode("127.0.0.1 localhost")
+    ) + len(ENC.encode("call_1"))
 
 
 def test_a_turn_tokenizes_only_new_messages():
@@ -110,7 +116,9 @@ def test_messages_without_id_are_cached_by_content_and_edits_are_recounted():
 def test_counters_plug_into_trim_messages_and_back():
     messages = [SystemMessage("be brief"), *conversation(20)]
     counter = tiktoken_counter(encoding="cl100k_base")
-    trimmed = trim_messages(messages, max_tokens=120, token_counter=counter, include_system=True, start_on="human")
+    trimmed = trim_messages(
+        messages, max_tokens=120, token_counter=counter, include_system=True, start_on="human"
+    )
     assert counter(trimmed) <= 120 and trimmed[0].type == "system"
     # trim_messages' counters come the other way through as_token_counter.
     approx = as_token_counter(count_tokens_approximately)
@@ -165,7 +173,9 @@ def test_offline_fallback_warns_exactly_once(tmp_path):
         """
     )
     env = {**os.environ, "TIKTOKEN_CACHE_DIR": str(tmp_path)}
-    out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120
+    )
     assert out.returncode == 0, out.stderr
     result = json.loads(out.stdout.strip().splitlines()[-1])
     assert result["warnings"].count(TokenizerFallbackWarning.__name__) == 1
@@ -181,4 +191,6 @@ def test_unknown_counter_types_are_refused():
 def test_approximate_counter_is_additive():
     counter = approximate_counter()
     messages = conversation(6)
-    assert counter(messages) == counter.base_tokens + sum(counter.count_message(m) for m in messages)
+    assert counter(messages) == counter.base_tokens + sum(
+        counter.count_message(m) for m in messages
+    )

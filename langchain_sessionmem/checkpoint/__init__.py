@@ -63,8 +63,9 @@ def checkpointer_for(store: SessionStore, **options: Any) -> SessionSaverBase:
     if engine.kind == "redis":
         from .redis import RedisCheckpointSaver
 
-        return RedisCheckpointSaver(client_factory=lambda: engine.client, aclient_factory=lambda: engine.aclient,
-                                    **common)
+        return RedisCheckpointSaver(
+            client_factory=lambda: engine.client, aclient_factory=lambda: engine.aclient, **common
+        )
     raise ConfigurationError(
         f"no checkpointer for engine kind {engine.kind!r} yet: use a memory, sqlite or redis store for "
         "the checkpointer (on PostgreSQL, langgraph-checkpoint-postgres's PostgresSaver works beside this store)"

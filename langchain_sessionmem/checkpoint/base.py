@@ -63,7 +63,9 @@ def validate_ns(ns: Any) -> str:
     if not isinstance(ns, str):
         raise InvalidIdError(f"checkpoint_ns must be a str, got {type(ns).__name__}")
     if "\x00" in ns or len(ns) > 4096:
-        raise InvalidIdError("checkpoint_ns contains a NUL character or is longer than 4096 characters")
+        raise InvalidIdError(
+            "checkpoint_ns contains a NUL character or is longer than 4096 characters"
+        )
     return ns
 
 
@@ -79,7 +81,13 @@ def target(config: RunnableConfig) -> Target:
 
 
 def make_config(thread_id: str, ns: str, checkpoint_id: str) -> RunnableConfig:
-    return {"configurable": {"thread_id": thread_id, "checkpoint_ns": ns, "checkpoint_id": checkpoint_id}}
+    return {
+        "configurable": {
+            "thread_id": thread_id,
+            "checkpoint_ns": ns,
+            "checkpoint_id": checkpoint_id,
+        }
+    }
 
 
 def next_version(current: str | int | float | None) -> str:
@@ -110,7 +118,8 @@ def load(serde: SerializerProtocol, typed: Typed, path: str, thread_id: str) -> 
         return serde.loads_typed(typed)
     except Exception as exc:
         raise CorruptDataError(
-            f"cannot decode {path} of thread {thread_id!r} (type {typed[0]!r}): {exc}", session_id=thread_id
+            f"cannot decode {path} of thread {thread_id!r} (type {typed[0]!r}): {exc}",
+            session_id=thread_id,
         ) from exc
 
 
@@ -141,8 +150,9 @@ def decode_metadata(text: str | bytes, thread_id: str) -> CheckpointMetadata:
     try:
         return json.loads(text)
     except ValueError as exc:
-        raise CorruptDataError(f"checkpoint metadata of thread {thread_id!r} is not JSON: {exc}",
-                               session_id=thread_id) from exc
+        raise CorruptDataError(
+            f"checkpoint metadata of thread {thread_id!r} is not JSON: {exc}", session_id=thread_id
+        ) from exc
 
 
 SCALARS = (str, int, float, bool)
@@ -153,7 +163,12 @@ def split_filter(filter: Mapping[str, Any] | None) -> tuple[dict[str, Any], dict
     pushed: dict[str, Any] = {}
     local: dict[str, Any] = {}
     for key, value in (filter or {}).items():
-        if isinstance(value, SCALARS) and isinstance(key, str) and '"' not in key and "\\" not in key:
+        if (
+            isinstance(value, SCALARS)
+            and isinstance(key, str)
+            and '"' not in key
+            and "\\" not in key
+        ):
             pushed[key] = value
         else:
             local[key] = value
@@ -180,12 +195,15 @@ class WriteRow:
         return self.idx < 0
 
 
-def plan_writes(serde: SerializerProtocol, writes: Sequence[tuple[str, Any]], task_id: str,
-                task_path: str) -> list[WriteRow]:
+def plan_writes(
+    serde: SerializerProtocol, writes: Sequence[tuple[str, Any]], task_id: str, task_path: str
+) -> list[WriteRow]:
     rows = []
     for i, (channel, value) in enumerate(writes):
         typ, data = dump(serde, value, f"pending write {channel!r} of task {task_id!r}")
-        rows.append(WriteRow(task_id, WRITES_IDX_MAP.get(channel, i), task_path or "", channel, typ, data))
+        rows.append(
+            WriteRow(task_id, WRITES_IDX_MAP.get(channel, i), task_path or "", channel, typ, data)
+        )
     return rows
 
 
@@ -301,7 +319,9 @@ class PutPlan:
     ts: float
     blobs: dict[tuple[str, str], Typed] = field(default_factory=dict)  # (channel, version) -> typed
     appends: dict[str, LogAppend] = field(default_factory=dict)  # channel -> append
-    versions: dict[str, str] = field(default_factory=dict)  # channel -> version of the appended value
+    versions: dict[str, str] = field(
+        default_factory=dict
+    )  # channel -> version of the appended value
     serde: SerializerProtocol | None = None
 
     def rebase(self, channel: str) -> None:
@@ -309,9 +329,14 @@ class PutPlan:
         app = self.appends[channel]
         assert self.serde is not None
         fps = [_fingerprint(item) for item in app.value]
-        items = [dump(self.serde, item, f"channel_values.{channel}[{i}]") for i, item in enumerate(app.value)]
+        items = [
+            dump(self.serde, item, f"channel_values.{channel}[{i}]")
+            for i, item in enumerate(app.value)
+        ]
         self.appends[channel] = LogAppend(channel, new_log_id(), 0, items, app.value, fps)
-        self.blobs[(channel, self.versions[channel])] = encode_ref(self.appends[channel].log_id, len(items))
+        self.blobs[(channel, self.versions[channel])] = encode_ref(
+            self.appends[channel].log_id, len(items)
+        )
 
     def commit(self, cache: LogCache) -> None:
         """Remember what the logs now hold, after the engine confirmed the write."""
@@ -322,16 +347,33 @@ class PutPlan:
             cache.set(key, LogState(app.log_id, list(app.value), list(app.fps)))
 
 
-def plan_put(serde: SerializerProtocol, cache: LogCache, config: RunnableConfig, checkpoint: Checkpoint,
-             metadata: CheckpointMetadata, new_versions: ChannelVersions, *, linear: bool = True) -> PutPlan:
+def plan_put(
+    serde: SerializerProtocol,
+    cache: LogCache,
+    config: RunnableConfig,
+    checkpoint: Checkpoint,
+    metadata: CheckpointMetadata,
+    new_versions: ChannelVersions,
+    *,
+    linear: bool = True,
+) -> PutPlan:
     """Serialize a put once: checkpoint skeleton, metadata JSON, changed channels (as log appends)."""
     t = target(config)
     cid = validate_id(checkpoint["id"], "checkpoint_id")
     skeleton = {k: v for k, v in checkpoint.items() if k != "channel_values"}
     values = checkpoint["channel_values"]
     md_text, run_id = encode_metadata(config, metadata)
-    plan = PutPlan(t.thread_id, t.ns, cid, t.checkpoint_id, dump(serde, skeleton, "checkpoint"), md_text, run_id,
-                   time.time(), serde=serde)
+    plan = PutPlan(
+        t.thread_id,
+        t.ns,
+        cid,
+        t.checkpoint_id,
+        dump(serde, skeleton, "checkpoint"),
+        md_text,
+        run_id,
+        time.time(),
+        serde=serde,
+    )
     for channel, version in new_versions.items():
         ver = str(version)
         if channel not in values:
@@ -348,7 +390,9 @@ def plan_put(serde: SerializerProtocol, cache: LogCache, config: RunnableConfig,
     return plan
 
 
-def _plan_append(serde: SerializerProtocol, cache: LogCache, t: Target, channel: str, value: list) -> LogAppend:
+def _plan_append(
+    serde: SerializerProtocol, cache: LogCache, t: Target, channel: str, value: list
+) -> LogAppend:
     state = cache.get((t.thread_id, t.ns, channel))
     start = 0
     log_id = None
@@ -358,7 +402,9 @@ def _plan_append(serde: SerializerProtocol, cache: LogCache, t: Target, channel:
         if all(_same(value[i], state.items[i], state.fps[i]) for i in range(n)):
             start, log_id, fps = n, state.log_id, list(state.fps)
     fps += [_fingerprint(value[i]) for i in range(start, len(value))]
-    items = [dump(serde, value[i], f"channel_values.{channel}[{i}]") for i in range(start, len(value))]
+    items = [
+        dump(serde, value[i], f"channel_values.{channel}[{i}]") for i in range(start, len(value))
+    ]
     return LogAppend(channel, log_id or new_log_id(), start, items, value, fps)
 
 
@@ -382,7 +428,9 @@ class TupleAssembler:
     Log items are decoded once per page and shared by every tuple that references them.
     """
 
-    def __init__(self, serde: SerializerProtocol, rows: Sequence[Row], cache: LogCache | None = None):
+    def __init__(
+        self, serde: SerializerProtocol, rows: Sequence[Row], cache: LogCache | None = None
+    ):
         self.serde = serde
         self.rows = list(rows)
         self.ckpts: list[dict[str, Any]] = []
@@ -404,7 +452,9 @@ class TupleAssembler:
                     key = (row.thread_id, row.ns, state.log_id)
                     if key in self.known:
                         continue
-                    if all(_fingerprint(v) == fp for v, fp in zip(state.items, state.fps, strict=True)):
+                    if all(
+                        _fingerprint(v) == fp for v, fp in zip(state.items, state.fps, strict=True)
+                    ):
                         self.known[key] = state.items
 
     def blob_keys(self) -> list[BlobKey]:
@@ -438,7 +488,8 @@ class TupleAssembler:
         for key, items in logs.items():
             start = self._starts.get(key, 0)
             self.logs[key] = self.known.get(key, [])[:start] + [
-                load(self.serde, typed, f"log {key[2]} item {start + i}", key[0]) for i, typed in enumerate(items)
+                load(self.serde, typed, f"log {key[2]} item {start + i}", key[0])
+                for i, typed in enumerate(items)
             ]
 
     def tuples(self, cache: LogCache | None = None) -> list[CheckpointTuple]:
@@ -456,28 +507,43 @@ class TupleAssembler:
                     if len(items) < length:
                         raise CorruptDataError(
                             f"log {log_id} of channel {channel!r} in thread {row.thread_id!r} holds {len(items)} "
-                            f"items, the checkpoint references {length}", session_id=row.thread_id,
-                            position=len(items))
+                            f"items, the checkpoint references {length}",
+                            session_id=row.thread_id,
+                            position=len(items),
+                        )
                     value = items[:length]
                     if cache is not None:
-                        cache.set((row.thread_id, row.ns, channel),
-                                  LogState(log_id, list(value), [_fingerprint(v) for v in value]))
+                        cache.set(
+                            (row.thread_id, row.ns, channel),
+                            LogState(log_id, list(value), [_fingerprint(v) for v in value]),
+                        )
                     values[channel] = value
                 else:
-                    values[channel] = load(self.serde, typed, f"channel_values.{channel}", row.thread_id)
+                    values[channel] = load(
+                        self.serde, typed, f"channel_values.{channel}", row.thread_id
+                    )
             checkpoint = {**ckpt, "channel_values": values}
             writes: list[PendingWrite] = [
-                (w.task_id, w.channel, load(self.serde, (w.type, w.value), f"pending write {w.channel!r}",
-                                            row.thread_id))
+                (
+                    w.task_id,
+                    w.channel,
+                    load(
+                        self.serde, (w.type, w.value), f"pending write {w.channel!r}", row.thread_id
+                    ),
+                )
                 for w in sort_writes(row.writes)
             ]
-            out.append(CheckpointTuple(
-                config=make_config(row.thread_id, row.ns, row.checkpoint_id),
-                checkpoint=checkpoint,  # type: ignore[arg-type]
-                metadata=meta,
-                parent_config=make_config(row.thread_id, row.ns, row.parent_id) if row.parent_id else None,
-                pending_writes=writes,
-            ))
+            out.append(
+                CheckpointTuple(
+                    config=make_config(row.thread_id, row.ns, row.checkpoint_id),
+                    checkpoint=checkpoint,  # type: ignore[arg-type]
+                    metadata=meta,
+                    parent_config=make_config(row.thread_id, row.ns, row.parent_id)
+                    if row.parent_id
+                    else None,
+                    pending_writes=writes,
+                )
+            )
         return out
 
 
@@ -505,8 +571,13 @@ class Link:
     versions: Mapping[str, Any]
 
 
-def link_of(serde: SerializerProtocol, thread_id: str, checkpoint_id: str, parent_id: str | None,
-            ckpt: Typed) -> Link:
+def link_of(
+    serde: SerializerProtocol,
+    thread_id: str,
+    checkpoint_id: str,
+    parent_id: str | None,
+    ckpt: Typed,
+) -> Link:
     skeleton = load(serde, ckpt, "checkpoint", thread_id)
     return Link(checkpoint_id, parent_id, skeleton.get("channel_versions", {}))
 
@@ -533,10 +604,18 @@ class DeltaWalk:
 
     def pairs(self, links: Iterable[Link]) -> set[tuple[str, str]]:
         """(channel, version) pairs of open channels a page references: ask the engine which are stored."""
-        return {(ch, str(link.versions[ch])) for link in links for ch in self.remaining if ch in link.versions}
+        return {
+            (ch, str(link.versions[ch]))
+            for link in links
+            for ch in self.remaining
+            if ch in link.versions
+        }
 
-    def advance(self, links: Sequence[Link], filled: Iterable[tuple[str, str]] | Mapping[tuple[str, str], Any]
-                ) -> None:
+    def advance(
+        self,
+        links: Sequence[Link],
+        filled: Iterable[tuple[str, str]] | Mapping[tuple[str, str], Any],
+    ) -> None:
         """Walk a page (links in chain order, starting at :attr:`cursor`); a gap ends the walk."""
         stored = filled if isinstance(filled, (set, dict)) else set(filled)
         if not links:
@@ -571,8 +650,13 @@ class DeltaWalk:
             seen.update(dict.fromkeys(self.path[ch]))
         return list(seen)
 
-    def history(self, serde: SerializerProtocol, thread_id: str, writes: Mapping[str, Sequence[WriteRow]],
-                seeds: Mapping[str, Any]) -> dict[str, Any]:
+    def history(
+        self,
+        serde: SerializerProtocol,
+        thread_id: str,
+        writes: Mapping[str, Sequence[WriteRow]],
+        seeds: Mapping[str, Any],
+    ) -> dict[str, Any]:
         """``{channel: {"writes": [...oldest first], "seed"?: value}}`` from fetched writes and seed values."""
         out: dict[str, Any] = {}
         for ch in self.channels:
@@ -580,8 +664,13 @@ class DeltaWalk:
             for cid in reversed(self.path[ch]):
                 for w in sort_writes(writes.get(cid, ())):
                     if w.channel == ch:
-                        collected.append((w.task_id, ch, load(serde, (w.type, w.value),
-                                                              f"pending write {ch!r}", thread_id)))
+                        collected.append(
+                            (
+                                w.task_id,
+                                ch,
+                                load(serde, (w.type, w.value), f"pending write {ch!r}", thread_id),
+                            )
+                        )
             entry: dict[str, Any] = {"writes": collected}
             if ch in seeds:
                 entry["seed"] = seeds[ch]
@@ -598,16 +687,26 @@ def is_stored(typed: Typed | None) -> bool:
     return typed is not None and typed[0] != EMPTY
 
 
-def decode_value(serde: SerializerProtocol, typed: Typed, log: Sequence[Typed] | None, channel: str,
-                 thread_id: str) -> Any:
+def decode_value(
+    serde: SerializerProtocol,
+    typed: Typed,
+    log: Sequence[Typed] | None,
+    channel: str,
+    thread_id: str,
+) -> Any:
     """A stored channel value; a log reference is resolved from ``log`` (the referenced items)."""
     if typed[0] == LOGREF:
         _log_id, length = decode_ref(typed[1])
         items = list(log or [])[:length]
         if len(items) < length:
-            raise CorruptDataError(f"log of channel {channel!r} in thread {thread_id!r} holds {len(items)} items, "
-                                   f"the checkpoint references {length}", session_id=thread_id)
-        return [load(serde, t, f"channel_values.{channel}[{i}]", thread_id) for i, t in enumerate(items)]
+            raise CorruptDataError(
+                f"log of channel {channel!r} in thread {thread_id!r} holds {len(items)} items, "
+                f"the checkpoint references {length}",
+                session_id=thread_id,
+            )
+        return [
+            load(serde, t, f"channel_values.{channel}[{i}]", thread_id) for i, t in enumerate(items)
+        ]
     return load(serde, typed, f"channel_values.{channel}", thread_id)
 
 

@@ -66,12 +66,21 @@ class _Thread:
     logs: dict[tuple[str, str], list[Typed]] = field(default_factory=dict)  # (ns, log id) -> items
 
     def copy(self) -> _Thread:
-        return _Thread(self.owner, self.created_at, self.updated_at, self.expires_at,
-                       {ns: dict(c) for ns, c in self.ckpts.items()}, dict(self.blobs),
-                       {k: dict(w) for k, w in self.writes.items()}, {k: list(v) for k, v in self.logs.items()})
+        return _Thread(
+            self.owner,
+            self.created_at,
+            self.updated_at,
+            self.expires_at,
+            {ns: dict(c) for ns, c in self.ckpts.items()},
+            dict(self.blobs),
+            {k: dict(w) for k, w in self.writes.items()},
+            {k: list(v) for k, v in self.logs.items()},
+        )
 
     def nbytes(self) -> int:
-        total = sum(len(c.ckpt[1]) + len(c.metadata) for cs in self.ckpts.values() for c in cs.values())
+        total = sum(
+            len(c.ckpt[1]) + len(c.metadata) for cs in self.ckpts.values() for c in cs.values()
+        )
         total += sum(len(b[1]) for b in self.blobs.values())
         total += sum(len(w.value) for ws in self.writes.values() for w in ws.values())
         return total + sum(len(i[1]) for items in self.logs.values() for i in items)
@@ -116,9 +125,21 @@ class MemoryCheckpointSaver(SessionSaverBase):
         th.expires_at = self._expires(at)
         return th
 
-    def _assemble(self, picked: list[tuple[str, _Thread, str, str, _Ckpt]], cache: bool) -> list[CheckpointTuple]:
-        rows = [Row(tid, ns, cid, c.parent_id, c.ckpt, c.metadata, list(th.writes.get((ns, cid), {}).values()))
-                for tid, th, ns, cid, c in picked]
+    def _assemble(
+        self, picked: list[tuple[str, _Thread, str, str, _Ckpt]], cache: bool
+    ) -> list[CheckpointTuple]:
+        rows = [
+            Row(
+                tid,
+                ns,
+                cid,
+                c.parent_id,
+                c.ckpt,
+                c.metadata,
+                list(th.writes.get((ns, cid), {}).values()),
+            )
+            for tid, th, ns, cid, c in picked
+        ]
         asm = TupleAssembler(self.serde, rows, self._logs)
         threads = {tid: th for tid, th, *_ in picked}
         need = asm.set_blobs({k: threads[k[0]].blobs.get(k[1:]) for k in asm.blob_keys()})
@@ -145,12 +166,23 @@ class MemoryCheckpointSaver(SessionSaverBase):
             self._refresh(th, at)
             return self._assemble([(t.thread_id, th, t.ns, cid, ckpts[cid])], cache=True)[0]
 
-    def list(self, config: RunnableConfig | None, *, filter: dict[str, Any] | None = None,
-             before: RunnableConfig | None = None, limit: int | None = None) -> Iterator[CheckpointTuple]:
+    def list(
+        self,
+        config: RunnableConfig | None,
+        *,
+        filter: dict[str, Any] | None = None,
+        before: RunnableConfig | None = None,
+        limit: int | None = None,
+    ) -> Iterator[CheckpointTuple]:
         yield from self._list(config, filter, before, limit)
 
-    def _list(self, config: RunnableConfig | None, filter: dict[str, Any] | None,
-              before: RunnableConfig | None, limit: int | None) -> builtins.list[CheckpointTuple]:
+    def _list(
+        self,
+        config: RunnableConfig | None,
+        filter: dict[str, Any] | None,
+        before: RunnableConfig | None,
+        limit: int | None,
+    ) -> builtins.list[CheckpointTuple]:
         conf = (config or {}).get("configurable") or {}
         ns = conf.get("checkpoint_ns")
         if ns is not None:
@@ -175,7 +207,7 @@ class MemoryCheckpointSaver(SessionSaverBase):
                             picked.append((tid, th, cns, cid, c))
             picked.sort(key=lambda p: p[3], reverse=True)
             if limit is not None:
-                picked = picked[:max(limit, 0)]
+                picked = picked[: max(limit, 0)]
             for th in {id(p[1]): p[1] for p in picked}.values():
                 self._refresh(th, at)
             return self._assemble(picked, cache=False)
@@ -192,10 +224,14 @@ class MemoryCheckpointSaver(SessionSaverBase):
             if c.versions is None:
                 c.versions = dict(self.serde.loads_typed(c.ckpt).get("channel_versions", {}))
             link = Link(str(walk.cursor), c.parent_id, c.versions)
-            walk.advance([link], {p for p in walk.pairs([link]) if is_stored(th.blobs.get((ns, *p)))})
+            walk.advance(
+                [link], {p for p in walk.pairs([link]) if is_stored(th.blobs.get((ns, *p)))}
+            )
         return walk
 
-    def get_delta_channel_history(self, *, config: RunnableConfig, channels: Sequence[str]) -> dict[str, Any]:
+    def get_delta_channel_history(
+        self, *, config: RunnableConfig, channels: Sequence[str]
+    ) -> dict[str, Any]:
         """Writes and seed of each DeltaChannel along the parent chain, read straight from the dicts."""
         if not channels:
             return {}
@@ -219,13 +255,19 @@ class MemoryCheckpointSaver(SessionSaverBase):
                 seeds[ch] = decode_value(self.serde, typed, log, ch, t.thread_id)
         return walk.history(self.serde, t.thread_id, writes, seeds)
 
-    async def aget_delta_channel_history(self, *, config: RunnableConfig, channels: Sequence[str]
-                                         ) -> dict[str, Any]:
+    async def aget_delta_channel_history(
+        self, *, config: RunnableConfig, channels: Sequence[str]
+    ) -> dict[str, Any]:
         return self.get_delta_channel_history(config=config, channels=channels)
 
     # -- writes --------------------------------------------------------------------------------
-    def put(self, config: RunnableConfig, checkpoint: Checkpoint, metadata: CheckpointMetadata,
-            new_versions: ChannelVersions) -> RunnableConfig:
+    def put(
+        self,
+        config: RunnableConfig,
+        checkpoint: Checkpoint,
+        metadata: CheckpointMetadata,
+        new_versions: ChannelVersions,
+    ) -> RunnableConfig:
         plan = self._plan(config, checkpoint, metadata, new_versions)
         with self.data.lock:
             th = self._writable(plan.thread_id, now(), "write to")
@@ -237,14 +279,29 @@ class MemoryCheckpointSaver(SessionSaverBase):
             for (channel, version), typed in plan.blobs.items():
                 th.blobs[(plan.ns, channel, version)] = typed
             th.ckpts.setdefault(plan.ns, {})[plan.checkpoint_id] = _Ckpt(
-                plan.parent_id, plan.ckpt, plan.metadata, _json(plan.metadata), plan.run_id,
-                dict(checkpoint["channel_versions"]))
+                plan.parent_id,
+                plan.ckpt,
+                plan.metadata,
+                _json(plan.metadata),
+                plan.run_id,
+                dict(checkpoint["channel_versions"]),
+            )
             plan.commit(self._logs)
-        return {"configurable": {"thread_id": plan.thread_id, "checkpoint_ns": plan.ns,
-                                 "checkpoint_id": plan.checkpoint_id}}
+        return {
+            "configurable": {
+                "thread_id": plan.thread_id,
+                "checkpoint_ns": plan.ns,
+                "checkpoint_id": plan.checkpoint_id,
+            }
+        }
 
-    def put_writes(self, config: RunnableConfig, writes: Sequence[tuple[str, Any]], task_id: str,
-                   task_path: str = "") -> None:
+    def put_writes(
+        self,
+        config: RunnableConfig,
+        writes: Sequence[tuple[str, Any]],
+        task_id: str,
+        task_path: str = "",
+    ) -> None:
         t = target(config)
         rows = plan_writes(self.serde, writes, task_id, task_path)
         with self.data.lock:
@@ -315,15 +372,22 @@ class MemoryCheckpointSaver(SessionSaverBase):
                     latest = max(ckpts)
                     # DeltaChannels of the latest checkpoint replay ancestor writes back to their
                     # last stored value: keep that part of the chain (and its writes).
-                    keep = {latest, *self._walk(th, ns, latest, delta_channels(ckpts[latest].meta)).visited}
+                    keep = {
+                        latest,
+                        *self._walk(th, ns, latest, delta_channels(ckpts[latest].meta)).visited,
+                    }
                     for cid in [c for c in ckpts if c not in keep]:
                         del ckpts[cid]
                         th.writes.pop((ns, cid), None)
                     for cid in keep:
                         skeleton = self.serde.loads_typed(ckpts[cid].ckpt)
-                        keep_blobs |= {(ns, ch, str(v)) for ch, v in skeleton["channel_versions"].items()}
+                        keep_blobs |= {
+                            (ns, ch, str(v)) for ch, v in skeleton["channel_versions"].items()
+                        }
                 th.blobs = {k: v for k, v in th.blobs.items() if k in keep_blobs}
-                keep_logs = {(k[0], decode_ref(v[1])[0]) for k, v in th.blobs.items() if v[0] == LOGREF}
+                keep_logs = {
+                    (k[0], decode_ref(v[1])[0]) for k, v in th.blobs.items() if v[0] == LOGREF
+                }
                 th.logs = {k: v for k, v in th.logs.items() if k in keep_logs}
 
     # -- retention and introspection -------------------------------------------------------------
@@ -333,15 +397,25 @@ class MemoryCheckpointSaver(SessionSaverBase):
             th = self._visible(thread_id, now())
             if th is None:
                 return None
-            return {"thread_id": thread_id, "owner": th.owner, "created_at": th.created_at,
-                    "updated_at": th.updated_at, "expires_at": th.expires_at,
-                    "checkpoints": sum(len(c) for c in th.ckpts.values()), "bytes": th.nbytes()}
+            return {
+                "thread_id": thread_id,
+                "owner": th.owner,
+                "created_at": th.created_at,
+                "updated_at": th.updated_at,
+                "expires_at": th.expires_at,
+                "checkpoints": sum(len(c) for c in th.ckpts.values()),
+                "bytes": th.nbytes(),
+            }
 
     def purge_expired(self) -> int:
         """Drop expired threads now (they are also dropped lazily when touched)."""
         with self.data.lock:
             at = now()
-            gone = [t for t, th in self.data.threads.items() if th.expires_at is not None and th.expires_at <= at]
+            gone = [
+                t
+                for t, th in self.data.threads.items()
+                if th.expires_at is not None and th.expires_at <= at
+            ]
             for tid in gone:
                 del self.data.threads[tid]
         return len(gone)
@@ -350,17 +424,33 @@ class MemoryCheckpointSaver(SessionSaverBase):
     async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
         return self.get_tuple(config)
 
-    async def alist(self, config: RunnableConfig | None, *, filter: dict[str, Any] | None = None,
-                    before: RunnableConfig | None = None, limit: int | None = None) -> AsyncIterator[CheckpointTuple]:
+    async def alist(
+        self,
+        config: RunnableConfig | None,
+        *,
+        filter: dict[str, Any] | None = None,
+        before: RunnableConfig | None = None,
+        limit: int | None = None,
+    ) -> AsyncIterator[CheckpointTuple]:
         for item in self._list(config, filter, before, limit):
             yield item
 
-    async def aput(self, config: RunnableConfig, checkpoint: Checkpoint, metadata: CheckpointMetadata,
-                   new_versions: ChannelVersions) -> RunnableConfig:
+    async def aput(
+        self,
+        config: RunnableConfig,
+        checkpoint: Checkpoint,
+        metadata: CheckpointMetadata,
+        new_versions: ChannelVersions,
+    ) -> RunnableConfig:
         return self.put(config, checkpoint, metadata, new_versions)
 
-    async def aput_writes(self, config: RunnableConfig, writes: Sequence[tuple[str, Any]], task_id: str,
-                          task_path: str = "") -> None:
+    async def aput_writes(
+        self,
+        config: RunnableConfig,
+        writes: Sequence[tuple[str, Any]],
+        task_id: str,
+        task_path: str = "",
+    ) -> None:
         self.put_writes(config, writes, task_id, task_path)
 
     async def adelete_thread(self, thread_id: str) -> None:

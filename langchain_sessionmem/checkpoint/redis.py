@@ -103,7 +103,9 @@ end
 
 # ARGV: mode, ttl_ms, now, tid, member, record, metadata, run_id, nblobs, (field, value)*, nlogs,
 #       (log_id, start, count, items*)*
-PUT = _PRELUDE + r"""
+PUT = (
+    _PRELUDE
+    + r"""
 if not claim(ARGV[1], ARGV[3], ARGV[4]) then return {'owner'} end
 local nb = tonumber(ARGV[9])
 local p = 10 + 2 * nb
@@ -131,9 +133,12 @@ if ARGV[8] ~= '' then redis.call('ZADD', K.r, 0, ARGV[8] .. '\0' .. ARGV[5]) end
 expire(ARGV[2])
 return {'ok'}
 """
+)
 
 # ARGV: mode, ttl_ms, now, tid, member, n, (suffix, replace, value)*
-PUT_WRITES = _PRELUDE + r"""
+PUT_WRITES = (
+    _PRELUDE
+    + r"""
 if not claim(ARGV[1], ARGV[3], ARGV[4]) then return {'owner'} end
 local n = tonumber(ARGV[6])
 for k = 0, n - 1 do
@@ -146,9 +151,12 @@ end
 expire(ARGV[2])
 return {'ok'}
 """
+)
 
 # ARGV: mode, scope ('ns'|'all'), ns, exact cid, before cid, limit (-1 = none), filter JSON, refresh ttl
-ROWS = _PRELUDE + r"""
+ROWS = (
+    _PRELUDE
+    + r"""
 local owner = redis.call('HGET', K.m, 'owner')
 if not owner or (ARGV[1] ~= '*' and owner ~= ARGV[1]) then return {} end
 local filter = nil
@@ -211,10 +219,13 @@ end
 if found > 0 then expire(ARGV[8]) end
 return out
 """
+)
 
 # ARGV: nhints, (log_id, known length)*, blob fields. Returns the blob values, then
 # (log_id, start, n, items start..n-1) for every referenced log: known prefixes are not re-sent.
-VALUES = _PRELUDE + r"""
+VALUES = (
+    _PRELUDE
+    + r"""
 local out, need, order, known = {}, {}, {}, {}
 local nh = tonumber(ARGV[1])
 for k = 0, nh - 1 do known[ARGV[2 + 2 * k]] = tonumber(ARGV[3 + 2 * k]) end
@@ -246,9 +257,12 @@ for _, id in ipairs(order) do
 end
 return out
 """
+)
 
 # ARGV: mode. Deletes every key of the thread; returns its run ids.
-DELETE = _PRELUDE + r"""
+DELETE = (
+    _PRELUDE
+    + r"""
 local owner = redis.call('HGET', K.m, 'owner')
 if not owner then return {'ok'} end
 if ARGV[1] ~= '*' and owner ~= ARGV[1] then return {'owner'} end
@@ -259,9 +273,12 @@ end
 redis.call('DEL', unpack(KEYS))
 return out
 """
+)
 
 # ARGV: mode, run ids*. Deletes the checkpoints (and their writes) of those runs in this thread.
-DELETE_RUNS = _PRELUDE + r"""
+DELETE_RUNS = (
+    _PRELUDE
+    + r"""
 local owner = redis.call('HGET', K.m, 'owner')
 if not owner or (ARGV[1] ~= '*' and owner ~= ARGV[1]) then return 0 end
 local n = 0
@@ -275,9 +292,12 @@ for k = 2, #ARGV do
 end
 return n
 """
+)
 
 # ARGV: mode, then groups "count, items*" for: checkpoints, blob fields, log ids.
-PRUNE = _PRELUDE + r"""
+PRUNE = (
+    _PRELUDE
+    + r"""
 local owner = redis.call('HGET', K.m, 'owner')
 if not owner then return 'ok' end
 if ARGV[1] ~= '*' and owner ~= ARGV[1] then return 'owner' end
@@ -306,10 +326,13 @@ for k = 1, nl do
 end
 return 'ok'
 """
+)
 
 # ARGV: mode, ns, start cid ('' = the newest of ns), limit, refresh ttl. Walks parent pointers from the start:
 # returns (cid, record)* in chain order, nothing if the thread is not visible.
-DELTA_CHAIN = _PRELUDE + r"""
+DELTA_CHAIN = (
+    _PRELUDE
+    + r"""
 local owner = redis.call('HGET', K.m, 'owner')
 if not owner or (ARGV[1] ~= '*' and owner ~= ARGV[1]) then return {} end
 local ns, cid, limit = ARGV[2], ARGV[3], tonumber(ARGV[4])
@@ -338,11 +361,14 @@ end
 if #out > 0 then expire(ARGV[5]) end
 return out
 """
+)
 
 # ARGV: ns, nch, channels*, nlinks, (cid, version per channel or '')*. Walks the links until every
 # channel found a stored value (its seed). Returns: links consumed, nseeds, (channel index, version,
 # value, nitems, log items*)*, then (field, record)* for the writes of the consumed links.
-DELTA_FETCH = _PRELUDE + r"""
+DELTA_FETCH = (
+    _PRELUDE
+    + r"""
 local ns, nch = ARGV[1], tonumber(ARGV[2])
 local nl = tonumber(ARGV[3 + nch])
 local open, nopen, seeds, consumed = {}, nch, {}, 0
@@ -395,9 +421,19 @@ for _ = 1, consumed do
 end
 return out
 """
+)
 
-SCRIPTS = {"put": PUT, "put_writes": PUT_WRITES, "rows": ROWS, "values": VALUES, "delete": DELETE,
-           "delete_runs": DELETE_RUNS, "prune": PRUNE, "delta_chain": DELTA_CHAIN, "delta_fetch": DELTA_FETCH}
+SCRIPTS = {
+    "put": PUT,
+    "put_writes": PUT_WRITES,
+    "rows": ROWS,
+    "values": VALUES,
+    "delete": DELETE,
+    "delete_runs": DELETE_RUNS,
+    "prune": PRUNE,
+    "delta_chain": DELTA_CHAIN,
+    "delta_fetch": DELTA_FETCH,
+}
 _CHAIN_PAGE = 200  # ancestors per round trip in the DeltaChannel walk
 
 
@@ -409,8 +445,11 @@ class ThreadKeys:
         self.threads = f"{self.prefix}:threads"
 
     def thread(self, thread_id: str) -> list[str]:
-        tag = thread_id if "{" not in thread_id and "}" not in thread_id else \
-            "#" + hashlib.sha1(thread_id.encode()).hexdigest()
+        tag = (
+            thread_id
+            if "{" not in thread_id and "}" not in thread_id
+            else "#" + hashlib.sha1(thread_id.encode()).hexdigest()
+        )
         return [f"{self.prefix}:{{{tag}}}:{s}" for s in SUFFIXES]
 
     def runs_of(self, thread_id: str) -> str:
@@ -418,7 +457,11 @@ class ThreadKeys:
         return self.thread(thread_id)[0][:-1] + "runs"
 
     def run(self, run_id: str) -> str:
-        tag = run_id if "{" not in run_id and "}" not in run_id else "#" + hashlib.sha1(run_id.encode()).hexdigest()
+        tag = (
+            run_id
+            if "{" not in run_id and "}" not in run_id
+            else "#" + hashlib.sha1(run_id.encode()).hexdigest()
+        )
         return f"{self.prefix}:run:{{{tag}}}"
 
 
@@ -430,8 +473,17 @@ def _s(value: Any) -> str:
 def put_args(plan: PutPlan, mode: str, ttl_ms: int) -> list[Any]:
     member = f"{plan.ns}\0{plan.checkpoint_id}"
     record = ormsgpack.packb([plan.parent_id, plan.ckpt[0], plan.ckpt[1], plan.run_id])
-    args: list[Any] = [mode, ttl_ms, repr(plan.ts), plan.thread_id, member, record, plan.metadata,
-                       plan.run_id or "", len(plan.blobs)]
+    args: list[Any] = [
+        mode,
+        ttl_ms,
+        repr(plan.ts),
+        plan.thread_id,
+        member,
+        record,
+        plan.metadata,
+        plan.run_id or "",
+        len(plan.blobs),
+    ]
     for (channel, version), (typ, data) in plan.blobs.items():
         args += [f"{plan.ns}\0{channel}\0{version}", typ.encode() + b"\0" + data]
     args.append(len(plan.appends))
@@ -441,11 +493,16 @@ def put_args(plan: PutPlan, mode: str, ttl_ms: int) -> list[Any]:
     return args
 
 
-def writes_args(rows: list[WriteRow], mode: str, ttl_ms: int, thread_id: str, ns: str, cid: str) -> list[Any]:
+def writes_args(
+    rows: list[WriteRow], mode: str, ttl_ms: int, thread_id: str, ns: str, cid: str
+) -> list[Any]:
     args: list[Any] = [mode, ttl_ms, repr(now()), thread_id, f"{ns}\0{cid}", len(rows)]
     for w in rows:
-        args += [f"{w.task_id}\0{w.idx}", "1" if w.replace else "0",
-                 ormsgpack.packb([w.task_path, w.channel, w.type, w.value])]
+        args += [
+            f"{w.task_id}\0{w.idx}",
+            "1" if w.replace else "0",
+            ormsgpack.packb([w.task_path, w.channel, w.type, w.value]),
+        ]
     return args
 
 
@@ -489,33 +546,57 @@ def values_args(asm: TupleAssembler, thread_id: str, keys: list[BlobKey]) -> lis
 
 def apply_values(asm: TupleAssembler, keys: list[BlobKey], reply: list[Any]) -> None:
     """Feed the VALUES script's reply (blobs, then the unknown part of each log) into the assembler."""
-    need = asm.set_blobs({key: _typed(v) for key, v in zip(keys, reply[:len(keys)], strict=True)})
+    need = asm.set_blobs({key: _typed(v) for key, v in zip(keys, reply[: len(keys)], strict=True)})
     by_log: dict[str, list[Typed]] = {}
     i = len(keys)
     while i < len(reply):
         log_id, start, n = _s(reply[i]), int(reply[i + 1]), int(reply[i + 2])
-        items = [_typed(v) for v in reply[i + 3:i + 3 + n - start]]
+        items = [_typed(v) for v in reply[i + 3 : i + 3 + n - start]]
         i += 3 + n - start
         by_log[log_id] = [t for t in items if t is not None]
     ranges = asm.log_ranges(need)
-    asm.set_logs({key: by_log.get(key[2], [])[:end - start] for key, (start, end) in ranges.items()})
+    asm.set_logs(
+        {key: by_log.get(key[2], [])[: end - start] for key, (start, end) in ranges.items()}
+    )
 
 
-def rows_args(mode: str, ns: str | None, exact: str | None, before: str | None, limit: int | None,
-              pushed: dict[str, Any], refresh_ms: int) -> list[Any]:
-    return [mode, "all" if ns is None else "ns", ns or "", exact or "", before or "",
-            -1 if limit is None else max(limit, 0), json.dumps(pushed) if pushed else "", refresh_ms]
+def rows_args(
+    mode: str,
+    ns: str | None,
+    exact: str | None,
+    before: str | None,
+    limit: int | None,
+    pushed: dict[str, Any],
+    refresh_ms: int,
+) -> list[Any]:
+    return [
+        mode,
+        "all" if ns is None else "ns",
+        ns or "",
+        exact or "",
+        before or "",
+        -1 if limit is None else max(limit, 0),
+        json.dumps(pushed) if pushed else "",
+        refresh_ms,
+    ]
 
 
 def merge_pages(rows: list[Row], local: dict[str, Any], limit: int | None) -> list[Row]:
     if local:
         rows = [r for r in rows if matches(json.loads(r.metadata), local)]
     rows.sort(key=lambda r: r.checkpoint_id, reverse=True)
-    return rows if limit is None else rows[:max(limit, 0)]
+    return rows if limit is None else rows[: max(limit, 0)]
 
 
-def prune_args(mode: str, rows: list[Row], keep: set[tuple[str, str]], blob_keys_all: list[str],
-               keep_blobs: set[str], kept_values: dict[str, bytes | None], all_logs: set[str]) -> list[Any]:
+def prune_args(
+    mode: str,
+    rows: list[Row],
+    keep: set[tuple[str, str]],
+    blob_keys_all: list[str],
+    keep_blobs: set[str],
+    kept_values: dict[str, bytes | None],
+    all_logs: set[str],
+) -> list[Any]:
     doomed = [f"{r.ns}\0{r.checkpoint_id}" for r in rows if (r.ns, r.checkpoint_id) not in keep]
     dead_blobs = [f for f in blob_keys_all if f not in keep_blobs]
     keep_logs = set()
@@ -571,17 +652,34 @@ def _chain_links(serde: Any, thread_id: str, reply: list[Any]) -> list[Link]:
     return links
 
 
-def delta_steps(serde: Any, mode: str, thread_id: str, ns: str, checkpoint_id: str | None,
-                channels: Sequence[str], *, from_parent: bool = True, refresh_ms: int = 0
-                ) -> Steps[tuple[DeltaWalk, dict[str, list[WriteRow]], dict[str, Any]] | None]:
+def delta_steps(
+    serde: Any,
+    mode: str,
+    thread_id: str,
+    ns: str,
+    checkpoint_id: str | None,
+    channels: Sequence[str],
+    *,
+    from_parent: bool = True,
+    refresh_ms: int = 0,
+) -> Steps[tuple[DeltaWalk, dict[str, list[WriteRow]], dict[str, Any]] | None]:
     """The DeltaChannel walk as script steps (their replies sent back in by a sync or async driver).
 
     One DELTA_CHAIN call reads the target and up to 200 ancestors, one DELTA_FETCH call walks
     them server-side and returns the seeds and the writes of the visited checkpoints: two round
     trips per 200 ancestors. Returns ``(walk, writes by checkpoint id, seed values)`` or None.
     """
-    links = _chain_links(serde, thread_id, (yield Script("delta_chain", thread_id,
-                                                         [mode, ns, checkpoint_id or "", _CHAIN_PAGE + 1, refresh_ms])))
+    links = _chain_links(
+        serde,
+        thread_id,
+        (
+            yield Script(
+                "delta_chain",
+                thread_id,
+                [mode, ns, checkpoint_id or "", _CHAIN_PAGE + 1, refresh_ms],
+            )
+        ),
+    )
     if not links:
         return None
     walk = DeltaWalk(channels, links[0].parent_id if from_parent else links[0].checkpoint_id)
@@ -591,8 +689,11 @@ def delta_steps(serde: Any, mode: str, thread_id: str, ns: str, checkpoint_id: s
     seeds: dict[str, Any] = {}
     while not walk.done:
         if not links:
-            links = _chain_links(serde, thread_id,
-                                 (yield Script("delta_chain", thread_id, [mode, ns, walk.cursor, _CHAIN_PAGE, 0])))
+            links = _chain_links(
+                serde,
+                thread_id,
+                (yield Script("delta_chain", thread_id, [mode, ns, walk.cursor, _CHAIN_PAGE, 0])),
+            )
             if not links:
                 walk.end()
                 break
@@ -604,8 +705,13 @@ def delta_steps(serde: Any, mode: str, thread_id: str, ns: str, checkpoint_id: s
         nseeds, i = int(reply[1]), 2
         filled: set[tuple[str, str]] = set()
         for _ in range(nseeds):
-            ch, ver, typed, n = chans[int(reply[i]) - 1], _s(reply[i + 1]), _typed(reply[i + 2]), int(reply[i + 3])
-            items = [t for t in (_typed(v) for v in reply[i + 4:i + 4 + n]) if t is not None]
+            ch, ver, typed, n = (
+                chans[int(reply[i]) - 1],
+                _s(reply[i + 1]),
+                _typed(reply[i + 2]),
+                int(reply[i + 3]),
+            )
+            items = [t for t in (_typed(v) for v in reply[i + 4 : i + 4 + n]) if t is not None]
             i += 4 + n
             filled.add((ch, ver))
             assert typed is not None
@@ -613,8 +719,9 @@ def delta_steps(serde: Any, mode: str, thread_id: str, ns: str, checkpoint_id: s
         for k in range(i, len(reply), 2):
             parts = _s(reply[k]).split("\0")
             task_path, channel, wtyp, wdata = ormsgpack.unpackb(reply[k + 1])
-            writes.setdefault(parts[-3], []).append(WriteRow(parts[-2], int(parts[-1]), task_path, channel, wtyp,
-                                                             wdata))
+            writes.setdefault(parts[-3], []).append(
+                WriteRow(parts[-2], int(parts[-1]), task_path, channel, wtyp, wdata)
+            )
         walk.advance(links, filled)
         links = []
     return walk, writes, seeds
@@ -627,11 +734,25 @@ class RedisCheckpointSaver(SessionSaverBase):
     and/or ``aclient`` (the ``redis.asyncio`` twin), or factories that make them lazily.
     """
 
-    def __init__(self, *, client: Any = None, aclient: Any = None, client_factory: Callable[[], Any] | None = None,
-                 aclient_factory: Callable[[], Any] | None = None, **options: Any) -> None:
+    def __init__(
+        self,
+        *,
+        client: Any = None,
+        aclient: Any = None,
+        client_factory: Callable[[], Any] | None = None,
+        aclient_factory: Callable[[], Any] | None = None,
+        **options: Any,
+    ) -> None:
         super().__init__(**options)
-        if client is None and aclient is None and client_factory is None and aclient_factory is None:
-            raise ConfigurationError("RedisCheckpointSaver needs client= and/or aclient= (or factories)")
+        if (
+            client is None
+            and aclient is None
+            and client_factory is None
+            and aclient_factory is None
+        ):
+            raise ConfigurationError(
+                "RedisCheckpointSaver needs client= and/or aclient= (or factories)"
+            )
         self._client, self._aclient = client, aclient
         self._client_factory, self._aclient_factory = client_factory, aclient_factory
         self.keys = ThreadKeys(self.namespace)
@@ -643,7 +764,9 @@ class RedisCheckpointSaver(SessionSaverBase):
     def client(self) -> Any:
         if self._client is None:
             if self._client_factory is None:
-                raise ConfigurationError("this RedisCheckpointSaver has no sync client: pass client=")
+                raise ConfigurationError(
+                    "this RedisCheckpointSaver has no sync client: pass client="
+                )
             self._client = self._client_factory()
         return self._client
 
@@ -651,14 +774,18 @@ class RedisCheckpointSaver(SessionSaverBase):
     def aclient(self) -> Any:
         if self._aclient is None:
             if self._aclient_factory is None:
-                raise ConfigurationError("this RedisCheckpointSaver has no async client: pass aclient=")
+                raise ConfigurationError(
+                    "this RedisCheckpointSaver has no async client: pass aclient="
+                )
             self._aclient = self._aclient_factory()
         return self._aclient
 
     def _script(self, client: Any, name: str) -> Any:
         scripts = self._scripts.get(id(client))
         if scripts is None:
-            scripts = self._scripts[id(client)] = {k: client.register_script(v) for k, v in SCRIPTS.items()}
+            scripts = self._scripts[id(client)] = {
+                k: client.register_script(v) for k, v in SCRIPTS.items()
+            }
         return scripts[name]
 
     @property
@@ -698,7 +825,10 @@ class RedisCheckpointSaver(SessionSaverBase):
     def _forget_ops(self, thread_id: str, runs: set[str]) -> list[Cmd]:
         """Remove a deleted or expired thread from the global indexes."""
         self._registered.pop(thread_id, None)
-        ops = [Cmd("zrem", (self.keys.threads, thread_id)), Cmd("delete", (self.keys.runs_of(thread_id),))]
+        ops = [
+            Cmd("zrem", (self.keys.threads, thread_id)),
+            Cmd("delete", (self.keys.runs_of(thread_id),)),
+        ]
         return ops + [Cmd("srem", (self.keys.run(r), thread_id)) for r in sorted(runs)]
 
     @staticmethod
@@ -709,7 +839,9 @@ class RedisCheckpointSaver(SessionSaverBase):
     def _rows_steps(self, thread_id: str, args: builtins.list[Any]) -> Steps[builtins.list[Row]]:
         return parse_rows(thread_id, (yield Script("rows", thread_id, args)))
 
-    def _assemble_steps(self, rows: builtins.list[Row], cache: bool) -> Steps[builtins.list[CheckpointTuple]]:
+    def _assemble_steps(
+        self, rows: builtins.list[Row], cache: bool
+    ) -> Steps[builtins.list[CheckpointTuple]]:
         """Channel values and log items of ``rows``: one VALUES script per thread."""
         asm = TupleAssembler(self.serde, rows, self._logs)
         by_thread: dict[str, list[BlobKey]] = {}
@@ -719,12 +851,21 @@ class RedisCheckpointSaver(SessionSaverBase):
             apply_values(asm, keys, (yield Script("values", tid, values_args(asm, tid, keys))))
         return asm.tuples(self._logs if cache else None)
 
-    def _history_steps(self, config: RunnableConfig, channels: Sequence[str]) -> Steps[dict[str, Any]]:
+    def _history_steps(
+        self, config: RunnableConfig, channels: Sequence[str]
+    ) -> Steps[dict[str, Any]]:
         if not channels:
             return {}
         t = target(config)
-        found = yield from delta_steps(self.serde, self._mode, t.thread_id, t.ns, t.checkpoint_id, channels,
-                                       refresh_ms=self._refresh_ms)
+        found = yield from delta_steps(
+            self.serde,
+            self._mode,
+            t.thread_id,
+            t.ns,
+            t.checkpoint_id,
+            channels,
+            refresh_ms=self._refresh_ms,
+        )
         if found is None:
             return empty_history(channels)
         walk, writes, seeds = found
@@ -736,23 +877,38 @@ class RedisCheckpointSaver(SessionSaverBase):
         keep = {(r.ns, r.checkpoint_id) for r in latest.values()}
         for r in latest.values():
             if chans := delta_channels(json.loads(r.metadata)):
-                found = yield from delta_steps(self.serde, self._mode, thread_id, r.ns, r.checkpoint_id, chans,
-                                               from_parent=False)
+                found = yield from delta_steps(
+                    self.serde,
+                    self._mode,
+                    thread_id,
+                    r.ns,
+                    r.checkpoint_id,
+                    chans,
+                    from_parent=False,
+                )
                 if found is not None:
                     keep |= {(r.ns, cid) for cid in found[0].visited}
         return keep
 
     def _get_tuple_steps(self, config: RunnableConfig) -> Steps[CheckpointTuple | None]:
         t = target(config)
-        rows = yield from self._rows_steps(t.thread_id, rows_args(self._mode, t.ns, t.checkpoint_id, None, 1, {},
-                                                                  self._refresh_ms))
+        rows = yield from self._rows_steps(
+            t.thread_id, rows_args(self._mode, t.ns, t.checkpoint_id, None, 1, {}, self._refresh_ms)
+        )
         return (yield from self._assemble_steps(rows, cache=True))[0] if rows else None
 
-    def _list_steps(self, config: RunnableConfig | None, filter: dict[str, Any] | None,
-                    before: RunnableConfig | None, limit: int | None) -> Steps[builtins.list[CheckpointTuple]]:
+    def _list_steps(
+        self,
+        config: RunnableConfig | None,
+        filter: dict[str, Any] | None,
+        before: RunnableConfig | None,
+        limit: int | None,
+    ) -> Steps[builtins.list[CheckpointTuple]]:
         """Rows of one thread, or of every thread in the index; filters Lua cannot compare run here."""
         conf, ns, exact, before_id, pushed, local = _list_params(config, filter, before)
-        args = rows_args(self._mode, ns, exact, before_id, None if local else limit, pushed, self._refresh_ms)
+        args = rows_args(
+            self._mode, ns, exact, before_id, None if local else limit, pushed, self._refresh_ms
+        )
         if config:
             threads = [target(config).thread_id]
         else:
@@ -762,8 +918,13 @@ class RedisCheckpointSaver(SessionSaverBase):
             rows += yield from self._rows_steps(tid, args)
         return (yield from self._assemble_steps(merge_pages(rows, local, limit), cache=False))
 
-    def _put_steps(self, config: RunnableConfig, checkpoint: Checkpoint, metadata: CheckpointMetadata,
-                   new_versions: ChannelVersions) -> Steps[RunnableConfig]:
+    def _put_steps(
+        self,
+        config: RunnableConfig,
+        checkpoint: Checkpoint,
+        metadata: CheckpointMetadata,
+        new_versions: ChannelVersions,
+    ) -> Steps[RunnableConfig]:
         """Index the thread, then one PUT script; a log another writer grew is rebased and retried."""
         plan = self._plan(config, checkpoint, metadata, new_versions)
         yield Pipe(self._index_ops(plan.thread_id, plan.run_id))
@@ -774,17 +935,30 @@ class RedisCheckpointSaver(SessionSaverBase):
                 break
         _check(reply, self, plan.thread_id)
         plan.commit(self._logs)
-        return {"configurable": {"thread_id": plan.thread_id, "checkpoint_ns": plan.ns,
-                                 "checkpoint_id": plan.checkpoint_id}}
+        return {
+            "configurable": {
+                "thread_id": plan.thread_id,
+                "checkpoint_ns": plan.ns,
+                "checkpoint_id": plan.checkpoint_id,
+            }
+        }
 
-    def _put_writes_steps(self, config: RunnableConfig, writes: Sequence[tuple[str, Any]], task_id: str,
-                          task_path: str) -> Steps[None]:
+    def _put_writes_steps(
+        self,
+        config: RunnableConfig,
+        writes: Sequence[tuple[str, Any]],
+        task_id: str,
+        task_path: str,
+    ) -> Steps[None]:
         t = target(config)
         rows = plan_writes(self.serde, writes, task_id, task_path)
         yield Pipe(self._index_ops(t.thread_id, None))
         self._mark(t.thread_id, None)
-        reply = yield Script("put_writes", t.thread_id,
-                             writes_args(rows, self._mode, self._ttl_ms, t.thread_id, t.ns, str(t.checkpoint_id)))
+        reply = yield Script(
+            "put_writes",
+            t.thread_id,
+            writes_args(rows, self._mode, self._ttl_ms, t.thread_id, t.ns, str(t.checkpoint_id)),
+        )
         _check(reply, self, t.thread_id)
 
     def _delete_thread_steps(self, thread_id: str) -> Steps[None]:
@@ -819,18 +993,38 @@ class RedisCheckpointSaver(SessionSaverBase):
             raise self._refuse(target_thread_id, "overwrite")
         dumps = yield Pipe([Cmd("dump", (key,)) for key in src])
         runs = {_s(e).split("\0", 1)[0] for e in (yield Cmd("zrange", (src[8], 0, -1)))}
-        cmds = [Cmd("delete", (key,)) for key in dst]  # one key per DEL: cluster pipelines refuse multi-key DEL
-        cmds += [Cmd("restore", (key, self._ttl_ms, blob), {"replace": True})
-                 for key, blob in zip(dst, dumps, strict=True) if blob is not None]
-        cmds.append(Cmd("hset", (dst[0],), {"mapping": {"tid": target_thread_id, "created": repr(now()),
-                                                        "updated": repr(now())}}))
+        cmds = [
+            Cmd("delete", (key,)) for key in dst
+        ]  # one key per DEL: cluster pipelines refuse multi-key DEL
+        cmds += [
+            Cmd("restore", (key, self._ttl_ms, blob), {"replace": True})
+            for key, blob in zip(dst, dumps, strict=True)
+            if blob is not None
+        ]
+        cmds.append(
+            Cmd(
+                "hset",
+                (dst[0],),
+                {
+                    "mapping": {
+                        "tid": target_thread_id,
+                        "created": repr(now()),
+                        "updated": repr(now()),
+                    }
+                },
+            )
+        )
         if self.user_id is not None:
             cmds.append(Cmd("hset", (dst[0], "owner", self.user_id)))
         yield Pipe(cmds)
         self._registered.pop(target_thread_id, None)
-        yield Pipe([Cmd("zadd", (self.keys.threads, {target_thread_id: now()})),
-                    *[Cmd("sadd", (self.keys.run(r), target_thread_id)) for r in runs],
-                    *[Cmd("sadd", (self.keys.runs_of(target_thread_id), r)) for r in runs]])
+        yield Pipe(
+            [
+                Cmd("zadd", (self.keys.threads, {target_thread_id: now()})),
+                *[Cmd("sadd", (self.keys.run(r), target_thread_id)) for r in runs],
+                *[Cmd("sadd", (self.keys.runs_of(target_thread_id), r)) for r in runs],
+            ]
+        )
         self._logs.drop_thread(target_thread_id)
 
     def _prune_steps(self, thread_ids: Sequence[str], strategy: str) -> Steps[None]:
@@ -847,28 +1041,46 @@ class RedisCheckpointSaver(SessionSaverBase):
                 continue
             if not self._owns(_s(owner) or None):
                 raise self._refuse(tid, "prune")
-            rows = yield from self._rows_steps(tid, rows_args(self._mode, None, None, None, None, {}, 0))
+            rows = yield from self._rows_steps(
+                tid, rows_args(self._mode, None, None, None, None, {}, 0)
+            )
             keep = yield from self._keep_steps(tid, rows)
             keep_fields = set()
             for r in [r for r in rows if (r.ns, r.checkpoint_id) in keep]:
                 skeleton = self.serde.loads_typed(r.ckpt)
-                keep_fields |= {f"{r.ns}\0{ch}\0{v}" for ch, v in skeleton.get("channel_versions", {}).items()}
+                keep_fields |= {
+                    f"{r.ns}\0{ch}\0{v}" for ch, v in skeleton.get("channel_versions", {}).items()
+                }
             fields = sorted(keep_fields)
-            res = yield Pipe([Cmd("hkeys", (keys[4],)), Cmd("hkeys", (keys[0],)),
-                              *([Cmd("hmget", (keys[4], fields))] if fields else [])])
+            res = yield Pipe(
+                [
+                    Cmd("hkeys", (keys[4],)),
+                    Cmd("hkeys", (keys[0],)),
+                    *([Cmd("hmget", (keys[4], fields))] if fields else []),
+                ]
+            )
             all_blobs = [_s(f) for f in res[0]]
             all_logs = {_s(f)[4:] for f in res[1] if _s(f).startswith("log:")}
             kept_values = dict(zip(fields, res[2], strict=True)) if fields else {}
-            reply = yield Script("prune", tid, prune_args(self._mode, rows, keep, all_blobs, keep_fields,
-                                                          kept_values, all_logs))
+            reply = yield Script(
+                "prune",
+                tid,
+                prune_args(self._mode, rows, keep, all_blobs, keep_fields, kept_values, all_logs),
+            )
             if _s(reply) == "owner":
                 raise self._refuse(tid, "prune")
             self._logs.drop_thread(tid)
 
     def _thread_info_steps(self, thread_id: str) -> Steps[dict[str, Any] | None]:
         keys = self.keys.thread(thread_id)
-        res = yield Pipe([Cmd("hmget", (keys[0], ["owner", "created", "updated"])), Cmd("zcard", (keys[1],)),
-                          Cmd("pttl", (keys[0],)), *[Cmd("memory_usage", (key,), {"samples": 0}) for key in keys]])
+        res = yield Pipe(
+            [
+                Cmd("hmget", (keys[0], ["owner", "created", "updated"])),
+                Cmd("zcard", (keys[1],)),
+                Cmd("pttl", (keys[0],)),
+                *[Cmd("memory_usage", (key,), {"samples": 0}) for key in keys],
+            ]
+        )
         return _info(self, thread_id, res)
 
     def _purge_expired_steps(self) -> Steps[int]:
@@ -877,7 +1089,13 @@ class RedisCheckpointSaver(SessionSaverBase):
         alive = yield Pipe([Cmd("exists", (self.keys.thread(tid)[0],)) for tid in threads])
         gone = [t for t, live in zip(threads, alive, strict=True) if not live]
         runs = yield Pipe([Cmd("smembers", (self.keys.runs_of(tid),)) for tid in gone])
-        yield Pipe([op for tid, rs in zip(gone, runs, strict=True) for op in self._forget_ops(tid, {_s(r) for r in rs})])
+        yield Pipe(
+            [
+                op
+                for tid, rs in zip(gone, runs, strict=True)
+                for op in self._forget_ops(tid, {_s(r) for r in rs})
+            ]
+        )
         return len(gone)
 
     # -- executors: a step on the sync or the async client ---------------------------------------
@@ -895,7 +1113,9 @@ class RedisCheckpointSaver(SessionSaverBase):
     def _send(self, client: Any, step: Step) -> Any:
         """Issue ``step`` on ``client``: the reply from a sync client, an awaitable from an async one."""
         if isinstance(step, Script):
-            return self._script(client, step.name)(keys=self.keys.thread(step.thread_id), args=step.args)
+            return self._script(client, step.name)(
+                keys=self.keys.thread(step.thread_id), args=step.args
+            )
         if isinstance(step, Cmd):
             return getattr(client, step.name)(*step.args, **(step.kwargs or {}))
         return _queue(client, step.cmds).execute()
@@ -916,23 +1136,41 @@ class RedisCheckpointSaver(SessionSaverBase):
                 return stop.value
             reply = self._step(step)
 
-    def get_delta_channel_history(self, *, config: RunnableConfig, channels: Sequence[str]) -> dict[str, Any]:
+    def get_delta_channel_history(
+        self, *, config: RunnableConfig, channels: Sequence[str]
+    ) -> dict[str, Any]:
         """Writes and seed of each DeltaChannel along the parent chain: two scripts per 200 ancestors."""
         return self._drive(self._history_steps(config, channels))
 
     def get_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
         return self._drive(self._get_tuple_steps(config))
 
-    def list(self, config: RunnableConfig | None, *, filter: dict[str, Any] | None = None,
-             before: RunnableConfig | None = None, limit: int | None = None) -> Iterator[CheckpointTuple]:
+    def list(
+        self,
+        config: RunnableConfig | None,
+        *,
+        filter: dict[str, Any] | None = None,
+        before: RunnableConfig | None = None,
+        limit: int | None = None,
+    ) -> Iterator[CheckpointTuple]:
         yield from self._drive(self._list_steps(config, filter, before, limit))
 
-    def put(self, config: RunnableConfig, checkpoint: Checkpoint, metadata: CheckpointMetadata,
-            new_versions: ChannelVersions) -> RunnableConfig:
+    def put(
+        self,
+        config: RunnableConfig,
+        checkpoint: Checkpoint,
+        metadata: CheckpointMetadata,
+        new_versions: ChannelVersions,
+    ) -> RunnableConfig:
         return self._drive(self._put_steps(config, checkpoint, metadata, new_versions))
 
-    def put_writes(self, config: RunnableConfig, writes: Sequence[tuple[str, Any]], task_id: str,
-                   task_path: str = "") -> None:
+    def put_writes(
+        self,
+        config: RunnableConfig,
+        writes: Sequence[tuple[str, Any]],
+        task_id: str,
+        task_path: str = "",
+    ) -> None:
         self._drive(self._put_writes_steps(config, writes, task_id, task_path))
 
     def delete_thread(self, thread_id: str) -> None:
@@ -977,24 +1215,41 @@ class RedisCheckpointSaver(SessionSaverBase):
                 return stop.value
             reply = await self._astep(step)
 
-    async def aget_delta_channel_history(self, *, config: RunnableConfig, channels: Sequence[str]
-                                         ) -> dict[str, Any]:
+    async def aget_delta_channel_history(
+        self, *, config: RunnableConfig, channels: Sequence[str]
+    ) -> dict[str, Any]:
         return await self._adrive(self._history_steps(config, channels))
 
     async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
         return await self._adrive(self._get_tuple_steps(config))
 
-    async def alist(self, config: RunnableConfig | None, *, filter: dict[str, Any] | None = None,
-                    before: RunnableConfig | None = None, limit: int | None = None) -> AsyncIterator[CheckpointTuple]:
+    async def alist(
+        self,
+        config: RunnableConfig | None,
+        *,
+        filter: dict[str, Any] | None = None,
+        before: RunnableConfig | None = None,
+        limit: int | None = None,
+    ) -> AsyncIterator[CheckpointTuple]:
         for item in await self._adrive(self._list_steps(config, filter, before, limit)):
             yield item
 
-    async def aput(self, config: RunnableConfig, checkpoint: Checkpoint, metadata: CheckpointMetadata,
-                   new_versions: ChannelVersions) -> RunnableConfig:
+    async def aput(
+        self,
+        config: RunnableConfig,
+        checkpoint: Checkpoint,
+        metadata: CheckpointMetadata,
+        new_versions: ChannelVersions,
+    ) -> RunnableConfig:
         return await self._adrive(self._put_steps(config, checkpoint, metadata, new_versions))
 
-    async def aput_writes(self, config: RunnableConfig, writes: Sequence[tuple[str, Any]], task_id: str,
-                          task_path: str = "") -> None:
+    async def aput_writes(
+        self,
+        config: RunnableConfig,
+        writes: Sequence[tuple[str, Any]],
+        task_id: str,
+        task_path: str = "",
+    ) -> None:
         await self._adrive(self._put_writes_steps(config, writes, task_id, task_path))
 
     async def adelete_thread(self, thread_id: str) -> None:
@@ -1019,8 +1274,9 @@ class RedisCheckpointSaver(SessionSaverBase):
         self.close()
 
 
-def _list_params(config: RunnableConfig | None, filter: dict[str, Any] | None, before: RunnableConfig | None
-                 ) -> tuple[dict, str | None, str | None, str | None, dict[str, Any], dict[str, Any]]:
+def _list_params(
+    config: RunnableConfig | None, filter: dict[str, Any] | None, before: RunnableConfig | None
+) -> tuple[dict, str | None, str | None, str | None, dict[str, Any], dict[str, Any]]:
     conf = (config or {}).get("configurable") or {}
     ns = conf.get("checkpoint_ns")
     if ns is not None:
@@ -1042,12 +1298,16 @@ def _rebase_on_conflict(plan: PutPlan, reply: Any) -> bool:
     return False
 
 
-def _check(reply: Any, saver: RedisCheckpointSaver, thread_id: str, action: str = "write to") -> None:
+def _check(
+    reply: Any, saver: RedisCheckpointSaver, thread_id: str, action: str = "write to"
+) -> None:
     head = _s(reply[0]) if isinstance(reply, list) and reply else _s(reply)
     if head == "owner":
         raise saver._refuse(thread_id, action)
     if head != "ok":
-        raise CorruptDataError(f"unexpected reply from the checkpoint script for thread {thread_id!r}: {reply!r}")
+        raise CorruptDataError(
+            f"unexpected reply from the checkpoint script for thread {thread_id!r}: {reply!r}"
+        )
 
 
 def _info(saver: RedisCheckpointSaver, thread_id: str, res: list[Any]) -> dict[str, Any] | None:
@@ -1056,6 +1316,12 @@ def _info(saver: RedisCheckpointSaver, thread_id: str, res: list[Any]) -> dict[s
         return None
     pttl = int(res[2])
     at = now()
-    return {"thread_id": thread_id, "owner": _s(owner) or None, "created_at": float(_s(created)),
-            "updated_at": float(_s(updated)), "expires_at": at + pttl / 1000 if pttl > 0 else None,
-            "checkpoints": int(res[1]), "bytes": sum(int(x or 0) for x in res[3:])}
+    return {
+        "thread_id": thread_id,
+        "owner": _s(owner) or None,
+        "created_at": float(_s(created)),
+        "updated_at": float(_s(updated)),
+        "expires_at": at + pttl / 1000 if pttl > 0 else None,
+        "checkpoints": int(res[1]),
+        "bytes": sum(int(x or 0) for x in res[3:]),
+    }

@@ -32,8 +32,9 @@ TTL_KEYS = ("default_ttl", "refresh_on_read", "sweep_interval_minutes")
 logger = logging.getLogger(__name__)
 
 
-def parse_ttl(ttl: timedelta | float | Mapping[str, Any] | None, refresh_on_read: bool
-              ) -> tuple[float | None, bool, float | None]:
+def parse_ttl(
+    ttl: timedelta | float | Mapping[str, Any] | None, refresh_on_read: bool
+) -> tuple[float | None, bool, float | None]:
     """(ttl seconds, refresh_on_read, sweep interval seconds) from a duration or a ``TTLConfig`` dict.
 
     A dict uses LangGraph's names and minutes: ``{"default_ttl": 60 * 24, "refresh_on_read": True,
@@ -43,14 +44,18 @@ def parse_ttl(ttl: timedelta | float | Mapping[str, Any] | None, refresh_on_read
         return ttl_seconds(ttl), refresh_on_read, None
     unknown = sorted(set(ttl) - set(TTL_KEYS))
     if unknown:
-        raise ConfigurationError(f"unknown ttl option(s) {unknown}: use {list(TTL_KEYS)} (durations in minutes)")
+        raise ConfigurationError(
+            f"unknown ttl option(s) {unknown}: use {list(TTL_KEYS)} (durations in minutes)"
+        )
     minutes = ttl.get("default_ttl")
     sweep = ttl.get("sweep_interval_minutes")
     if sweep is not None and float(sweep) <= 0:
         raise ConfigurationError(f"sweep_interval_minutes must be positive, got {sweep!r}")
-    return (None if minutes is None else ttl_seconds(float(minutes) * 60),
-            bool(ttl.get("refresh_on_read", refresh_on_read)),
-            None if sweep is None else float(sweep) * 60)
+    return (
+        None if minutes is None else ttl_seconds(float(minutes) * 60),
+        bool(ttl.get("refresh_on_read", refresh_on_read)),
+        None if sweep is None else float(sweep) * 60,
+    )
 
 
 def _sweep(ref: weakref.ReferenceType, stop: threading.Event, interval: float) -> None:
@@ -81,9 +86,16 @@ class SessionSaverBase(BaseCheckpointSaver[str]):
 
     _sweeps = False  # engines whose expired rows stay until purge_expired() runs
 
-    def __init__(self, *, namespace: str = "sessionmem", ttl: timedelta | float | Mapping[str, Any] | None = None,
-                 user_id: str | None = None, serde: SerializerProtocol | None = None,
-                 linear: bool = True, refresh_on_read: bool = False) -> None:
+    def __init__(
+        self,
+        *,
+        namespace: str = "sessionmem",
+        ttl: timedelta | float | Mapping[str, Any] | None = None,
+        user_id: str | None = None,
+        serde: SerializerProtocol | None = None,
+        linear: bool = True,
+        refresh_on_read: bool = False,
+    ) -> None:
         super().__init__(serde=serde or default_serde())
         self.namespace = namespace
         self.ttl, self.refresh_on_read, self.sweep_interval = parse_ttl(ttl, refresh_on_read)
@@ -94,8 +106,12 @@ class SessionSaverBase(BaseCheckpointSaver[str]):
         self._sweeper: tuple[threading.Thread, threading.Event] | None = None
         if self.sweep_interval is not None and self._sweeps:
             stop = threading.Event()
-            thread = threading.Thread(target=_sweep, args=(weakref.ref(self), stop, self.sweep_interval),
-                                      name=f"sessionmem-ttl-sweep-{namespace}", daemon=True)
+            thread = threading.Thread(
+                target=_sweep,
+                args=(weakref.ref(self), stop, self.sweep_interval),
+                name=f"sessionmem-ttl-sweep-{namespace}",
+                daemon=True,
+            )
             self._sweeper = (thread, stop)
             thread.start()
 
@@ -138,9 +154,16 @@ class SessionSaverBase(BaseCheckpointSaver[str]):
         clone.user_id = validate_user_id(user_id)
         return clone
 
-    def _plan(self, config: RunnableConfig, checkpoint: Checkpoint, metadata: CheckpointMetadata,
-              new_versions: ChannelVersions) -> PutPlan:
-        return plan_put(self.serde, self._logs, config, checkpoint, metadata, new_versions, linear=self.linear)
+    def _plan(
+        self,
+        config: RunnableConfig,
+        checkpoint: Checkpoint,
+        metadata: CheckpointMetadata,
+        new_versions: ChannelVersions,
+    ) -> PutPlan:
+        return plan_put(
+            self.serde, self._logs, config, checkpoint, metadata, new_versions, linear=self.linear
+        )
 
     def _expires(self, now: float) -> float | None:
         return None if self.ttl is None else now + self.ttl
@@ -160,5 +183,7 @@ class SessionSaverBase(BaseCheckpointSaver[str]):
     @staticmethod
     def _strategy(strategy: str) -> str:
         if strategy not in STRATEGIES:
-            raise ConfigurationError(f"unknown prune strategy {strategy!r}: use one of {STRATEGIES}")
+            raise ConfigurationError(
+                f"unknown prune strategy {strategy!r}: use one of {STRATEGIES}"
+            )
         return strategy

@@ -37,7 +37,9 @@ class AesGcmKeyring(CipherProtocol):
                 "encryption needs the 'cryptography' package: pip install 'langchain-sessionmem[crypto]'"
             ) from exc
         if active_key_id not in keys:
-            raise ConfigurationError(f"active key id {active_key_id!r} is not among the keys {sorted(keys)}")
+            raise ConfigurationError(
+                f"active key id {active_key_id!r} is not among the keys {sorted(keys)}"
+            )
         for kid, key in keys.items():
             if not kid or "." in kid or "+" in kid:
                 raise ConfigurationError(f"key id {kid!r} must be non-empty without '.' or '+'")
@@ -48,18 +50,26 @@ class AesGcmKeyring(CipherProtocol):
 
     def encrypt(self, plaintext: bytes) -> tuple[str, bytes]:
         nonce = os.urandom(12)
-        return CIPHER_PREFIX + self.active_key_id, nonce + self._aead[self.active_key_id].encrypt(nonce, plaintext, None)
+        return CIPHER_PREFIX + self.active_key_id, nonce + self._aead[self.active_key_id].encrypt(
+            nonce, plaintext, None
+        )
 
     def decrypt(self, ciphername: str, ciphertext: bytes) -> bytes:
         if not ciphername.startswith(CIPHER_PREFIX):
-            raise CorruptDataError(f"unknown cipher {ciphername!r}: expected {CIPHER_PREFIX}<key id>")
-        kid = ciphername[len(CIPHER_PREFIX):]
+            raise CorruptDataError(
+                f"unknown cipher {ciphername!r}: expected {CIPHER_PREFIX}<key id>"
+            )
+        kid = ciphername[len(CIPHER_PREFIX) :]
         if kid not in self._aead:
-            raise CorruptDataError(f"value was encrypted with key id {kid!r}, which is not configured")
+            raise CorruptDataError(
+                f"value was encrypted with key id {kid!r}, which is not configured"
+            )
         try:
             return self._aead[kid].decrypt(ciphertext[:12], ciphertext[12:], None)
         except Exception as exc:
-            raise CorruptDataError(f"decryption with key {kid!r} failed (tampered data or wrong key)") from exc
+            raise CorruptDataError(
+                f"decryption with key {kid!r} failed (tampered data or wrong key)"
+            ) from exc
 
 
 class StrictEncryptedSerializer(EncryptedSerializer):
@@ -67,12 +77,15 @@ class StrictEncryptedSerializer(EncryptedSerializer):
 
     def loads_typed(self, data: tuple[str, bytes]) -> Any:
         if "+" not in data[0] and data[0] != "null":
-            raise CorruptDataError(f"refusing an unencrypted value of type {data[0]!r}: this saver requires encryption")
+            raise CorruptDataError(
+                f"refusing an unencrypted value of type {data[0]!r}: this saver requires encryption"
+            )
         return super().loads_typed(data)
 
 
-def encrypted_serde(keys: Mapping[str, bytes], active_key_id: str,
-                    serde: SerializerProtocol | None = None) -> StrictEncryptedSerializer:
+def encrypted_serde(
+    keys: Mapping[str, bytes], active_key_id: str, serde: SerializerProtocol | None = None
+) -> StrictEncryptedSerializer:
     """The strict serializer wrapped in AES-GCM with rotating key ids."""
     return StrictEncryptedSerializer(AesGcmKeyring(keys, active_key_id), serde or default_serde())
 

@@ -51,7 +51,9 @@ def ttl_seconds(ttl: timedelta | float | None) -> float | None:
         return None
     seconds = ttl.total_seconds() if isinstance(ttl, timedelta) else float(ttl)
     if seconds <= 0:
-        raise ConfigurationError(f"ttl must be positive, got {ttl!r}: pass e.g. ttl=timedelta(days=7), or None")
+        raise ConfigurationError(
+            f"ttl must be positive, got {ttl!r}: pass e.g. ttl=timedelta(days=7), or None"
+        )
     return seconds
 
 
@@ -115,7 +117,9 @@ class Engine(Protocol):
     async def aclose(self) -> None: ...
 
 
-def unique_new(messages: Sequence[EncodedMessage], known: set[str] | frozenset[str]) -> list[EncodedMessage]:
+def unique_new(
+    messages: Sequence[EncodedMessage], known: set[str] | frozenset[str]
+) -> list[EncodedMessage]:
     """Messages whose id is neither already stored nor repeated earlier in the batch."""
     seen = set(known)
     fresh = []

@@ -115,8 +115,14 @@ class MemoryEngine(SyncBackedAsync):
             keys = [k for k in list(self._sessions) if k.user_id == user_id]
             rows = [(k, s) for k in keys if (s := self._live(k, now)) is not None]
             return [
-                SessionInfo(k.session_id, k.user_id, to_datetime(s.created_at), to_datetime(s.updated_at),
-                            len(s.messages), to_optional_datetime(s.expires_at))
+                SessionInfo(
+                    k.session_id,
+                    k.user_id,
+                    to_datetime(s.created_at),
+                    to_datetime(s.updated_at),
+                    len(s.messages),
+                    to_optional_datetime(s.expires_at),
+                )
                 for k, s in sorted(rows, key=lambda row: row[1].updated_at, reverse=True)
             ]
 
@@ -124,12 +130,18 @@ class MemoryEngine(SyncBackedAsync):
         with self._lock:
             now = time.time()
             keys = [k for k in list(self._sessions) if k.user_id == user_id]
-            return sum(self._live(k, now) is not None and self._sessions.pop(k) is not None for k in keys)
+            return sum(
+                self._live(k, now) is not None and self._sessions.pop(k) is not None for k in keys
+            )
 
     def purge_expired(self) -> int:
         with self._lock:
             now = time.time()
-            expired = [k for k, s in self._sessions.items() if s.expires_at is not None and s.expires_at <= now]
+            expired = [
+                k
+                for k, s in self._sessions.items()
+                if s.expires_at is not None and s.expires_at <= now
+            ]
             for k in expired:
                 del self._sessions[k]
             return len(expired)

@@ -99,10 +99,10 @@ class Statements:
         self.schema = [statement.format(ns=ns) for statement in SCHEMA]
         # Concurrent CREATE TABLE IF NOT EXISTS can still collide in pg_type: serialize them.
         digest = hashlib.blake2b(f"sessionmem schema {ns}".encode(), digest_size=8).digest()
-        self.schema_lock = f"SELECT pg_advisory_xact_lock({int.from_bytes(digest, 'big', signed=True)})"
-        self.drop_expired_one = (
-            f"DELETE FROM {s} WHERE user_id = %(user)s AND session_id = %(sid)s AND expires_at <= %(now)s"
+        self.schema_lock = (
+            f"SELECT pg_advisory_xact_lock({int.from_bytes(digest, 'big', signed=True)})"
         )
+        self.drop_expired_one = f"DELETE FROM {s} WHERE user_id = %(user)s AND session_id = %(sid)s AND expires_at <= %(now)s"
         # Creates or refreshes the session; the conflict path takes the row lock, so writers of one
         # session queue here, each reserving its %(n)s positions after the last writer's.
         self.touch = (
@@ -122,20 +122,18 @@ class Statements:
             "FROM session, unnest(%(ids)s::text[], %(datas)s::bytea[]) WITH ORDINALITY AS new(message_id, data, ord)) "
             "SELECT count(*) FROM session"
         )
-        session_of = f"SELECT id FROM {s} WHERE user_id = %(user)s AND session_id = %(sid)s AND {LIVE}"
+        session_of = (
+            f"SELECT id FROM {s} WHERE user_id = %(user)s AND session_id = %(sid)s AND {LIVE}"
+        )
         self.known_ids = f"SELECT message_id FROM {m} WHERE session_pk = ({session_of}) AND message_id = ANY(%(ids)s)"
         self.tail = f"SELECT seq, data FROM {m} WHERE session_pk = ({session_of}) ORDER BY seq DESC LIMIT %(k)s"
         self.range = (
             f"SELECT seq, data FROM {m} WHERE session_pk = ({session_of}) "
             "AND seq >= %(start)s AND seq < %(end)s ORDER BY seq"
         )
-        self.refresh = (
-            f"UPDATE {s} SET expires_at = %(expires)s WHERE user_id = %(user)s AND session_id = %(sid)s AND {LIVE}"
-        )
+        self.refresh = f"UPDATE {s} SET expires_at = %(expires)s WHERE user_id = %(user)s AND session_id = %(sid)s AND {LIVE}"
         self.count = f"SELECT message_count FROM {s} WHERE user_id = %(user)s AND session_id = %(sid)s AND {LIVE}"
-        self.get_state = (
-            f"SELECT state_version, state FROM {s} WHERE user_id = %(user)s AND session_id = %(sid)s AND {LIVE}"
-        )
+        self.get_state = f"SELECT state_version, state FROM {s} WHERE user_id = %(user)s AND session_id = %(sid)s AND {LIVE}"
         self.cas_state = (
             f"UPDATE {s} SET state = %(data)s, state_version = state_version + 1 "
             "WHERE user_id = %(user)s AND session_id = %(sid)s AND state_version = %(expected)s RETURNING 1"
@@ -149,9 +147,7 @@ class Statements:
             f"WHERE user_id = %(user)s AND {LIVE} ORDER BY updated_at DESC"
         )
         self.delete_user = f"DELETE FROM {s} WHERE user_id = %(user)s RETURNING {LIVE}"
-        self.purge_expired = (
-            f"WITH gone AS (DELETE FROM {s} WHERE expires_at <= %(now)s RETURNING 1) SELECT count(*) FROM gone"
-        )
+        self.purge_expired = f"WITH gone AS (DELETE FROM {s} WHERE expires_at <= %(now)s RETURNING 1) SELECT count(*) FROM gone"
 
 
 def _utc(value: datetime) -> datetime:
@@ -183,8 +179,9 @@ class Plans:
             yield Query(statement)
 
     # -- writes ----------------------------------------------------------------------------
-    def append(self, key: SessionKey, messages: Sequence[EncodedMessage], *, restart: bool = False
-               ) -> Plan[int | None]:
+    def append(
+        self, key: SessionKey, messages: Sequence[EncodedMessage], *, restart: bool = False
+    ) -> Plan[int | None]:
         """Appends in one statement; ``None`` when the session had expired, so the caller runs the
         plan again with ``restart=True`` in a transaction, which first drops the expired session."""
         now = _now()
@@ -192,10 +189,22 @@ class Plans:
             yield Query(self.sql.drop_expired_one, sql_params(key, now=now))
         fresh = list(messages)
         if not all(m.generated for m in messages):  # ids made by this call need no lookup
-            rows = yield Query(self.sql.known_ids, sql_params(key, now=now, ids=[m.id for m in messages]), "all")
+            rows = yield Query(
+                self.sql.known_ids, sql_params(key, now=now, ids=[m.id for m in messages]), "all"
+            )
             fresh = unique_new(messages, {row[0] for row in rows})
-        rows = yield Query(self.sql.append, sql_params(key, now=now, expires=self._expires(now), n=len(fresh),
-                                                    ids=[m.id for m in fresh], datas=[m.data for m in fresh]), "all")
+        rows = yield Query(
+            self.sql.append,
+            sql_params(
+                key,
+                now=now,
+                expires=self._expires(now),
+                n=len(fresh),
+                ids=[m.id for m in fresh],
+                datas=[m.data for m in fresh],
+            ),
+            "all",
+        )
         return len(fresh) if rows[0][0] else None
 
     def cas_state(self, key: SessionKey, expected_version: int, data: bytes) -> Plan[bool]:
@@ -203,7 +212,9 @@ class Plans:
         now = _now()
         yield Query(self.sql.drop_expired_one, sql_params(key, now=now))
         yield Query(self.sql.touch, sql_params(key, now=now, expires=self._expires(now), n=0))
-        rows = yield Query(self.sql.cas_state, sql_params(key, data=data, expected=expected_version), "all")
+        rows = yield Query(
+            self.sql.cas_state, sql_params(key, data=data, expected=expected_version), "all"
+        )
         if not rows:
             raise _Lost  # rolls the touch back too
         return True
@@ -213,7 +224,9 @@ class Plans:
         return any(live for (live,) in rows)
 
     def delete_user(self, user_id: str | None) -> Plan[int]:
-        rows = yield Query(self.sql.delete_user, {"user": stored_user(user_id), "now": _now()}, "all")
+        rows = yield Query(
+            self.sql.delete_user, {"user": stored_user(user_id), "now": _now()}, "all"
+        )
         return sum(bool(live) for (live,) in rows)
 
     def purge_expired(self) -> Plan[int]:
@@ -234,7 +247,9 @@ class Plans:
         return [(seq, bytes(data)) for seq, data in rows]
 
     def range(self, key: SessionKey, start: int, end: int | None) -> Plan[list[Record]]:
-        rows = yield from self._read(key, self.sql.range, start=start, end=2**62 if end is None else end)
+        rows = yield from self._read(
+            key, self.sql.range, start=start, end=2**62 if end is None else end
+        )
         return [(seq, bytes(data)) for seq, data in rows]
 
     def count(self, key: SessionKey) -> Plan[int]:
@@ -249,10 +264,18 @@ class Plans:
         return int(version), None if data is None else bytes(data)
 
     def list_sessions(self, user_id: str | None) -> Plan[list[SessionInfo]]:
-        rows = yield Query(self.sql.list_sessions, {"user": stored_user(user_id), "now": _now()}, "all")
+        rows = yield Query(
+            self.sql.list_sessions, {"user": stored_user(user_id), "now": _now()}, "all"
+        )
         return [
-            SessionInfo(sid, user_id, _utc(created), _utc(updated), int(count),
-                        None if expires is None else _utc(expires))
+            SessionInfo(
+                sid,
+                user_id,
+                _utc(created),
+                _utc(updated),
+                int(count),
+                None if expires is None else _utc(expires),
+            )
             for sid, created, updated, count, expires in rows
         ]
 
@@ -335,12 +358,18 @@ class LoopConnections:
         except asyncio.TimeoutError as exc:
             raise PoolTimeout(f"no connection free within {self.timeout} s") from exc
         try:
-            conn = self._idle.pop() if self._idle else await psycopg.AsyncConnection.connect(
-                self.conninfo, **self.kwargs)
+            conn = (
+                self._idle.pop()
+                if self._idle
+                else await psycopg.AsyncConnection.connect(self.conninfo, **self.kwargs)
+            )
             try:
                 yield conn
             finally:
-                clean = not conn.closed and conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+                clean = (
+                    not conn.closed
+                    and conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+                )
                 if clean:
                     self._idle.append(conn)
                 elif not conn.closed:
@@ -360,18 +389,33 @@ class PostgresEngine:
 
     kind = "postgres"
 
-    def __init__(self, conninfo: str | None = None, *, pool: ConnectionPool[Any] | None = None,
-                 apool: AsyncConnectionPool[Any] | None = None, namespace: str = "sessionmem",
-                 ttl: float | None = None, refresh_on_read: bool = False, min_size: int = 1,
-                 max_size: int = 10, pool_timeout: float = 30.0):
+    def __init__(
+        self,
+        conninfo: str | None = None,
+        *,
+        pool: ConnectionPool[Any] | None = None,
+        apool: AsyncConnectionPool[Any] | None = None,
+        namespace: str = "sessionmem",
+        ttl: float | None = None,
+        refresh_on_read: bool = False,
+        min_size: int = 1,
+        max_size: int = 10,
+        pool_timeout: float = 30.0,
+    ):
         if conninfo is None and pool is None and apool is None:
-            raise ConfigurationError("PostgresEngine needs a conninfo (postgresql://...) or a psycopg_pool pool")
+            raise ConfigurationError(
+                "PostgresEngine needs a conninfo (postgresql://...) or a psycopg_pool pool"
+            )
         self.conninfo = conninfo
         self.ttl = ttl
         self.sql = Statements(namespace)
         self.plans = Plans(self.sql, ttl, refresh_on_read)
         self.refresh_on_read = self.plans.refresh_on_read
-        self._pool_options: dict[str, Any] = {"min_size": min_size, "max_size": max_size, "timeout": pool_timeout}
+        self._pool_options: dict[str, Any] = {
+            "min_size": min_size,
+            "max_size": max_size,
+            "timeout": pool_timeout,
+        }
         self._kwargs = _default_kwargs(conninfo)
         self._pool = pool
         self._apool = apool
@@ -434,8 +478,13 @@ class PostgresEngine:
                     if not self._schema_ready:  # one direct connection: a dead server fails fast
                         with self._guard(), psycopg.connect(self.conninfo, **self._kwargs) as conn:
                             self._create_schema(conn)
-                    self._pool = ConnectionPool(self.conninfo, kwargs=self._kwargs, open=True,
-                                                name="sessionmem", **self._pool_options)
+                    self._pool = ConnectionPool(
+                        self.conninfo,
+                        kwargs=self._kwargs,
+                        open=True,
+                        name="sessionmem",
+                        **self._pool_options,
+                    )
         return self._pool
 
     def _create_schema(self, conn: psycopg.Connection[Any]) -> None:
@@ -468,7 +517,9 @@ class PostgresEngine:
         for attempt in range(_UNIQUE_RETRIES):
             try:
                 added = self._run(self.plans.append(key, messages, restart=restart), write=restart)
-            except psycopg.errors.UniqueViolation:  # a concurrent writer stored the same message id first
+            except (
+                psycopg.errors.UniqueViolation
+            ):  # a concurrent writer stored the same message id first
                 if attempt == _UNIQUE_RETRIES - 1:
                     raise
                 continue
@@ -528,12 +579,16 @@ class PostgresEngine:
         if pool is None:
             if not self._schema_ready:
                 with self._guard():
-                    async with await psycopg.AsyncConnection.connect(self.conninfo, **self._kwargs) as conn:
+                    async with await psycopg.AsyncConnection.connect(
+                        self.conninfo, **self._kwargs
+                    ) as conn:
                         await self._acreate_schema(conn)
             pool = self._loop_pools.get(loop)  # another task may have made it meanwhile
             if pool is None:
                 pool = self._loop_pools[loop] = LoopConnections(
-                    self.conninfo, self._kwargs, max_size=self._pool_options["max_size"],
+                    self.conninfo,
+                    self._kwargs,
+                    max_size=self._pool_options["max_size"],
                     timeout=self._pool_options["timeout"],
                 )
         return pool
@@ -570,7 +625,9 @@ class PostgresEngine:
         restart = False
         for attempt in range(_UNIQUE_RETRIES):
             try:
-                added = await self._arun(self.plans.append(key, messages, restart=restart), write=restart)
+                added = await self._arun(
+                    self.plans.append(key, messages, restart=restart), write=restart
+                )
             except psycopg.errors.UniqueViolation:
                 if attempt == _UNIQUE_RETRIES - 1:
                     raise
@@ -594,7 +651,9 @@ class PostgresEngine:
 
     async def acas_state(self, key: SessionKey, expected_version: int, data: bytes) -> bool:
         try:
-            return bool(await self._arun(self.plans.cas_state(key, expected_version, data), write=True))
+            return bool(
+                await self._arun(self.plans.cas_state(key, expected_version, data), write=True)
+            )
         except _Lost:
             return False
 

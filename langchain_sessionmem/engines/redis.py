@@ -31,7 +31,9 @@ try:
     from redis.exceptions import NoScriptError
     from redis.exceptions import TimeoutError as RedisTimeoutError
 except ImportError as exc:  # the engine is imported only when a Redis store is asked for
-    raise ConfigurationError("the Redis engine needs redis-py: pip install 'langchain-sessionmem[redis]'") from exc
+    raise ConfigurationError(
+        "the Redis engine needs redis-py: pip install 'langchain-sessionmem[redis]'"
+    ) from exc
 from .base import Record, SessionInfo, SessionKey, redacted, to_datetime
 
 _ESCAPES = str.maketrans({"%": "%25", "{": "%7B", "}": "%7D", ":": "%3A", "|": "%7C"})
@@ -52,7 +54,8 @@ end
 """
 
 # ARGV[4..]: pairs of (message id, bytes). Returns {appended, length}.
-_APPEND = """
+_APPEND = (
+    """
 local n = redis.call('LLEN', KEYS[1])
 local added = 0
 for i = 4, #ARGV, 2 do
@@ -62,18 +65,25 @@ for i = 4, #ARGV, 2 do
     added = added + 1
   end
 end
-""" + _TOUCH + """
+"""
+    + _TOUCH
+    + """
 return {added, n}
 """
+)
 
 # ARGV[4..5]: expected version, data. Returns 1 when written, 0 when another version won.
-_CAS_STATE = """
+_CAS_STATE = (
+    """
 local v = tonumber(redis.call('HGET', KEYS[4], 'v') or '0')
 if v ~= tonumber(ARGV[4]) then return 0 end
 redis.call('HSET', KEYS[4], 'v', v + 1, 'data', ARGV[5])
-""" + _TOUCH + """
+"""
+    + _TOUCH
+    + """
 return 1
 """
+)
 
 # Slides the expiry of a live session on a read (refresh_on_read), without marking it updated.
 # KEYS: log, ids, meta, state, index. ARGV[1..2]: now_ms, ttl_ms (0 = no refresh).
@@ -86,7 +96,9 @@ end
 """
 
 # ARGV[3]: k (negative = all). Returns {length, items} so items get their seq.
-_TAIL = _REFRESH + """
+_TAIL = (
+    _REFRESH
+    + """
 local n = redis.call('LLEN', KEYS[1])
 local k = tonumber(ARGV[3])
 local start = 0
@@ -94,6 +106,7 @@ if k >= 0 then start = math.max(n - k, 0) end
 if k == 0 then return {n, {}} end
 return {n, redis.call('LRANGE', KEYS[1], start, -1)}
 """
+)
 
 # KEYS: index, then 4 keys per session; ARGV: encoded session ids. Returns sessions removed.
 _DELETE = """
@@ -109,7 +122,10 @@ return removed
 """
 
 _SUFFIXES = ("log", "ids", "meta", "state")
-_SHA = {source: hashlib.sha1(source.encode()).hexdigest() for source in (_APPEND, _CAS_STATE, _TAIL, _DELETE, _REFRESH)}
+_SHA = {
+    source: hashlib.sha1(source.encode()).hexdigest()
+    for source in (_APPEND, _CAS_STATE, _TAIL, _DELETE, _REFRESH)
+}
 
 
 def _escape(value: str) -> str:
@@ -127,7 +143,9 @@ class Keys:
         self.namespace = namespace
 
     def tag(self, user_id: str | None) -> str:
-        return "{" + self.namespace + "|" + ("" if user_id is None else "u=" + _escape(user_id)) + "}"
+        return (
+            "{" + self.namespace + "|" + ("" if user_id is None else "u=" + _escape(user_id)) + "}"
+        )
 
     def index(self, user_id: str | None) -> str:
         return f"{self.tag(user_id)}:sessions"
@@ -151,8 +169,16 @@ def _is_cluster_url(url: str) -> bool:
 class RedisEngine:
     kind = "redis"
 
-    def __init__(self, url: str | None = None, *, client: Any = None, aclient: Any = None,
-                 namespace: str = "sessionmem", ttl: float | None = None, refresh_on_read: bool = False):
+    def __init__(
+        self,
+        url: str | None = None,
+        *,
+        client: Any = None,
+        aclient: Any = None,
+        namespace: str = "sessionmem",
+        ttl: float | None = None,
+        refresh_on_read: bool = False,
+    ):
         if url is None and client is None and aclient is None:
             raise ConfigurationError("RedisEngine needs a url or a client")
         self.url = url
@@ -162,7 +188,9 @@ class RedisEngine:
         self._client = client
         self._aclient = aclient
         # redis.asyncio connections belong to one event loop: with a URL, each loop gets its own client.
-        self._loop_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any] = weakref.WeakKeyDictionary()
+        self._loop_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any] = (
+            weakref.WeakKeyDictionary()
+        )
         self._owns_clients = url is not None
 
     # -- clients ---------------------------------------------------------------------------
@@ -192,7 +220,9 @@ class RedisEngine:
         if _is_cluster_url(self.url):
             parts = urlsplit(self.url)
             plain = urlunsplit(parts._replace(scheme=parts.scheme.replace("+cluster", "")))
-            cluster = redis.asyncio.cluster.RedisCluster if use_asyncio else redis.cluster.RedisCluster
+            cluster = (
+                redis.asyncio.cluster.RedisCluster if use_asyncio else redis.cluster.RedisCluster
+            )
             return cluster.from_url(plain)
         return (redis.asyncio.Redis if use_asyncio else redis.Redis).from_url(self.url)
 
@@ -210,13 +240,14 @@ class RedisEngine:
                 "and the URL is right; nothing was written by this call unless it had already reached the server"
             ) from exc
 
-
     # -- builders (shared by the sync and async twins) -------------------------------------
     def _touch_args(self, key: SessionKey) -> list[Any]:
         ttl_ms = 0 if self.ttl is None else max(int(self.ttl * 1000), 1)
         return [int(time.time() * 1000), ttl_ms, _escape(key.session_id)]
 
-    def _append_call(self, key: SessionKey, messages: Sequence[EncodedMessage]) -> tuple[str, list, list]:
+    def _append_call(
+        self, key: SessionKey, messages: Sequence[EncodedMessage]
+    ) -> tuple[str, list, list]:
         args = self._touch_args(key)
         for message in messages:
             args += [message.id, message.data]
@@ -232,12 +263,18 @@ class RedisEngine:
 
     def _refresh_call(self, key: SessionKey) -> tuple[str, list, list] | None:
         """The extra round trip that slides a session after a plain read, when refresh_on_read."""
-        return (_REFRESH, self.keys.touch_keys(key), self._read_args()) if self.refresh_on_read else None
+        return (
+            (_REFRESH, self.keys.touch_keys(key), self._read_args())
+            if self.refresh_on_read
+            else None
+        )
 
     def _cas_call(self, key: SessionKey, expected: int, data: bytes) -> tuple[str, list, list]:
         return _CAS_STATE, self.keys.touch_keys(key), [*self._touch_args(key), expected, data]
 
-    def _delete_call(self, user_id: str | None, encoded_ids: Sequence[str]) -> tuple[str, list, list]:
+    def _delete_call(
+        self, user_id: str | None, encoded_ids: Sequence[str]
+    ) -> tuple[str, list, list]:
         keys = [self.keys.index(user_id)]
         for encoded in encoded_ids:
             keys += self.keys.session(user_id, _unescape(encoded))
@@ -256,18 +293,25 @@ class RedisEngine:
             pipe.llen(log)
 
     @staticmethod
-    def _infos(user_id: str | None, encoded_ids: Sequence[Any], replies: list[Any]) -> tuple[list[SessionInfo], list[Any]]:
+    def _infos(
+        user_id: str | None, encoded_ids: Sequence[Any], replies: list[Any]
+    ) -> tuple[list[SessionInfo], list[Any]]:
         infos, stale = [], []
         for i, encoded in enumerate(encoded_ids):
             (created, updated, expires), count = replies[2 * i], replies[2 * i + 1]
             if created is None:
                 stale.append(encoded)
                 continue
-            infos.append(SessionInfo(
-                _unescape(encoded.decode() if isinstance(encoded, bytes) else encoded), user_id,
-                to_datetime(float(created) / 1000), to_datetime(float(updated) / 1000), int(count),
-                None if expires is None else to_datetime(float(expires) / 1000),
-            ))
+            infos.append(
+                SessionInfo(
+                    _unescape(encoded.decode() if isinstance(encoded, bytes) else encoded),
+                    user_id,
+                    to_datetime(float(created) / 1000),
+                    to_datetime(float(updated) / 1000),
+                    int(count),
+                    None if expires is None else to_datetime(float(expires) / 1000),
+                )
+            )
         return infos, stale
 
     @staticmethod
@@ -317,7 +361,9 @@ class RedisEngine:
 
     def get_state(self, key: SessionKey) -> tuple[int, bytes | None]:
         with self._guard():
-            version, data = self.client.hmget(self.keys.session(key.user_id, key.session_id)[3], "v", "data")
+            version, data = self.client.hmget(
+                self.keys.session(key.user_id, key.session_id)[3], "v", "data"
+            )
         return self._refreshed(key, (int(version or 0), data))
 
     def cas_state(self, key: SessionKey, expected_version: int, data: bytes) -> bool:
@@ -397,7 +443,9 @@ class RedisEngine:
         client = await self._ready()
         with self._guard():
             items = await client.lrange(self.keys.session(key.user_id, key.session_id)[0], *bounds)
-        return await self._arefreshed(key, [(bounds[0] + 1 + i, item) for i, item in enumerate(items)])
+        return await self._arefreshed(
+            key, [(bounds[0] + 1 + i, item) for i, item in enumerate(items)]
+        )
 
     async def acount(self, key: SessionKey) -> int:
         client = await self._ready()
@@ -408,7 +456,9 @@ class RedisEngine:
     async def aget_state(self, key: SessionKey) -> tuple[int, bytes | None]:
         client = await self._ready()
         with self._guard():
-            version, data = await client.hmget(self.keys.session(key.user_id, key.session_id)[3], "v", "data")
+            version, data = await client.hmget(
+                self.keys.session(key.user_id, key.session_id)[3], "v", "data"
+            )
         return await self._arefreshed(key, (int(version or 0), data))
 
     async def acas_state(self, key: SessionKey, expected_version: int, data: bytes) -> bool:

@@ -74,21 +74,27 @@ class Statements:
         )
         session_of = f"SELECT id FROM {s} WHERE user_id = :user AND session_id = :sid AND {LIVE}"
         self.known_ids = f"SELECT message_id FROM {m} WHERE session_pk = ({session_of}) AND message_id IN ({{marks}})"
-        self.insert_message = f"INSERT INTO {m} (session_pk, seq, message_id, data) VALUES (?, ?, ?, ?)"
+        self.insert_message = (
+            f"INSERT INTO {m} (session_pk, seq, message_id, data) VALUES (?, ?, ?, ?)"
+        )
         self.tail = f"SELECT seq, data FROM {m} WHERE session_pk = ({session_of}) ORDER BY seq DESC LIMIT :k"
         self.range = (
             f"SELECT seq, data FROM {m} WHERE session_pk = ({session_of}) "
             "AND seq >= :start AND seq < :end ORDER BY seq"
         )
         self.refresh = f"UPDATE {s} SET expires_at = :expires WHERE user_id = :user AND session_id = :sid AND {LIVE}"
-        self.count = f"SELECT message_count FROM {s} WHERE user_id = :user AND session_id = :sid AND {LIVE}"
+        self.count = (
+            f"SELECT message_count FROM {s} WHERE user_id = :user AND session_id = :sid AND {LIVE}"
+        )
         self.get_state = f"SELECT state_version, state FROM {s} WHERE user_id = :user AND session_id = :sid AND {LIVE}"
         self.cas_state = (
             f"UPDATE {s} SET state = :data, state_version = state_version + 1 "
             "WHERE id = :pk AND state_version = :expected"
         )
         # Deletes report only live sessions, like Redis where expired ones are already gone.
-        self.delete_session = f"DELETE FROM {s} WHERE user_id = :user AND session_id = :sid RETURNING {LIVE}"
+        self.delete_session = (
+            f"DELETE FROM {s} WHERE user_id = :user AND session_id = :sid RETURNING {LIVE}"
+        )
         self.list_sessions = (
             f"SELECT session_id, created_at, updated_at, message_count, expires_at FROM {s} "
             f"WHERE user_id = :user AND {LIVE} ORDER BY updated_at DESC"
@@ -100,8 +106,15 @@ class Statements:
 class SqliteEngine(SyncBackedAsync):
     kind = "sqlite"
 
-    def __init__(self, path: str, *, namespace: str = "sessionmem", ttl: float | None = None,
-                 refresh_on_read: bool = False, busy_timeout: float = 30.0):
+    def __init__(
+        self,
+        path: str,
+        *,
+        namespace: str = "sessionmem",
+        ttl: float | None = None,
+        refresh_on_read: bool = False,
+        busy_timeout: float = 30.0,
+    ):
         self.path = path
         self.ttl = ttl
         self.refresh_on_read = refresh_on_read and ttl is not None
@@ -110,11 +123,15 @@ class SqliteEngine(SyncBackedAsync):
         with self.connections.connection() as conn:
             conn.executescript(self.sql.schema)
 
-    def _touch(self, conn: sqlite3.Connection, key: SessionKey, now: float, added: int = 0) -> tuple[int, int]:
+    def _touch(
+        self, conn: sqlite3.Connection, key: SessionKey, now: float, added: int = 0
+    ) -> tuple[int, int]:
         """Start the session afresh if it expired, then create or refresh it; returns (pk, count)."""
         conn.execute(self.sql.drop_expired_one, sql_params(key, now=now))
         expires = None if self.ttl is None else now + self.ttl
-        return conn.execute(self.sql.touch, sql_params(key, now=now, expires=expires, n=added)).fetchone()
+        return conn.execute(
+            self.sql.touch, sql_params(key, now=now, expires=expires, n=added)
+        ).fetchone()
 
     @contextmanager
     def _reading(self, key: SessionKey) -> Iterator[tuple[sqlite3.Connection, float]]:
@@ -136,16 +153,23 @@ class SqliteEngine(SyncBackedAsync):
             if not all(m.generated for m in messages):  # ids made by this call need no lookup
                 ids = {f"id{i}": m.id for i, m in enumerate(messages)}
                 marks = ",".join(f":{name}" for name in ids)
-                rows = conn.execute(self.sql.known_ids.format(marks=marks), sql_params(key, now=now, **ids))
+                rows = conn.execute(
+                    self.sql.known_ids.format(marks=marks), sql_params(key, now=now, **ids)
+                )
                 fresh = unique_new(messages, {row[0] for row in rows})
             pk, count = self._touch(conn, key, now, len(fresh))
             first = count - len(fresh)
-            conn.executemany(self.sql.insert_message, [(pk, first + i + 1, m.id, m.data) for i, m in enumerate(fresh)])
+            conn.executemany(
+                self.sql.insert_message,
+                [(pk, first + i + 1, m.id, m.data) for i, m in enumerate(fresh)],
+            )
             return len(fresh)
 
     def tail(self, key: SessionKey, k: int | None) -> list[Record]:
         with self._reading(key) as (conn, now):
-            rows = conn.execute(self.sql.tail, sql_params(key, now=now, k=-1 if k is None else k)).fetchall()
+            rows = conn.execute(
+                self.sql.tail, sql_params(key, now=now, k=-1 if k is None else k)
+            ).fetchall()
         rows.reverse()
         return rows
 
@@ -169,7 +193,9 @@ class SqliteEngine(SyncBackedAsync):
         try:
             with self.connections.transaction() as conn:
                 pk, _ = self._touch(conn, key, time.time())
-                updated = conn.execute(self.sql.cas_state, {"pk": pk, "data": data, "expected": expected_version})
+                updated = conn.execute(
+                    self.sql.cas_state, {"pk": pk, "data": data, "expected": expected_version}
+                )
                 if updated.rowcount != 1:
                     raise _Lost  # rolls the touch back too
         except _Lost:
@@ -179,15 +205,26 @@ class SqliteEngine(SyncBackedAsync):
     # -- sessions --------------------------------------------------------------------------
     def delete_session(self, key: SessionKey) -> bool:
         with self.connections.transaction() as conn:
-            return any(live for (live,) in conn.execute(self.sql.delete_session, sql_params(key, now=time.time())))
+            return any(
+                live
+                for (live,) in conn.execute(
+                    self.sql.delete_session, sql_params(key, now=time.time())
+                )
+            )
 
     def list_sessions(self, user_id: str | None) -> list[SessionInfo]:
         params = {"user": stored_user(user_id), "now": time.time()}
         with self.connections.connection() as conn:
             rows = conn.execute(self.sql.list_sessions, params).fetchall()
         return [
-            SessionInfo(sid, user_id, to_datetime(created), to_datetime(updated), count,
-                        to_optional_datetime(expires))
+            SessionInfo(
+                sid,
+                user_id,
+                to_datetime(created),
+                to_datetime(updated),
+                count,
+                to_optional_datetime(expires),
+            )
             for sid, created, updated, count, expires in rows
         ]
 

@@ -34,14 +34,17 @@ class SqliteConnections:
     def connect(self) -> sqlite3.Connection:
         """A new connection with these settings."""
         try:
-            conn = sqlite3.connect(self.path, timeout=self.busy_timeout, isolation_level=None,
-                                   check_same_thread=False)
+            conn = sqlite3.connect(
+                self.path, timeout=self.busy_timeout, isolation_level=None, check_same_thread=False
+            )
             conn.execute("PRAGMA foreign_keys = ON")
             if self.path != MEMORY:
                 conn.execute("PRAGMA journal_mode = WAL")
                 conn.execute("PRAGMA synchronous = NORMAL")
         except sqlite3.Error as exc:
-            raise EngineUnavailableError(f"cannot open SQLite database {self.path!r}: {exc}") from exc
+            raise EngineUnavailableError(
+                f"cannot open SQLite database {self.path!r}: {exc}"
+            ) from exc
         return conn
 
     def _borrow(self) -> sqlite3.Connection:

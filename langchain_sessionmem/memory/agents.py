@@ -41,7 +41,10 @@ def _signature(messages: Sequence[BaseMessage]) -> list[tuple[Any, ...]]:
 
 
 def agent_plan(
-    memory: SessionMemory, messages: Sequence[BaseMessage], data: dict[str, Any], config: RunnableConfig | None
+    memory: SessionMemory,
+    messages: Sequence[BaseMessage],
+    data: dict[str, Any],
+    config: RunnableConfig | None,
 ) -> Plan[tuple[dict[str, Any] | None, Any]]:
     """The state update for one model call (``None`` when nothing changes), and the stats."""
     raw = [m for m in messages if not is_block(m)]
@@ -122,7 +125,9 @@ class SessionMemoryMiddleware(_MiddlewareBase):  # type: ignore[misc,valid-type]
 
     def __init__(self, memory: SessionMemory) -> None:
         if _MiddlewareBase is object:
-            raise ConfigurationError("SessionMemoryMiddleware needs langchain>=1.0: pip install 'langchain-sessionmem[agents]'")
+            raise ConfigurationError(
+                "SessionMemoryMiddleware needs langchain>=1.0: pip install 'langchain-sessionmem[agents]'"
+            )
         super().__init__()
         self.memory = memory
 

@@ -48,19 +48,31 @@ class SessionMemoryProtocol(Protocol):
     """What ``with_session_memory`` calls on its ``memory`` object each turn."""
 
     def load_context(
-        self, history: Any, input_messages: Sequence[BaseMessage], config: RunnableConfig | None = None
+        self,
+        history: Any,
+        input_messages: Sequence[BaseMessage],
+        config: RunnableConfig | None = None,
     ) -> list[BaseMessage]: ...
 
     async def aload_context(
-        self, history: Any, input_messages: Sequence[BaseMessage], config: RunnableConfig | None = None
+        self,
+        history: Any,
+        input_messages: Sequence[BaseMessage],
+        config: RunnableConfig | None = None,
     ) -> list[BaseMessage]: ...
 
     def save_context(
-        self, history: Any, turn_messages: Sequence[BaseMessage], config: RunnableConfig | None = None
+        self,
+        history: Any,
+        turn_messages: Sequence[BaseMessage],
+        config: RunnableConfig | None = None,
     ) -> None: ...
 
     async def asave_context(
-        self, history: Any, turn_messages: Sequence[BaseMessage], config: RunnableConfig | None = None
+        self,
+        history: Any,
+        turn_messages: Sequence[BaseMessage],
+        config: RunnableConfig | None = None,
     ) -> None: ...
 
 
@@ -105,7 +117,9 @@ def report(stats: MemoryStats, config: RunnableConfig | None) -> None:
         if manager.parent_run_id is not None:
             manager.on_custom_event(MEMORY_EVENT, data, run_id=manager.parent_run_id)
             return
-        run = manager.on_chain_start(None, {"phase": stats.phase}, name=f"sessionmem_memory_{stats.phase}")
+        run = manager.on_chain_start(
+            None, {"phase": stats.phase}, name=f"sessionmem_memory_{stats.phase}"
+        )
         run.get_child().on_custom_event(MEMORY_EVENT, data, run_id=run.run_id)
         run.on_chain_end(data)
     except Exception:  # noqa: BLE001
@@ -124,7 +138,9 @@ async def areport(stats: MemoryStats, config: RunnableConfig | None) -> None:
         if manager.parent_run_id is not None:
             await manager.on_custom_event(MEMORY_EVENT, data, run_id=manager.parent_run_id)
             return
-        run = await manager.on_chain_start(None, {"phase": stats.phase}, name=f"sessionmem_memory_{stats.phase}")
+        run = await manager.on_chain_start(
+            None, {"phase": stats.phase}, name=f"sessionmem_memory_{stats.phase}"
+        )
         await run.get_child().on_custom_event(MEMORY_EVENT, data, run_id=run.run_id)
         await run.on_chain_end(data)
     except Exception:  # noqa: BLE001
@@ -178,7 +194,9 @@ class SessionMemory(Runnable[Sequence[BaseMessage], list[BaseMessage]]):
     _reads_state: bool = False
     """True for strategies that keep session state (summaries, entities); the others skip that read."""
 
-    def __init__(self, *, token_counter: TokenCounterLike = None, max_tokens: int | None = None) -> None:
+    def __init__(
+        self, *, token_counter: TokenCounterLike = None, max_tokens: int | None = None
+    ) -> None:
         self.token_counter = as_token_counter(token_counter)
         if max_tokens is not None and max_tokens <= 0:
             raise ValueError(f"max_tokens must be positive, got {max_tokens}")
@@ -195,7 +213,9 @@ class SessionMemory(Runnable[Sequence[BaseMessage], list[BaseMessage]]):
         return None
         yield  # pragma: no cover - makes this a generator
 
-    def _select(self, ctx: TurnContext, budget: int | None, min_seq: int) -> Plan[list[BaseMessage]]:
+    def _select(
+        self, ctx: TurnContext, budget: int | None, min_seq: int
+    ) -> Plan[list[BaseMessage]]:
         """Window strategies: the newest messages with ``seq >= min_seq`` that fit ``budget``."""
         entries = yield Range(ctx.history, min_seq)
         messages = ctx.transform([e.message for e in entries])
@@ -215,7 +235,10 @@ class SessionMemory(Runnable[Sequence[BaseMessage], list[BaseMessage]]):
 
     # -- chat-turn API ---------------------------------------------------------------------
     def load_context(
-        self, history: Any, input_messages: Sequence[BaseMessage], config: RunnableConfig | None = None
+        self,
+        history: Any,
+        input_messages: Sequence[BaseMessage],
+        config: RunnableConfig | None = None,
     ) -> list[BaseMessage]:
         """The history part of this turn's prompt (goes before ``input_messages``)."""
         messages, stats = _plan.run(self._load_plan(history, input_messages, config))
@@ -223,21 +246,30 @@ class SessionMemory(Runnable[Sequence[BaseMessage], list[BaseMessage]]):
         return messages
 
     async def aload_context(
-        self, history: Any, input_messages: Sequence[BaseMessage], config: RunnableConfig | None = None
+        self,
+        history: Any,
+        input_messages: Sequence[BaseMessage],
+        config: RunnableConfig | None = None,
     ) -> list[BaseMessage]:
         messages, stats = await _plan.arun(self._load_plan(history, input_messages, config))
         await areport(stats, config)
         return messages
 
     def save_context(
-        self, history: Any, turn_messages: Sequence[BaseMessage], config: RunnableConfig | None = None
+        self,
+        history: Any,
+        turn_messages: Sequence[BaseMessage],
+        config: RunnableConfig | None = None,
     ) -> None:
         """Called after the turn's messages were appended; updates summaries and entities."""
         stats = _plan.run(self._save_plan(history, turn_messages, config, inline=False))
         report(stats, config)
 
     async def asave_context(
-        self, history: Any, turn_messages: Sequence[BaseMessage], config: RunnableConfig | None = None
+        self,
+        history: Any,
+        turn_messages: Sequence[BaseMessage],
+        config: RunnableConfig | None = None,
     ) -> None:
         stats = await _plan.arun(self._save_plan(history, turn_messages, config, inline=False))
         await areport(stats, config)
@@ -258,7 +290,9 @@ class SessionMemory(Runnable[Sequence[BaseMessage], list[BaseMessage]]):
         stats = self._new_stats(history, "load")
         parts = self._parts()
         data = (yield GetState(history)).data if any(part._reads_state for part in parts) else {}
-        ctx = TurnContext(self, history, list(input_messages), config, self.token_counter, data, stats)
+        ctx = TurnContext(
+            self, history, list(input_messages), config, self.token_counter, data, stats
+        )
         for part in parts:
             yield from part._prepare(ctx)
 
@@ -283,7 +317,10 @@ class SessionMemory(Runnable[Sequence[BaseMessage], list[BaseMessage]]):
                     )
                 logger.warning(
                     "session %r: this turn's input takes the whole memory budget (%d > %d tokens); "
-                    "no history is added", stats.session_id, fixed, budget,
+                    "no history is added",
+                    stats.session_id,
+                    fixed,
+                    budget,
                 )
             # Blocks that do not fit are dropped, least essential (entities) first.
             for kind in reversed(BLOCK_ORDER):
@@ -291,7 +328,12 @@ class SessionMemory(Runnable[Sequence[BaseMessage], list[BaseMessage]]):
                     break
                 dropped = ctx.blocks.pop(kind, [])
                 if dropped:
-                    logger.warning("session %r: dropped the %s block to stay within %d tokens", stats.session_id, kind, budget)
+                    logger.warning(
+                        "session %r: dropped the %s block to stay within %d tokens",
+                        stats.session_id,
+                        kind,
+                        budget,
+                    )
                 blocks = [m for k in BLOCK_ORDER for m in ctx.blocks.get(k, [])]
             window_budget = max(0, budget - fixed - sum(counter.counts(blocks)))
 
@@ -339,7 +381,9 @@ class SessionMemory(Runnable[Sequence[BaseMessage], list[BaseMessage]]):
         configurable = (config or {}).get("configurable", {})
         return str(configurable.get("thread_id") or configurable.get("session_id") or "default")
 
-    def _run_local(self, messages: Sequence[BaseMessage], config: RunnableConfig) -> list[BaseMessage]:
+    def _run_local(
+        self, messages: Sequence[BaseMessage], config: RunnableConfig
+    ) -> list[BaseMessage]:
         key = self._local_key(config)
         with self._local_lock:
             history = ListHistory(messages, self._local_states.get(key), session_id=key)
@@ -350,7 +394,9 @@ class SessionMemory(Runnable[Sequence[BaseMessage], list[BaseMessage]]):
         report(stats, config)
         return result
 
-    async def _arun_local(self, messages: Sequence[BaseMessage], config: RunnableConfig) -> list[BaseMessage]:
+    async def _arun_local(
+        self, messages: Sequence[BaseMessage], config: RunnableConfig
+    ) -> list[BaseMessage]:
         key = self._local_key(config)
         with self._local_lock:
             history = ListHistory(messages, self._local_states.get(key), session_id=key)
@@ -376,7 +422,9 @@ class SessionMemory(Runnable[Sequence[BaseMessage], list[BaseMessage]]):
     def __or__(self, other: Any) -> Any:
         """``a | b`` of two strategies is their composition; anything else chains as in LCEL."""
         if isinstance(other, SessionMemory) or (
-            isinstance(other, (list, tuple)) and other and all(isinstance(o, SessionMemory) for o in other)
+            isinstance(other, (list, tuple))
+            and other
+            and all(isinstance(o, SessionMemory) for o in other)
         ):
             from .compose import compose
 
@@ -384,7 +432,11 @@ class SessionMemory(Runnable[Sequence[BaseMessage], list[BaseMessage]]):
         return super().__or__(other)
 
     def __ror__(self, other: Any) -> Any:
-        if isinstance(other, (list, tuple)) and other and all(isinstance(o, SessionMemory) for o in other):
+        if (
+            isinstance(other, (list, tuple))
+            and other
+            and all(isinstance(o, SessionMemory) for o in other)
+        ):
             from .compose import compose
 
             return compose(*other, self)

@@ -73,14 +73,23 @@ class ToolResultCompaction(SessionMemory):
             tool_name = message.name or call.get("name") or "tool"
             rule = self.rules.get(tool_name, self.default)
             text = message.text
-            if rule is None or len(text) < self.min_chars or message.additional_kwargs.get("sessionmem_compacted"):
+            if (
+                rule is None
+                or len(text) < self.min_chars
+                or message.additional_kwargs.get("sessionmem_compacted")
+            ):
                 continue
             args = dict(call.get("args") or {})
             if callable(rule):
                 reference = rule(message, args)
             else:
                 reference = rule.format_map(
-                    _Fields(args, tool_name=tool_name, tool_call_id=message.tool_call_id, chars=len(text))
+                    _Fields(
+                        args,
+                        tool_name=tool_name,
+                        tool_call_id=message.tool_call_id,
+                        chars=len(text),
+                    )
                 )
             if len(reference) >= len(text):
                 continue
@@ -88,7 +97,10 @@ class ToolResultCompaction(SessionMemory):
                 update={
                     "content": reference,
                     "artifact": None,
-                    "additional_kwargs": {**message.additional_kwargs, "sessionmem_compacted": True},
+                    "additional_kwargs": {
+                        **message.additional_kwargs,
+                        "sessionmem_compacted": True,
+                    },
                 }
             )
         return out

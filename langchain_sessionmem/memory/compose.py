@@ -34,7 +34,9 @@ class ComposedMemory(SessionMemory):
         token_counter: TokenCounterLike = None,
     ) -> None:
         if not parts or not all(isinstance(p, SessionMemory) for p in parts):
-            raise ConfigurationError("compose() takes one or more memory strategies from langchain_sessionmem.memory")
+            raise ConfigurationError(
+                "compose() takes one or more memory strategies from langchain_sessionmem.memory"
+            )
         budgets = [p.max_tokens for p in parts if p.max_tokens is not None]
         if max_tokens is None and budgets:
             max_tokens = min(budgets)
@@ -58,7 +60,9 @@ class ComposedMemory(SessionMemory):
         return f"ComposedMemory({self._members!r}, max_tokens={self.max_tokens})"
 
 
-def compose(*parts: Any, max_tokens: int | None = None, token_counter: TokenCounterLike = None) -> ComposedMemory:
+def compose(
+    *parts: Any, max_tokens: int | None = None, token_counter: TokenCounterLike = None
+) -> ComposedMemory:
     """Compose strategies (or one list of them) into a single memory."""
     if len(parts) == 1 and isinstance(parts[0], (list, tuple)):
         parts = tuple(parts[0])

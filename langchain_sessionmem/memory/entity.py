@@ -58,7 +58,9 @@ class EntityExtraction(BaseModel):
     entities: list[Entity] = Field(default_factory=list)
 
 
-def merge_entities(record: dict[str, Any], found: list[Entity], *, max_facts: int, turn: int) -> dict[str, Any]:
+def merge_entities(
+    record: dict[str, Any], found: list[Entity], *, max_facts: int, turn: int
+) -> dict[str, Any]:
     """``record`` (by casefolded name) with ``found`` merged in: facts deduplicated, newest kept."""
     merged = {name: dict(value) for name, value in record.items()}
     for entity in found:
@@ -79,7 +81,9 @@ def _as_extraction(reply: Any) -> EntityExtraction:
     if isinstance(reply, EntityExtraction):
         return reply
     if isinstance(reply, dict):
-        return EntityExtraction.model_validate(reply.get("parsed", reply) if "parsed" in reply else reply)
+        return EntityExtraction.model_validate(
+            reply.get("parsed", reply) if "parsed" in reply else reply
+        )
     text = reply.text if isinstance(reply, BaseMessage) else str(reply)
     match = re.search(r"\{.*\}", text, re.S)
     return EntityExtraction.model_validate_json(match.group(0) if match else text)
@@ -122,7 +126,9 @@ class EntityMemory(SessionMemory):
         self.prompt = prompt
         self.state_key = state_key
         try:
-            self.extractor: Any = llm.with_structured_output(EntityExtraction, **(structured_output_kwargs or {}))
+            self.extractor: Any = llm.with_structured_output(
+                EntityExtraction, **(structured_output_kwargs or {})
+            )
         except (NotImplementedError, AttributeError):
             self.extractor = llm  # parse JSON from the reply text instead
 
@@ -153,7 +159,8 @@ class EntityMemory(SessionMemory):
         """Entities whose name occurs in ``text`` (whole words, any case), most recent first."""
         lowered = text.casefold()
         hits = [
-            value for key, value in record.items()
+            value
+            for key, value in record.items()
             if re.search(rf"(?<!\w){re.escape(key)}(?!\w)", lowered)
         ]
         hits.sort(key=lambda v: v.get("turn", 0), reverse=True)
@@ -162,7 +169,9 @@ class EntityMemory(SessionMemory):
     def block(self, entities: list[dict[str, Any]]) -> SystemMessage:
         """One delimited data block; ``<`` is escaped so stored text cannot close it."""
         lines = [
-            json.dumps({"name": e["name"], "facts": e["facts"]}, ensure_ascii=False).replace("<", "\\u003c")
+            json.dumps({"name": e["name"], "facts": e["facts"]}, ensure_ascii=False).replace(
+                "<", "\\u003c"
+            )
             for e in entities
         ]
         content = "\n".join([BLOCK_OPEN, BLOCK_NOTE, *lines, BLOCK_CLOSE])
@@ -191,15 +200,24 @@ class EntityMemory(SessionMemory):
         prompt = self.prompt.format(known=known, new_lines=format_transcript(new))
         ctx.stats.extractor_calls += 1
         try:
-            found = _as_extraction((yield Invoke(self.extractor, [HumanMessage(prompt)], ctx.config))).entities
+            found = _as_extraction(
+                (yield Invoke(self.extractor, [HumanMessage(prompt)], ctx.config))
+            ).entities
         except Exception as exc:  # noqa: BLE001 - the watermark stays, the next turn retries
-            logger.warning("session %r: entity extraction failed (%s: %s)", history.session_id, type(exc).__name__, exc)
+            logger.warning(
+                "session %r: entity extraction failed (%s: %s)",
+                history.session_id,
+                type(exc).__name__,
+                exc,
+            )
             return
         turn = int(time.time())
 
         def merge(data: dict[str, Any]) -> dict[str, Any]:
             current = dict(data.get(self.state_key) or {})
-            current["record"] = merge_entities(current.get("record") or {}, found, max_facts=self.max_facts, turn=turn)
+            current["record"] = merge_entities(
+                current.get("record") or {}, found, max_facts=self.max_facts, turn=turn
+            )
             if holder is history:
                 current["watermark"] = max(int(current.get("watermark", 0)), new_watermark)
             return {**data, self.state_key: current}
@@ -219,7 +237,10 @@ class EntityMemory(SessionMemory):
     def _rebase(self, data: dict[str, Any], shift: int, floor: int) -> None:
         record = data.get(self.state_key)
         if record and "watermark" in record:
-            data[self.state_key] = {**record, "watermark": max(floor, int(record["watermark"]) - shift)}
+            data[self.state_key] = {
+                **record,
+                "watermark": max(floor, int(record["watermark"]) - shift),
+            }
 
     def __repr__(self) -> str:
         return f"EntityMemory(scope={self.scope!r}, every_n_turns={self.every_n_turns})"

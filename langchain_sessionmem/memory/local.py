@@ -67,7 +67,9 @@ class ListHistory:
             self._state = SessionState(expected_version + 1, copy.deepcopy(data))
             return True
 
-    def update_state(self, update: Callable[[dict[str, Any]], dict[str, Any] | None]) -> dict[str, Any]:
+    def update_state(
+        self, update: Callable[[dict[str, Any]], dict[str, Any] | None]
+    ) -> dict[str, Any]:
         while True:
             state = self.get_state()
             new = update(state.data)
@@ -82,7 +84,9 @@ class ListHistory:
     async def atail_entries(self, k: int) -> list[StoredMessage]:
         return self.tail_entries(k)
 
-    async def arange_entries(self, start_seq: int, end_seq: int | None = None) -> list[StoredMessage]:
+    async def arange_entries(
+        self, start_seq: int, end_seq: int | None = None
+    ) -> list[StoredMessage]:
         return self.range_entries(start_seq, end_seq)
 
     async def acount(self) -> int:
@@ -94,5 +98,7 @@ class ListHistory:
     async def acas_state(self, expected_version: int, data: dict[str, Any]) -> bool:
         return self.cas_state(expected_version, data)
 
-    async def aupdate_state(self, update: Callable[[dict[str, Any]], dict[str, Any] | None]) -> dict[str, Any]:
+    async def aupdate_state(
+        self, update: Callable[[dict[str, Any]], dict[str, Any] | None]
+    ) -> dict[str, Any]:
         return self.update_state(update)

@@ -50,7 +50,9 @@ def format_transcript(messages: Sequence[BaseMessage]) -> str:
             if message.text:
                 lines.append(f"AI: {message.text}")
             for call in message.tool_calls:
-                lines.append(f"AI called {call['name']}({json.dumps(call['args'], ensure_ascii=False)})")
+                lines.append(
+                    f"AI called {call['name']}({json.dumps(call['args'], ensure_ascii=False)})"
+                )
         elif isinstance(message, ToolMessage):
             lines.append(f"Tool result ({message.name or 'tool'}): {message.text}")
         elif isinstance(message, SystemMessage):
@@ -93,7 +95,9 @@ class SummaryMemory(SessionMemory):
         if keep_tokens is None:
             keep_tokens = trigger_tokens // 2
         if not 0 <= keep_tokens < trigger_tokens:
-            raise ValueError(f"keep_tokens must be in [0, trigger_tokens), got {keep_tokens} and {trigger_tokens}")
+            raise ValueError(
+                f"keep_tokens must be in [0, trigger_tokens), got {keep_tokens} and {trigger_tokens}"
+            )
         self.llm = llm
         self.trigger_tokens = trigger_tokens
         self.keep_tokens = keep_tokens
@@ -136,7 +140,9 @@ class SummaryMemory(SessionMemory):
             return
         yield from self._summarize_plan(ctx.history, ctx.config, ctx)
 
-    def _summarize_plan(self, history: Any, config: RunnableConfig | None, ctx: TurnContext | None) -> Plan[None]:
+    def _summarize_plan(
+        self, history: Any, config: RunnableConfig | None, ctx: TurnContext | None
+    ) -> Plan[None]:
         """Summarize the next batch if the high-water mark is passed; no-op otherwise."""
         counter = self.token_counter
         key = self.state_key
@@ -149,7 +155,12 @@ class SummaryMemory(SessionMemory):
             return
         entries = yield Range(history, watermark + 1)
         system_tokens = int(record.get("system_tokens", 0))
-        if entries and entries[0].seq == 1 and self.keep_system and isinstance(entries[0].message, SystemMessage):
+        if (
+            entries
+            and entries[0].seq == 1
+            and self.keep_system
+            and isinstance(entries[0].message, SystemMessage)
+        ):
             system_tokens = counter.count_message(entries[0].message)
             entries = entries[1:]
         messages = [e.message for e in entries]
@@ -160,7 +171,10 @@ class SummaryMemory(SessionMemory):
             return
         cut = 0
         for unit in group_units(messages)[:-1]:  # the newest unit always stays verbatim
-            if system_tokens + self.max_summary_tokens + remaining + counter.base_tokens <= self.keep_tokens:
+            if (
+                system_tokens + self.max_summary_tokens + remaining + counter.base_tokens
+                <= self.keep_tokens
+            ):
                 break
             remaining -= sum(costs[unit.start : unit.end])
             cut = unit.end
@@ -173,9 +187,17 @@ class SummaryMemory(SessionMemory):
         def claim(data: dict[str, Any]) -> dict[str, Any] | None:
             current = data.get(key) or {}
             held = current.get("lease")
-            if int(current.get("watermark", 0)) != watermark or (held and held.get("expires", 0) > time.time()):
+            if int(current.get("watermark", 0)) != watermark or (
+                held and held.get("expires", 0) > time.time()
+            ):
                 return None
-            return {**data, key: {**current, "lease": {"owner": owner, "expires": time.time() + self.lease_seconds}}}
+            return {
+                **data,
+                key: {
+                    **current,
+                    "lease": {"owner": owner, "expires": time.time() + self.lease_seconds},
+                },
+            }
 
         claimed = yield UpdateState(history, claim)
         if ((claimed.get(key) or {}).get("lease") or {}).get("owner") != owner:
@@ -197,7 +219,11 @@ class SummaryMemory(SessionMemory):
             logger.warning(
                 "session %r: summarizing messages %d-%d failed (%s: %s); the previous summary and "
                 "watermark are kept and the next turn retries",
-                getattr(history, "session_id", None), watermark + 1, new_watermark, type(exc).__name__, exc,
+                getattr(history, "session_id", None),
+                watermark + 1,
+                new_watermark,
+                type(exc).__name__,
+                exc,
             )
 
             def release(data: dict[str, Any]) -> dict[str, Any] | None:
@@ -211,7 +237,9 @@ class SummaryMemory(SessionMemory):
 
         def commit(data: dict[str, Any]) -> dict[str, Any] | None:
             current = data.get(key) or {}
-            if (current.get("lease") or {}).get("owner") != owner or int(current.get("watermark", 0)) != watermark:
+            if (current.get("lease") or {}).get("owner") != owner or int(
+                current.get("watermark", 0)
+            ) != watermark:
                 return None
             record = {k: v for k, v in current.items() if k != "lease"}
             record.update(
@@ -227,7 +255,9 @@ class SummaryMemory(SessionMemory):
         yield UpdateState(history, commit)
         logger.info(
             "session %r: summarized %d messages (up to position %d)",
-            getattr(history, "session_id", None), len(evicted), new_watermark,
+            getattr(history, "session_id", None),
+            len(evicted),
+            new_watermark,
         )
         if ctx is not None:
             ctx.stats.evicted += len(evicted)
@@ -236,7 +266,10 @@ class SummaryMemory(SessionMemory):
     def _rebase(self, data: dict[str, Any], shift: int, floor: int) -> None:
         record = data.get(self.state_key)
         if record:
-            data[self.state_key] = {**record, "watermark": max(floor, int(record.get("watermark", 0)) - shift)}
+            data[self.state_key] = {
+                **record,
+                "watermark": max(floor, int(record.get("watermark", 0)) - shift),
+            }
 
     # -- background ------------------------------------------------------------------------
     def flush(self, timeout: float | None = None) -> None:
@@ -246,7 +279,9 @@ class SummaryMemory(SessionMemory):
         await self._background.await_all()
 
     def __repr__(self) -> str:
-        return f"SummaryMemory(trigger_tokens={self.trigger_tokens}, keep_tokens={self.keep_tokens})"
+        return (
+            f"SummaryMemory(trigger_tokens={self.trigger_tokens}, keep_tokens={self.keep_tokens})"
+        )
 
 
 def _background_config(config: RunnableConfig | None) -> RunnableConfig:
@@ -282,7 +317,9 @@ class SummaryBufferMemory(SessionMemory):
         super().__init__(token_counter=token_counter, max_tokens=max_tokens)
         if not 0 < low_water < 1:
             raise ValueError(f"low_water must be a fraction in (0, 1), got {low_water}")
-        summary_tokens = max_summary_tokens if max_summary_tokens is not None else max(32, max_tokens // 5)
+        summary_tokens = (
+            max_summary_tokens if max_summary_tokens is not None else max(32, max_tokens // 5)
+        )
         self.keep_system = keep_system
         self.summary = SummaryMemory(
             llm,
@@ -295,7 +332,9 @@ class SummaryBufferMemory(SessionMemory):
             keep_system=keep_system,
             state_key=state_key,
         )
-        self.window = TokenWindowMemory(max_tokens, token_counter=self.token_counter, keep_system=keep_system)
+        self.window = TokenWindowMemory(
+            max_tokens, token_counter=self.token_counter, keep_system=keep_system
+        )
 
     def _parts(self) -> list[SessionMemory]:
         return [self.summary, self.window]

@@ -92,17 +92,23 @@ class WindowMemory(SessionMemory):
 
     _is_window = True
 
-    def __init__(self, k: int = 20, *, token_counter: TokenCounterLike = None, keep_system: bool = True) -> None:
+    def __init__(
+        self, k: int = 20, *, token_counter: TokenCounterLike = None, keep_system: bool = True
+    ) -> None:
         if not isinstance(k, int) or k < 0:
             raise ValueError(f"k must be a non-negative int, got {k!r}")
         super().__init__(token_counter=token_counter)
         self.k = k
         self.keep_system = keep_system
 
-    def _select(self, ctx: TurnContext, budget: int | None, min_seq: int) -> Plan[list[BaseMessage]]:
+    def _select(
+        self, ctx: TurnContext, budget: int | None, min_seq: int
+    ) -> Plan[list[BaseMessage]]:
         entries = yield Tail(ctx.history, self.k)
         messages = ctx.transform([e.message for e in entries if e.seq >= min_seq])
-        return select_window(messages, ctx.counter.counts(messages), budget=budget, max_messages=self.k)
+        return select_window(
+            messages, ctx.counter.counts(messages), budget=budget, max_messages=self.k
+        )
 
     def __repr__(self) -> str:
         return f"WindowMemory(k={self.k})"
@@ -129,7 +135,9 @@ class TokenWindowMemory(SessionMemory):
         self.keep_system = keep_system
         self.page_size = max(1, page_size)
 
-    def _select(self, ctx: TurnContext, budget: int | None, min_seq: int) -> Plan[list[BaseMessage]]:
+    def _select(
+        self, ctx: TurnContext, budget: int | None, min_seq: int
+    ) -> Plan[list[BaseMessage]]:
         page = self.page_size
         entries = yield Tail(ctx.history, page)
         exhausted = len(entries) < page
