@@ -1,7 +1,6 @@
 """Session memory for LangChain chains and LangGraph agents."""
 
 from .codec import StoredMessage
-from .engines.base import SessionInfo, SessionState
 from .errors import (
     ConfigurationError,
     ConflictError,
@@ -13,6 +12,7 @@ from .errors import (
     SessionMemoryError,
 )
 from .history import SessionHistory
+from .records import SessionInfo, SessionState
 from .runnable import SessionMemoryRunnable, with_session_memory
 from .store import SessionStore
 

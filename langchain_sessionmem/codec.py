@@ -20,20 +20,9 @@ from langchain_core.messages import (
 
 from .errors import CorruptDataError, MessageTooLargeError, SerializationError
 from .ids import uuid7
+from .records import EncodedMessage
 
 DEFAULT_MAX_MESSAGE_BYTES = 1_048_576
-
-
-@dataclass(frozen=True)
-class EncodedMessage:
-    """A message ready for an engine: its stable id and its bytes.
-
-    ``generated`` ids were made by this encoding, so no session can hold them yet.
-    """
-
-    id: str
-    data: bytes
-    generated: bool = False
 
 
 @dataclass(frozen=True)

@@ -3,36 +3,22 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any, Literal
-from urllib.parse import urlsplit
+from typing import TYPE_CHECKING, Any
 
+from . import backends
+from .backends.base import Engine
 from .codec import DEFAULT_MAX_MESSAGE_BYTES
-from .engines.base import Engine, SessionInfo, SessionKey, ttl_seconds
 from .errors import ConfigurationError
+from .history import HistoryContext, OnCorrupt, SessionHistory
 from .ids import validate_id, validate_user_id
+from .records import SessionInfo, SessionKey, ttl_seconds
 
 if TYPE_CHECKING:
     from langgraph.checkpoint.base import BaseCheckpointSaver
 
-    from .history import SessionHistory
-
-_POSTGRES_OPTIONS = ("refresh_on_read", "min_size", "max_size", "pool_timeout")
 _NAMESPACE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$")
-OnCorrupt = Literal["raise", "skip"]
-
-
-def _sqlite_path(url: str) -> str:
-    """SQLAlchemy's convention: sqlite:// is in-memory, sqlite:///rel.db and sqlite:////abs.db are files."""
-    rest = url[len("sqlite://") :]
-    if rest in ("", "/", "/:memory:"):
-        return ":memory:"
-    if not rest.startswith("/"):
-        raise ConfigurationError(
-            f"bad SQLite URL {url!r}: use sqlite:///relative.db or sqlite:////absolute/path.db"
-        )
-    return rest[1:]
 
 
 class SessionStore:
@@ -79,41 +65,17 @@ class SessionStore:
         ttl: timedelta | float | None = None,
         **options: Any,
     ) -> SessionStore:
-        """``memory://``, ``sqlite://`` (in-memory), ``sqlite:///file.db``, ``redis://``, ``rediss://``,
-        ``redis+cluster://`` (Redis Cluster), ``unix://``, ``postgresql://`` / ``postgres://``.
+        """``memory://``, ``sqlite://`` (in-memory), ``sqlite:///file.db``, ``redis://``,
+        ``rediss://``, ``redis+cluster://`` (Redis Cluster), ``unix://``, ``postgresql://``.
 
         ``namespace`` prefixes every table or key so several apps can share one server. ``ttl``
         slides on every write; with ``refresh_on_read=True`` reads of a session slide it too.
+        Backend options (``busy_timeout``, ``min_size``, ...) go to the backend; the rest to the store.
         """
         _check_namespace(namespace)
-        seconds = ttl_seconds(ttl)
-        scheme = urlsplit(url).scheme if "://" in url else ""
-        if scheme == "memory":
-            from .engines.memory import MemoryEngine
-
-            engine: Engine = MemoryEngine(ttl=seconds, **_pop(options, "refresh_on_read"))
-        elif scheme == "sqlite":
-            from .engines.sqlite import SqliteEngine
-
-            engine = SqliteEngine(
-                _sqlite_path(url),
-                namespace=namespace,
-                ttl=seconds,
-                **_pop(options, "busy_timeout", "refresh_on_read"),
-            )
-        elif scheme in {"redis", "rediss", "unix", "redis+cluster", "rediss+cluster"}:
-            from .engines.redis import RedisEngine
-
-            engine = RedisEngine(
-                url, namespace=namespace, ttl=seconds, **_pop(options, "refresh_on_read")
-            )
-        elif scheme in {"postgresql", "postgres"}:
-            return cls.from_conninfo(url, namespace=namespace, ttl=ttl, **options)
-        else:
-            raise ConfigurationError(
-                f"unsupported store URL {url!r}: use memory://, sqlite:///path.db, sqlite://, "
-                "redis://host:6379/0, rediss://..., redis+cluster://host:port or postgresql://user@host/db"
-            )
+        engine = backends.open_engine(
+            url, namespace=namespace, ttl=ttl_seconds(ttl), options=options
+        )
         return cls(engine, namespace=namespace, ttl=ttl, **options)
 
     @classmethod
@@ -127,14 +89,12 @@ class SessionStore:
     ) -> SessionStore:
         """PostgreSQL from a libpq conninfo: a ``postgresql://`` URL or ``"host=... dbname=..."``.
 
-        The engine makes a sync pool on first sync use (``min_size``, ``max_size``, ``pool_timeout``)
-        and reuses up to ``max_size`` asyncio connections per event loop.
+        The store makes a sync pool on first sync use (``min_size``, ``max_size``,
+        ``pool_timeout``) and reuses up to ``max_size`` asyncio connections per event loop.
         """
-        from .engines.postgres import PostgresEngine
-
         _check_namespace(namespace)
-        engine = PostgresEngine(
-            conninfo, namespace=namespace, ttl=ttl_seconds(ttl), **_pop(options, *_POSTGRES_OPTIONS)
+        engine = backends.load("postgres").open_engine(
+            conninfo, namespace=namespace, ttl=ttl_seconds(ttl), options=options
         )
         return cls(engine, namespace=namespace, ttl=ttl, **options)
 
@@ -156,8 +116,6 @@ class SessionStore:
         """
         from psycopg_pool import AsyncConnectionPool
 
-        from .engines.postgres import PostgresEngine
-
         _check_namespace(namespace)
         if isinstance(pool, AsyncConnectionPool):
             pool, apool = None, pool
@@ -165,12 +123,8 @@ class SessionStore:
             raise ConfigurationError(
                 "from_pool needs a psycopg_pool pool: from_pool(ConnectionPool(conninfo))"
             )
-        engine = PostgresEngine(
-            pool=pool,
-            apool=apool,
-            namespace=namespace,
-            ttl=ttl_seconds(ttl),
-            **_pop(options, "refresh_on_read"),
+        engine = backends.load("postgres").from_pools(  # type: ignore[attr-defined]
+            pool, apool, namespace=namespace, ttl=ttl_seconds(ttl), options=options
         )
         return cls(engine, namespace=namespace, ttl=ttl, **options)
 
@@ -184,13 +138,11 @@ class SessionStore:
         ttl: timedelta | float | None = None,
         **options: Any,
     ) -> SessionStore:
-        """Use your own redis-py client(s): a ``redis.Redis`` / ``RedisCluster`` and/or their asyncio twins.
+        """Use your own redis-py client(s): ``redis.Redis`` / ``RedisCluster`` and/or asyncio twins.
 
         An asyncio client passed as ``client`` is taken as ``aclient``. With one client only, the
         other flavour of methods raises :class:`ConfigurationError`.
         """
-        from .engines.redis import RedisEngine
-
         _check_namespace(namespace)
         if client is not None and type(client).__module__.startswith("redis.asyncio"):
             client, aclient = None, client
@@ -198,34 +150,31 @@ class SessionStore:
             raise ConfigurationError(
                 "from_client needs a redis-py client: from_client(redis.Redis(...))"
             )
-        engine = RedisEngine(
-            client=client,
-            aclient=aclient,
-            namespace=namespace,
-            ttl=ttl_seconds(ttl),
-            **_pop(options, "refresh_on_read"),
+        engine = backends.load("redis").from_clients(  # type: ignore[attr-defined]
+            client, aclient, namespace=namespace, ttl=ttl_seconds(ttl), options=options
         )
         return cls(engine, namespace=namespace, ttl=ttl, **options)
 
     # -- sessions --------------------------------------------------------------------------
     def history(self, session_id: str, user_id: str | None = None) -> SessionHistory:
         """The chat history of one session of one user (a ``BaseChatMessageHistory``)."""
-        from .history import SessionHistory
-
-        return SessionHistory(self, session_id, user_id=user_id)
+        context = HistoryContext(self.engine, self.max_message_bytes, self.on_corrupt)
+        return SessionHistory(context, session_id, user_id=user_id)
 
     def history_factory(self, *, user_id: str | None = None) -> Callable[..., SessionHistory]:
         """A ``get_session_history`` for LangChain's ``RunnableWithMessageHistory``.
 
-        Called as ``factory(session_id)`` (the default config) or ``factory(session_id=..., user_id=...)``
-        (with ``history_factory_config``). ``user_id`` here fixes the user for every call.
+        Called as ``factory(session_id)`` (the default config) or
+        ``factory(session_id=..., user_id=...)`` (with ``history_factory_config``). ``user_id``
+        here fixes the user for every call.
         """
         fixed_user = validate_user_id(user_id)
 
         def get_session_history(session_id: str, user_id: str | None = None) -> SessionHistory:
             if fixed_user is not None and user_id not in (None, fixed_user):
                 raise ConfigurationError(
-                    f"this history factory is bound to user {fixed_user!r}; it cannot open a session of {user_id!r}"
+                    f"this history factory is bound to user {fixed_user!r}; "
+                    f"it cannot open a session of {user_id!r}"
                 )
             return self.history(
                 session_id, user_id=fixed_user if fixed_user is not None else user_id
@@ -248,7 +197,8 @@ class SessionStore:
         return await self.engine.adelete_session(_key(session_id, user_id))
 
     def delete_user(self, user_id: str) -> int:
-        """Erase every session of ``user_id`` (a GDPR erase); returns how many were deleted."""
+        """Erase every session of ``user_id`` and its per-user state (a GDPR erase); returns
+        how many sessions were deleted."""
         return self.engine.delete_user(validate_id(user_id, "user_id"))
 
     async def adelete_user(self, user_id: str) -> int:
@@ -265,19 +215,26 @@ class SessionStore:
     def checkpointer(self, *, user_id: str | None = None, **options: Any) -> BaseCheckpointSaver:
         """A LangGraph checkpointer on this store's engine, namespace and TTL, scoped to ``user_id``.
 
-        Calls without options share one saver (connections, caches, in-memory data); options such
-        as ``ttl={"default_ttl": 60, "refresh_on_read": True}`` build another. The store closes them all.
+        Calls without options share one saver (connections, caches, in-memory data); options
+        such as ``ttl={"default_ttl": 60, "refresh_on_read": True}`` build another. The store
+        closes them all.
         """
-        from .checkpoint import checkpointer_for
-
         scope = validate_user_id(user_id)
         if not options and self._checkpointer is not None:
-            return self._checkpointer.for_user(scope)
-        saver = checkpointer_for(self, **options)
+            return self._checkpointer.for_user(scope)  # type: ignore[no-any-return]
+        saver = backends.open_saver(self.engine, **self._saver_options(options))
         self._savers.append(saver)
         if not options:
             self._checkpointer = saver
-        return saver.for_user(scope)
+        return saver.for_user(scope)  # type: ignore[no-any-return]
+
+    def _saver_options(self, options: dict[str, Any]) -> dict[str, Any]:
+        """The store's namespace and TTL; a ``TTLConfig`` without ``default_ttl`` takes the store's."""
+        merged: dict[str, Any] = {"namespace": self.namespace, "ttl": self.ttl, **options}
+        ttl = options.get("ttl")
+        if isinstance(ttl, Mapping) and ttl.get("default_ttl") is None and self.ttl is not None:
+            merged["ttl"] = {**ttl, "default_ttl": self.ttl.total_seconds() / 60}
+        return merged
 
     # -- lifecycle -------------------------------------------------------------------------
     def close(self) -> None:
@@ -303,7 +260,10 @@ class SessionStore:
         await self.aclose()
 
     def __repr__(self) -> str:
-        return f"SessionStore(engine={self.engine.kind!r}, namespace={self.namespace!r}, ttl={self.ttl!r})"
+        return (
+            f"SessionStore(engine={self.engine.kind!r}, namespace={self.namespace!r}, "
+            f"ttl={self.ttl!r})"
+        )
 
 
 def _key(session_id: str, user_id: str | None) -> SessionKey:
@@ -316,7 +276,3 @@ def _check_namespace(namespace: str) -> None:
             f"namespace {namespace!r} is not usable as a key / table prefix: use 1-64 characters "
             "from letters, digits, '_', '.', '-' (e.g. namespace='myapp')"
         )
-
-
-def _pop(options: dict[str, Any], *names: str) -> dict[str, Any]:
-    return {name: options.pop(name) for name in names if name in options}

@@ -381,7 +381,7 @@ async def test_cluster_store_checkpointer(redis_cluster_url: str, namespace: str
     for tid in [*tids, copy]:
         saver.delete_thread(tid)
     assert list(saver.list(None)) == []
-    await saver.aclient.aclose()
+    await saver.connections.aclose()
     store.close()
 
 

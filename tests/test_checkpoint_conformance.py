@@ -134,7 +134,7 @@ async def test_redis_conformance(sync: bool, redis_url: str, namespace: str) -> 
         await run_conformance("sessionmem-redis", lambda: saver, sync=sync)
     finally:
         _wipe(saver)
-        await saver.aclient.aclose()
+        await saver.connections.aclient.aclose()
 
 
 @pytest.mark.cluster
@@ -147,4 +147,4 @@ async def test_redis_cluster_conformance(
         await run_conformance("sessionmem-redis-cluster", lambda: saver, sync=sync)
     finally:
         _wipe(saver)
-        await saver.aclient.aclose()
+        await saver.connections.aclient.aclose()

@@ -210,6 +210,7 @@ def test_stateless_windows_read_no_session_state(store):
             return counted
 
     store.engine = Counting()
+    history = store.history("calls", user_id="alice")  # a history reads through store.engine
     try:
         WindowMemory(4).load_context(history, [])
         assert "get_state" not in calls and calls.count("tail") == 1

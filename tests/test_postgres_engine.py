@@ -17,7 +17,7 @@ from langchain_core.messages import AIMessage, HumanMessage
 from psycopg_pool import AsyncConnectionPool, ConnectionPool
 
 from langchain_sessionmem import SessionStore
-from langchain_sessionmem.engines.postgres import describe
+from langchain_sessionmem.backends.postgres.connections import describe
 from langchain_sessionmem.errors import ConfigurationError, EngineUnavailableError
 
 pytestmark = pytest.mark.postgres
@@ -45,7 +45,7 @@ def _backends(dsn: str, application_name: str) -> list[tuple[int, str]]:
 
 # -- one indexed query per bounded read -------------------------------------------------------
 def _plan(store: SessionStore, sql: str, **params) -> str:
-    with store.engine.connection() as conn:
+    with store.engine.connections.connection() as conn:
         return "\n".join(row[0] for row in conn.execute("EXPLAIN " + sql, params))
 
 
@@ -57,7 +57,7 @@ def test_bounded_reads_use_indexes_on_realistic_data(make_store, namespace):
         store.history(f"s{s}", user_id=f"u{s % 10}").add_messages(
             [HumanMessage(f"message {i} of session {s} " + "x" * 200) for i in range(20)]
         )
-    with store.engine.connection() as conn:
+    with store.engine.connections.connection() as conn:
         conn.execute(f'ANALYZE "{namespace}_sessions"')
         conn.execute(f'ANALYZE "{namespace}_messages"')
         assert conn.execute(f'SELECT count(*) FROM "{namespace}_messages"').fetchone()[0] == 5000
@@ -97,7 +97,7 @@ def test_no_connection_is_left_idle_in_transaction(make_store, postgres_dsn, nam
     assert history.cas_state(0, {"n": 2}) is False  # a lost compare-and-set rolls back
     store.list_sessions("alice")
     # a failing statement gives its connection back clean
-    with pytest.raises(psycopg.errors.UndefinedTable), store.engine.connection() as conn:
+    with pytest.raises(psycopg.errors.UndefinedTable), store.engine.connections.connection() as conn:
         conn.execute("SELECT * FROM no_such_table")
 
     async def async_calls() -> None:
@@ -124,7 +124,7 @@ def test_pool_reuses_connections(make_store, postgres_dsn, namespace):
         history.tail(10)
     pids = set()
     for _ in range(10):
-        with store.engine.connection() as conn:
+        with store.engine.connections.connection() as conn:
             pids.add(conn.info.backend_pid)
     # 70 sequential calls, one or two connections (the pool may grow by one while it opens)
     backends = {pid for pid, _ in _backends(postgres_dsn, namespace)}
@@ -150,8 +150,8 @@ def test_async_pool_per_event_loop(make_store):
     async def calls() -> object:
         history = store.history("s")
         await asyncio.gather(*(history.aadd_messages([HumanMessage(f"m{i}")]) for i in range(20)))
-        pool = await engine.apool()
-        assert pool is await engine.apool()  # one pool for the loop, made once
+        pool = await engine.connections.apool()
+        assert pool is await engine.connections.apool()  # one pool for the loop, made once
         assert await history.acount() % 20 == 0
         return pool
 

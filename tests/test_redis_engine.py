@@ -17,7 +17,7 @@ from conftest import stores_on
 from langchain_core.messages import AIMessage, HumanMessage
 
 from langchain_sessionmem import SessionStore
-from langchain_sessionmem.engines.base import SessionKey
+from langchain_sessionmem.records import SessionKey
 from langchain_sessionmem.errors import (
     ConfigurationError,
     EngineUnavailableError,
@@ -115,7 +115,7 @@ async def test_async_tail_and_append_are_one_round_trip(make_store):
         history = store.history("s-acost")
         await history.aadd_messages([HumanMessage(f"m{i}") for i in range(500)])
         await history.atail(1)
-        counter = CommandCounter(store.engine.aclient, is_async=True)
+        counter = CommandCounter(store.engine.connections.aclient, is_async=True)
         assert len(await history.atail(20)) == 20
         assert counter.take() == ["EVALSHA"]
         await history.aadd_messages([HumanMessage("q"), AIMessage("a")])

@@ -35,7 +35,7 @@ from langchain_core.messages import (
 )
 
 from langchain_sessionmem import SessionStore
-from langchain_sessionmem.engines.base import SessionKey
+from langchain_sessionmem.records import SessionKey
 from langchain_sessionmem.errors import (
     ConfigurationError,
     ConflictError,
@@ -953,7 +953,7 @@ def _corrupt_message(
             assert cur.rowcount == 1
     elif kind == "postgres":
         ns = store.namespace
-        with engine.connection() as conn:
+        with engine.connections.connection() as conn:
             cur = conn.execute(
                 f'UPDATE "{ns}_messages" SET data = %s WHERE seq = %s AND session_pk = '
                 f'(SELECT id FROM "{ns}_sessions" WHERE user_id = %s AND session_id = %s)',
@@ -975,7 +975,7 @@ def _corrupt_state(store: SessionStore, kind: str, user: str, sid: str, garbage:
                 (garbage, user, sid),
             )
     elif kind == "postgres":
-        with engine.connection() as conn:
+        with engine.connections.connection() as conn:
             conn.execute(
                 f'UPDATE "{store.namespace}_sessions" SET state = %s WHERE user_id = %s AND session_id = %s',
                 (garbage, user, sid),

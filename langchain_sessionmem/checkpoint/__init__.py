@@ -1,72 +1,42 @@
-"""LangGraph checkpointers on the sessionmem engines (memory, SQLite, plain Redis / Cluster).
+"""LangGraph checkpoint semantics shared by every backend's saver; no I/O here.
 
-``store.checkpointer(user_id=...)`` returns the saver for the store's engine; each saver class can
-also be built directly from a connection factory or Redis clients.
+The concrete savers live with their backend (``backends/<name>/saver.py``); build them with
+``store.checkpointer()``, or import them from here for use without a store (imported lazily, so a
+backend's driver stays an optional extra).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from ..errors import ConfigurationError
-from .memory import MemoryCheckpointData, MemoryCheckpointSaver
-from .saver import SessionSaverBase
-from .serde import AesGcmKeyring, default_serde, encrypted_serde
-
-if TYPE_CHECKING:
-    from ..store import SessionStore
+from ..crypto import AesGcmKeyring
+from .saver import OffloadedSaver, SessionSaverBase
+from .serde import default_serde, encrypted_serde
 
 __all__ = [
     "AesGcmKeyring",
     "MemoryCheckpointSaver",
+    "OffloadedSaver",
     "RedisCheckpointSaver",
     "SessionSaverBase",
     "SqliteCheckpointSaver",
-    "checkpointer_for",
     "default_serde",
     "encrypted_serde",
 ]
 
 
 def __getattr__(name: str) -> Any:
-    # Engine modules import lazily so `redis` stays an optional extra.
+    """The backend saver classes, imported on first use (a facade, not a dependency)."""
+    if name == "MemoryCheckpointSaver":
+        from ..backends.memory.saver import MemoryCheckpointSaver
+
+        return MemoryCheckpointSaver
     if name == "SqliteCheckpointSaver":
-        from .sqlite import SqliteCheckpointSaver
+        from ..backends.sqlite.saver import SqliteCheckpointSaver
 
         return SqliteCheckpointSaver
     if name == "RedisCheckpointSaver":
-        from .redis import RedisCheckpointSaver
+        from ..backends.redis.saver import RedisCheckpointSaver
 
         return RedisCheckpointSaver
-    raise AttributeError(name)
-
-
-def checkpointer_for(store: SessionStore, **options: Any) -> SessionSaverBase:
-    """A new saver on ``store``'s engine, sharing its connections, namespace and TTL.
-
-    :meth:`SessionStore.checkpointer` keeps one per store (so savers share the log cache and the
-    in-memory data) and scopes it per user.
-    """
-    engine: Any = store.engine  # the engine kinds below carry their own connection attributes
-    common: dict[str, Any] = {"namespace": store.namespace, "ttl": store.ttl, **options}
-    ttl = options.get("ttl")
-    if isinstance(ttl, Mapping) and ttl.get("default_ttl") is None and store.ttl is not None:
-        # LangGraph's TTLConfig without default_ttl: the store's TTL, in minutes
-        common["ttl"] = {**ttl, "default_ttl": store.ttl.total_seconds() / 60}
-    if engine.kind == "memory":
-        return MemoryCheckpointSaver(MemoryCheckpointData(), **common)
-    if engine.kind == "sqlite":
-        from .sqlite import SqliteCheckpointSaver
-
-        return SqliteCheckpointSaver(connections=engine.connections, **common)
-    if engine.kind == "redis":
-        from .redis import RedisCheckpointSaver
-
-        return RedisCheckpointSaver(
-            client_factory=lambda: engine.client, aclient_factory=lambda: engine.aclient, **common
-        )
-    raise ConfigurationError(
-        f"no checkpointer for engine kind {engine.kind!r} yet: use a memory, sqlite or redis store for "
-        "the checkpointer (on PostgreSQL, langgraph-checkpoint-postgres's PostgresSaver works beside this store)"
-    )
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

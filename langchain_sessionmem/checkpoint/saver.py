@@ -6,7 +6,7 @@ import copy
 import logging
 import threading
 import weakref
-from collections.abc import Collection, Mapping
+from collections.abc import AsyncIterator, Collection, Mapping, Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -16,13 +16,16 @@ from langgraph.checkpoint.base import (
     ChannelVersions,
     Checkpoint,
     CheckpointMetadata,
+    CheckpointTuple,
 )
 from langgraph.checkpoint.serde.base import SerializerProtocol, maybe_add_typed_methods
 
-from ..engines.base import ttl_seconds
+from .._offload import Offload
 from ..errors import ConfigurationError, ThreadOwnershipError
 from ..ids import validate_id, validate_user_id
-from .base import LogCache, PutPlan, next_version, plan_put
+from ..records import ttl_seconds
+from .config import next_version
+from .linear import LogCache, PutPlan, plan_put
 from .serde import default_serde, with_allowlist
 
 STRATEGIES = ("keep_latest", "delete")
@@ -187,3 +190,75 @@ class SessionSaverBase(BaseCheckpointSaver[str]):
                 f"unknown prune strategy {strategy!r}: use one of {STRATEGIES}"
             )
         return strategy
+
+
+class OffloadedSaver(Offload):
+    """Async twins for savers whose I/O is local: the sync method, inline or in a worker thread.
+
+    Mixed in before :class:`SessionSaverBase`; the saver defines ``_list`` (a list, not a generator)
+    so the async listing runs in one offloaded call.
+    """
+
+    async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
+        return await self._offload(self.get_tuple, config)  # type: ignore[attr-defined]
+
+    async def alist(
+        self,
+        config: RunnableConfig | None,
+        *,
+        filter: dict[str, Any] | None = None,
+        before: RunnableConfig | None = None,
+        limit: int | None = None,
+    ) -> AsyncIterator[CheckpointTuple]:
+        rows = await self._offload(self._list, config, filter, before, limit)  # type: ignore[attr-defined]
+        for item in rows:
+            yield item
+
+    async def aput(
+        self,
+        config: RunnableConfig,
+        checkpoint: Checkpoint,
+        metadata: CheckpointMetadata,
+        new_versions: ChannelVersions,
+    ) -> RunnableConfig:
+        return await self._offload(self.put, config, checkpoint, metadata, new_versions)  # type: ignore[attr-defined]
+
+    async def aput_writes(
+        self,
+        config: RunnableConfig,
+        writes: Sequence[tuple[str, Any]],
+        task_id: str,
+        task_path: str = "",
+    ) -> None:
+        await self._offload(self.put_writes, config, writes, task_id, task_path)  # type: ignore[attr-defined]
+
+    async def adelete_thread(self, thread_id: str) -> None:
+        await self._offload(self.delete_thread, thread_id)  # type: ignore[attr-defined]
+
+    async def adelete_for_runs(self, run_ids: Sequence[str]) -> None:
+        await self._offload(self.delete_for_runs, run_ids)  # type: ignore[attr-defined]
+
+    async def acopy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
+        await self._offload(self.copy_thread, source_thread_id, target_thread_id)  # type: ignore[attr-defined]
+
+    async def aprune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
+        await self._offload(self.prune, thread_ids, strategy=strategy)  # type: ignore[attr-defined]
+
+    async def aget_delta_channel_history(
+        self, *, config: RunnableConfig, channels: Sequence[str]
+    ) -> dict[str, Any]:
+        return await self._offload(  # type: ignore[attr-defined]
+            self.get_delta_channel_history, config=config, channels=channels
+        )
+
+    async def athread_info(self, thread_id: str) -> dict[str, Any] | None:
+        return await self._offload(self.thread_info, thread_id)  # type: ignore[attr-defined]
+
+    async def apurge_expired(self) -> int:
+        return await self._offload(self.purge_expired)  # type: ignore[attr-defined]
+
+    async def aclose(self) -> None:
+        self.close()  # type: ignore[attr-defined]
+
+
+__all__ = ["OffloadedSaver", "SessionSaverBase", "parse_ttl"]

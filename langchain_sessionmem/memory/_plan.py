@@ -91,6 +91,33 @@ class UpdateState(Op):
 
 
 @dataclass
+class GetUserState(Op):
+    """The per-user state of the history's owner (shared by the user's sessions)."""
+
+    history: Any
+
+    def run(self) -> Any:
+        return self.history.get_user_state()
+
+    async def arun(self) -> Any:
+        return await self.history.aget_user_state()
+
+
+@dataclass
+class UpdateUserState(Op):
+    """Compare-and-set loop on the per-user state."""
+
+    history: Any
+    fn: Callable[[dict[str, Any]], dict[str, Any] | None]
+
+    def run(self) -> Any:
+        return self.history.update_user_state(self.fn)
+
+    async def arun(self) -> Any:
+        return await self.history.aupdate_user_state(self.fn)
+
+
+@dataclass
 class Invoke(Op):
     """Call a Runnable (a chat model, a structured-output chain)."""
 

@@ -17,8 +17,8 @@ from langchain_core.runnables import RunnableConfig, RunnableLambda
 from langgraph.graph.message import REMOVE_ALL_MESSAGES
 from typing_extensions import NotRequired, TypedDict
 
-from ..engines.base import SessionState
 from ..errors import ConfigurationError
+from ..records import SessionState
 from . import _plan
 from ._plan import Plan
 from .base import SessionMemory, areport, is_block, report

@@ -27,8 +27,8 @@ from langchain_core.messages import BaseMessage, SystemMessage
 from langchain_core.runnables import Runnable, RunnableConfig
 
 from ..codec import StoredMessage
-from ..engines.base import SessionState
 from ..errors import BudgetExceededError
+from ..records import SessionState
 from ..tokens import MessageTokenCounter, TokenCounterLike, as_token_counter
 from . import _plan
 from ._plan import GetState, Plan, Range

@@ -20,13 +20,22 @@ from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 from pydantic import BaseModel, Field
 
 from ..tokens import TokenCounterLike
-from ._plan import Count, GetState, Invoke, Plan, Range, Tail, UpdateState
+from ._plan import (
+    Count,
+    GetState,
+    GetUserState,
+    Invoke,
+    Plan,
+    Range,
+    Tail,
+    UpdateState,
+    UpdateUserState,
+)
 from .base import BLOCK_MARKER, SessionMemory, TurnContext, text_of
 from .summary import format_transcript
 
 logger = logging.getLogger("langchain_sessionmem.memory")
 
-USER_SESSION_ID = "__user__"
 """Reserved session id whose state holds per-user records (``scope="user"``)."""
 
 ENTITY_PROMPT = (
@@ -133,16 +142,18 @@ class EntityMemory(SessionMemory):
             self.extractor = llm  # parse JSON from the reply text instead
 
     # -- where the record lives -------------------------------------------------------------
-    def _record_history(self, history: Any) -> Any:
-        store, user_id = getattr(history, "store", None), getattr(history, "user_id", None)
-        if self.scope == "user" and store is not None and user_id is not None:
-            return store.history(USER_SESSION_ID, user_id=user_id)
-        return history
+    def _per_user(self, history: Any) -> bool:
+        """``scope="user"`` on a history with an owner: the record is the user's state."""
+        return (
+            self.scope == "user"
+            and getattr(history, "user_id", None) is not None
+            and hasattr(history, "get_user_state")
+        )
 
     # -- load ------------------------------------------------------------------------------
     def _prepare(self, ctx: TurnContext) -> Plan[None]:
-        holder = self._record_history(ctx.history)
-        data = ctx.state if holder is ctx.history else (yield GetState(holder)).data
+        per_user = self._per_user(ctx.history)
+        data = (yield GetUserState(ctx.history)).data if per_user else ctx.state
         record: dict[str, Any] = (data.get(self.state_key) or {}).get("record") or {}
         ctx.stats.entity_count = len(record)
         if not record:
@@ -180,7 +191,7 @@ class EntityMemory(SessionMemory):
     # -- save ------------------------------------------------------------------------------
     def _save(self, ctx: TurnContext, turn_messages: list[BaseMessage]) -> Plan[None]:
         history = ctx.history
-        holder = self._record_history(history)
+        per_user = self._per_user(history)
         # The watermark is per session even when the record is per user.
         state = yield GetState(history)
         mark = dict(state.data.get(self.state_key) or {})
@@ -194,7 +205,7 @@ class EntityMemory(SessionMemory):
         if sum(isinstance(m, HumanMessage) for m in new) < self.every_n_turns:
             return
         new_watermark = entries[-1].seq
-        data = state.data if holder is history else (yield GetState(holder)).data
+        data = (yield GetUserState(history)).data if per_user else state.data
         record = (data.get(self.state_key) or {}).get("record") or {}
         known = ", ".join(sorted(v["name"] for v in record.values())) or "(none)"
         prompt = self.prompt.format(known=known, new_lines=format_transcript(new))
@@ -218,12 +229,12 @@ class EntityMemory(SessionMemory):
             current["record"] = merge_entities(
                 current.get("record") or {}, found, max_facts=self.max_facts, turn=turn
             )
-            if holder is history:
+            if not per_user:
                 current["watermark"] = max(int(current.get("watermark", 0)), new_watermark)
             return {**data, self.state_key: current}
 
-        merged = yield UpdateState(holder, merge)
-        if holder is not history:
+        merged = yield (UpdateUserState if per_user else UpdateState)(history, merge)
+        if per_user:
 
             def advance(data: dict[str, Any]) -> dict[str, Any] | None:
                 current = dict(data.get(self.state_key) or {})

@@ -15,7 +15,7 @@ from typing import Any
 from langchain_core.messages import BaseMessage
 
 from ..codec import StoredMessage
-from ..engines.base import SessionState
+from ..records import SessionState
 
 
 class ListHistory:

@@ -7,103 +7,26 @@ failing with ``database is locked``. Async methods run in worker threads so the 
 
 from __future__ import annotations
 
-import asyncio
 import sqlite3
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
 
-from ..codec import EncodedMessage
-from .base import (
+from ...records import (
+    EncodedMessage,
     Record,
     SessionInfo,
     SessionKey,
-    SyncBackedAsync,
-    sql_params,
-    stored_user,
     to_datetime,
     to_optional_datetime,
     unique_new,
 )
-from .sqlite_connections import SqliteConnections
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS "{ns}_sessions" (
-    id INTEGER PRIMARY KEY,
-    user_id TEXT NOT NULL,
-    session_id TEXT NOT NULL,
-    created_at REAL NOT NULL,
-    updated_at REAL NOT NULL,
-    expires_at REAL,
-    message_count INTEGER NOT NULL DEFAULT 0,
-    state_version INTEGER NOT NULL DEFAULT 0,
-    state BLOB,
-    UNIQUE (user_id, session_id)
-);
-CREATE INDEX IF NOT EXISTS "{ns}_sessions_expiry" ON "{ns}_sessions" (expires_at) WHERE expires_at IS NOT NULL;
-CREATE TABLE IF NOT EXISTS "{ns}_messages" (
-    session_pk INTEGER NOT NULL REFERENCES "{ns}_sessions" (id) ON DELETE CASCADE,
-    seq INTEGER NOT NULL,
-    message_id TEXT NOT NULL,
-    data BLOB NOT NULL,
-    PRIMARY KEY (session_pk, seq)
-) WITHOUT ROWID;
-CREATE UNIQUE INDEX IF NOT EXISTS "{ns}_messages_id" ON "{ns}_messages" (session_pk, message_id);
-"""
-
-LIVE = "(expires_at IS NULL OR expires_at > :now)"
+from ..base import OffloadedEngine, sql_params, stored_user
+from .connections import SqliteConnections
+from .statements import SessionStatements
 
 
-class Statements:
-    """The SQL of one namespace, built once; no I/O here."""
-
-    def __init__(self, ns: str):
-        s, m = f'"{ns}_sessions"', f'"{ns}_messages"'
-        self.schema = SCHEMA.format(ns=ns)
-        self.drop_expired_one = (
-            f"DELETE FROM {s} WHERE user_id = :user AND session_id = :sid "
-            "AND expires_at IS NOT NULL AND expires_at <= :now"
-        )
-        # Creates or refreshes the session and reserves :n positions; returns the new count.
-        self.touch = (
-            f"INSERT INTO {s} (user_id, session_id, created_at, updated_at, expires_at, message_count) "
-            "VALUES (:user, :sid, :now, :now, :expires, :n) "
-            "ON CONFLICT (user_id, session_id) DO UPDATE SET updated_at = :now, expires_at = :expires, "
-            "message_count = message_count + :n RETURNING id, message_count"
-        )
-        session_of = f"SELECT id FROM {s} WHERE user_id = :user AND session_id = :sid AND {LIVE}"
-        self.known_ids = f"SELECT message_id FROM {m} WHERE session_pk = ({session_of}) AND message_id IN ({{marks}})"
-        self.insert_message = (
-            f"INSERT INTO {m} (session_pk, seq, message_id, data) VALUES (?, ?, ?, ?)"
-        )
-        self.tail = f"SELECT seq, data FROM {m} WHERE session_pk = ({session_of}) ORDER BY seq DESC LIMIT :k"
-        self.range = (
-            f"SELECT seq, data FROM {m} WHERE session_pk = ({session_of}) "
-            "AND seq >= :start AND seq < :end ORDER BY seq"
-        )
-        self.refresh = f"UPDATE {s} SET expires_at = :expires WHERE user_id = :user AND session_id = :sid AND {LIVE}"
-        self.count = (
-            f"SELECT message_count FROM {s} WHERE user_id = :user AND session_id = :sid AND {LIVE}"
-        )
-        self.get_state = f"SELECT state_version, state FROM {s} WHERE user_id = :user AND session_id = :sid AND {LIVE}"
-        self.cas_state = (
-            f"UPDATE {s} SET state = :data, state_version = state_version + 1 "
-            "WHERE id = :pk AND state_version = :expected"
-        )
-        # Deletes report only live sessions, like Redis where expired ones are already gone.
-        self.delete_session = (
-            f"DELETE FROM {s} WHERE user_id = :user AND session_id = :sid RETURNING {LIVE}"
-        )
-        self.list_sessions = (
-            f"SELECT session_id, created_at, updated_at, message_count, expires_at FROM {s} "
-            f"WHERE user_id = :user AND {LIVE} ORDER BY updated_at DESC"
-        )
-        self.delete_user = f"DELETE FROM {s} WHERE user_id = :user RETURNING {LIVE}"
-        self.purge_expired = f"DELETE FROM {s} WHERE expires_at IS NOT NULL AND expires_at <= :now"
-
-
-class SqliteEngine(SyncBackedAsync):
+class SqliteEngine(OffloadedEngine):
     kind = "sqlite"
 
     def __init__(
@@ -118,7 +41,7 @@ class SqliteEngine(SyncBackedAsync):
         self.path = path
         self.ttl = ttl
         self.refresh_on_read = refresh_on_read and ttl is not None
-        self.sql = Statements(namespace)
+        self.sql = SessionStatements(namespace)
         self.connections = SqliteConnections(path, busy_timeout=busy_timeout)
         with self.connections.connection() as conn:
             conn.executescript(self.sql.schema)
@@ -141,9 +64,6 @@ class SqliteEngine(SyncBackedAsync):
             if self.refresh_on_read and self.ttl is not None:
                 conn.execute(self.sql.refresh, sql_params(key, now=now, expires=now + self.ttl))
             yield conn, now
-
-    async def _offload(self, fn: Any, *args: Any) -> Any:
-        return await asyncio.to_thread(fn, *args)
 
     # -- messages --------------------------------------------------------------------------
     def append(self, key: SessionKey, messages: Sequence[EncodedMessage]) -> int:
@@ -202,6 +122,17 @@ class SqliteEngine(SyncBackedAsync):
             return False
         return True
 
+    def get_user_state(self, user_id: str) -> tuple[int, bytes | None]:
+        with self.connections.connection() as conn:
+            row = conn.execute(self.sql.get_user_state, {"user": user_id}).fetchone()
+        return (0, None) if row is None else (row[0], row[1])
+
+    def cas_user_state(self, user_id: str, expected_version: int, data: bytes) -> bool:
+        sql = self.sql.create_user_state if expected_version == 0 else self.sql.cas_user_state
+        params = {"user": user_id, "data": data, "expected": expected_version}
+        with self.connections.connection() as conn:
+            return conn.execute(sql, params).rowcount == 1
+
     # -- sessions --------------------------------------------------------------------------
     def delete_session(self, key: SessionKey) -> bool:
         with self.connections.transaction() as conn:
@@ -231,6 +162,7 @@ class SqliteEngine(SyncBackedAsync):
     def delete_user(self, user_id: str | None) -> int:
         params = {"user": stored_user(user_id), "now": time.time()}
         with self.connections.transaction() as conn:
+            conn.execute(self.sql.delete_user_state, params)
             return sum(live for (live,) in conn.execute(self.sql.delete_user, params))
 
     def purge_expired(self) -> int:

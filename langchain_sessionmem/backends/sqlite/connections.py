@@ -15,7 +15,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from ..errors import ConfigurationError, EngineUnavailableError
+from ...errors import ConfigurationError, EngineUnavailableError
 
 MEMORY = ":memory:"
 

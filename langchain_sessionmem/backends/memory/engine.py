@@ -6,17 +6,18 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
-from ..codec import EncodedMessage
-from .base import (
+from ...records import (
+    EncodedMessage,
     Record,
     SessionInfo,
     SessionKey,
-    SyncBackedAsync,
     to_datetime,
     to_optional_datetime,
     unique_new,
 )
+from ..base import OffloadedEngine
 
 
 @dataclass
@@ -30,13 +31,18 @@ class _Session:
     state: bytes | None = None
 
 
-class MemoryEngine(SyncBackedAsync):
+class MemoryEngine(OffloadedEngine):
+    """Sessions in process memory; async twins run inline (nothing here blocks)."""
+
     kind = "memory"
+    _offload_inline = True
 
     def __init__(self, *, ttl: float | None = None, refresh_on_read: bool = False):
         self.ttl = ttl
         self.refresh_on_read = refresh_on_read and ttl is not None
         self._sessions: dict[SessionKey, _Session] = {}
+        self._user_states: dict[str, tuple[int, bytes]] = {}
+        self.checkpoints = MemoryCheckpointData()
         self._lock = threading.Lock()
 
     def _live(self, key: SessionKey, now: float) -> _Session | None:
@@ -105,6 +111,18 @@ class MemoryEngine(SyncBackedAsync):
             session.state = data
             return True
 
+    def get_user_state(self, user_id: str) -> tuple[int, bytes | None]:
+        with self._lock:
+            return self._user_states.get(user_id, (0, None))
+
+    def cas_user_state(self, user_id: str, expected_version: int, data: bytes) -> bool:
+        with self._lock:
+            version = self._user_states.get(user_id, (0, b""))[0]
+            if version != expected_version:
+                return False
+            self._user_states[user_id] = (version + 1, data)
+            return True
+
     def delete_session(self, key: SessionKey) -> bool:
         with self._lock:
             return self._live(key, time.time()) is not None and self._sessions.pop(key) is not None
@@ -130,6 +148,8 @@ class MemoryEngine(SyncBackedAsync):
         with self._lock:
             now = time.time()
             keys = [k for k in list(self._sessions) if k.user_id == user_id]
+            if user_id is not None:
+                self._user_states.pop(user_id, None)
             return sum(
                 self._live(k, now) is not None and self._sessions.pop(k) is not None for k in keys
             )
@@ -148,3 +168,11 @@ class MemoryEngine(SyncBackedAsync):
 
     def close(self) -> None:
         """Nothing to release; the data lives as long as the store object."""
+
+
+class MemoryCheckpointData:
+    """The checkpoint threads of one store: shared by its savers, kept beside its sessions."""
+
+    def __init__(self) -> None:
+        self.lock = threading.RLock()
+        self.threads: dict[str, Any] = {}  # thread id -> the saver's record of it

@@ -7,8 +7,7 @@ with its checkpoints, and the linear log keeps memory at O(messages) rather than
 from __future__ import annotations
 
 import builtins  # `list` is a method name inside the savers: annotations after it say builtins.list
-import threading
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,26 +19,21 @@ from langgraph.checkpoint.base import (
     CheckpointTuple,
 )
 
-from .base import (
-    LOGREF,
+from ...checkpoint.assemble import Row, TupleAssembler
+from ...checkpoint.config import matches, now, target, validate_ns
+from ...checkpoint.delta import (
     DeltaWalk,
     Link,
-    Row,
-    TupleAssembler,
-    Typed,
-    WriteRow,
-    decode_ref,
     decode_value,
     delta_channels,
     empty_history,
     is_stored,
-    matches,
-    now,
-    plan_writes,
-    target,
-    validate_ns,
 )
-from .saver import SessionSaverBase
+from ...checkpoint.linear import LOGREF, decode_ref
+from ...checkpoint.saver import OffloadedSaver, SessionSaverBase
+from ...checkpoint.serde import Typed
+from ...checkpoint.writes import WriteRow, plan_writes
+from .engine import MemoryCheckpointData
 
 __all__ = ["MemoryCheckpointData", "MemoryCheckpointSaver"]
 
@@ -86,16 +80,10 @@ class _Thread:
         return total + sum(len(i[1]) for items in self.logs.values() for i in items)
 
 
-class MemoryCheckpointData:
-    """The shared state of every memory saver made from one store."""
+class MemoryCheckpointSaver(OffloadedSaver, SessionSaverBase):
+    """Checkpoints in process memory (tests, notebooks). Async twins run inline under one lock."""
 
-    def __init__(self) -> None:
-        self.lock = threading.RLock()
-        self.threads: dict[str, _Thread] = {}
-
-
-class MemoryCheckpointSaver(SessionSaverBase):
-    """Checkpoints in process memory (tests, notebooks). Sync and async share one lock."""
+    _offload_inline = True
 
     _sweeps = True
 
@@ -254,11 +242,6 @@ class MemoryCheckpointSaver(SessionSaverBase):
                 log = th.logs.get((t.ns, decode_ref(typed[1])[0])) if typed[0] == LOGREF else None
                 seeds[ch] = decode_value(self.serde, typed, log, ch, t.thread_id)
         return walk.history(self.serde, t.thread_id, writes, seeds)
-
-    async def aget_delta_channel_history(
-        self, *, config: RunnableConfig, channels: Sequence[str]
-    ) -> dict[str, Any]:
-        return self.get_delta_channel_history(config=config, channels=channels)
 
     # -- writes --------------------------------------------------------------------------------
     def put(
@@ -419,57 +402,6 @@ class MemoryCheckpointSaver(SessionSaverBase):
             for tid in gone:
                 del self.data.threads[tid]
         return len(gone)
-
-    # -- async twins: pure memory work never blocks the loop ---------------------------------------
-    async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
-        return self.get_tuple(config)
-
-    async def alist(
-        self,
-        config: RunnableConfig | None,
-        *,
-        filter: dict[str, Any] | None = None,
-        before: RunnableConfig | None = None,
-        limit: int | None = None,
-    ) -> AsyncIterator[CheckpointTuple]:
-        for item in self._list(config, filter, before, limit):
-            yield item
-
-    async def aput(
-        self,
-        config: RunnableConfig,
-        checkpoint: Checkpoint,
-        metadata: CheckpointMetadata,
-        new_versions: ChannelVersions,
-    ) -> RunnableConfig:
-        return self.put(config, checkpoint, metadata, new_versions)
-
-    async def aput_writes(
-        self,
-        config: RunnableConfig,
-        writes: Sequence[tuple[str, Any]],
-        task_id: str,
-        task_path: str = "",
-    ) -> None:
-        self.put_writes(config, writes, task_id, task_path)
-
-    async def adelete_thread(self, thread_id: str) -> None:
-        self.delete_thread(thread_id)
-
-    async def adelete_for_runs(self, run_ids: Sequence[str]) -> None:
-        self.delete_for_runs(run_ids)
-
-    async def acopy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
-        self.copy_thread(source_thread_id, target_thread_id)
-
-    async def aprune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
-        self.prune(thread_ids, strategy=strategy)
-
-    async def athread_info(self, thread_id: str) -> dict[str, Any] | None:
-        return self.thread_info(thread_id)
-
-    async def apurge_expired(self) -> int:
-        return self.purge_expired()
 
 
 def _json(text: str) -> dict:

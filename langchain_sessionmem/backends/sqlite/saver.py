@@ -7,11 +7,10 @@ so ``list(filter=...)`` filters, ``before`` and ``limit`` run inside SQLite.
 
 from __future__ import annotations
 
-import asyncio
 import builtins  # `list` is a method name inside the savers: annotations after it say builtins.list
 import json
 import sqlite3
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from langchain_core.runnables import RunnableConfig
@@ -22,149 +21,31 @@ from langgraph.checkpoint.base import (
     CheckpointTuple,
 )
 
-from ..engines.sqlite_connections import SqliteConnections
-from ..errors import ConfigurationError
-from .base import (
-    LOGREF,
-    BlobKey,
+from ...checkpoint.assemble import BlobKey, LogKey, Row, TupleAssembler
+from ...checkpoint.config import matches, now, split_filter, target, validate_ns
+from ...checkpoint.delta import (
     DeltaWalk,
     Link,
-    LogKey,
-    Row,
-    TupleAssembler,
-    Typed,
-    WriteRow,
-    decode_ref,
     decode_value,
     delta_channels,
     empty_history,
     link_of,
-    matches,
-    now,
-    plan_writes,
-    split_filter,
-    target,
-    validate_ns,
 )
-from .saver import SessionSaverBase
+from ...checkpoint.linear import LOGREF, decode_ref
+from ...checkpoint.saver import OffloadedSaver, SessionSaverBase
+from ...checkpoint.serde import Typed
+from ...checkpoint.writes import WriteRow, plan_writes
+from ...errors import ConfigurationError
+from .connections import SqliteConnections
+from .statements import CheckpointStatements
 
-__all__ = ["SqliteCheckpointSaver", "Statements"]
+__all__ = ["SqliteCheckpointSaver"]
 
 _CHUNK = 300  # rows per IN (...) list: far below SQLite's bound-parameter limit
 _CHAIN_PAGE = 256  # ancestors per statement in the DeltaChannel walk
 
 
-class Statements:
-    """The SQL of one namespace: table names are prefixed so several apps share one file."""
-
-    def __init__(self, namespace: str):
-        if not namespace.replace("_", "").replace("-", "").replace(".", "").isalnum():
-            raise ConfigurationError(
-                f"namespace {namespace!r} must be letters, digits, '_', '-' or '.'"
-            )
-        p = namespace
-        self.threads = f'"{p}_cp_threads"'
-        self.ckpts = f'"{p}_cp_checkpoints"'
-        self.blobs = f'"{p}_cp_blobs"'
-        self.writes = f'"{p}_cp_writes"'
-        self.logs = f'"{p}_cp_logs"'
-        self.data_tables = (self.ckpts, self.blobs, self.writes, self.logs)
-        self.schema = f"""
-CREATE TABLE IF NOT EXISTS {self.threads} (
-    thread_id TEXT PRIMARY KEY, owner TEXT, created_at REAL NOT NULL, updated_at REAL NOT NULL,
-    expires_at REAL);
-CREATE INDEX IF NOT EXISTS "{p}_cp_threads_expiry" ON {self.threads}(expires_at) WHERE expires_at IS NOT NULL;
-CREATE INDEX IF NOT EXISTS "{p}_cp_threads_owner" ON {self.threads}(owner);
-CREATE TABLE IF NOT EXISTS {self.ckpts} (
-    thread_id TEXT NOT NULL, ns TEXT NOT NULL, checkpoint_id TEXT NOT NULL, parent_id TEXT,
-    type TEXT NOT NULL, ckpt BLOB NOT NULL, metadata TEXT NOT NULL, run_id TEXT,
-    PRIMARY KEY (thread_id, ns, checkpoint_id)) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS "{p}_cp_checkpoints_run" ON {self.ckpts}(run_id) WHERE run_id IS NOT NULL;
--- list() of a thread across namespaces, newest first: ORDER BY ... LIMIT walks this index
-CREATE INDEX IF NOT EXISTS "{p}_cp_checkpoints_recent" ON {self.ckpts}(thread_id, checkpoint_id);
-CREATE TABLE IF NOT EXISTS {self.blobs} (
-    thread_id TEXT NOT NULL, ns TEXT NOT NULL, channel TEXT NOT NULL, version TEXT NOT NULL,
-    type TEXT NOT NULL, blob BLOB, PRIMARY KEY (thread_id, ns, channel, version)) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS {self.writes} (
-    thread_id TEXT NOT NULL, ns TEXT NOT NULL, checkpoint_id TEXT NOT NULL, task_id TEXT NOT NULL,
-    idx INTEGER NOT NULL, task_path TEXT NOT NULL, channel TEXT NOT NULL, type TEXT NOT NULL, blob BLOB,
-    PRIMARY KEY (thread_id, ns, checkpoint_id, task_id, idx)) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS {self.logs} (
-    thread_id TEXT NOT NULL, ns TEXT NOT NULL, log_id TEXT NOT NULL, seq INTEGER NOT NULL,
-    type TEXT NOT NULL, blob BLOB, PRIMARY KEY (thread_id, ns, log_id, seq)) WITHOUT ROWID;
-"""
-        # The DeltaChannel walk: a page of the parent chain in one recursive statement, then which
-        # (channel, version) pairs hold a value, then the writes of the visited checkpoints.
-        self.chain = (
-            f"WITH RECURSIVE chain(cid, parent, typ, ckpt, depth) AS ("
-            f"SELECT checkpoint_id, parent_id, type, ckpt, 0 FROM {self.ckpts} "
-            "WHERE thread_id = ?1 AND ns = ?2 AND checkpoint_id = ?3 "
-            f"UNION ALL SELECT c.checkpoint_id, c.parent_id, c.type, c.ckpt, chain.depth + 1 FROM chain "
-            f"JOIN {self.ckpts} c ON c.thread_id = ?1 AND c.ns = ?2 AND c.checkpoint_id = chain.parent "
-            "WHERE chain.depth + 1 < ?4) SELECT cid, parent, typ, ckpt FROM chain ORDER BY depth"
-        )
-        pairs = (
-            "FROM json_each(?3) j JOIN {t} b ON b.thread_id = ?1 AND b.ns = ?2 "
-            "AND b.channel = json_extract(j.value, '$[0]') AND b.version = json_extract(j.value, '$[1]') "
-            "WHERE b.type != 'empty'"
-        )
-        self.stored_pairs = "SELECT b.channel, b.version " + pairs.format(t=self.blobs)
-        self.pair_values = "SELECT b.channel, b.version, b.type, b.blob " + pairs.format(
-            t=self.blobs
-        )
-        self.chain_writes = (
-            f"SELECT checkpoint_id, task_id, idx, task_path, channel, type, blob FROM {self.writes} "
-            "WHERE thread_id = ?1 AND ns = ?2 AND checkpoint_id IN (SELECT value FROM json_each(?3)) "
-            "AND channel IN (SELECT value FROM json_each(?4))"
-        )
-        self.visible = "(t.expires_at IS NULL OR t.expires_at > ?)"
-        self.select_row = (
-            "c.thread_id, c.ns, c.checkpoint_id, c.parent_id, c.type, c.ckpt, c.metadata"
-        )
-
-    def listing(
-        self,
-        *,
-        thread_id: str | None,
-        ns: str | None,
-        checkpoint_id: str | None,
-        before: str | None,
-        owner: tuple[bool, str | None],
-        pushed: dict[str, Any],
-        limit: int | None,
-        at: float,
-    ) -> tuple[str, list[Any]]:
-        """The one query behind get_tuple and list: every filter pushed into SQL."""
-        where = [self.visible]
-        params: list[Any] = [at]
-        if owner[0]:
-            where.append("t.owner IS ?")
-            params.append(owner[1])
-        for column, value in (
-            ("c.thread_id", thread_id),
-            ("c.ns", ns),
-            ("c.checkpoint_id", checkpoint_id),
-        ):
-            if value is not None:
-                where.append(f"{column} = ?")
-                params.append(value)
-        if before is not None:
-            where.append("c.checkpoint_id < ?")
-            params.append(before)
-        for key, value in pushed.items():
-            where.append(f"json_extract(c.metadata, '$.\"{key}\"') = ?")
-            params.append(value)
-        sql = (
-            f"SELECT {self.select_row} FROM {self.ckpts} c JOIN {self.threads} t ON t.thread_id = c.thread_id "
-            f"WHERE {' AND '.join(where)} ORDER BY c.checkpoint_id DESC"
-        )
-        if limit is not None:
-            sql += " LIMIT ?"
-            params.append(max(limit, 0))
-        return sql, params
-
-
-class SqliteCheckpointSaver(SessionSaverBase):
+class SqliteCheckpointSaver(OffloadedSaver, SessionSaverBase):
     """LangGraph checkpointer on a SQLite file.
 
     Built by ``store.checkpointer()`` it shares the store's connections (and so its ``:memory:``
@@ -192,7 +73,7 @@ class SqliteCheckpointSaver(SessionSaverBase):
             self._owns_connections = False  # the store's: it closes them
         self.connections = connections
         self.path = connections.path
-        self.sql = Statements(self.namespace)
+        self.sql = CheckpointStatements(self.namespace)
         with connections.connection() as conn:
             conn.executescript(self.sql.schema)
 
@@ -200,9 +81,6 @@ class SqliteCheckpointSaver(SessionSaverBase):
         self._stop_sweeper()
         if self._owns_connections:
             self.connections.close()
-
-    async def aclose(self) -> None:
-        self.close()
 
     # -- fetch helpers (run inside one connection) -------------------------------------------------
     def _assemble(
@@ -460,13 +338,6 @@ class SqliteCheckpointSaver(SessionSaverBase):
                         ).fetchall()
                     seeds[ch] = decode_value(self.serde, (typ, blob), log, ch, t.thread_id)
         return walk.history(self.serde, t.thread_id, writes, seeds)
-
-    async def aget_delta_channel_history(
-        self, *, config: RunnableConfig, channels: Sequence[str]
-    ) -> dict[str, Any]:
-        return await asyncio.to_thread(
-            lambda: self.get_delta_channel_history(config=config, channels=channels)
-        )
 
     # -- writes --------------------------------------------------------------------------------------
     def put(
@@ -744,57 +615,6 @@ class SqliteCheckpointSaver(SessionSaverBase):
             ]
             self._drop(conn, gone)
         return len(gone)
-
-    # -- async twins: the same code on a worker thread ------------------------------------------------
-    async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
-        return await asyncio.to_thread(self.get_tuple, config)
-
-    async def alist(
-        self,
-        config: RunnableConfig | None,
-        *,
-        filter: dict[str, Any] | None = None,
-        before: RunnableConfig | None = None,
-        limit: int | None = None,
-    ) -> AsyncIterator[CheckpointTuple]:
-        for item in await asyncio.to_thread(self._list, config, filter, before, limit):
-            yield item
-
-    async def aput(
-        self,
-        config: RunnableConfig,
-        checkpoint: Checkpoint,
-        metadata: CheckpointMetadata,
-        new_versions: ChannelVersions,
-    ) -> RunnableConfig:
-        return await asyncio.to_thread(self.put, config, checkpoint, metadata, new_versions)
-
-    async def aput_writes(
-        self,
-        config: RunnableConfig,
-        writes: Sequence[tuple[str, Any]],
-        task_id: str,
-        task_path: str = "",
-    ) -> None:
-        await asyncio.to_thread(self.put_writes, config, writes, task_id, task_path)
-
-    async def adelete_thread(self, thread_id: str) -> None:
-        await asyncio.to_thread(self.delete_thread, thread_id)
-
-    async def adelete_for_runs(self, run_ids: Sequence[str]) -> None:
-        await asyncio.to_thread(self.delete_for_runs, run_ids)
-
-    async def acopy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
-        await asyncio.to_thread(self.copy_thread, source_thread_id, target_thread_id)
-
-    async def aprune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
-        await asyncio.to_thread(self.prune, thread_ids, strategy=strategy)
-
-    async def athread_info(self, thread_id: str) -> dict[str, Any] | None:
-        return await asyncio.to_thread(self.thread_info, thread_id)
-
-    async def apurge_expired(self) -> int:
-        return await asyncio.to_thread(self.purge_expired)
 
 
 def _row(r: Sequence[Any]) -> Row:

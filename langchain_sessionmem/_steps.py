@@ -1,0 +1,48 @@
+"""The one sans-IO driver: logic written once as a generator of steps, run sync or async.
+
+A step generator yields requests (a query, a script, a model call) and receives each reply; an
+error raised by a request is thrown back into the generator, which may handle it. ``drive`` sends
+requests with a blocking ``send`` and ``adrive`` with an awaitable ``asend``, so the sync and
+async twins of an operation share every line of their logic (as ``httpx.Auth.auth_flow`` does).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Generator
+from typing import Any, TypeVar
+
+S = TypeVar("S")
+T = TypeVar("T")
+
+Steps = Generator[S, Any, T]
+"""A generator yielding requests of type ``S`` and returning a ``T``."""
+
+
+def drive(steps: Steps[S, T], send: Callable[[S], Any]) -> T:
+    """Run ``steps`` to completion, answering each request with ``send(request)``."""
+    reply: Any = None
+    error: BaseException | None = None
+    while True:
+        try:
+            request = steps.throw(error) if error is not None else steps.send(reply)
+        except StopIteration as done:
+            return done.value  # type: ignore[no-any-return]
+        try:
+            reply, error = send(request), None
+        except Exception as exc:  # noqa: BLE001 - handed to the generator, which decides
+            reply, error = None, exc
+
+
+async def adrive(steps: Steps[S, T], asend: Callable[[S], Awaitable[Any]]) -> T:
+    """The async twin of :func:`drive`: each request is answered by ``await asend(request)``."""
+    reply: Any = None
+    error: BaseException | None = None
+    while True:
+        try:
+            request = steps.throw(error) if error is not None else steps.send(reply)
+        except StopIteration as done:
+            return done.value  # type: ignore[no-any-return]
+        try:
+            reply, error = await asend(request), None
+        except Exception as exc:  # noqa: BLE001
+            reply, error = None, exc

@@ -1,0 +1,57 @@
+"""The backend registry: URL scheme -> backend package, imported only when a store asks for it.
+
+Adding a backend is one folder (``backends/<name>/`` exporting ``KIND``, ``open_engine`` and
+``open_saver``) plus one line in :data:`SCHEMES`.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any, cast
+from urllib.parse import urlsplit
+
+from ..errors import ConfigurationError
+from .base import Backend, Engine
+
+SCHEMES: dict[str, tuple[str, ...]] = {
+    "memory": ("memory",),
+    "sqlite": ("sqlite",),
+    "redis": ("redis", "rediss", "unix", "redis+cluster", "rediss+cluster"),
+    "postgres": ("postgresql", "postgres", "postgresql+psycopg"),
+}
+"""Backend name -> the URL schemes it serves."""
+
+_BY_SCHEME = {scheme: name for name, schemes in SCHEMES.items() for scheme in schemes}
+
+
+def load(name: str) -> Backend:
+    """The backend package ``name`` (imported on first use: drivers stay optional extras)."""
+    if name not in SCHEMES:
+        raise ConfigurationError(f"unknown backend {name!r}: known are {sorted(SCHEMES)}")
+    return cast(Backend, importlib.import_module(f"{__name__}.{name}"))
+
+
+def for_url(url: str) -> Backend:
+    """The backend serving ``url``'s scheme, or a :class:`ConfigurationError` listing the schemes."""
+    scheme = urlsplit(url).scheme if isinstance(url, str) and "://" in url else ""
+    name = _BY_SCHEME.get(scheme)
+    if name is None:
+        raise ConfigurationError(
+            f"unsupported store URL {url!r}: use memory://, sqlite:///path.db, sqlite://, "
+            "redis://host:6379/0, rediss://..., redis+cluster://host:port or "
+            "postgresql://user@host/db"
+        )
+    return load(name)
+
+
+def open_engine(url: str, *, namespace: str, ttl: float | None, options: dict[str, Any]) -> Engine:
+    """The engine for ``url``; backend options are taken out of ``options``."""
+    return for_url(url).open_engine(url, namespace=namespace, ttl=ttl, options=options)
+
+
+def open_saver(engine: Engine, **options: Any) -> Any:
+    """A LangGraph checkpointer on ``engine``'s backend, sharing its connections."""
+    return load(engine.kind).open_saver(engine, **options)
+
+
+__all__ = ["SCHEMES", "Backend", "Engine", "for_url", "load", "open_engine", "open_saver"]

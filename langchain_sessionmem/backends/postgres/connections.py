@@ -1,0 +1,332 @@
+"""Connections to one PostgreSQL database, shared by the chat-history engine and the checkpointer.
+
+A sync ``psycopg_pool.ConnectionPool`` (or the caller's), and per event loop a small set of asyncio
+connections reused from call to call (or the caller's ``AsyncConnectionPool``). Every connection is
+lent in autocommit, so none is ever left idle in transaction; schema setups registered by the
+engine and the saver run once, before the first statement. Errors that mean "cannot reach the
+server" become :class:`EngineUnavailableError` with the password redacted, here and only here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager, nullcontext
+from typing import Any, TypeVar
+
+from ..._steps import adrive, drive
+from ...errors import ConfigurationError, EngineUnavailableError
+from .._loops import PerLoop
+from ..base import redacted
+from .plans import Plan, Query
+
+try:
+    import psycopg
+    from psycopg.conninfo import conninfo_to_dict, make_conninfo
+    from psycopg.rows import tuple_row
+    from psycopg_pool import AsyncConnectionPool, ConnectionPool, PoolClosed, PoolTimeout
+except ImportError as exc:  # the backend is imported only when a PostgreSQL store is asked for
+    raise ConfigurationError(
+        "the PostgreSQL backend needs psycopg 3 and psycopg-pool: "
+        "pip install 'langchain-sessionmem[postgres]'"
+    ) from exc
+
+T = TypeVar("T")
+
+
+def describe(conninfo: str) -> str:
+    """``conninfo`` (a URL or ``key=value`` string) without its password, for errors and logs."""
+    if "://" in conninfo:
+        return redacted(conninfo)
+    try:
+        fields = conninfo_to_dict(conninfo)
+    except psycopg.ProgrammingError:
+        return "the given PostgreSQL conninfo"
+    return make_conninfo("", **{k: ("***" if k == "password" else v) for k, v in fields.items()})
+
+
+def _unreachable(exc: BaseException) -> bool:
+    """A failure to reach the server (refused, dropped, shut down), not an error of a statement."""
+    if isinstance(exc, PoolTimeout):
+        return True
+    if isinstance(exc, psycopg.OperationalError):
+        state = exc.sqlstate
+        return state is None or state.startswith("08") or state in {"57P01", "57P02", "57P03"}
+    return isinstance(exc, OSError)
+
+
+def _default_kwargs(conninfo: str | None) -> dict[str, Any]:
+    """Autocommit connections; a connect timeout and an application name unless the conninfo has them."""
+    given = conninfo_to_dict(conninfo) if conninfo else {}
+    kwargs: dict[str, Any] = {"autocommit": True}
+    if "connect_timeout" not in given:
+        kwargs["connect_timeout"] = 10
+    if "application_name" not in given:
+        kwargs["application_name"] = "sessionmem"
+    return kwargs
+
+
+def _execute(conn: psycopg.Connection[Any], query: Query) -> Any:
+    cur = conn.cursor(row_factory=tuple_row)
+    cur.execute(query.sql, query.params)
+    return cur.fetchall() if query.fetch == "all" else None
+
+
+async def _aexecute(conn: psycopg.AsyncConnection[Any], query: Query) -> Any:
+    cur = conn.cursor(row_factory=tuple_row)
+    await cur.execute(query.sql, query.params)
+    return await cur.fetchall() if query.fetch == "all" else None
+
+
+class LoopConnections:
+    """The asyncio connections of one event loop, reused from call to call.
+
+    Unlike ``psycopg_pool.AsyncConnectionPool`` it runs no background tasks, so an event loop can
+    end (``asyncio.run`` returning) with nothing left to shut down; connections of a finished loop
+    are closed when it is garbage-collected or by :meth:`close`.
+    """
+
+    def __init__(self, conninfo: str, kwargs: dict[str, Any], *, max_size: int, timeout: float):
+        self.conninfo = conninfo
+        self.kwargs = kwargs
+        self.timeout = timeout
+        self._idle: list[psycopg.AsyncConnection[Any]] = []
+        self._slots = asyncio.Semaphore(max_size)
+
+    @asynccontextmanager
+    async def connection(self) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
+        try:
+            await asyncio.wait_for(self._slots.acquire(), self.timeout)
+        except asyncio.TimeoutError as exc:
+            raise PoolTimeout(f"no connection free within {self.timeout} s") from exc
+        try:
+            conn = (
+                self._idle.pop()
+                if self._idle
+                else await psycopg.AsyncConnection.connect(self.conninfo, **self.kwargs)
+            )
+            try:
+                yield conn
+            finally:
+                clean = (
+                    not conn.closed
+                    and conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+                )
+                if clean:
+                    self._idle.append(conn)
+                elif not conn.closed:
+                    await conn.close()  # never lend a connection left mid-transaction or broken
+        finally:
+            self._slots.release()
+
+    async def close(self) -> None:
+        idle, self._idle = self._idle, []
+        for conn in idle:
+            await conn.close()
+
+
+class PostgresConnections:
+    """Pools for a conninfo (URL or ``key=value``), or the caller's own pools (never closed here).
+
+    :meth:`run` / :meth:`arun` drive a plan on one pooled connection, in autocommit or, with
+    ``write=True``, inside one transaction.
+    """
+
+    def __init__(
+        self,
+        conninfo: str | None = None,
+        *,
+        pool: ConnectionPool[Any] | None = None,
+        apool: AsyncConnectionPool[Any] | None = None,
+        min_size: int = 1,
+        max_size: int = 10,
+        pool_timeout: float = 30.0,
+    ):
+        if conninfo is None and pool is None and apool is None:
+            raise ConfigurationError(
+                "PostgreSQL needs a conninfo (postgresql://...) or a psycopg_pool pool"
+            )
+        self.conninfo = conninfo
+        self._pool_options: dict[str, Any] = {
+            "min_size": min_size,
+            "max_size": max_size,
+            "timeout": pool_timeout,
+        }
+        self._kwargs = _default_kwargs(conninfo)
+        self._pool = pool
+        self._apool = apool
+        self._owns_pools = conninfo is not None
+        self._loop_pools: PerLoop[LoopConnections] = PerLoop(self._new_loop_pool)
+        self._lock = threading.Lock()
+        self._setups: list[Callable[[], Plan[None]]] = []
+        self._done: set[int] = set()
+        self._closed = False
+
+    # -- schema setups ---------------------------------------------------------------------
+    def add_setup(self, setup: Callable[[], Plan[None]]) -> None:
+        """Run ``setup()`` (schema statements) once, in a transaction, before the next statement."""
+        self._setups.append(setup)
+
+    def _pending(self) -> list[tuple[int, Callable[[], Plan[None]]]]:
+        return [(i, s) for i, s in enumerate(self._setups) if i not in self._done]
+
+    def _set_up(self, conn: psycopg.Connection[Any]) -> None:
+        for i, setup in self._pending():
+            with conn.transaction():
+                drive(setup(), lambda q: _execute(conn, q))
+            self._done.add(i)
+
+    async def _aset_up(self, conn: psycopg.AsyncConnection[Any]) -> None:
+        for i, setup in self._pending():
+            async with conn.transaction():
+                await adrive(setup(), lambda q: _aexecute(conn, q))
+            self._done.add(i)
+
+    # -- errors ----------------------------------------------------------------------------
+    @property
+    def where(self) -> str:
+        return describe(self.conninfo) if self.conninfo else "the given psycopg pool"
+
+    def _unavailable(self, exc: BaseException) -> EngineUnavailableError:
+        detail = str(exc)
+        password = conninfo_to_dict(self.conninfo).get("password") if self.conninfo else None
+        if password:
+            detail = detail.replace(str(password), "***")
+        return EngineUnavailableError(
+            f"cannot reach PostgreSQL at {self.where}: {detail}. Check that the server is "
+            "running and the URL is right; nothing was written by this call unless it had "
+            "already reached the server"
+        )
+
+    @contextmanager
+    def guard(self) -> Iterator[None]:
+        """Map "cannot reach the server" failures and closed pools to typed errors."""
+        try:
+            yield
+        except PoolClosed as exc:
+            raise self._closed_error() from exc
+        except Exception as exc:
+            if _unreachable(exc):
+                raise self._unavailable(exc) from exc
+            raise
+
+    def _closed_error(self) -> ConfigurationError:
+        return ConfigurationError(
+            f"the PostgreSQL pools of {self.where} are closed (its store was closed): "
+            "open a new store"
+        )
+
+    def _no_pool(self, flavour: str) -> ConfigurationError:
+        return ConfigurationError(
+            f"this store was built from a single psycopg pool and has no {flavour} pool; pass "
+            "both pool= and apool= to SessionStore.from_pool to use sync and async methods"
+        )
+
+    # -- sync ------------------------------------------------------------------------------
+    @property
+    def pool(self) -> ConnectionPool[Any]:
+        """The sync pool, made on first use (after the schema setups ran)."""
+        if self._closed:
+            raise self._closed_error()
+        if self._pool is None:
+            if self.conninfo is None:
+                raise self._no_pool("sync")
+            with self._lock:
+                if self._pool is None:
+                    if self._pending():  # one direct connection: a dead server fails fast
+                        with self.guard(), psycopg.connect(self.conninfo, **self._kwargs) as conn:
+                            self._set_up(conn)
+                    self._pool = ConnectionPool(
+                        self.conninfo,
+                        kwargs=self._kwargs,
+                        open=True,
+                        name="sessionmem",
+                        **self._pool_options,
+                    )
+        return self._pool
+
+    @contextmanager
+    def connection(self) -> Iterator[psycopg.Connection[Any]]:
+        """A pooled autocommit connection (one that is not is switched for the block)."""
+        pool = self.pool
+        with self.guard(), pool.connection() as conn:
+            restore = not conn.autocommit
+            conn.autocommit = True
+            if self._pending():
+                self._set_up(conn)
+            try:
+                yield conn
+            finally:
+                if restore and not conn.closed:
+                    conn.autocommit = False
+
+    def run(self, plan: Plan[T], *, write: bool = False) -> T:
+        """Drive ``plan`` on a pooled connection: in autocommit, or as one transaction."""
+        with self.connection() as conn, conn.transaction() if write else nullcontext():
+            return drive(plan, lambda q: _execute(conn, q))
+
+    # -- async -----------------------------------------------------------------------------
+    def _new_loop_pool(self) -> LoopConnections:
+        assert self.conninfo is not None
+        return LoopConnections(
+            self.conninfo,
+            self._kwargs,
+            max_size=self._pool_options["max_size"],
+            timeout=self._pool_options["timeout"],
+        )
+
+    async def apool(self) -> AsyncConnectionPool[Any] | LoopConnections:
+        """The given async pool, or this event loop's connections (after the schema setups)."""
+        if self._closed:
+            raise self._closed_error()
+        if self._apool is not None:
+            return self._apool
+        if self.conninfo is None:
+            raise self._no_pool("async")
+        if self._loop_pools.peek() is None and self._pending():
+            with self.guard():
+                async with await psycopg.AsyncConnection.connect(
+                    self.conninfo, **self._kwargs
+                ) as conn:
+                    await self._aset_up(conn)
+        return self._loop_pools.get()
+
+    @asynccontextmanager
+    async def aconnection(self) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
+        """The asyncio twin of :meth:`connection`."""
+        pool = await self.apool()
+        with self.guard():
+            async with pool.connection() as conn:
+                restore = not conn.autocommit
+                await conn.set_autocommit(True)
+                if self._pending():
+                    await self._aset_up(conn)
+                try:
+                    yield conn
+                finally:
+                    if restore and not conn.closed:
+                        await conn.set_autocommit(False)
+
+    async def arun(self, plan: Plan[T], *, write: bool = False) -> T:
+        async with self.aconnection() as conn:
+            if write:
+                async with conn.transaction():
+                    return await adrive(plan, lambda q: _aexecute(conn, q))
+            return await adrive(plan, lambda q: _aexecute(conn, q))
+
+    # -- lifecycle -------------------------------------------------------------------------
+    def close(self) -> None:
+        """Close the pools this object made (a given pool stays its owner's to close)."""
+        self._closed = True
+        if self._owns_pools and self._pool is not None:
+            self._pool.close()
+        self._pool = None
+
+    async def aclose(self) -> None:
+        """Close this event loop's connections (and the sync pool) when this object made them."""
+        if self._owns_pools:
+            pool = self._loop_pools.pop()
+            if pool is not None:
+                await pool.close()
+        self.close()

@@ -1,0 +1,159 @@
+"""Chat history on PostgreSQL through psycopg 3: the plans of :mod:`.plans` on shared connections.
+
+Same tables and semantics as the SQLite engine: reading the last K messages is one indexed query
+``ORDER BY seq DESC LIMIT K``, and an append is one statement whose session upsert takes the
+session's row lock and reserves the positions before the inserts, so concurrent writers queue
+instead of colliding. Everything runs in autocommit except the rare multi-statement writes
+(restarting an expired session, compare-and-set), which are short explicit transactions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, NamedTuple
+
+import psycopg.errors
+
+from ..._steps import Steps, adrive, drive
+from ...records import EncodedMessage, Record, SessionInfo, SessionKey
+from .connections import PostgresConnections
+from .plans import Lost, Plan, Plans
+from .statements import Statements
+
+_UNIQUE_RETRIES = 5
+
+
+class Run(NamedTuple):
+    """Run one plan, in autocommit or (``write``) as one transaction: a step of a retry loop."""
+
+    plan: Plan[Any]
+    write: bool = False
+
+
+class PostgresEngine:
+    """Sessions on PostgreSQL through :class:`PostgresConnections` (its pools, or the caller's)."""
+
+    kind = "postgres"
+
+    def __init__(
+        self,
+        connections: PostgresConnections,
+        *,
+        namespace: str = "sessionmem",
+        ttl: float | None = None,
+        refresh_on_read: bool = False,
+    ):
+        self.connections = connections
+        self.ttl = ttl
+        self.sql = Statements(namespace)
+        self.plans = Plans(self.sql, ttl, refresh_on_read)
+        self.refresh_on_read = self.plans.refresh_on_read
+        connections.add_setup(self.plans.schema)
+
+    def _send(self, run: Run) -> Any:
+        return self.connections.run(run.plan, write=run.write)
+
+    async def _asend(self, run: Run) -> Any:
+        return await self.connections.arun(run.plan, write=run.write)
+
+    # -- the operations that take more than one plan ---------------------------------------
+    def _append(self, key: SessionKey, messages: Sequence[EncodedMessage]) -> Steps[Run, int]:
+        """Append in one statement; restart an expired session; retry a lost id race."""
+        restart = False
+        for attempt in range(_UNIQUE_RETRIES):
+            try:
+                added = yield Run(self.plans.append(key, messages, restart=restart), restart)
+            except psycopg.errors.UniqueViolation:  # a concurrent writer stored the id first
+                if attempt == _UNIQUE_RETRIES - 1:
+                    raise
+                continue
+            if added is not None:
+                return added
+            restart = True  # the session had expired: start it afresh
+        raise AssertionError("unreachable: a restarted session cannot be expired")
+
+    def _cas_state(self, key: SessionKey, expected: int, data: bytes) -> Steps[Run, bool]:
+        try:
+            return bool((yield Run(self.plans.cas_state(key, expected, data), write=True)))
+        except Lost:
+            return False
+
+    # -- sync and async entry points -------------------------------------------------------
+    def append(self, key: SessionKey, messages: Sequence[EncodedMessage]) -> int:
+        return drive(self._append(key, messages), self._send)
+
+    async def aappend(self, key: SessionKey, messages: Sequence[EncodedMessage]) -> int:
+        return await adrive(self._append(key, messages), self._asend)
+
+    def cas_state(self, key: SessionKey, expected_version: int, data: bytes) -> bool:
+        return drive(self._cas_state(key, expected_version, data), self._send)
+
+    async def acas_state(self, key: SessionKey, expected_version: int, data: bytes) -> bool:
+        return await adrive(self._cas_state(key, expected_version, data), self._asend)
+
+    def tail(self, key: SessionKey, k: int | None) -> list[Record]:
+        return self.connections.run(self.plans.tail(key, k))
+
+    async def atail(self, key: SessionKey, k: int | None) -> list[Record]:
+        return await self.connections.arun(self.plans.tail(key, k))
+
+    def range(self, key: SessionKey, start: int, end: int | None) -> list[Record]:
+        return self.connections.run(self.plans.range(key, start, end))
+
+    async def arange(self, key: SessionKey, start: int, end: int | None) -> list[Record]:
+        return await self.connections.arun(self.plans.range(key, start, end))
+
+    def count(self, key: SessionKey) -> int:
+        return self.connections.run(self.plans.count(key))
+
+    async def acount(self, key: SessionKey) -> int:
+        return await self.connections.arun(self.plans.count(key))
+
+    def get_state(self, key: SessionKey) -> tuple[int, bytes | None]:
+        return self.connections.run(self.plans.get_state(key))
+
+    async def aget_state(self, key: SessionKey) -> tuple[int, bytes | None]:
+        return await self.connections.arun(self.plans.get_state(key))
+
+    def get_user_state(self, user_id: str) -> tuple[int, bytes | None]:
+        return self.connections.run(self.plans.get_user_state(user_id))
+
+    async def aget_user_state(self, user_id: str) -> tuple[int, bytes | None]:
+        return await self.connections.arun(self.plans.get_user_state(user_id))
+
+    def cas_user_state(self, user_id: str, expected_version: int, data: bytes) -> bool:
+        return self.connections.run(self.plans.cas_user_state(user_id, expected_version, data))
+
+    async def acas_user_state(self, user_id: str, expected_version: int, data: bytes) -> bool:
+        plan = self.plans.cas_user_state(user_id, expected_version, data)
+        return await self.connections.arun(plan)
+
+    def delete_session(self, key: SessionKey) -> bool:
+        return self.connections.run(self.plans.delete_session(key), write=True)
+
+    async def adelete_session(self, key: SessionKey) -> bool:
+        return await self.connections.arun(self.plans.delete_session(key), write=True)
+
+    def list_sessions(self, user_id: str | None) -> list[SessionInfo]:
+        return self.connections.run(self.plans.list_sessions(user_id))
+
+    async def alist_sessions(self, user_id: str | None) -> list[SessionInfo]:
+        return await self.connections.arun(self.plans.list_sessions(user_id))
+
+    def delete_user(self, user_id: str | None) -> int:
+        return self.connections.run(self.plans.delete_user(user_id), write=True)
+
+    async def adelete_user(self, user_id: str | None) -> int:
+        return await self.connections.arun(self.plans.delete_user(user_id), write=True)
+
+    def purge_expired(self) -> int:
+        return self.connections.run(self.plans.purge_expired(), write=True)
+
+    async def apurge_expired(self) -> int:
+        return await self.connections.arun(self.plans.purge_expired(), write=True)
+
+    def close(self) -> None:
+        self.connections.close()
+
+    async def aclose(self) -> None:
+        await self.connections.aclose()

@@ -1,0 +1,199 @@
+"""Connections to one Redis deployment, shared by the chat-history engine and the checkpointer.
+
+Owns URL parsing (``redis://``, ``rediss://``, ``unix://``, ``redis+cluster://``), the sync client,
+one asyncio client per event loop (redis-py asyncio clients belong to one loop), the cluster
+client's initialisation, and the one place where redis-py errors become
+:class:`EngineUnavailableError` with the password redacted. Requests are plain values
+(:class:`Script`, :class:`Cmd`, :class:`Pipe`) so engine and saver logic stays sans-IO.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any, NamedTuple, TypeAlias
+from urllib.parse import urlsplit, urlunsplit
+
+from ...errors import ConfigurationError, EngineUnavailableError
+from .._loops import PerLoop
+from ..base import redacted
+from .scripts import LuaScript
+
+try:
+    import redis
+    import redis.asyncio
+    import redis.asyncio.cluster
+    import redis.cluster
+    from redis.exceptions import ConnectionError as RedisConnectionError
+    from redis.exceptions import NoScriptError
+    from redis.exceptions import TimeoutError as RedisTimeoutError
+except ImportError as exc:  # the backend is imported only when a Redis store is asked for
+    raise ConfigurationError(
+        "the Redis backend needs redis-py: pip install 'langchain-sessionmem[redis]'"
+    ) from exc
+
+CLUSTER_SCHEMES = {"redis+cluster", "rediss+cluster"}
+
+
+class Script(NamedTuple):
+    """One Lua script on keys of one hash tag: one slot, so atomic and one round trip."""
+
+    script: LuaScript
+    keys: list[str]
+    args: list[Any]
+
+
+class Cmd(NamedTuple):
+    """One Redis command, sent alone or queued in a :class:`Pipe`."""
+
+    name: str
+    args: tuple[Any, ...] = ()
+    kwargs: dict[str, Any] | None = None
+
+
+class Pipe(NamedTuple):
+    """Commands sent in one non-transactional pipeline (a cluster client splits it by slot, so a
+    DEL names one key). An empty pipe is not sent and reads as ``[]``."""
+
+    cmds: list[Cmd]
+
+
+Request: TypeAlias = Script | Cmd | Pipe
+
+
+class RedisConnections:
+    """Sync and per-loop asyncio clients for a URL, or the caller's own clients (never closed here)."""
+
+    def __init__(self, url: str | None = None, *, client: Any = None, aclient: Any = None):
+        if url is None and client is None and aclient is None:
+            raise ConfigurationError("Redis connections need a url or a client")
+        self.url = url
+        self._client = client
+        self._aclient = aclient
+        self._owns_clients = url is not None
+        self._loop_clients: PerLoop[Any] = PerLoop(lambda: self._make(use_asyncio=True))
+
+    # -- clients ---------------------------------------------------------------------------
+    @property
+    def where(self) -> str:
+        return redacted(self.url) if self.url else "the given Redis client"
+
+    @property
+    def client(self) -> Any:
+        """The sync client (``redis.Redis`` or ``redis.cluster.RedisCluster``), made on first use."""
+        if self._client is None:
+            self._client = self._make(use_asyncio=False)
+        return self._client
+
+    @property
+    def aclient(self) -> Any:
+        """The running loop's asyncio client (the given one, or one made for this loop)."""
+        if self._aclient is not None:
+            return self._aclient
+        return self._loop_clients.get()
+
+    def _make(self, *, use_asyncio: bool) -> Any:
+        if self.url is None:
+            raise ConfigurationError(
+                "this store was built from a single Redis client; pass both client= and aclient= "
+                "to SessionStore.from_client to use sync and async methods"
+            )
+        parts = urlsplit(self.url)
+        if parts.scheme in CLUSTER_SCHEMES:
+            plain = urlunsplit(parts._replace(scheme=parts.scheme.replace("+cluster", "")))
+            cluster = (
+                redis.asyncio.cluster.RedisCluster if use_asyncio else redis.cluster.RedisCluster
+            )
+            return cluster.from_url(plain)
+        return (redis.asyncio.Redis if use_asyncio else redis.Redis).from_url(self.url)
+
+    async def ready(self) -> Any:
+        """The asyncio client, with a cluster client's nodes discovered before its first command.
+
+        redis-py's asyncio ``RedisCluster`` fails (``'NoneType' object has no attribute
+        'writelines'``) when many tasks send the first commands of a fresh client at once;
+        ``initialize()`` is locked and idempotent, so every task awaits it first.
+        """
+        client = self.aclient
+        if isinstance(client, redis.asyncio.cluster.RedisCluster):
+            with self.guard():
+                await client.initialize()
+        return client
+
+    # -- errors ----------------------------------------------------------------------------
+    @contextmanager
+    def guard(self) -> Iterator[None]:
+        """Any failure to reach Redis raises :class:`EngineUnavailableError` naming the server."""
+        try:
+            yield
+        except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+            raise EngineUnavailableError(
+                f"cannot reach Redis at {self.where}: {exc}. Check that the server is running "
+                "and the URL is right; nothing was written by this call unless it had already "
+                "reached the server"
+            ) from exc
+
+    # -- executors -------------------------------------------------------------------------
+    def send(self, request: Request) -> Any:
+        """Run one request on the sync client and return its reply."""
+        if isinstance(request, Pipe) and not request.cmds:
+            return []  # nothing to send (and no client to make)
+        client = self.client
+        with self.guard():
+            if isinstance(request, Script):
+                return _eval(client, request)
+            if isinstance(request, Cmd):
+                return getattr(client, request.name)(*request.args, **(request.kwargs or {}))
+            return _queue(client, request.cmds).execute()
+
+    async def asend(self, request: Request) -> Any:
+        """Run one request on the running loop's asyncio client and return its reply."""
+        if isinstance(request, Pipe) and not request.cmds:
+            return []
+        client = await self.ready()
+        with self.guard():
+            if isinstance(request, Script):
+                return await _aeval(client, request)
+            if isinstance(request, Cmd):
+                return await getattr(client, request.name)(*request.args, **(request.kwargs or {}))
+            return await _queue(client, request.cmds).execute()
+
+    # -- lifecycle -------------------------------------------------------------------------
+    def close(self) -> None:
+        """Close the sync client this object made (a given client stays its owner's)."""
+        if self._owns_clients and self._client is not None:
+            self._client.close()
+            self._client = None
+
+    async def aclose(self) -> None:
+        """Close the running loop's client (and the sync client) when this object made them."""
+        if self._owns_clients:
+            client = self._loop_clients.pop()
+            if client is not None:
+                await client.aclose()
+        self.close()
+
+
+def _eval(client: Any, request: Script) -> Any:
+    """EVALSHA, falling back to EVAL (which caches the script) on a server that lacks it."""
+    lua, keys, args = request
+    try:
+        return client.evalsha(lua.sha, len(keys), *keys, *args)
+    except NoScriptError:
+        return client.eval(lua.source, len(keys), *keys, *args)
+
+
+async def _aeval(client: Any, request: Script) -> Any:
+    lua, keys, args = request
+    try:
+        return await client.evalsha(lua.sha, len(keys), *keys, *args)
+    except NoScriptError:
+        return await client.eval(lua.source, len(keys), *keys, *args)
+
+
+def _queue(client: Any, cmds: list[Cmd]) -> Any:
+    """A pipeline of ``client`` (sync or async) with ``cmds`` queued: queueing does no I/O."""
+    pipe = client.pipeline(transaction=False)
+    for cmd in cmds:
+        getattr(pipe, cmd.name)(*cmd.args, **(cmd.kwargs or {}))
+    return pipe

@@ -1,0 +1,243 @@
+"""Chat history on plain Redis / Valkey: no modules, no KEYS or SCAN, Cluster safe.
+
+Per session: ``:log`` (list of message bytes), ``:ids`` (hash message id -> seq, for dedup),
+``:meta`` (hash of timestamps), ``:state`` (hash of version + data); per user: ``:sessions``
+(sorted set by last update), so listing and erasing a user never scan the keyspace (key names:
+:mod:`.keys`, scripts: ``lua/``). Every operation is a generator of requests driven by the sync
+or the async executor of :class:`RedisConnections`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from ..._steps import Steps, adrive, drive
+from ...records import EncodedMessage, Record, SessionInfo, SessionKey, to_datetime
+from .connections import Cmd, Pipe, RedisConnections, Request, Script
+from .keys import Keys, escape, unescape
+from .scripts import script
+
+RedisSteps = Steps[Request, Any]
+
+
+class RedisEngine:
+    """Sessions on Redis through :class:`RedisConnections` (its own clients, or the caller's)."""
+
+    kind = "redis"
+
+    def __init__(
+        self,
+        connections: RedisConnections,
+        *,
+        namespace: str = "sessionmem",
+        ttl: float | None = None,
+        refresh_on_read: bool = False,
+    ):
+        self.connections = connections
+        self.ttl = ttl
+        self.refresh_on_read = refresh_on_read and ttl is not None
+        self.keys = Keys(namespace)
+
+    @property
+    def client(self) -> Any:
+        """The sync client (for tests and tools that inspect the raw keys)."""
+        return self.connections.client
+
+    def _sync(self, steps: RedisSteps) -> Any:
+        return drive(steps, self.connections.send)
+
+    async def _async(self, steps: RedisSteps) -> Any:
+        return await adrive(steps, self.connections.asend)
+
+    # -- request builders (no I/O) ---------------------------------------------------------
+    def _ttl_ms(self) -> int:
+        return 0 if self.ttl is None else max(int(self.ttl * 1000), 1)
+
+    def _touch_args(self, key: SessionKey) -> list[Any]:
+        return [int(time.time() * 1000), self._ttl_ms(), escape(key.session_id)]
+
+    def _read_args(self) -> list[Any]:
+        """now and the TTL to slide to on a read: 0 unless refresh_on_read."""
+        return [int(time.time() * 1000), self._ttl_ms() if self.refresh_on_read else 0]
+
+    def _refreshed(self, key: SessionKey, value: Any) -> RedisSteps:
+        """``value``, after sliding the session's expiry when refresh_on_read (one more trip)."""
+        if self.refresh_on_read:
+            yield Script(script("session_refresh"), self.keys.touch_keys(key), self._read_args())
+        return value
+
+    # -- messages --------------------------------------------------------------------------
+    def _append(self, key: SessionKey, messages: Sequence[EncodedMessage]) -> RedisSteps:
+        args = self._touch_args(key)
+        for message in messages:
+            args += [message.id, message.data]
+        reply = yield Script(script("append"), self.keys.touch_keys(key), args)
+        return int(reply[0])
+
+    def _tail(self, key: SessionKey, k: int | None) -> RedisSteps:
+        args = [*self._read_args(), -1 if k is None else k]
+        length, items = yield Script(script("tail"), self.keys.touch_keys(key), args)
+        first = int(length) - len(items) + 1
+        return [(first + i, item) for i, item in enumerate(items)]
+
+    def _range(self, key: SessionKey, start: int, end: int | None) -> RedisSteps:
+        first = max(start, 1)
+        if end is not None and end <= first:
+            return []
+        log = self.keys.session(key.user_id, key.session_id)[0]
+        items = yield Cmd("lrange", (log, first - 1, -1 if end is None else end - 2))
+        return (
+            yield from self._refreshed(key, [(first + i, item) for i, item in enumerate(items)])
+        )
+
+    def _count(self, key: SessionKey) -> RedisSteps:
+        count = yield Cmd("llen", (self.keys.session(key.user_id, key.session_id)[0],))
+        return (yield from self._refreshed(key, int(count)))
+
+    # -- state -----------------------------------------------------------------------------
+    def _get_state(self, key: SessionKey) -> RedisSteps:
+        state = self.keys.session(key.user_id, key.session_id)[3]
+        version, data = yield Cmd("hmget", (state, "v", "data"))
+        return (yield from self._refreshed(key, (int(version or 0), data)))
+
+    def _cas_state(self, key: SessionKey, expected: int, data: bytes) -> RedisSteps:
+        args = [*self._touch_args(key), expected, data]
+        return bool((yield Script(script("cas_state"), self.keys.touch_keys(key), args)))
+
+    def _get_user_state(self, user_id: str) -> RedisSteps:
+        version, data = yield Cmd("hmget", (self.keys.user_state(user_id), "v", "data"))
+        return int(version or 0), data
+
+    def _cas_user_state(self, user_id: str, expected: int, data: bytes) -> RedisSteps:
+        keys = [self.keys.user_state(user_id)]
+        return bool(
+            (yield Script(script("cas_user_state"), keys, [expected, data, self._ttl_ms()]))
+        )
+
+    # -- sessions --------------------------------------------------------------------------
+    def _delete(self, user_id: str | None, encoded_ids: Sequence[str]) -> RedisSteps:
+        keys = [self.keys.index(user_id)]
+        for encoded in encoded_ids:
+            keys += self.keys.session(user_id, unescape(encoded))
+        return int((yield Script(script("delete_sessions"), keys, list(encoded_ids))))
+
+    def _session_ids(self, user_id: str | None) -> RedisSteps:
+        ids = yield Cmd("zrevrange", (self.keys.index(user_id), 0, -1))
+        return [v.decode() if isinstance(v, bytes) else v for v in ids]
+
+    def _list_sessions(self, user_id: str | None) -> RedisSteps:
+        encoded = yield from self._session_ids(user_id)
+        cmds = []
+        for sid in encoded:
+            log, _, meta, _ = self.keys.session(user_id, unescape(sid))
+            cmds += [Cmd("hmget", (meta, "created", "updated", "expires")), Cmd("llen", (log,))]
+        replies = yield Pipe(cmds)
+        infos, stale = [], []
+        for i, sid in enumerate(encoded):
+            (created, updated, expires), count = replies[2 * i], replies[2 * i + 1]
+            if created is None:  # expired: its index entry outlived it
+                stale.append(sid)
+                continue
+            infos.append(
+                SessionInfo(
+                    unescape(sid),
+                    user_id,
+                    to_datetime(float(created) / 1000),
+                    to_datetime(float(updated) / 1000),
+                    int(count),
+                    None if expires is None else to_datetime(float(expires) / 1000),
+                )
+            )
+        if stale:
+            yield Cmd("zrem", (self.keys.index(user_id), *stale))
+        return infos
+
+    def _delete_user(self, user_id: str | None) -> RedisSteps:
+        removed = 0
+        while encoded := (yield from self._session_ids(user_id)):  # new sessions are erased too
+            removed += yield from self._delete(user_id, encoded)
+        if user_id is not None:
+            yield Cmd("delete", (self.keys.user_state(user_id),))
+        return removed
+
+    # -- sync and async entry points -------------------------------------------------------
+    def append(self, key: SessionKey, messages: Sequence[EncodedMessage]) -> int:
+        return self._sync(self._append(key, messages))
+
+    async def aappend(self, key: SessionKey, messages: Sequence[EncodedMessage]) -> int:
+        return await self._async(self._append(key, messages))
+
+    def tail(self, key: SessionKey, k: int | None) -> list[Record]:
+        return self._sync(self._tail(key, k))
+
+    async def atail(self, key: SessionKey, k: int | None) -> list[Record]:
+        return await self._async(self._tail(key, k))
+
+    def range(self, key: SessionKey, start: int, end: int | None) -> list[Record]:
+        return self._sync(self._range(key, start, end))
+
+    async def arange(self, key: SessionKey, start: int, end: int | None) -> list[Record]:
+        return await self._async(self._range(key, start, end))
+
+    def count(self, key: SessionKey) -> int:
+        return self._sync(self._count(key))
+
+    async def acount(self, key: SessionKey) -> int:
+        return await self._async(self._count(key))
+
+    def get_state(self, key: SessionKey) -> tuple[int, bytes | None]:
+        return self._sync(self._get_state(key))
+
+    async def aget_state(self, key: SessionKey) -> tuple[int, bytes | None]:
+        return await self._async(self._get_state(key))
+
+    def cas_state(self, key: SessionKey, expected_version: int, data: bytes) -> bool:
+        return self._sync(self._cas_state(key, expected_version, data))
+
+    async def acas_state(self, key: SessionKey, expected_version: int, data: bytes) -> bool:
+        return await self._async(self._cas_state(key, expected_version, data))
+
+    def get_user_state(self, user_id: str) -> tuple[int, bytes | None]:
+        return self._sync(self._get_user_state(user_id))
+
+    async def aget_user_state(self, user_id: str) -> tuple[int, bytes | None]:
+        return await self._async(self._get_user_state(user_id))
+
+    def cas_user_state(self, user_id: str, expected_version: int, data: bytes) -> bool:
+        return self._sync(self._cas_user_state(user_id, expected_version, data))
+
+    async def acas_user_state(self, user_id: str, expected_version: int, data: bytes) -> bool:
+        return await self._async(self._cas_user_state(user_id, expected_version, data))
+
+    def delete_session(self, key: SessionKey) -> bool:
+        return bool(self._sync(self._delete(key.user_id, [escape(key.session_id)])))
+
+    async def adelete_session(self, key: SessionKey) -> bool:
+        return bool(await self._async(self._delete(key.user_id, [escape(key.session_id)])))
+
+    def list_sessions(self, user_id: str | None) -> list[SessionInfo]:
+        return self._sync(self._list_sessions(user_id))
+
+    async def alist_sessions(self, user_id: str | None) -> list[SessionInfo]:
+        return await self._async(self._list_sessions(user_id))
+
+    def delete_user(self, user_id: str | None) -> int:
+        return self._sync(self._delete_user(user_id))
+
+    async def adelete_user(self, user_id: str | None) -> int:
+        return await self._async(self._delete_user(user_id))
+
+    def purge_expired(self) -> int:
+        """Redis expires keys natively; stale index entries are dropped when a user is listed."""
+        return 0
+
+    async def apurge_expired(self) -> int:
+        return 0
+
+    def close(self) -> None:
+        self.connections.close()
+
+    async def aclose(self) -> None:
+        await self.connections.aclose()

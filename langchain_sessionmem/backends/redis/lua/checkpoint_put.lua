@@ -1,0 +1,29 @@
+-- ARGV: mode, ttl_ms, now, tid, member, record, metadata, run_id, nblobs, (field, value)*, nlogs,
+-- (log_id, start, count, items*)*
+--#include checkpoint_prelude
+if not claim(ARGV[1], ARGV[3], ARGV[4]) then return {'owner'} end
+local nb = tonumber(ARGV[9])
+local p = 10 + 2 * nb
+local nl = tonumber(ARGV[p])
+local q = p + 1
+for _ = 1, nl do
+  local cur = tonumber(redis.call('HGET', K.m, 'log:' .. ARGV[q]) or '0')
+  if cur ~= tonumber(ARGV[q + 1]) then return {'conflict', ARGV[q]} end
+  q = q + 3 + tonumber(ARGV[q + 2])
+end
+q = p + 1
+for _ = 1, nl do
+  local id, start, cnt = ARGV[q], tonumber(ARGV[q + 1]), tonumber(ARGV[q + 2])
+  for j = 1, cnt do
+    redis.call('HSET', K.l, id .. '\0' .. string.format('%d', start + j - 1), ARGV[q + 2 + j])
+  end
+  redis.call('HSET', K.m, 'log:' .. id, string.format('%d', start + cnt))
+  q = q + 3 + cnt
+end
+for k = 0, nb - 1 do redis.call('HSET', K.b, ARGV[10 + 2 * k], ARGV[11 + 2 * k]) end
+redis.call('HSET', K.c, ARGV[5], ARGV[6])
+redis.call('HSET', K.d, ARGV[5], ARGV[7])
+redis.call('ZADD', K.i, 0, ARGV[5])
+if ARGV[8] ~= '' then redis.call('ZADD', K.r, 0, ARGV[8] .. '\0' .. ARGV[5]) end
+expire(ARGV[2])
+return {'ok'}

@@ -1,0 +1,175 @@
+"""Fetched rows to ``CheckpointTuple``s in three phases (rows, blobs, logs); no I/O here.
+
+Engines fetch what :class:`TupleAssembler` asks for and feed it back, so every backend shares one
+decoding path. Log items are decoded once per page and shared by every tuple that references them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from langgraph.checkpoint.base import (
+    CheckpointMetadata,
+    CheckpointTuple,
+    PendingWrite,
+    SerializerProtocol,
+)
+
+from ..errors import CorruptDataError
+from .config import decode_metadata, make_config
+from .linear import EMPTY, LOGREF, LogCache, LogState, _fingerprint, decode_ref
+from .serde import Typed, load
+from .writes import WriteRow, sort_writes
+
+BlobKey = tuple[str, str, str, str]  # thread_id, ns, channel, version
+LogKey = tuple[str, str, str]  # thread_id, ns, log_id
+
+
+@dataclass
+class Row:
+    """A stored checkpoint as fetched, before its channel values are attached."""
+
+    thread_id: str
+    ns: str
+    checkpoint_id: str
+    parent_id: str | None
+    ckpt: Typed
+    metadata: str | bytes
+    writes: list[WriteRow] = field(default_factory=list)
+
+
+class TupleAssembler:
+    """Turns fetched rows into CheckpointTuples in three phases (rows, blobs, logs).
+
+    Log items are decoded once per page and shared by every tuple that references them.
+    """
+
+    def __init__(
+        self, serde: SerializerProtocol, rows: Sequence[Row], cache: LogCache | None = None
+    ):
+        self.serde = serde
+        self.rows = list(rows)
+        self.ckpts: list[dict[str, Any]] = []
+        self.metas: list[CheckpointMetadata] = []
+        for row in self.rows:
+            self.ckpts.append(load(serde, row.ckpt, "checkpoint", row.thread_id))
+            self.metas.append(decode_metadata(row.metadata, row.thread_id))
+        self.blobs: dict[BlobKey, Typed | None] = {}
+        self.logs: dict[LogKey, list[Any]] = {}
+        # Log prefixes this process already holds decoded: read only the items after them.
+        self.known: dict[LogKey, list[Any]] = {}
+        self._starts: dict[LogKey, int] = {}
+        if cache is not None:
+            for row, ckpt in zip(self.rows, self.ckpts, strict=True):
+                for channel in ckpt.get("channel_versions", {}):
+                    state = cache.get((row.thread_id, row.ns, channel))
+                    if state is None:
+                        continue
+                    key = (row.thread_id, row.ns, state.log_id)
+                    if key in self.known:
+                        continue
+                    if all(
+                        _fingerprint(v) == fp for v, fp in zip(state.items, state.fps, strict=True)
+                    ):
+                        self.known[key] = state.items
+
+    def blob_keys(self) -> list[BlobKey]:
+        keys: dict[BlobKey, None] = {}
+        for row, ckpt in zip(self.rows, self.ckpts, strict=False):
+            for channel, version in ckpt.get("channel_versions", {}).items():
+                keys[(row.thread_id, row.ns, channel, str(version))] = None
+        return list(keys)
+
+    def set_blobs(self, blobs: Mapping[BlobKey, Typed | None]) -> dict[LogKey, int]:
+        """Record fetched blobs; return the log prefixes (key -> length) still to fetch."""
+        self.blobs.update(blobs)
+        need: dict[LogKey, int] = {}
+        for (thread_id, ns, _channel, _version), typed in blobs.items():
+            if typed is not None and typed[0] == LOGREF:
+                log_id, length = decode_ref(typed[1])
+                key = (thread_id, ns, log_id)
+                need[key] = max(need.get(key, 0), length)
+        return need
+
+    def log_ranges(self, need: Mapping[LogKey, int]) -> dict[LogKey, tuple[int, int]]:
+        """(start, end) of the items to fetch per log: what is not already known decoded."""
+        out = {}
+        for key, length in need.items():
+            self._starts[key] = min(len(self.known.get(key, ())), length)
+            out[key] = (self._starts[key], length)
+        return out
+
+    def set_logs(self, logs: Mapping[LogKey, Sequence[Typed]]) -> None:
+        """Record fetched log items; each list starts where :meth:`log_ranges` said."""
+        for key, items in logs.items():
+            start = self._starts.get(key, 0)
+            self.logs[key] = self.known.get(key, [])[:start] + [
+                load(self.serde, typed, f"log {key[2]} item {start + i}", key[0])
+                for i, typed in enumerate(items)
+            ]
+
+    def tuples(self, cache: LogCache | None = None) -> list[CheckpointTuple]:
+        """Assemble; with ``cache``, remember the logs of these (latest-read) checkpoints."""
+        out = []
+        for row, ckpt, meta in zip(self.rows, self.ckpts, self.metas, strict=False):
+            values: dict[str, Any] = {}
+            for channel, version in ckpt.get("channel_versions", {}).items():
+                typed = self.blobs.get((row.thread_id, row.ns, channel, str(version)))
+                if typed is None or typed[0] == EMPTY:
+                    continue
+                if typed[0] == LOGREF:
+                    log_id, length = decode_ref(typed[1])
+                    items = self.logs.get((row.thread_id, row.ns, log_id), [])
+                    if len(items) < length:
+                        raise CorruptDataError(
+                            f"log {log_id} of channel {channel!r} in thread {row.thread_id!r} holds {len(items)} "
+                            f"items, the checkpoint references {length}",
+                            session_id=row.thread_id,
+                            position=len(items),
+                        )
+                    value = items[:length]
+                    if cache is not None:
+                        cache.set(
+                            (row.thread_id, row.ns, channel),
+                            LogState(log_id, list(value), [_fingerprint(v) for v in value]),
+                        )
+                    values[channel] = value
+                else:
+                    values[channel] = load(
+                        self.serde, typed, f"channel_values.{channel}", row.thread_id
+                    )
+            checkpoint = {**ckpt, "channel_values": values}
+            writes: list[PendingWrite] = [
+                (
+                    w.task_id,
+                    w.channel,
+                    load(
+                        self.serde, (w.type, w.value), f"pending write {w.channel!r}", row.thread_id
+                    ),
+                )
+                for w in sort_writes(row.writes)
+            ]
+            out.append(
+                CheckpointTuple(
+                    config=make_config(row.thread_id, row.ns, row.checkpoint_id),
+                    checkpoint=checkpoint,  # type: ignore[arg-type]
+                    metadata=meta,
+                    parent_config=make_config(row.thread_id, row.ns, row.parent_id)
+                    if row.parent_id
+                    else None,
+                    pending_writes=writes,
+                )
+            )
+        return out
+
+
+def referenced(assembler: TupleAssembler) -> tuple[set[BlobKey], set[LogKey]]:
+    """Blob and log keys the assembled checkpoints need (used by prune to keep them)."""
+    blobs = set(assembler.blob_keys())
+    logs: set[LogKey] = set()
+    for (thread_id, ns, _c, _v), typed in assembler.blobs.items():
+        if typed is not None and typed[0] == LOGREF:
+            logs.add((thread_id, ns, decode_ref(typed[1])[0]))
+    return blobs, logs

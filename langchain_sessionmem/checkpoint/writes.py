@@ -1,0 +1,43 @@
+"""Pending writes: serialized once, keyed by (task, idx), sorted the way LangGraph applies them."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from langgraph.checkpoint.base import WRITES_IDX_MAP, SerializerProtocol
+
+from .serde import dump
+
+
+@dataclass(frozen=True)
+class WriteRow:
+    task_id: str
+    idx: int
+    task_path: str
+    channel: str
+    type: str
+    value: bytes
+
+    @property
+    def replace(self) -> bool:
+        """Special channels (errors, interrupts, ...) replace; ordinary writes insert if absent."""
+        return self.idx < 0
+
+
+def plan_writes(
+    serde: SerializerProtocol, writes: Sequence[tuple[str, Any]], task_id: str, task_path: str
+) -> list[WriteRow]:
+    rows = []
+    for i, (channel, value) in enumerate(writes):
+        typ, data = dump(serde, value, f"pending write {channel!r} of task {task_id!r}")
+        rows.append(
+            WriteRow(task_id, WRITES_IDX_MAP.get(channel, i), task_path or "", channel, typ, data)
+        )
+    return rows
+
+
+def sort_writes(rows: Iterable[WriteRow]) -> list[WriteRow]:
+    """(task_path, task_id, idx): the order live execution applies a super-step's writes."""
+    return sorted(rows, key=lambda w: (w.task_path, w.task_id, w.idx))
