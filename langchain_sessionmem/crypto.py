@@ -1,60 +1,192 @@
-"""Keyrings for encryption at rest: AES-GCM with named keys, so keys rotate without re-encrypting.
+"""Encryption at rest: an AES-GCM keyring whose ciphertexts are bound to the place they are stored.
 
-New values use the active key; old values decrypt with the key whose id they carry. Shared by chat
-histories and checkpoints; it knows nothing of LangChain.
+- Keys have ids, so they rotate: the active key encrypts, every listed key still decrypts what it
+  wrote (the key id travels in the ciphertext header).
+- Every ciphertext is bound by associated data to its place (namespace, owner, session or thread,
+  record): bytes copied to another place fail to decrypt with :class:`CorruptDataError`.
+- With ``per_user_keys=True`` each user's data is encrypted under a data key of its own, stored
+  wrapped by the keyring; erasing the user destroys that key (crypto-shredding), so backups of
+  the erased user's data become unreadable.
+
+Nothing here knows LangChain or any backend; histories and savers call :class:`Sealer`.
 """
 
 from __future__ import annotations
 
 import os
+import struct
+import threading
+from collections import OrderedDict
 from collections.abc import Mapping
+from dataclasses import dataclass
 
-from .errors import ConfigurationError, CorruptDataError
+from .errors import ConfigurationError, CorruptDataError, KeyUnavailableError
 
-CIPHER_PREFIX = "aesgcm."
+MAGIC = b"\x00sm1"
+"""Every sealed value starts with these bytes (no JSON or msgpack value does)."""
+_NONCE = 12
+_DEK_PLACE = "data-key"
 
 
-class AesGcmKeyring:
-    """AES-256-GCM with named keys; the cipher name carries the key id (``aesgcm.<kid>``)."""
+def _aead(key: bytes):  # type: ignore[no-untyped-def]
+    try:
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise ConfigurationError(
+            "encryption needs the 'cryptography' package: "
+            "pip install 'langchain-sessionmem[crypto]'"
+        ) from exc
+    return AESGCM(bytes(key))
 
-    def __init__(self, keys: Mapping[str, bytes], active_key_id: str):
-        try:
-            from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-        except ImportError as exc:  # pragma: no cover - depends on the environment
-            raise ConfigurationError(
-                "encryption needs the 'cryptography' package: pip install 'langchain-sessionmem[crypto]'"
-            ) from exc
+
+def aad(namespace: str, owner: str | None, *place: str) -> bytes:
+    """The associated data of a place: unambiguous (each part length-prefixed)."""
+    parts = [namespace, "" if owner is None else "u:" + owner, *place]
+    return b"".join(struct.pack(">I", len(p.encode())) + p.encode() for p in parts)
+
+
+def is_sealed(data: bytes | bytearray | memoryview | None) -> bool:
+    return data is not None and bytes(data[: len(MAGIC)]) == MAGIC
+
+
+class Keyring:
+    """Named AES keys (16, 24 or 32 bytes); ``active_key_id`` encrypts, all of them decrypt.
+
+    ``per_user_keys=True`` encrypts each user's data under its own data key, wrapped by the
+    active key and stored by the engine; :meth:`SessionStore.delete_user` destroys it.
+    """
+
+    def __init__(
+        self, keys: Mapping[str, bytes], active_key_id: str, *, per_user_keys: bool = False
+    ):
+        if not keys:
+            raise ConfigurationError("a Keyring needs at least one key: Keyring({'k1': key}, 'k1')")
         if active_key_id not in keys:
             raise ConfigurationError(
                 f"active key id {active_key_id!r} is not among the keys {sorted(keys)}"
             )
         for kid, key in keys.items():
-            if not kid or "." in kid or "+" in kid:
-                raise ConfigurationError(f"key id {kid!r} must be non-empty without '.' or '+'")
-            if len(key) not in (16, 24, 32):
-                raise ConfigurationError(f"key {kid!r} must be 16, 24 or 32 bytes, got {len(key)}")
-        self._aead = {kid: AESGCM(bytes(key)) for kid, key in keys.items()}
+            if not isinstance(kid, str) or not kid or len(kid.encode()) > 64:
+                raise ConfigurationError(f"key id {kid!r} must be a non-empty str of <= 64 bytes")
+            if not isinstance(key, (bytes, bytearray)) or len(key) not in (16, 24, 32):
+                raise ConfigurationError(
+                    f"key {kid!r} must be 16, 24 or 32 bytes (e.g. os.urandom(32))"
+                )
+        self._keys = {kid: _aead(key) for kid, key in keys.items()}
         self.active_key_id = active_key_id
+        self.per_user_keys = per_user_keys
 
-    def encrypt(self, plaintext: bytes) -> tuple[str, bytes]:
-        nonce = os.urandom(12)
-        return CIPHER_PREFIX + self.active_key_id, nonce + self._aead[self.active_key_id].encrypt(
-            nonce, plaintext, None
+    # -- sealing -----------------------------------------------------------------------------
+    def encrypt(self, plaintext: bytes, associated: bytes, *, key: bytes | None = None) -> bytes:
+        """``MAGIC | len(kid) | kid | nonce | ciphertext``; ``key`` is a user's data key."""
+        kid = "" if key is not None else self.active_key_id
+        aead = _aead(key) if key is not None else self._keys[kid]
+        nonce = os.urandom(_NONCE)
+        head = MAGIC + bytes([len(kid.encode())]) + kid.encode()
+        return head + nonce + aead.encrypt(nonce, plaintext, head + associated)
+
+    def decrypt(self, sealed: bytes, associated: bytes, *, key: bytes | None = None) -> bytes:
+        """The plaintext, or :class:`CorruptDataError` (moved, tampered, not encrypted) /
+        :class:`KeyUnavailableError` (written with a key id this keyring lacks)."""
+        sealed = bytes(sealed)
+        if not is_sealed(sealed):
+            raise CorruptDataError(
+                "refusing an unencrypted value: this store requires encryption (the value was "
+                "written without it, or the bytes were replaced)"
+            )
+        n = sealed[len(MAGIC)]
+        start = len(MAGIC) + 1
+        kid = sealed[start : start + n].decode("utf-8", "replace")
+        head, body = sealed[: start + n], sealed[start + n :]
+        if kid:
+            if kid not in self._keys:
+                raise KeyUnavailableError(
+                    f"the value was encrypted with key id {kid!r}, which this keyring lacks: "
+                    f"add that key to Keyring(...) (known: {sorted(self._keys)})",
+                    key_id=kid,
+                )
+            aead = self._keys[kid]
+        elif key is None:
+            raise KeyUnavailableError(
+                "the value was encrypted with a user's data key, which is gone (the user was "
+                "erased) or was not given",
+                key_id="<user data key>",
+            )
+        else:
+            aead = _aead(key)
+        try:
+            return bytes(aead.decrypt(body[:_NONCE], body[_NONCE:], head + associated))
+        except Exception as exc:  # noqa: BLE001 - InvalidTag and malformed input alike
+            raise CorruptDataError(
+                f"decryption with key {kid or '<user data key>'!r} failed: the value was "
+                "tampered with, moved from another place, or written with another key"
+            ) from exc
+
+    # -- per-user data keys ------------------------------------------------------------------
+    def new_data_key(self, namespace: str, user_id: str) -> tuple[bytes, bytes]:
+        """A fresh data key for ``user_id`` and its wrapped form (to store)."""
+        dek = os.urandom(32)
+        return dek, self.encrypt(dek, aad(namespace, user_id, _DEK_PLACE))
+
+    def unwrap(self, wrapped: bytes, namespace: str, user_id: str) -> bytes:
+        return self.decrypt(wrapped, aad(namespace, user_id, _DEK_PLACE))
+
+    def __repr__(self) -> str:  # never print key material
+        return (
+            f"Keyring(key_ids={sorted(self._keys)}, active={self.active_key_id!r}, "
+            f"per_user_keys={self.per_user_keys})"
         )
 
-    def decrypt(self, ciphername: str, ciphertext: bytes) -> bytes:
-        if not ciphername.startswith(CIPHER_PREFIX):
-            raise CorruptDataError(
-                f"unknown cipher {ciphername!r}: expected {CIPHER_PREFIX}<key id>"
-            )
-        kid = ciphername[len(CIPHER_PREFIX) :]
-        if kid not in self._aead:
-            raise CorruptDataError(
-                f"value was encrypted with key id {kid!r}, which is not configured"
-            )
-        try:
-            return self._aead[kid].decrypt(ciphertext[:12], ciphertext[12:], None)
-        except Exception as exc:
-            raise CorruptDataError(
-                f"decryption with key {kid!r} failed (tampered data or wrong key)"
-            ) from exc
+
+@dataclass(frozen=True)
+class Sealer:
+    """Encryption bound to one owner in one namespace: ``seal(data, *place)`` / ``open(...)``.
+
+    ``place`` names where the bytes live (``"session", sid, "message", message_id`` or
+    ``"thread", tid, "blob", channel, version``); the same place must be given to open them.
+    """
+
+    keyring: Keyring
+    namespace: str
+    owner: str | None
+    data_key: bytes | None = None
+
+    def seal(self, data: bytes, *place: str) -> bytes:
+        return self.keyring.encrypt(
+            data, aad(self.namespace, self.owner, *place), key=self.data_key
+        )
+
+    def open(self, sealed: bytes, *place: str) -> bytes:
+        return self.keyring.decrypt(
+            sealed, aad(self.namespace, self.owner, *place), key=self.data_key
+        )
+
+
+class DataKeyCache:
+    """Unwrapped per-user data keys of this process, bounded (an LRU), dropped on erase."""
+
+    def __init__(self, maxsize: int = 4096):
+        self.maxsize = maxsize
+        self._keys: OrderedDict[tuple[str, str], bytes] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, namespace: str, user_id: str) -> bytes | None:
+        with self._lock:
+            key = self._keys.get((namespace, user_id))
+            if key is not None:
+                self._keys.move_to_end((namespace, user_id))
+            return key
+
+    def put(self, namespace: str, user_id: str, key: bytes) -> None:
+        with self._lock:
+            self._keys[(namespace, user_id)] = key
+            while len(self._keys) > self.maxsize:
+                self._keys.popitem(last=False)
+
+    def drop(self, namespace: str, user_id: str) -> None:
+        with self._lock:
+            self._keys.pop((namespace, user_id), None)
+
+
+AesGcmKeyring = Keyring
+"""The name this class had before it covered chat histories too."""

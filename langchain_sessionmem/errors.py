@@ -35,6 +35,14 @@ class CorruptDataError(SessionMemoryError):
         self.position = position
 
 
+class KeyUnavailableError(CorruptDataError):
+    """Stored data was encrypted with a key this keyring lacks; ``key_id`` names it."""
+
+    def __init__(self, message: str, *, key_id: str | None = None):
+        super().__init__(message)
+        self.key_id = key_id
+
+
 class EngineUnavailableError(SessionMemoryError, ConnectionError):
     """The storage server cannot be reached. The message names the URL without its password."""
 

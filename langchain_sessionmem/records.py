@@ -37,6 +37,18 @@ class SessionInfo:
 
 
 @dataclass(frozen=True)
+class ThreadInfo:
+    """One checkpointer thread of a user, for ``list_threads`` (operators, ``sessionmem threads``)."""
+
+    thread_id: str
+    user_id: str | None
+    created_at: datetime
+    updated_at: datetime
+    expires_at: datetime | None
+    checkpoints: int
+
+
+@dataclass(frozen=True)
 class SessionState:
     """A session's small state dict and its version, for compare-and-set updates."""
 

@@ -48,6 +48,12 @@ class Engine(Protocol):
     def cas_user_state(self, user_id: str, expected_version: int, data: bytes) -> bool:
         """Compare-and-set of the per-user state; erased by :meth:`delete_user`."""
 
+    def get_user_key(self, user_id: str) -> bytes | None:
+        """The user's wrapped data key (per-user encryption), or ``None``."""
+
+    def create_user_key(self, user_id: str, wrapped: bytes) -> bytes:
+        """Store ``wrapped`` as the user's data key unless one exists; return the stored one."""
+
     def delete_session(self, key: SessionKey) -> bool:
         """Delete one session with its state; ``False`` when there was no live one."""
 
@@ -55,7 +61,8 @@ class Engine(Protocol):
         """The user's live sessions, newest first."""
 
     def delete_user(self, user_id: str | None) -> int:
-        """Erase every session and the per-user state of a user; returns sessions deleted."""
+        """Erase every session, the per-user state and the data key of a user; returns sessions
+        deleted. Engines that keep deleted bytes around (SQLite pages, a WAL) overwrite them."""
 
     def purge_expired(self) -> int:
         """Delete expired sessions where expiry is not native; returns how many."""
@@ -71,6 +78,8 @@ class Engine(Protocol):
     async def acas_state(self, key: SessionKey, expected_version: int, data: bytes) -> bool: ...
     async def aget_user_state(self, user_id: str) -> tuple[int, bytes | None]: ...
     async def acas_user_state(self, user_id: str, expected_version: int, data: bytes) -> bool: ...
+    async def aget_user_key(self, user_id: str) -> bytes | None: ...
+    async def acreate_user_key(self, user_id: str, wrapped: bytes) -> bytes: ...
     async def adelete_session(self, key: SessionKey) -> bool: ...
     async def alist_sessions(self, user_id: str | None) -> list[SessionInfo]: ...
     async def adelete_user(self, user_id: str | None) -> int: ...
@@ -118,6 +127,12 @@ class OffloadedEngine(Offload):
 
     async def acas_user_state(self, user_id: str, expected_version: int, data: bytes) -> bool:
         return await self._offload(self.cas_user_state, user_id, expected_version, data)  # type: ignore[attr-defined]
+
+    async def aget_user_key(self, user_id: str) -> bytes | None:
+        return await self._offload(self.get_user_key, user_id)  # type: ignore[attr-defined]
+
+    async def acreate_user_key(self, user_id: str, wrapped: bytes) -> bytes:
+        return await self._offload(self.create_user_key, user_id, wrapped)  # type: ignore[attr-defined]
 
     async def adelete_session(self, key: SessionKey) -> bool:
         return await self._offload(self.delete_session, key)  # type: ignore[attr-defined]

@@ -46,6 +46,29 @@ def target(config: RunnableConfig) -> Target:
     return Target(thread_id, ns, cid)
 
 
+_ESCAPES = str.maketrans({"%": "%25", "|": "%7C", "{": "%7B", "}": "%7D"})
+
+
+def thread_key(owner: str | None, thread_id: str) -> str:
+    """The stored identity of a thread: ``(owner, thread_id)`` as one reversible string.
+
+    Bob's ``t-1`` and alice's ``t-1`` are two threads; ``owner=None`` is the anonymous namespace
+    (real user ids are never empty). Escaping keeps it injective and free of ``{``/``}``, so it
+    can serve as a Redis hash tag, and no other pair of ids maps to the same key.
+    """
+    return (
+        ("" if owner is None else owner.translate(_ESCAPES)) + "|" + thread_id.translate(_ESCAPES)
+    )
+
+
+def split_thread_key(key: str) -> tuple[str | None, str]:
+    """The inverse of :func:`thread_key`: ``(owner, thread_id)``."""
+    from urllib.parse import unquote
+
+    owner, _, thread_id = key.partition("|")
+    return (unquote(owner) if owner else None), unquote(thread_id)
+
+
 def make_config(thread_id: str, ns: str, checkpoint_id: str) -> RunnableConfig:
     return {
         "configurable": {

@@ -15,7 +15,7 @@ from langgraph.checkpoint.serde.base import SerializerProtocol
 from langgraph.checkpoint.serde.encrypted import EncryptedSerializer
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 
-from ..crypto import AesGcmKeyring
+from ..crypto import Keyring
 from ..errors import CorruptDataError, SerializationError
 
 
@@ -35,11 +35,28 @@ class StrictEncryptedSerializer(EncryptedSerializer):
         return super().loads_typed(data)
 
 
+class KeyringCipher:
+    """LangGraph's ``CipherProtocol`` over a :class:`Keyring` (cipher name ``aesgcm``)."""
+
+    def __init__(self, keyring: Keyring):
+        self.keyring = keyring
+
+    def encrypt(self, plaintext: bytes) -> tuple[str, bytes]:
+        return "aesgcm", self.keyring.encrypt(plaintext, b"")
+
+    def decrypt(self, ciphername: str, ciphertext: bytes) -> bytes:
+        if ciphername != "aesgcm":
+            raise CorruptDataError(f"unknown cipher {ciphername!r}: expected 'aesgcm'")
+        return self.keyring.decrypt(ciphertext, b"")
+
+
 def encrypted_serde(
     keys: Mapping[str, bytes], active_key_id: str, serde: SerializerProtocol | None = None
 ) -> StrictEncryptedSerializer:
     """The strict serializer wrapped in AES-GCM with rotating key ids."""
-    return StrictEncryptedSerializer(AesGcmKeyring(keys, active_key_id), serde or default_serde())
+    return StrictEncryptedSerializer(
+        KeyringCipher(Keyring(keys, active_key_id)), serde or default_serde()
+    )
 
 
 def with_allowlist(serde: SerializerProtocol, extra: Any) -> SerializerProtocol:
