@@ -12,11 +12,13 @@ from .errors import (
     SessionMemoryError,
 )
 from .history import SessionHistory
+from .ids import ANONYMOUS
 from .records import SessionInfo, SessionState
 from .runnable import SessionMemoryRunnable, with_session_memory
 from .store import SessionStore
 
 __all__ = [
+    "ANONYMOUS",
     "ConfigurationError",
     "ConflictError",
     "CorruptDataError",

@@ -159,7 +159,10 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
-        with SessionStore.from_url(args.store, namespace=args.namespace) as store:
+        # The command line is an operator tool: no --user means the anonymous namespace.
+        with SessionStore.from_url(
+            args.store, namespace=args.namespace, allow_anonymous=True
+        ) as store:
             return args.handler(store, args)
     except SessionMemoryError as exc:
         print(f"sessionmem: {exc}", file=sys.stderr)

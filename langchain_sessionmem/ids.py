@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import time
+from typing import Any
 
 from .errors import InvalidIdError
 
@@ -31,8 +32,58 @@ def validate_id(value: object, kind: str = "session_id") -> str:
 
 
 def validate_user_id(value: object) -> str | None:
-    """``None`` is the anonymous namespace; anything else must be a valid id."""
-    return None if value is None else validate_id(value, "user_id")
+    """``None`` (or :data:`ANONYMOUS`) is the anonymous namespace; anything else a valid id."""
+    return None if value is None or value is ANONYMOUS else validate_id(value, "user_id")
+
+
+class _Anonymous:
+    """The type of :data:`ANONYMOUS`: a marker, not a user id (no user id has special meaning)."""
+
+    _instance: _Anonymous | None = None
+
+    def __new__(cls) -> _Anonymous:
+        if cls._instance is None:
+            cls._instance = super().__new__(cls)
+        return cls._instance
+
+    def __repr__(self) -> str:
+        return "ANONYMOUS"
+
+    def __reduce__(self) -> str:
+        return "ANONYMOUS"
+
+
+ANONYMOUS: Any = _Anonymous()
+"""Pass ``user_id=ANONYMOUS`` to use the shared anonymous namespace on purpose."""
+
+
+class _Missing:
+    def __repr__(self) -> str:
+        return "<no user_id>"
+
+
+MISSING: Any = _Missing()
+"""The default of ``user_id`` parameters: "not given", which only a store with
+``allow_anonymous=True`` accepts."""
+
+
+def resolve_user_id(value: object, *, allow_anonymous: bool, where: str) -> str | None:
+    """The user id to scope by: a valid id, or ``None`` for an explicit or allowed anonymous one.
+
+    Forgetting ``user_id`` is an error unless the store allows anonymous use, so sessions of
+    different people never land in one shared namespace by accident.
+    """
+    if value is ANONYMOUS:
+        return None
+    if value is MISSING or value is None:
+        if allow_anonymous:
+            return None
+        raise InvalidIdError(
+            f"{where} needs a user_id: pass user_id='<the signed-in user>', or "
+            "user_id=ANONYMOUS (from langchain_sessionmem) for the shared anonymous namespace, "
+            "or build the store with allow_anonymous=True"
+        )
+    return validate_id(value, "user_id")
 
 
 def uuid7() -> str:

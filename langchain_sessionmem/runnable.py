@@ -179,8 +179,15 @@ class SessionMemoryRunnable(Runnable[Any, Any]):
                 "no session_id: call with config={'configurable': {'session_id': '...', 'user_id': '...'}}"
             )
         user_id = configurable.get("user_id")
-        if self.require_user and not user_id:
-            raise ConfigurationError("this chain requires a user_id in config['configurable']")
+        anonymous_ok = not self.require_user and (
+            not isinstance(self.sessions, SessionStore) or self.sessions.allow_anonymous
+        )
+        if user_id is None and not anonymous_ok:
+            raise ConfigurationError(
+                "no user_id: call with config={'configurable': {'session_id': '...', "
+                "'user_id': '<the signed-in user>'}} (or build the store with "
+                "allow_anonymous=True to share one anonymous namespace)"
+            )
         return session_id, user_id
 
     def _input_messages(self, input: Any) -> list[BaseMessage]:

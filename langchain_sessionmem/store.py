@@ -12,7 +12,7 @@ from .backends.base import Engine
 from .codec import DEFAULT_MAX_MESSAGE_BYTES
 from .errors import ConfigurationError
 from .history import HistoryContext, OnCorrupt, SessionHistory
-from .ids import validate_id, validate_user_id
+from .ids import MISSING, resolve_user_id, validate_id, validate_user_id
 from .records import SessionInfo, SessionKey, ttl_seconds
 
 if TYPE_CHECKING:
@@ -25,8 +25,10 @@ class SessionStore:
     """Session memory on one engine. Build it with :meth:`from_url`, :meth:`from_client` (Redis)
     or :meth:`from_pool` (PostgreSQL).
 
-    Sessions are identified by ``(user_id, session_id)``; a session written for one user cannot
-    be read, listed, changed or deleted through another user id.
+    Sessions and checkpointer threads are identified by ``(user_id, ...)``: what one user wrote
+    cannot be read, listed, changed or deleted through another user id. Every call names its
+    user; ``user_id=ANONYMOUS`` (or a store built with ``allow_anonymous=True``) uses the shared
+    anonymous namespace on purpose.
     """
 
     def __init__(
@@ -37,6 +39,7 @@ class SessionStore:
         ttl: timedelta | float | None = None,
         max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
         on_corrupt: OnCorrupt = "raise",
+        allow_anonymous: bool = False,
     ):
         if on_corrupt not in ("raise", "skip"):
             raise ConfigurationError(f"on_corrupt must be 'raise' or 'skip', got {on_corrupt!r}")
@@ -47,6 +50,7 @@ class SessionStore:
         self._ttl_seconds = ttl_seconds(ttl)
         self.max_message_bytes = max_message_bytes
         self.on_corrupt: OnCorrupt = on_corrupt
+        self.allow_anonymous = allow_anonymous
         self._savers: list[Any] = []
         self._checkpointer: Any = None
 
@@ -156,12 +160,17 @@ class SessionStore:
         return cls(engine, namespace=namespace, ttl=ttl, **options)
 
     # -- sessions --------------------------------------------------------------------------
-    def history(self, session_id: str, user_id: str | None = None) -> SessionHistory:
+    def _user(self, user_id: Any, where: str) -> str | None:
+        return resolve_user_id(user_id, allow_anonymous=self.allow_anonymous, where=where)
+
+    def history(self, session_id: str, *, user_id: Any = MISSING) -> SessionHistory:
         """The chat history of one session of one user (a ``BaseChatMessageHistory``)."""
+        validate_id(session_id, "session_id")
+        user_id = self._user(user_id, f"store.history({session_id!r})")
         context = HistoryContext(self.engine, self.max_message_bytes, self.on_corrupt)
         return SessionHistory(context, session_id, user_id=user_id)
 
-    def history_factory(self, *, user_id: str | None = None) -> Callable[..., SessionHistory]:
+    def history_factory(self, *, user_id: Any = None) -> Callable[..., SessionHistory]:
         """A ``get_session_history`` for LangChain's ``RunnableWithMessageHistory``.
 
         Called as ``factory(session_id)`` (the default config) or
@@ -170,8 +179,8 @@ class SessionStore:
         """
         fixed_user = validate_user_id(user_id)
 
-        def get_session_history(session_id: str, user_id: str | None = None) -> SessionHistory:
-            if fixed_user is not None and user_id not in (None, fixed_user):
+        def get_session_history(session_id: str, user_id: Any = MISSING) -> SessionHistory:
+            if fixed_user is not None and user_id not in (MISSING, None, fixed_user):
                 raise ConfigurationError(
                     f"this history factory is bound to user {fixed_user!r}; "
                     f"it cannot open a session of {user_id!r}"
@@ -182,19 +191,23 @@ class SessionStore:
 
         return get_session_history
 
-    def list_sessions(self, user_id: str | None = None) -> list[SessionInfo]:
-        """The live sessions of ``user_id`` (``None``: anonymous sessions), newest first."""
-        return self.engine.list_sessions(validate_user_id(user_id))
+    def list_sessions(self, user_id: Any = MISSING) -> list[SessionInfo]:
+        """The live sessions of ``user_id``, newest first."""
+        return self.engine.list_sessions(self._user(user_id, "list_sessions()"))
 
-    async def alist_sessions(self, user_id: str | None = None) -> list[SessionInfo]:
-        return await self.engine.alist_sessions(validate_user_id(user_id))
+    async def alist_sessions(self, user_id: Any = MISSING) -> list[SessionInfo]:
+        return await self.engine.alist_sessions(self._user(user_id, "alist_sessions()"))
 
-    def delete_session(self, session_id: str, user_id: str | None = None) -> bool:
+    def delete_session(self, session_id: str, *, user_id: Any = MISSING) -> bool:
         """Delete one session with its state; ``False`` when there was none."""
-        return self.engine.delete_session(_key(session_id, user_id))
+        return self.engine.delete_session(self._key(session_id, user_id))
 
-    async def adelete_session(self, session_id: str, user_id: str | None = None) -> bool:
-        return await self.engine.adelete_session(_key(session_id, user_id))
+    async def adelete_session(self, session_id: str, *, user_id: Any = MISSING) -> bool:
+        return await self.engine.adelete_session(self._key(session_id, user_id))
+
+    def _key(self, session_id: str, user_id: Any) -> SessionKey:
+        user = self._user(user_id, f"delete_session({session_id!r})")
+        return SessionKey(validate_id(session_id, "session_id"), user)
 
     def delete_user(self, user_id: str) -> int:
         """Erase every session of ``user_id`` and its per-user state (a GDPR erase); returns
@@ -212,14 +225,14 @@ class SessionStore:
         return await self.engine.apurge_expired()
 
     # -- LangGraph -------------------------------------------------------------------------
-    def checkpointer(self, *, user_id: str | None = None, **options: Any) -> BaseCheckpointSaver:
+    def checkpointer(self, *, user_id: Any = MISSING, **options: Any) -> BaseCheckpointSaver:
         """A LangGraph checkpointer on this store's engine, namespace and TTL, scoped to ``user_id``.
 
         Calls without options share one saver (connections, caches, in-memory data); options
         such as ``ttl={"default_ttl": 60, "refresh_on_read": True}`` build another. The store
         closes them all.
         """
-        scope = validate_user_id(user_id)
+        scope = self._user(user_id, "checkpointer()")
         if not options and self._checkpointer is not None:
             return self._checkpointer.for_user(scope)  # type: ignore[no-any-return]
         saver = backends.open_saver(self.engine, **self._saver_options(options))
@@ -264,10 +277,6 @@ class SessionStore:
             f"SessionStore(engine={self.engine.kind!r}, namespace={self.namespace!r}, "
             f"ttl={self.ttl!r})"
         )
-
-
-def _key(session_id: str, user_id: str | None) -> SessionKey:
-    return SessionKey(validate_id(session_id, "session_id"), validate_user_id(user_id))
 
 
 def _check_namespace(namespace: str) -> None:

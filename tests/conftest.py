@@ -86,6 +86,7 @@ def stores_on(url: str, namespace: str) -> Iterator[Callable[..., Any]]:
 
     def make(**options: Any) -> SessionStore:
         options.setdefault("namespace", namespace)
+        options.setdefault("allow_anonymous", True)  # suites test the anonymous namespace too
         made.append(SessionStore.from_url(url, **options))
         return made[-1]
 

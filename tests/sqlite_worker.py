@@ -11,7 +11,7 @@ def append_turns(url: str, writer: int, turns: int, start: Any) -> None:
 
     from langchain_sessionmem import SessionStore
 
-    with SessionStore.from_url(url) as store:
+    with SessionStore.from_url(url, allow_anonymous=True) as store:
         history = store.history("shared", user_id="alice")
         start.wait(60)
         for i in range(turns):

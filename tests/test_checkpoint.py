@@ -51,7 +51,7 @@ def store_factory(
     def make(**kw: Any) -> SessionStore:
         if kind == "memory" and made:
             return made[0]  # memory cannot survive a restart: reuse the one store
-        store = SessionStore.from_url(url, namespace=namespace, **kw)
+        store = SessionStore.from_url(url, namespace=namespace, **kw, allow_anonymous=True)
         made.append(store)
         return store
 
@@ -362,7 +362,9 @@ def test_encryption_at_rest_with_key_rotation(tmp_path: Any, namespace: str) -> 
 @pytest.mark.cluster
 async def test_cluster_store_checkpointer(redis_cluster_url: str, namespace: str) -> None:
     url = redis_cluster_url.replace("redis://", "redis+cluster://")
-    store = SessionStore.from_url(url, namespace=namespace, ttl=timedelta(minutes=5))
+    store = SessionStore.from_url(
+        url, namespace=namespace, ttl=timedelta(minutes=5), allow_anonymous=True
+    )
     saver = store.checkpointer(user_id="carol")
     graph = chat_graph(saver)
     tids = [f"c{i}-" + uuid.uuid4().hex[:6] for i in range(4)]  # spread over slots
@@ -452,7 +454,9 @@ def test_delete_for_runs_and_copy_on_real_runs(store_factory: Any) -> None:
 
 @pytest.mark.redis
 def test_redis_global_indexes_follow_deletes_and_expiry(redis_url: str, namespace: str) -> None:
-    store = SessionStore.from_url(redis_url, namespace=namespace, ttl=timedelta(seconds=1))
+    store = SessionStore.from_url(
+        redis_url, namespace=namespace, ttl=timedelta(seconds=1), allow_anonymous=True
+    )
     saver = store.checkpointer()
     graph = chat_graph(saver)
     tid, run = "idx-" + uuid.uuid4().hex[:6], str(uuid.uuid4())
@@ -473,7 +477,7 @@ def test_redis_global_indexes_follow_deletes_and_expiry(redis_url: str, namespac
 
 
 def test_in_memory_sqlite_store_shares_one_database() -> None:
-    store = SessionStore.from_url("sqlite://")
+    store = SessionStore.from_url("sqlite://", allow_anonymous=True)
     graph = chat_graph(store.checkpointer(user_id="u"))
     graph.invoke({"messages": [HumanMessage("hi")]}, cfg("mem"))
     other = store.checkpointer(user_id="u")  # another saver of the same store sees the thread
@@ -733,7 +737,7 @@ def test_dead_redis_is_engine_unavailable_for_every_call(namespace: str) -> None
     from langchain_sessionmem import EngineUnavailableError
 
     with throwaway_redis() as (url, server):
-        store = SessionStore.from_url(url, namespace=namespace)
+        store = SessionStore.from_url(url, namespace=namespace, allow_anonymous=True)
         saver = store.checkpointer()
         graph = chat_graph(saver)
         graph.invoke({"messages": [HumanMessage("hello")]}, cfg("t-dead"))

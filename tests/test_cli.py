@@ -106,7 +106,7 @@ def test_serve_answers_authenticated_requests(tmp_path):
     finally:
         server.terminate()
         server.wait(timeout=10)
-    with SessionStore.from_url(f"sqlite:///{db}") as store:
+    with SessionStore.from_url(f"sqlite:///{db}", allow_anonymous=True) as store:
         assert store.history("t1", user_id="alice").count() == 2
 
 

@@ -136,7 +136,7 @@ def test_history_is_a_langchain_chat_history_and_warns_nothing():
     assert _compat.HAS_LANGCHAIN_CHAT_HISTORY is True
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        store = SessionStore.from_url("memory://")
+        store = SessionStore.from_url("memory://", allow_anonymous=True)
         history = store.history("s", user_id="alice")
         history.add_user_message("hi")
         history.add_ai_message("hello")
@@ -162,7 +162,7 @@ def test_history_works_without_langchain_chat_history(tmp_path):
         from langchain_sessionmem.history import SessionHistory
         assert _compat.HAS_LANGCHAIN_CHAT_HISTORY is False
         assert all(base.__module__.startswith("langchain_sessionmem") for base in SessionHistory.__mro__[1:-1])
-        with SessionStore.from_url("sqlite:///{tmp_path}/s.db") as store:
+        with SessionStore.from_url("sqlite:///{tmp_path}/s.db", allow_anonymous=True) as store:
             history = store.history("s", user_id="alice")
             history.add_user_message("hi")
             history.add_ai_message("hello")

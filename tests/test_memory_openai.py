@@ -170,7 +170,7 @@ def is_entity_request(body: dict[str, Any]) -> bool:
 
 @pytest.fixture
 def store(tmp_path):
-    with SessionStore.from_url(f"sqlite:///{tmp_path / 's.db'}") as s:
+    with SessionStore.from_url(f"sqlite:///{tmp_path / 's.db'}", allow_anonymous=True) as s:
         yield s
 
 

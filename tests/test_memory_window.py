@@ -150,7 +150,7 @@ def test_token_window_over_a_sqlite_store_pages_and_keeps_the_invariants(
     tmp_path_factory, source, budget
 ):
     path = tmp_path_factory.mktemp("w") / "s.db"
-    with SessionStore.from_url(f"sqlite:///{path}") as store:
+    with SessionStore.from_url(f"sqlite:///{path}", allow_anonymous=True) as store:
         history = store.history("s", user_id="u")
         history.add_messages(source)
         memory = TokenWindowMemory(budget, token_counter=COUNTER, page_size=3)

@@ -97,7 +97,10 @@ def test_no_connection_is_left_idle_in_transaction(make_store, postgres_dsn, nam
     assert history.cas_state(0, {"n": 2}) is False  # a lost compare-and-set rolls back
     store.list_sessions("alice")
     # a failing statement gives its connection back clean
-    with pytest.raises(psycopg.errors.UndefinedTable), store.engine.connections.connection() as conn:
+    with (
+        pytest.raises(psycopg.errors.UndefinedTable),
+        store.engine.connections.connection() as conn,
+    ):
         conn.execute("SELECT * FROM no_such_table")
 
     async def async_calls() -> None:
@@ -210,7 +213,7 @@ def _closed_port() -> int:
 
 def test_unreachable_server_names_the_url_without_its_password():
     url = f"postgresql://app:hunter2@127.0.0.1:{_closed_port()}/chat"
-    store = SessionStore.from_url(url)  # lazy: nothing is connected yet
+    store = SessionStore.from_url(url, allow_anonymous=True)  # lazy: nothing is connected yet
     started = time.monotonic()
     with pytest.raises(EngineUnavailableError) as info:
         store.history("s").add_messages([HumanMessage("hi")])
@@ -240,10 +243,14 @@ def test_postgres_scheme_and_conninfo(postgres_dsn, namespace):
         conninfo = f"host={info.host} port={info.port} dbname={info.dbname} user={info.user}"
     try:
         with SessionStore.from_url(
-            postgres_dsn.replace("postgresql://", "postgres://"), namespace=namespace
+            postgres_dsn.replace("postgresql://", "postgres://"),
+            namespace=namespace,
+            allow_anonymous=True,
         ) as a:
             a.history("s").add_messages([HumanMessage("via postgres://")])
-        with SessionStore.from_conninfo(conninfo, namespace=namespace, max_size=2) as b:
+        with SessionStore.from_conninfo(
+            conninfo, namespace=namespace, max_size=2, allow_anonymous=True
+        ) as b:
             assert b.history("s").messages[0].content == "via postgres://"
             assert repr(b) == f"SessionStore(engine='postgres', namespace={namespace!r}, ttl=None)"
     finally:
@@ -252,14 +259,14 @@ def test_postgres_scheme_and_conninfo(postgres_dsn, namespace):
 
 def test_long_namespace_is_a_configuration_error(postgres_dsn):
     with pytest.raises(ConfigurationError, match="too long for PostgreSQL"):
-        SessionStore.from_url(postgres_dsn, namespace="n" * 48)
+        SessionStore.from_url(postgres_dsn, namespace="n" * 48, allow_anonymous=True)
 
 
 def test_from_pool_uses_your_pools_and_leaves_them_open(postgres_dsn, namespace):
     # a pool of non-autocommit connections: the engine switches them for its calls, then restores them
     pool = ConnectionPool(postgres_dsn, min_size=1, max_size=2, open=True)
     try:
-        store = SessionStore.from_pool(pool, namespace=namespace, ttl=60)
+        store = SessionStore.from_pool(pool, namespace=namespace, ttl=60, allow_anonymous=True)
         history = store.history("s", user_id="alice")
         history.add_messages([HumanMessage("one"), AIMessage("two")])
         assert [m.content for m in history.tail(1)] == ["two"]
@@ -277,7 +284,7 @@ def test_from_pool_uses_your_pools_and_leaves_them_open(postgres_dsn, namespace)
                 postgres_dsn, min_size=1, max_size=2, open=False, kwargs={"autocommit": True}
             )
             await apool.open()
-            astore = SessionStore.from_pool(apool, namespace=namespace)
+            astore = SessionStore.from_pool(apool, namespace=namespace, allow_anonymous=True)
             with pytest.raises(ConfigurationError, match="pool="):
                 astore.history("s", user_id="alice").messages  # noqa: B018
             ahistory = astore.history("s", user_id="alice")
@@ -296,11 +303,14 @@ def test_from_pool_uses_your_pools_and_leaves_them_open(postgres_dsn, namespace)
 
 def test_from_pool_needs_a_pool():
     with pytest.raises(ConfigurationError, match="psycopg_pool"):
-        SessionStore.from_pool()
+        SessionStore.from_pool(allow_anonymous=True)
 
 
 def test_concurrent_schema_creation(postgres_dsn, namespace):
-    stores = [SessionStore.from_url(postgres_dsn, namespace=namespace) for _ in range(6)]
+    stores = [
+        SessionStore.from_url(postgres_dsn, namespace=namespace, allow_anonymous=True)
+        for _ in range(6)
+    ]
     errors: list[BaseException] = []
 
     def first_write(store: SessionStore, i: int) -> None:

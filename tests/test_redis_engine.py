@@ -17,12 +17,12 @@ from conftest import stores_on
 from langchain_core.messages import AIMessage, HumanMessage
 
 from langchain_sessionmem import SessionStore
-from langchain_sessionmem.records import SessionKey
 from langchain_sessionmem.errors import (
     ConfigurationError,
     EngineUnavailableError,
     SessionMemoryError,
 )
+from langchain_sessionmem.records import SessionKey
 
 redis = pytest.importorskip("redis")
 
@@ -242,7 +242,7 @@ def test_expired_sessions_leave_the_index(make_store):
 
 def test_listing_and_erasing_never_scan_the_keyspace():
     with services.throwaway_redis() as (url, _proc):
-        store = SessionStore.from_url(url, namespace="app")
+        store = SessionStore.from_url(url, namespace="app", allow_anonymous=True)
         for user in ("alice", "bob"):
             for i in range(5):
                 store.history(f"s{i}", user_id=user).add_messages([HumanMessage("x")])
@@ -272,13 +272,15 @@ def _assert_unavailable(exc: BaseException, port: int) -> None:
 def test_dead_server_raises_engine_unavailable_without_the_password():
     with services.throwaway_redis() as (url, proc):
         port = int(url.rsplit(":", 1)[1].split("/")[0])
-        store = SessionStore.from_url(url, namespace="app")
+        store = SessionStore.from_url(url, namespace="app", allow_anonymous=True)
         store.history("s").add_messages([HumanMessage("stored before the crash")])
         assert store.history("s").count() == 1
         proc.kill()
         proc.wait()
 
-        secret = SessionStore.from_url(f"redis://:s3cret@127.0.0.1:{port}/0", namespace="app")
+        secret = SessionStore.from_url(
+            f"redis://:s3cret@127.0.0.1:{port}/0", namespace="app", allow_anonymous=True
+        )
         history = secret.history("s", user_id="alice")
         calls = [
             lambda: history.messages,
@@ -306,7 +308,7 @@ async def test_dead_server_async():
         port = int(url.rsplit(":", 1)[1].split("/")[0])
         proc.kill()
         proc.wait()
-        store = SessionStore.from_url(f"redis://:s3cret@127.0.0.1:{port}/0")
+        store = SessionStore.from_url(f"redis://:s3cret@127.0.0.1:{port}/0", allow_anonymous=True)
         history = store.history("s", user_id="alice")
         calls = [
             history.aget_messages,
@@ -333,7 +335,11 @@ async def test_from_client_sync_and_async(redis_url, namespace):
     aclient = redis.asyncio.Redis.from_url(redis_url)
     try:
         store = SessionStore.from_client(
-            client, aclient=aclient, namespace=namespace, ttl=timedelta(minutes=1)
+            client,
+            aclient=aclient,
+            namespace=namespace,
+            ttl=timedelta(minutes=1),
+            allow_anonymous=True,
         )
         history = store.history("s", user_id="alice")
         history.add_messages([HumanMessage("sync write")])
@@ -341,7 +347,7 @@ async def test_from_client_sync_and_async(redis_url, namespace):
         assert [m.content for m in await history.aget_messages()] == ["sync write", "async write"]
         assert [m.content for m in history.messages] == ["sync write", "async write"]
         # the same data is visible to a URL-built store on the same namespace
-        by_url = SessionStore.from_url(redis_url, namespace=namespace)
+        by_url = SessionStore.from_url(redis_url, namespace=namespace, allow_anonymous=True)
         assert by_url.history("s", user_id="alice").count() == 2
         by_url.close()
         # closing the store leaves the caller's clients open
@@ -364,20 +370,22 @@ async def test_from_client_with_one_client_only(redis_url, namespace):
     aclient = redis.asyncio.Redis.from_url(redis_url)
     client = redis.Redis.from_url(redis_url)
     try:
-        async_only = SessionStore.from_client(aclient, namespace=namespace)  # taken as aclient
+        async_only = SessionStore.from_client(
+            aclient, namespace=namespace, allow_anonymous=True
+        )  # taken as aclient
         await async_only.history("s").aadd_messages([HumanMessage("x")])
         assert await async_only.history("s").acount() == 1
         with pytest.raises(ConfigurationError, match="aclient="):
             async_only.history("s").messages  # noqa: B018
 
-        sync_only = SessionStore.from_client(client, namespace=namespace)
+        sync_only = SessionStore.from_client(client, namespace=namespace, allow_anonymous=True)
         assert sync_only.history("s").count() == 1
         with pytest.raises(ConfigurationError, match="aclient="):
             await sync_only.history("s").aget_messages()
         with pytest.raises(ConfigurationError, match="redis-py client"):
-            SessionStore.from_client(None)
+            SessionStore.from_client(None, allow_anonymous=True)
         with pytest.raises(ConfigurationError, match="namespace"):
-            SessionStore.from_client(client, namespace="bad name")
+            SessionStore.from_client(client, namespace="bad name", allow_anonymous=True)
     finally:
         for key in client.scan_iter(match=f"{{{namespace}|*"):
             client.delete(key)
@@ -391,7 +399,9 @@ def test_from_client_with_a_cluster_client(redis_cluster_url):
 
     client = RedisCluster.from_url(redis_cluster_url)
     try:
-        store = SessionStore.from_client(client, namespace="c" + uuid.uuid4().hex[:8])
+        store = SessionStore.from_client(
+            client, namespace="c" + uuid.uuid4().hex[:8], allow_anonymous=True
+        )
         for user in ("alice", "bob", None):
             store.history("s", user_id=user).add_messages([HumanMessage(str(user))])
         assert [m.content for m in store.history("s", user_id="bob").messages] == ["bob"]

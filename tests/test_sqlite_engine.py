@@ -20,13 +20,15 @@ from langchain_sessionmem.errors import ConfigurationError, EngineUnavailableErr
 @pytest.fixture(params=["file", "memory"])
 def store(request: pytest.FixtureRequest, tmp_path, namespace):
     url = f"sqlite:///{tmp_path}/s.db" if request.param == "file" else "sqlite://"
-    with SessionStore.from_url(url, namespace=namespace) as store:
+    with SessionStore.from_url(url, namespace=namespace, allow_anonymous=True) as store:
         yield store
 
 
 @pytest.fixture
 def file_store(tmp_path, namespace):
-    with SessionStore.from_url(f"sqlite:///{tmp_path}/s.db", namespace=namespace) as store:
+    with SessionStore.from_url(
+        f"sqlite:///{tmp_path}/s.db", namespace=namespace, allow_anonymous=True
+    ) as store:
         yield store
 
 
@@ -122,7 +124,7 @@ def test_file_uses_wal(file_store, tmp_path):
 
 def test_two_processes_append_to_one_file(tmp_path):
     url = f"sqlite:///{tmp_path}/shared.db"
-    SessionStore.from_url(url).close()  # create the schema once
+    SessionStore.from_url(url, allow_anonymous=True).close()  # create the schema once
     processes, turns = 2, 40
     ctx = multiprocessing.get_context("spawn")
     start = ctx.Barrier(processes + 1)
@@ -133,7 +135,9 @@ def test_two_processes_append_to_one_file(tmp_path):
     for worker in workers:
         worker.start()
     try:
-        with SessionStore.from_url(url) as store:  # this process writes at the same time
+        with SessionStore.from_url(
+            url, allow_anonymous=True
+        ) as store:  # this process writes at the same time
             history = store.history("shared", user_id="alice")
             start.wait(60)
             for i in range(turns):
@@ -142,7 +146,7 @@ def test_two_processes_append_to_one_file(tmp_path):
         for worker in workers:
             worker.join(120)
     assert [w.exitcode for w in workers] == [0] * processes
-    with SessionStore.from_url(url) as store:
+    with SessionStore.from_url(url, allow_anonymous=True) as store:
         history = store.history("shared", user_id="alice")
         writers = processes + 1
         assert history.count() == 2 * writers * turns
@@ -197,7 +201,7 @@ async def test_async_calls_do_not_block_the_event_loop(file_store, tmp_path):
 def test_unopenable_database_is_engine_unavailable(tmp_path):
     missing_dir = tmp_path / "no" / "such" / "dir" / "s.db"
     with pytest.raises(EngineUnavailableError, match="cannot open SQLite database") as info:
-        SessionStore.from_url(f"sqlite:///{missing_dir}")
+        SessionStore.from_url(f"sqlite:///{missing_dir}", allow_anonymous=True)
     assert str(missing_dir) in str(info.value)
 
 
@@ -214,7 +218,7 @@ def test_unopenable_database_is_engine_unavailable(tmp_path):
 )
 def test_bad_urls_are_configuration_errors(url):
     with pytest.raises(ConfigurationError, match="URL"):
-        SessionStore.from_url(url)
+        SessionStore.from_url(url, allow_anonymous=True)
 
 
 def test_closed_store_refuses_work(file_store):
@@ -227,8 +231,8 @@ def test_closed_store_refuses_work(file_store):
 def test_namespaces_share_one_file(tmp_path):
     url = f"sqlite:///{tmp_path}/shared.db"
     with (
-        SessionStore.from_url(url, namespace="app_one") as one,
-        SessionStore.from_url(url, namespace="app-two") as two,
+        SessionStore.from_url(url, namespace="app_one", allow_anonymous=True) as one,
+        SessionStore.from_url(url, namespace="app-two", allow_anonymous=True) as two,
     ):
         one.history("s", user_id="alice").add_messages([HumanMessage("one")])
         two.history("s", user_id="alice").add_messages([HumanMessage("two")])
@@ -242,7 +246,7 @@ def test_short_lived_threads_reuse_pooled_connections(tmp_path):
     """Each run of a LangGraph graph uses fresh worker threads: connections must be reused, not leaked."""
     import threading
 
-    with SessionStore.from_url(f"sqlite:///{tmp_path / 'pool.db'}") as store:
+    with SessionStore.from_url(f"sqlite:///{tmp_path / 'pool.db'}", allow_anonymous=True) as store:
 
         def turn(i: int) -> None:
             store.history(f"s{i}", user_id="alice").add_messages([HumanMessage(f"m{i}")])

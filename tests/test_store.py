@@ -35,7 +35,6 @@ from langchain_core.messages import (
 )
 
 from langchain_sessionmem import SessionStore
-from langchain_sessionmem.records import SessionKey
 from langchain_sessionmem.errors import (
     ConfigurationError,
     ConflictError,
@@ -45,6 +44,7 @@ from langchain_sessionmem.errors import (
     SerializationError,
     SessionMemoryError,
 )
+from langchain_sessionmem.records import SessionKey
 
 ENGINES = [
     pytest.param("memory", id="memory"),
@@ -677,7 +677,7 @@ async def test_async_purge_and_ttl(make_store, kind):
 def test_invalid_ttl_is_a_configuration_error(engine_url):
     for ttl in (timedelta(0), timedelta(seconds=-1), 0, -5.0):
         with pytest.raises(ConfigurationError, match="ttl"):
-            SessionStore.from_url(engine_url, ttl=ttl)
+            SessionStore.from_url(engine_url, ttl=ttl, allow_anonymous=True)
 
 
 # -- state ---------------------------------------------------------------------------------
@@ -1041,12 +1041,12 @@ def test_corrupt_state_is_reported(store, kind):
 
 def test_bad_options_are_configuration_errors(engine_url):
     with pytest.raises(ConfigurationError, match="on_corrupt"):
-        SessionStore.from_url(engine_url, on_corrupt="ignore")
+        SessionStore.from_url(engine_url, on_corrupt="ignore", allow_anonymous=True)
     with pytest.raises(ConfigurationError, match="max_message_bytes"):
-        SessionStore.from_url(engine_url, max_message_bytes=0)
+        SessionStore.from_url(engine_url, max_message_bytes=0, allow_anonymous=True)
     for namespace in ("", "has space", "a:b", "{tag}", "x" * 65, "-leading", "ünï", 42, None):
         with pytest.raises(ConfigurationError, match="namespace"):
-            SessionStore.from_url(engine_url, namespace=namespace)
+            SessionStore.from_url(engine_url, namespace=namespace, allow_anonymous=True)
 
 
 def test_closed_store_context_manager(make_store, kind):
