@@ -1,19 +1,22 @@
 """Session memory for LangChain chains and LangGraph agents."""
 
 from .codec import StoredMessage
+from .crypto import Keyring
 from .errors import (
     ConfigurationError,
     ConflictError,
     CorruptDataError,
     EngineUnavailableError,
+    InvalidArgumentError,
     InvalidIdError,
+    KeyUnavailableError,
     MessageTooLargeError,
     SerializationError,
     SessionMemoryError,
 )
 from .history import SessionHistory
 from .ids import ANONYMOUS
-from .records import SessionInfo, SessionState
+from .records import SessionInfo, SessionState, ThreadInfo
 from .runnable import SessionMemoryRunnable, with_session_memory
 from .store import SessionStore
 
@@ -23,7 +26,10 @@ __all__ = [
     "ConflictError",
     "CorruptDataError",
     "EngineUnavailableError",
+    "InvalidArgumentError",
     "InvalidIdError",
+    "KeyUnavailableError",
+    "Keyring",
     "MessageTooLargeError",
     "SerializationError",
     "SessionHistory",
@@ -33,6 +39,7 @@ __all__ = [
     "SessionState",
     "SessionStore",
     "StoredMessage",
+    "ThreadInfo",
     "with_session_memory",
 ]
 __version__ = "0.1.0"

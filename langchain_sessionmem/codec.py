@@ -1,7 +1,9 @@
-"""Messages to bytes and back, with langchain-core's own message dicts (lossless for every type).
+"""Messages to stored bytes and back, with langchain-core's own message dicts (lossless for every type).
 
 Encoding assigns a time-ordered id to messages that have none, turns streamed chunks into whole
-messages and enforces the size limit, so engines only ever see finished, identified bytes.
+messages, enforces the size limit and, with a :class:`~langchain_sessionmem.crypto.Sealer`,
+encrypts each message bound to its session and id. Engines only ever see finished, identified
+bytes; LangChain knowledge stays above the backends.
 """
 
 from __future__ import annotations
@@ -18,11 +20,20 @@ from langchain_core.messages import (
     messages_from_dict,
 )
 
-from .errors import CorruptDataError, MessageTooLargeError, SerializationError
-from .ids import uuid7
+from .crypto import Sealer
+from .errors import (
+    CorruptDataError,
+    KeyUnavailableError,
+    MessageTooLargeError,
+    SerializationError,
+)
+from .ids import uuid7, validate_id
 from .records import EncodedMessage
 
 DEFAULT_MAX_MESSAGE_BYTES = 1_048_576
+MAX_DEPTH = 100
+"""How deeply stored JSON may nest: deeper payloads are refused before they reach the encoder."""
+_ID_SEP = b"\x00"
 
 
 @dataclass(frozen=True)
@@ -33,19 +44,42 @@ class StoredMessage:
     message: BaseMessage
 
 
+def depth_ok(value: object, limit: int = MAX_DEPTH) -> bool:
+    """True when ``value`` nests at most ``limit`` containers deep (iteratively: no recursion)."""
+    stack = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children = list(item.values())
+        elif isinstance(item, (list, tuple)):
+            children = list(item)
+        else:
+            continue
+        if depth >= limit:
+            return False
+        stack.extend((child, depth + 1) for child in children)
+    return True
+
+
 def encode(
-    messages: Sequence[BaseMessage], max_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
+    messages: Sequence[BaseMessage],
+    max_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+    *,
+    sealer: Sealer | None = None,
+    session_id: str = "",
 ) -> list[EncodedMessage]:
     """Encode a batch; any bad message fails the whole batch before anything is written.
 
     Chunks become whole messages and a message without an id gets a new one in its stored
-    form; the caller's objects are not mutated.
+    form; the caller's objects are not mutated. With ``sealer`` each record is encrypted, bound
+    to ``session_id`` and its message id (the id stays readable in front of the ciphertext).
     """
     encoded = []
     for position, message in enumerate(messages):
         if not isinstance(message, BaseMessage):
             raise SerializationError(
-                f"expected a langchain_core BaseMessage, got {type(message).__name__}: wrap text in HumanMessage(...)"
+                f"expected a langchain_core BaseMessage, got {type(message).__name__}: "
+                "wrap text in HumanMessage(...)"
             )
         if isinstance(message, BaseMessageChunk):
             message = message_chunk_to_message(message)
@@ -53,42 +87,79 @@ def encode(
         generated = not message.id
         if generated:
             record["data"]["id"] = uuid7()
+        message_id = validate_id(str(record["data"]["id"]), f"message {position}'s id")
+        if not depth_ok(record):
+            raise SerializationError(
+                f"message {position} ({message.type}) nests more than {MAX_DEPTH} levels deep: "
+                "flatten additional_kwargs / content before storing it"
+            )
         try:
             data = json.dumps(record, ensure_ascii=False, separators=(",", ":")).encode()
-        except (TypeError, ValueError) as exc:
+        except (TypeError, ValueError, RecursionError, UnicodeError) as exc:
             raise SerializationError(
-                f"message {position} ({message.type}) cannot be stored as JSON: {exc}. "
-                "Keep additional_kwargs / response_metadata to JSON types (str, numbers, lists, dicts)."
+                f"message {position} ({message.type}) cannot be stored as JSON: {exc}. Keep "
+                "additional_kwargs / response_metadata to JSON types (str, numbers, lists, dicts)."
             ) from exc
         if len(data) > max_bytes:
             raise MessageTooLargeError(
-                f"message {position} ({message.type}) encodes to {len(data)} bytes, over the store's "
-                f"max_message_bytes={max_bytes}: shorten it or raise max_message_bytes"
+                f"message {position} ({message.type}) encodes to {len(data)} bytes, over the "
+                f"store's max_message_bytes={max_bytes}: shorten it or raise max_message_bytes"
             )
-        encoded.append(EncodedMessage(str(record["data"]["id"]), data, generated))
+        if sealer is not None:
+            sealed = sealer.seal(data, "session", session_id, "message", message_id)
+            data = message_id.encode() + _ID_SEP + sealed
+        encoded.append(EncodedMessage(message_id, data, generated))
     return encoded
 
 
+def _plain(data: bytes | str, sealer: Sealer | None, session_id: str) -> bytes | str:
+    """The JSON text of a stored record (decrypted with ``sealer``, which checks its place)."""
+    if sealer is None:
+        return data
+    raw = data.encode() if isinstance(data, str) else bytes(data)
+    message_id, sep, sealed = raw.partition(_ID_SEP)
+    if not sep:
+        raise CorruptDataError("the record is not encrypted, but this store requires encryption")
+    return sealer.open(
+        sealed, "session", session_id, "message", message_id.decode("utf-8", "replace")
+    )
+
+
 def decode_many(
-    records: Sequence[tuple[int, bytes | str]], *, session_id: str
+    records: Sequence[tuple[int, bytes | str]], *, session_id: str, sealer: Sealer | None = None
 ) -> list[BaseMessage]:
     """Decode a batch in one pass; on any failure, :func:`decode` each record to find the bad one."""
     try:
+        texts = [_plain(data, sealer, session_id) for _, data in records]
         return messages_from_dict(
-            [json.loads(data.decode() if isinstance(data, bytes) else data) for _, data in records]
+            [json.loads(t.decode() if isinstance(t, bytes) else t) for t in texts]
         )
     except Exception:  # noqa: BLE001 - the per-record pass below names the culprit
-        return [decode(data, session_id=session_id, position=seq) for seq, data in records]
+        return [
+            decode(data, session_id=session_id, position=seq, sealer=sealer)
+            for seq, data in records
+        ]
 
 
-def decode(data: bytes | str, *, session_id: str, position: int) -> BaseMessage:
+def decode(
+    data: bytes | str, *, session_id: str, position: int, sealer: Sealer | None = None
+) -> BaseMessage:
     """Decode one stored record; bad bytes raise :class:`CorruptDataError` naming where they are."""
     try:
-        return messages_from_dict([json.loads(data)])[0]
+        return messages_from_dict([json.loads(_plain(data, sealer, session_id))])[0]
+    except KeyUnavailableError:
+        raise
+    except CorruptDataError as exc:
+        raise CorruptDataError(
+            f"session {session_id!r}: stored message at position {position}: {exc}",
+            session_id=session_id,
+            position=position,
+        ) from exc
     except Exception as exc:  # noqa: BLE001 - any failure here means the record is unreadable
         raise CorruptDataError(
-            f"session {session_id!r}: stored message at position {position} cannot be decoded ({exc}); "
-            "other messages of the session are still readable (read around it, or delete the session)",
+            f"session {session_id!r}: stored message at position {position} cannot be decoded "
+            f"({exc}); other messages of the session are still readable (read around it, or "
+            "delete the session)",
             session_id=session_id,
             position=position,
         ) from exc

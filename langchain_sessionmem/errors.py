@@ -18,6 +18,10 @@ class InvalidIdError(SessionMemoryError, ValueError):
     """A session, user or thread id cannot be used as a key (empty, too long, control characters)."""
 
 
+class InvalidArgumentError(SessionMemoryError, ValueError):
+    """An argument is out of range or of the wrong type (a negative or huge ``k``, a bad bound)."""
+
+
 class MessageTooLargeError(SessionMemoryError, ValueError):
     """A message encodes to more bytes than the store's ``max_message_bytes``."""
 

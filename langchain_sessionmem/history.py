@@ -1,8 +1,10 @@
 """`SessionHistory`: a ``BaseChatMessageHistory`` for one (user, session), with bounded reads.
 
 Beyond the LangChain contract it offers what memory strategies need: ``tail(k)`` in O(k),
-ranges by position, a count, and a small state dict updated with compare-and-set. Every method
-has an async twin that does not block the event loop.
+ranges by position and paged reads, a count, ``pop`` for undo / regenerate, a small state dict
+updated with compare-and-set, and a per-user state shared by the user's sessions. Every method
+has an async twin that does not block the event loop. With a store keyring, messages and states
+are encrypted, each bound to its place.
 """
 
 from __future__ import annotations
@@ -13,30 +15,41 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from langchain_core.messages import BaseMessage
+from langchain_core.messages import BaseMessage, get_buffer_string
 
 from ._compat import ChatHistoryBase
 from ._steps import Steps, adrive, drive
 from .backends.base import Engine
-from .codec import StoredMessage, decode, decode_many, encode
-from .errors import ConfigurationError, ConflictError, CorruptDataError, SerializationError
+from .codec import MAX_DEPTH, StoredMessage, decode, decode_many, depth_ok, encode
+from .crypto import Sealer
+from .errors import (
+    ConfigurationError,
+    ConflictError,
+    CorruptDataError,
+    InvalidArgumentError,
+    SerializationError,
+)
 from .ids import validate_id, validate_user_id
 from .records import Record, SessionKey, SessionState
+from .sealing import DataKeys
 
 logger = logging.getLogger(__name__)
 
 StateUpdate = Callable[[dict[str, Any]], "dict[str, Any] | None"]
 OnCorrupt = Literal["raise", "skip"]
 Call = tuple[Any, ...]  # (method name, *args): a step of the compare-and-set loop
+MAX_K = 2**31 - 1
+"""The largest ``k`` or position a read accepts (engines index with 32- or 64-bit integers)."""
 
 
 @dataclass(frozen=True)
 class HistoryContext:
-    """What a history needs from its store: the engine and the store's limits and policies."""
+    """What a history needs from its store: the engine, limits, policies and encryption."""
 
     engine: Engine
     max_message_bytes: int
     on_corrupt: OnCorrupt = "raise"
+    keys: DataKeys | None = None
 
 
 class SessionHistory(ChatHistoryBase):
@@ -49,26 +62,36 @@ class SessionHistory(ChatHistoryBase):
         self.user_id = validate_user_id(user_id)
         self._key = SessionKey(self.session_id, self.user_id)
 
-    # -- decoding --------------------------------------------------------------------------
-    def _entries(self, records: Sequence[Record]) -> list[StoredMessage]:
+    # -- encryption and decoding -----------------------------------------------------------
+    def _sealer(self) -> Sealer | None:
+        keys = self.context.keys
+        return None if keys is None else keys.sealer(self.user_id)
+
+    async def _asealer(self) -> Sealer | None:
+        keys = self.context.keys
+        return None if keys is None else await keys.asealer(self.user_id)
+
+    def _encode(self, messages: Sequence[BaseMessage], sealer: Sealer | None) -> Any:
+        limit = self.context.max_message_bytes
+        return encode(messages, limit, sealer=sealer, session_id=self.session_id)
+
+    def _entries(self, records: Sequence[Record], sealer: Sealer | None) -> list[StoredMessage]:
+        sid = self.session_id
         try:
-            messages = decode_many(records, session_id=self.session_id)
+            messages = decode_many(records, session_id=sid, sealer=sealer)
         except CorruptDataError:
             if self.context.on_corrupt == "raise":
                 raise
         else:
-            return [
-                StoredMessage(seq, message)
-                for (seq, _), message in zip(records, messages, strict=True)
-            ]
+            return [StoredMessage(seq, m) for (seq, _), m in zip(records, messages, strict=True)]
         entries = []
         for seq, data in records:
             try:
                 entries.append(
-                    StoredMessage(seq, decode(data, session_id=self.session_id, position=seq))
+                    StoredMessage(seq, decode(data, session_id=sid, position=seq, sealer=sealer))
                 )
             except CorruptDataError:
-                logger.warning("skipping corrupt message %d of session %r", seq, self.session_id)
+                logger.warning("skipping corrupt message %d of session %r", seq, sid)
         return entries
 
     @staticmethod
@@ -79,19 +102,20 @@ class SessionHistory(ChatHistoryBase):
     @property
     def messages(self) -> list[BaseMessage]:  # type: ignore[override]
         """The whole history. Prefer :meth:`tail` in a chat turn: it reads only what it returns."""
-        return self._messages(self._entries(self.engine.tail(self._key, None)))
+        return self._messages(self._entries(self.engine.tail(self._key, None), self._sealer()))
 
     async def aget_messages(self) -> list[BaseMessage]:
-        return self._messages(self._entries(await self.engine.atail(self._key, None)))
+        records = await self.engine.atail(self._key, None)
+        return self._messages(self._entries(records, await self._asealer()))
 
     def add_messages(self, messages: Sequence[BaseMessage]) -> None:
         """Append a batch atomically in one round trip; ids already stored are skipped."""
         if messages:
-            self.engine.append(self._key, encode(messages, self.context.max_message_bytes))
+            self.engine.append(self._key, self._encode(messages, self._sealer()))
 
     async def aadd_messages(self, messages: Sequence[BaseMessage]) -> None:
         if messages:
-            await self.engine.aappend(self._key, encode(messages, self.context.max_message_bytes))
+            await self.engine.aappend(self._key, self._encode(messages, await self._asealer()))
 
     def add_message(self, message: BaseMessage) -> None:
         self.add_messages([message])
@@ -116,19 +140,39 @@ class SessionHistory(ChatHistoryBase):
 
     def tail_entries(self, k: int) -> list[StoredMessage]:
         """Like :meth:`tail`, with each message's position (``seq``) in the session."""
-        return self._entries(self.engine.tail(self._key, _check_k(k)))
+        return self._entries(self.engine.tail(self._key, _check_int(k, "k")), self._sealer())
 
     async def atail_entries(self, k: int) -> list[StoredMessage]:
-        return self._entries(await self.engine.atail(self._key, _check_k(k)))
+        records = await self.engine.atail(self._key, _check_int(k, "k"))
+        return self._entries(records, await self._asealer())
 
     def range_entries(self, start_seq: int, end_seq: int | None = None) -> list[StoredMessage]:
         """Messages with ``start_seq <= seq < end_seq`` (positions start at 1), oldest first."""
-        return self._entries(self.engine.range(self._key, start_seq, end_seq))
+        start, end = _bounds(start_seq, end_seq)
+        return self._entries(self.engine.range(self._key, start, end), self._sealer())
 
     async def arange_entries(
         self, start_seq: int, end_seq: int | None = None
     ) -> list[StoredMessage]:
-        return self._entries(await self.engine.arange(self._key, start_seq, end_seq))
+        start, end = _bounds(start_seq, end_seq)
+        records = await self.engine.arange(self._key, start, end)
+        return self._entries(records, await self._asealer())
+
+    def page(self, *, before: int | None = None, limit: int = 50) -> list[StoredMessage]:
+        """Up to ``limit`` messages before position ``before`` (the newest page without it).
+
+        Scroll back with ``before=page[0].seq``; an empty page means the start was reached.
+        """
+        if before is None:
+            return self.tail_entries(_check_int(limit, "limit"))
+        start, end = _page(before, limit)
+        return self.range_entries(start, end)
+
+    async def apage(self, *, before: int | None = None, limit: int = 50) -> list[StoredMessage]:
+        if before is None:
+            return await self.atail_entries(_check_int(limit, "limit"))
+        start, end = _page(before, limit)
+        return await self.arange_entries(start, end)
 
     def count(self) -> int:
         """How many messages the session holds."""
@@ -137,20 +181,33 @@ class SessionHistory(ChatHistoryBase):
     async def acount(self) -> int:
         return await self.engine.acount(self._key)
 
-    # -- state -----------------------------------------------------------------------------
+    # -- undo ------------------------------------------------------------------------------
+    def pop(self, n: int = 1) -> list[BaseMessage]:
+        """Remove the last ``n`` messages atomically and return them (undo, regenerate)."""
+        records = self.engine.pop(self._key, _check_int(n, "n"))  # type: ignore[attr-defined]
+        return self._messages(self._entries(records, self._sealer()))
+
+    async def apop(self, n: int = 1) -> list[BaseMessage]:
+        records = await self.engine.apop(self._key, _check_int(n, "n"))  # type: ignore[attr-defined]
+        return self._messages(self._entries(records, await self._asealer()))
+
+    # -- session state ---------------------------------------------------------------------
     def get_state(self) -> SessionState:
         """The session's state dict and its version (0 and ``{}`` before the first write)."""
-        return self._state(*self.engine.get_state(self._key))
+        return self._load(*self.engine.get_state(self._key), self._sealer(), "state")
 
     async def aget_state(self) -> SessionState:
-        return self._state(*await self.engine.aget_state(self._key))
+        version, data = await self.engine.aget_state(self._key)
+        return self._load(version, data, await self._asealer(), "state")
 
     def cas_state(self, expected_version: int, data: dict[str, Any]) -> bool:
         """Write ``data`` only if the state is still at ``expected_version``; ``False`` otherwise."""
-        return self.engine.cas_state(self._key, expected_version, _dump_state(data))
+        blob = self._dump(data, self._sealer(), "state")
+        return self.engine.cas_state(self._key, expected_version, blob)
 
     async def acas_state(self, expected_version: int, data: dict[str, Any]) -> bool:
-        return await self.engine.acas_state(self._key, expected_version, _dump_state(data))
+        blob = self._dump(data, await self._asealer(), "state")
+        return await self.engine.acas_state(self._key, expected_version, blob)
 
     def update_state(self, update: StateUpdate, *, attempts: int = 20) -> dict[str, Any]:
         """Apply ``update`` to the state with compare-and-set, retrying when another writer won."""
@@ -162,16 +219,20 @@ class SessionHistory(ChatHistoryBase):
     # -- per-user state: shared by every session of the user, never listed as a session ------
     def get_user_state(self) -> SessionState:
         """The user's state dict (entities kept across sessions); needs a ``user_id``."""
-        return self._state(*self.engine.get_user_state(self._owner()), what="user state")
+        version, data = self.engine.get_user_state(self._owner())
+        return self._load(version, data, self._sealer(), "user state")
 
     async def aget_user_state(self) -> SessionState:
-        return self._state(*await self.engine.aget_user_state(self._owner()), what="user state")
+        version, data = await self.engine.aget_user_state(self._owner())
+        return self._load(version, data, await self._asealer(), "user state")
 
     def cas_user_state(self, expected_version: int, data: dict[str, Any]) -> bool:
-        return self.engine.cas_user_state(self._owner(), expected_version, _dump_state(data))
+        blob = self._dump(data, self._sealer(), "user state")
+        return self.engine.cas_user_state(self._owner(), expected_version, blob)
 
     async def acas_user_state(self, expected_version: int, data: dict[str, Any]) -> bool:
-        return await self.engine.acas_user_state(self._owner(), expected_version, _dump_state(data))
+        blob = self._dump(data, await self._asealer(), "user state")
+        return await self.engine.acas_user_state(self._owner(), expected_version, blob)
 
     def update_user_state(self, update: StateUpdate, *, attempts: int = 20) -> dict[str, Any]:
         """:meth:`update_state` for the per-user state."""
@@ -194,7 +255,7 @@ class SessionHistory(ChatHistoryBase):
     def _update(
         self, scope: str, update: StateUpdate, attempts: int
     ) -> Steps[Call, dict[str, Any]]:
-        """Read, apply ``update``, write if unchanged meanwhile; ``None`` from ``update`` writes nothing."""
+        """Read, apply ``update``, write if unchanged meanwhile; ``None`` writes nothing."""
         for _ in range(attempts):
             state = yield ("get_" + scope,)
             new = update(dict(state.data))
@@ -211,36 +272,73 @@ class SessionHistory(ChatHistoryBase):
     async def _acall(self, call: Call) -> Any:
         return await getattr(self, "a" + call[0])(*call[1:])
 
-    def _state(self, version: int, data: bytes | None, what: str = "state") -> SessionState:
+    # -- state bytes -----------------------------------------------------------------------
+    def _place(self, what: str) -> tuple[str, ...]:
+        return ("user-state",) if what == "user state" else ("session", self.session_id, "state")
+
+    def _dump(self, data: dict[str, Any], sealer: Sealer | None, what: str) -> bytes:
+        blob = _dump_state(data, what)
+        return blob if sealer is None else sealer.seal(blob, *self._place(what))
+
+    def _load(
+        self, version: int, data: bytes | None, sealer: Sealer | None, what: str
+    ) -> SessionState:
         if data is None:
             return SessionState(version, {})
         try:
-            return SessionState(version, json.loads(data))
-        except ValueError as exc:
+            text = data if sealer is None else sealer.open(data, *self._place(what))
+            loaded = json.loads(text)
+            if not isinstance(loaded, dict):
+                raise ValueError(f"a JSON {type(loaded).__name__}, not an object")
+        except (ValueError, CorruptDataError) as exc:
             raise CorruptDataError(
-                f"session {self.session_id!r}: stored {what} (version {version}) is not valid "
-                f"JSON ({exc}); reset it with cas_{what.replace(' ', '_')}(version, {{}})",
+                f"session {self.session_id!r}: stored {what} (version {version}) cannot be read "
+                f"({exc}); reset it with cas_{what.replace(' ', '_')}(version, {{}})",
                 session_id=self.session_id,
             ) from exc
+        return SessionState(int(version), loaded)
 
     def __repr__(self) -> str:
-        return f"SessionHistory(session_id={self.session_id!r}, user_id={self.user_id!r}, engine={self.engine.kind!r})"
+        return (
+            f"SessionHistory(session_id={self.session_id!r}, user_id={self.user_id!r}, "
+            f"engine={self.engine.kind!r})"
+        )
 
-    __str__ = __repr__  # the base class would read the whole history to print it
+    def __str__(self) -> str:
+        """The transcript, as ``BaseChatMessageHistory`` prints it (reads the whole session)."""
+        return get_buffer_string(self.messages)
 
 
-def _check_k(k: int) -> int:
-    if not isinstance(k, int) or isinstance(k, bool) or k < 0:
-        raise ValueError(f"k must be a non-negative int, got {k!r}")
-    return k
+def _check_int(value: object, name: str) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= MAX_K:
+        raise InvalidArgumentError(f"{name} must be an int from 0 to {MAX_K}, got {value!r}")
+    return value
 
 
-def _dump_state(data: dict[str, Any]) -> bytes:
+def _bounds(start: object, end: object) -> tuple[int, int | None]:
+    """Validated range bounds; a start below 1 reads from the first message."""
+    if not isinstance(start, int) or isinstance(start, bool) or abs(start) > MAX_K:
+        raise InvalidArgumentError(f"start_seq must be an int of at most {MAX_K}, got {start!r}")
+    if end is not None and (not isinstance(end, int) or isinstance(end, bool) or abs(end) > MAX_K):
+        raise InvalidArgumentError(
+            f"end_seq must be None or an int of at most {MAX_K}, got {end!r}"
+        )
+    return max(start, 1), end
+
+
+def _page(before: int, limit: int) -> tuple[int, int]:
+    end = _check_int(before, "before")
+    return max(1, end - _check_int(limit, "limit")), end
+
+
+def _dump_state(data: dict[str, Any], what: str = "state") -> bytes:
     if not isinstance(data, dict):
-        raise SerializationError(f"session state must be a dict, got {type(data).__name__}")
+        raise SerializationError(f"session {what} must be a dict, got {type(data).__name__}")
+    if not depth_ok(data):
+        raise SerializationError(f"session {what} nests more than {MAX_DEPTH} levels deep")
     try:
         return json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode()
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, RecursionError, UnicodeError) as exc:
         raise SerializationError(
-            f"session state cannot be stored as JSON: {exc}; keep it to JSON types"
+            f"session {what} cannot be stored as JSON: {exc}; keep it to JSON types"
         ) from exc

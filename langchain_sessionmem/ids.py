@@ -23,6 +23,13 @@ def validate_id(value: object, kind: str = "session_id") -> str:
         raise InvalidIdError(
             f"{kind} is {len(value)} characters long; the limit is {MAX_ID_LENGTH}: use a shorter id or a hash of it"
         )
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InvalidIdError(
+            f"{kind} is not valid UTF-8 text (it holds the lone surrogate "
+            f"{value[exc.start]!r} at position {exc.start}): pass a str of whole characters"
+        ) from None
     bad = next((c for c in value if ord(c) < 32 or 127 <= ord(c) < 160), None)
     if bad is not None:
         raise InvalidIdError(

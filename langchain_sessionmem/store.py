@@ -10,10 +10,12 @@ from typing import TYPE_CHECKING, Any
 from . import backends
 from .backends.base import Engine
 from .codec import DEFAULT_MAX_MESSAGE_BYTES
+from .crypto import Keyring
 from .errors import ConfigurationError
 from .history import HistoryContext, OnCorrupt, SessionHistory
-from .ids import MISSING, resolve_user_id, validate_id, validate_user_id
-from .records import SessionInfo, SessionKey, ttl_seconds
+from .ids import ANONYMOUS, MISSING, resolve_user_id, validate_id, validate_user_id
+from .records import SessionInfo, SessionKey, ThreadInfo, ttl_seconds
+from .sealing import DataKeys
 
 if TYPE_CHECKING:
     from langgraph.checkpoint.base import BaseCheckpointSaver
@@ -40,6 +42,7 @@ class SessionStore:
         max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
         on_corrupt: OnCorrupt = "raise",
         allow_anonymous: bool = False,
+        encryption: Keyring | None = None,
     ):
         if on_corrupt not in ("raise", "skip"):
             raise ConfigurationError(f"on_corrupt must be 'raise' or 'skip', got {on_corrupt!r}")
@@ -51,6 +54,13 @@ class SessionStore:
         self.max_message_bytes = max_message_bytes
         self.on_corrupt: OnCorrupt = on_corrupt
         self.allow_anonymous = allow_anonymous
+        if encryption is not None and not isinstance(encryption, Keyring):
+            raise ConfigurationError(
+                "encryption= takes a langchain_sessionmem.Keyring({'k1': key}, 'k1'), "
+                f"got {type(encryption).__name__}"
+            )
+        self.encryption = encryption
+        self._keys = None if encryption is None else DataKeys(engine, namespace, encryption)
         self._savers: list[Any] = []
         self._checkpointer: Any = None
 
@@ -167,7 +177,7 @@ class SessionStore:
         """The chat history of one session of one user (a ``BaseChatMessageHistory``)."""
         validate_id(session_id, "session_id")
         user_id = self._user(user_id, f"store.history({session_id!r})")
-        context = HistoryContext(self.engine, self.max_message_bytes, self.on_corrupt)
+        context = HistoryContext(self.engine, self.max_message_bytes, self.on_corrupt, self._keys)
         return SessionHistory(context, session_id, user_id=user_id)
 
     def history_factory(self, *, user_id: Any = None) -> Callable[..., SessionHistory]:
@@ -210,12 +220,49 @@ class SessionStore:
         return SessionKey(validate_id(session_id, "session_id"), user)
 
     def delete_user(self, user_id: str) -> int:
-        """Erase every session of ``user_id`` and its per-user state (a GDPR erase); returns
-        how many sessions were deleted."""
-        return self.engine.delete_user(validate_id(user_id, "user_id"))
+        """Erase everything of ``user_id`` (a GDPR erase): checkpointer threads, sessions, the
+        per-user state and the user's data key; returns how many sessions were deleted.
+
+        What an erase guarantees per engine is in docs/security.md (SQLite overwrites the freed
+        pages and truncates its WAL; Redis AOF/RDB rewrites and PostgreSQL VACUUM are the
+        operator's).
+        """
+        user = validate_id(user_id, "user_id")
+        saver = self._erasing_saver(user)
+        if saver is not None:
+            saver.delete_user_threads()
+        deleted = self.engine.delete_user(user)
+        if self._keys is not None:
+            self._keys.forget(user)
+        return deleted
 
     async def adelete_user(self, user_id: str) -> int:
-        return await self.engine.adelete_user(validate_id(user_id, "user_id"))
+        user = validate_id(user_id, "user_id")
+        saver = self._erasing_saver(user)
+        if saver is not None:
+            await saver.adelete_user_threads()
+        deleted = await self.engine.adelete_user(user)
+        if self._keys is not None:
+            self._keys.forget(user)
+        return deleted
+
+    def _erasing_saver(self, user: str) -> Any:
+        """The store's checkpointer for ``user``, or ``None`` where the backend has none."""
+        try:
+            saver = self.checkpointer(user_id=user)
+        except ConfigurationError:
+            return None
+        return saver if hasattr(saver, "delete_user_threads") else None
+
+    def list_threads(self, user_id: Any = MISSING) -> list[ThreadInfo]:
+        """The checkpointer threads of ``user_id``, most recently updated first."""
+        user = self._user(user_id, "list_threads()")
+        return self.checkpointer(user_id=user if user is not None else ANONYMOUS).list_threads()  # type: ignore[attr-defined,no-any-return]
+
+    async def alist_threads(self, user_id: Any = MISSING) -> list[ThreadInfo]:
+        user = self._user(user_id, "alist_threads()")
+        saver = self.checkpointer(user_id=user if user is not None else ANONYMOUS)
+        return await saver.alist_threads()  # type: ignore[attr-defined,no-any-return]
 
     def purge_expired(self) -> int:
         """Delete expired sessions on engines without native expiry; returns how many."""
@@ -244,6 +291,8 @@ class SessionStore:
     def _saver_options(self, options: dict[str, Any]) -> dict[str, Any]:
         """The store's namespace and TTL; a ``TTLConfig`` without ``default_ttl`` takes the store's."""
         merged: dict[str, Any] = {"namespace": self.namespace, "ttl": self.ttl, **options}
+        if self._keys is not None:
+            merged.setdefault("encryption", self._keys)
         ttl = options.get("ttl")
         if isinstance(ttl, Mapping) and ttl.get("default_ttl") is None and self.ttl is not None:
             merged["ttl"] = {**ttl, "default_ttl": self.ttl.total_seconds() / 60}
