@@ -203,7 +203,10 @@ _ROLES = {
 
 
 def _tiktoken_message_counter(encoding: Any) -> Callable[[BaseMessage], int]:
-    encode = encoding.encode
+    # Stored text that looks like a special token (``<|endoftext|>`` occurs in public chat logs)
+    # is counted as ordinary text: tiktoken's default would raise for the whole session.
+    def encode(text: str) -> list[int]:
+        return encoding.encode(text, disallowed_special=())  # type: ignore[no-any-return]
 
     def count(message: BaseMessage) -> int:
         tokens = TOKENS_PER_MESSAGE + len(encode(_ROLES.get(message.type, message.type)))

@@ -83,10 +83,10 @@ def test_a_turn_tokenizes_only_new_messages():
     real = _tiktoken_message_counter(ENC)
 
     class CountingEncoding:
-        def encode(self, text):
+        def encode(self, text, **options):
             nonlocal calls
             calls += 1
-            return ENC.encode(text)
+            return ENC.encode(text, **options)
 
     counter = MessageTokenCounter(_tiktoken_message_counter(CountingEncoding()), base_tokens=3)
     history = conversation(10)  # a 20-message window
@@ -194,3 +194,16 @@ def test_approximate_counter_is_additive():
     assert counter(messages) == counter.base_tokens + sum(
         counter.count_message(m) for m in messages
     )
+
+
+def test_text_that_looks_like_a_special_token_is_counted_as_text():
+    """``<|endoftext|>`` in a stored message (public chat logs hold it) must not break a session."""
+    text = "the model printed <|endoftext|> and stopped"
+    counter = tiktoken_counter("gpt-4")
+    expected = len(ENC.encode(text, disallowed_special=()))
+    assert counter.count_message(HumanMessage(text)) == 3 + len(ENC.encode("user")) + expected
+    from langchain_sessionmem.memory import TokenWindowMemory
+
+    window = TokenWindowMemory(max_tokens=200, token_counter=counter)
+    history = [HumanMessage(text, id="h1"), AIMessage("ok <|fim_prefix|>", id="a1")]
+    assert window.invoke(history) == history
