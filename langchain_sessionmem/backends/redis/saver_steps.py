@@ -1,320 +1,381 @@
-"""The Redis checkpointer's requests and replies, without I/O: argument builders, reply parsers, and
-the DeltaChannel walk as a generator of requests. :mod:`.saver` drives them sync or async.
+"""The Redis checkpointer's operations as generators of requests (no I/O): each is the whole logic
+of a sync/async pair, which :mod:`.saver` drives over ``RedisConnections.send`` / ``asend``.
 """
 
 from __future__ import annotations
 
+import builtins  # `list` is a method name of the saver: annotations here say builtins.list
 import json
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
-import ormsgpack
 from langchain_core.runnables import RunnableConfig
+from langgraph.checkpoint.base import (
+    ChannelVersions,
+    Checkpoint,
+    CheckpointMetadata,
+    CheckpointTuple,
+)
 
 from ..._steps import Steps
 from ...checkpoint.assemble import BlobKey, Row, TupleAssembler
-from ...checkpoint.config import matches, now, split_filter, validate_ns
-from ...checkpoint.delta import DeltaWalk, Link, decode_value, link_of
-from ...checkpoint.linear import LOGREF, PutPlan, decode_ref
-from ...checkpoint.serde import Typed
-from ...checkpoint.writes import WriteRow
-from ...errors import CorruptDataError
-from .connections import Request, Script
+from ...checkpoint.config import now, target
+from ...checkpoint.delta import DeltaWalk, delta_channels, empty_history
+from ...checkpoint.linear import LogCache, PutPlan
+from ...checkpoint.writes import WriteRow, plan_writes
+from ...errors import CorruptDataError, ThreadOwnershipError
+from .connections import Cmd, Pipe, Request, Script
 from .keys import ThreadKeys
+from .saver_codec import (
+    UNSCOPED,
+    apply_values,
+    chain_links,
+    delta_fetch_args,
+    list_params,
+    merge_pages,
+    parse_delta_fetch,
+    parse_rows,
+    prune_args,
+    put_args,
+    rebase_on_conflict,
+    rows_args,
+    text,
+    thread_info_of,
+    values_args,
+    writes_args,
+)
 from .scripts import script
-
-if TYPE_CHECKING:
-    from .saver import RedisCheckpointSaver
 
 T = TypeVar("T")
 SaverSteps = Steps[Request, T]
-UNSCOPED = "*"
-"""The owner mode of an unscoped saver in the scripts."""
 CHAIN_PAGE = 200  # ancestors per round trip in the DeltaChannel walk
+Walked = tuple[DeltaWalk, dict[str, list[WriteRow]], dict[str, Any]]
 
 
-def text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
+class RedisSaverSteps:
+    """The step generators of :class:`~.saver.RedisCheckpointSaver` (mixed into it)."""
 
+    keys: ThreadKeys
+    serde: Any
+    user_id: str | None
+    ttl: float | None
+    refresh_on_read: bool
+    _logs: LogCache
 
-def put_args(plan: PutPlan, mode: str, ttl_ms: int) -> list[Any]:
-    member = f"{plan.ns}\0{plan.checkpoint_id}"
-    record = ormsgpack.packb([plan.parent_id, plan.ckpt[0], plan.ckpt[1], plan.run_id])
-    args: list[Any] = [
-        mode,
-        ttl_ms,
-        repr(plan.ts),
-        plan.thread_id,
-        member,
-        record,
-        plan.metadata,
-        plan.run_id or "",
-        len(plan.blobs),
-    ]
-    for (channel, version), (typ, data) in plan.blobs.items():
-        args += [f"{plan.ns}\0{channel}\0{version}", typ.encode() + b"\0" + data]
-    args.append(len(plan.appends))
-    for app in plan.appends.values():
-        args += [app.log_id, app.start, len(app.items)]
-        args += [typ.encode() + b"\0" + data for typ, data in app.items]
-    return args
+    if TYPE_CHECKING:  # from SessionSaverBase and the saver
 
+        def _plan(self, *args: Any) -> PutPlan: ...
+        def _owns(self, owner: str | None) -> bool: ...
+        def _refuse(self, thread_id: str, action: str) -> ThreadOwnershipError: ...
+        def _thread_ids(self, thread_ids: Any) -> builtins.list[str]: ...
+        def _strategy(self, strategy: str) -> str: ...
+        def _index_ops(self, thread_id: str, run_id: str | None) -> builtins.list[Cmd]: ...
+        def _mark(self, thread_id: str, run_id: str | None) -> None: ...
+        def _forget_ops(self, thread_id: str, runs: set[str]) -> builtins.list[Cmd]: ...
 
-def writes_args(
-    rows: list[WriteRow], mode: str, ttl_ms: int, thread_id: str, ns: str, cid: str
-) -> list[Any]:
-    args: list[Any] = [mode, ttl_ms, repr(now()), thread_id, f"{ns}\0{cid}", len(rows)]
-    for w in rows:
-        args += [
-            f"{w.task_id}\0{w.idx}",
-            "1" if w.replace else "0",
-            ormsgpack.packb([w.task_path, w.channel, w.type, w.value]),
-        ]
-    return args
+        _registered: dict[str, tuple[float, set[str]]]
 
+    # -- small request builders ----------------------------------------------------------------
+    @property
+    def _mode(self) -> str:
+        return UNSCOPED if self.user_id is None else self.user_id
 
-def parse_rows(thread_id: str, reply: list[Any]) -> list[Row]:
-    rows: list[Row] = []
-    i = 0
-    while i < len(reply):
-        ns, _, cid = text(reply[i]).partition("\0")
-        parent, typ, data, _run = ormsgpack.unpackb(reply[i + 1])
-        row = Row(thread_id, ns, cid, parent, (typ, data), reply[i + 2])
-        n = int(reply[i + 3])
-        i += 4
-        for _ in range(n):
-            field, value = text(reply[i]), reply[i + 1]
-            i += 2
-            if value is None:
-                continue
-            parts = field.split("\0")
-            task_path, channel, wtyp, wdata = ormsgpack.unpackb(value)
-            row.writes.append(WriteRow(parts[-2], int(parts[-1]), task_path, channel, wtyp, wdata))
-        rows.append(row)
-    return rows
+    @property
+    def _ttl_ms(self) -> int:
+        return 0 if self.ttl is None else int(self.ttl * 1000)
 
+    @property
+    def _refresh_ms(self) -> int:
+        """TTL a read re-applies inside its own script (refresh_on_read), else 0."""
+        return self._ttl_ms if self.refresh_on_read else 0
 
-def _typed(value: bytes | None) -> Typed | None:
-    if value is None:
-        return None
-    typ, sep, data = bytes(value).partition(b"\0")
-    if not sep:
-        raise CorruptDataError(f"stored channel value has no type tag: {bytes(value)[:32]!r}")
-    return typ.decode(), data
+    def _lua(self, name: str, thread_id: str, args: builtins.list[Any]) -> Script:
+        """The checkpoint script ``name`` on the keys of ``thread_id`` (one slot)."""
+        return Script(script(f"checkpoint_{name}"), self.keys.thread(thread_id), args)
 
-
-def values_args(asm: TupleAssembler, thread_id: str, keys: list[BlobKey]) -> list[Any]:
-    hints = [(key[2], len(items)) for key, items in asm.known.items() if key[0] == thread_id]
-    args: list[Any] = [len(hints)]
-    for log_id, length in hints:
-        args += [log_id, length]
-    return args + [f"{ns}\0{channel}\0{version}" for _t, ns, channel, version in keys]
-
-
-def apply_values(asm: TupleAssembler, keys: list[BlobKey], reply: list[Any]) -> None:
-    """Feed the VALUES script's reply (blobs, then the unknown part of each log) into the assembler."""
-    need = asm.set_blobs({key: _typed(v) for key, v in zip(keys, reply[: len(keys)], strict=True)})
-    by_log: dict[str, list[Typed]] = {}
-    i = len(keys)
-    while i < len(reply):
-        log_id, start, n = text(reply[i]), int(reply[i + 1]), int(reply[i + 2])
-        items = [_typed(v) for v in reply[i + 3 : i + 3 + n - start]]
-        i += 3 + n - start
-        by_log[log_id] = [t for t in items if t is not None]
-    ranges = asm.log_ranges(need)
-    asm.set_logs(
-        {key: by_log.get(key[2], [])[: end - start] for key, (start, end) in ranges.items()}
-    )
-
-
-def rows_args(
-    mode: str,
-    ns: str | None,
-    exact: str | None,
-    before: str | None,
-    limit: int | None,
-    pushed: dict[str, Any],
-    refresh_ms: int,
-) -> list[Any]:
-    return [
-        mode,
-        "all" if ns is None else "ns",
-        ns or "",
-        exact or "",
-        before or "",
-        -1 if limit is None else max(limit, 0),
-        json.dumps(pushed) if pushed else "",
-        refresh_ms,
-    ]
-
-
-def merge_pages(rows: list[Row], local: dict[str, Any], limit: int | None) -> list[Row]:
-    if local:
-        rows = [r for r in rows if matches(json.loads(r.metadata), local)]
-    rows.sort(key=lambda r: r.checkpoint_id, reverse=True)
-    return rows if limit is None else rows[: max(limit, 0)]
-
-
-def prune_args(
-    mode: str,
-    rows: list[Row],
-    keep: set[tuple[str, str]],
-    blob_keys_all: list[str],
-    keep_blobs: set[str],
-    kept_values: dict[str, bytes | None],
-    all_logs: set[str],
-) -> list[Any]:
-    doomed = [f"{r.ns}\0{r.checkpoint_id}" for r in rows if (r.ns, r.checkpoint_id) not in keep]
-    dead_blobs = [f for f in blob_keys_all if f not in keep_blobs]
-    keep_logs = set()
-    for value in kept_values.values():
-        typed = _typed(value)
-        if typed is not None and typed[0] == LOGREF:
-            keep_logs.add(decode_ref(typed[1])[0])
-    dead_logs = sorted(all_logs - keep_logs)
-    return [mode, len(doomed), *doomed, len(dead_blobs), *dead_blobs, len(dead_logs), *dead_logs]
-
-
-def _chain_links(serde: Any, thread_id: str, reply: list[Any]) -> list[Link]:
-    links = []
-    for i in range(0, len(reply), 2):
-        parent, typ, data, _run = ormsgpack.unpackb(reply[i + 1])
-        links.append(link_of(serde, thread_id, text(reply[i]), parent, (typ, data)))
-    return links
-
-
-def delta_steps(
-    serde: Any,
-    keys: ThreadKeys,
-    mode: str,
-    thread_id: str,
-    ns: str,
-    checkpoint_id: str | None,
-    channels: Sequence[str],
-    *,
-    from_parent: bool = True,
-    refresh_ms: int = 0,
-) -> SaverSteps[tuple[DeltaWalk, dict[str, list[WriteRow]], dict[str, Any]] | None]:
-    """The DeltaChannel walk as script steps (their replies sent back in by a sync or async driver).
-
-    One DELTA_CHAIN call reads the target and up to 200 ancestors, one DELTA_FETCH call walks
-    them server-side and returns the seeds and the writes of the visited checkpoints: two round
-    trips per 200 ancestors. Returns ``(walk, writes by checkpoint id, seed values)`` or None.
-    """
-    links = _chain_links(
-        serde,
-        thread_id,
-        (
-            yield Script(
-                script("checkpoint_delta_chain"),
-                keys.thread(thread_id),
-                [mode, ns, checkpoint_id or "", CHAIN_PAGE + 1, refresh_ms],
+    def _check(self, reply: Any, thread_id: str, action: str = "write to") -> None:
+        head = text(reply[0]) if isinstance(reply, list) and reply else text(reply)
+        if head == "owner":
+            raise self._refuse(thread_id, action)
+        if head != "ok":
+            raise CorruptDataError(
+                f"unexpected reply from the checkpoint script for thread {thread_id!r}: {reply!r}"
             )
-        ),
-    )
-    if not links:
-        return None
-    walk = DeltaWalk(channels, links[0].parent_id if from_parent else links[0].checkpoint_id)
-    if from_parent:
-        links = links[1:]
-    writes: dict[str, list[WriteRow]] = {}
-    seeds: dict[str, Any] = {}
-    while not walk.done:
+
+    # -- reads ---------------------------------------------------------------------------------
+    def _rows_steps(
+        self, thread_id: str, args: builtins.list[Any]
+    ) -> SaverSteps[builtins.list[Row]]:
+        return parse_rows(thread_id, (yield self._lua("rows", thread_id, args)))
+
+    def _assemble_steps(
+        self, rows: builtins.list[Row], cache: bool
+    ) -> SaverSteps[builtins.list[CheckpointTuple]]:
+        """Channel values and log items of ``rows``: one VALUES script per thread."""
+        asm = TupleAssembler(self.serde, rows, self._logs)
+        by_thread: dict[str, list[BlobKey]] = {}
+        for key in asm.blob_keys():
+            by_thread.setdefault(key[0], []).append(key)
+        for tid, keys in by_thread.items():
+            apply_values(asm, keys, (yield self._lua("values", tid, values_args(asm, tid, keys))))
+        return asm.tuples(self._logs if cache else None)
+
+    def _get_tuple_steps(self, config: RunnableConfig) -> SaverSteps[CheckpointTuple | None]:
+        t = target(config)
+        rows = yield from self._rows_steps(
+            t.thread_id, rows_args(self._mode, t.ns, t.checkpoint_id, None, 1, {}, self._refresh_ms)
+        )
+        return (yield from self._assemble_steps(rows, cache=True))[0] if rows else None
+
+    def _list_steps(
+        self,
+        config: RunnableConfig | None,
+        filter: dict[str, Any] | None,
+        before: RunnableConfig | None,
+        limit: int | None,
+    ) -> SaverSteps[builtins.list[CheckpointTuple]]:
+        """Rows of one thread, or of every thread in the index; filters Lua cannot compare run here."""
+        conf, ns, exact, before_id, pushed, local = list_params(config, filter, before)
+        args = rows_args(
+            self._mode, ns, exact, before_id, None if local else limit, pushed, self._refresh_ms
+        )
+        if config:
+            threads = [target(config).thread_id]
+        else:
+            threads = [text(t) for t in (yield Cmd("zrange", (self.keys.threads, 0, -1)))]
+        rows: list[Row] = []
+        for tid in threads:
+            rows += yield from self._rows_steps(tid, args)
+        return (yield from self._assemble_steps(merge_pages(rows, local, limit), cache=False))
+
+    def _delta_steps(
+        self,
+        thread_id: str,
+        ns: str,
+        checkpoint_id: str | None,
+        channels: Sequence[str],
+        *,
+        from_parent: bool = True,
+        refresh_ms: int = 0,
+    ) -> SaverSteps[Walked | None]:
+        """The DeltaChannel walk: one DELTA_CHAIN call reads the target and up to 200 ancestors,
+        one DELTA_FETCH call walks them server-side and returns the seeds and the writes of the
+        visited checkpoints (two round trips per 200 ancestors). None when there is no target."""
+        chain = [self._mode, ns, checkpoint_id or "", CHAIN_PAGE + 1, refresh_ms]
+        links = chain_links(
+            self.serde, thread_id, (yield self._lua("delta_chain", thread_id, chain))
+        )
         if not links:
-            links = _chain_links(
-                serde,
-                thread_id,
-                (
-                    yield Script(
-                        script("checkpoint_delta_chain"),
-                        keys.thread(thread_id),
-                        [mode, ns, walk.cursor, CHAIN_PAGE, 0],
-                    )
-                ),
-            )
+            return None
+        walk = DeltaWalk(channels, links[0].parent_id if from_parent else links[0].checkpoint_id)
+        if from_parent:
+            links = links[1:]
+        writes: dict[str, list[WriteRow]] = {}
+        seeds: dict[str, Any] = {}
+        while not walk.done:
             if not links:
-                walk.end()
-                break
-        chans = [ch for ch in walk.channels if ch in walk.remaining]
-        args: list[Any] = [ns, len(chans), *chans, len(links)]
-        for link in links:
-            args += [link.checkpoint_id, *(str(link.versions.get(ch, "")) for ch in chans)]
-        reply = yield Script(script("checkpoint_delta_fetch"), keys.thread(thread_id), args)
-        nseeds, i = int(reply[1]), 2
-        filled: set[tuple[str, str]] = set()
-        for _ in range(nseeds):
-            ch, ver, typed, n = (
-                chans[int(reply[i]) - 1],
-                text(reply[i + 1]),
-                _typed(reply[i + 2]),
-                int(reply[i + 3]),
-            )
-            items = [t for t in (_typed(v) for v in reply[i + 4 : i + 4 + n]) if t is not None]
-            i += 4 + n
-            filled.add((ch, ver))
-            assert typed is not None
-            seeds[ch] = decode_value(serde, typed, items, ch, thread_id)
-        for k in range(i, len(reply), 2):
-            parts = text(reply[k]).split("\0")
-            task_path, channel, wtyp, wdata = ormsgpack.unpackb(reply[k + 1])
-            writes.setdefault(parts[-3], []).append(
-                WriteRow(parts[-2], int(parts[-1]), task_path, channel, wtyp, wdata)
-            )
-        walk.advance(links, filled)
-        links = []
-    return walk, writes, seeds
+                page = [self._mode, ns, walk.cursor, CHAIN_PAGE, 0]
+                reply = yield self._lua("delta_chain", thread_id, page)
+                links = chain_links(self.serde, thread_id, reply)
+                if not links:
+                    walk.end()
+                    break
+            chans = [ch for ch in walk.channels if ch in walk.remaining]
+            reply = yield self._lua("delta_fetch", thread_id, delta_fetch_args(ns, chans, links))
+            filled, found, more = parse_delta_fetch(self.serde, thread_id, chans, reply)
+            seeds.update(found)
+            for cid, rows in more.items():
+                writes.setdefault(cid, []).extend(rows)
+            walk.advance(links, filled)
+            links = []
+        return walk, writes, seeds
 
+    def _history_steps(
+        self, config: RunnableConfig, channels: Sequence[str]
+    ) -> SaverSteps[dict[str, Any]]:
+        if not channels:
+            return {}
+        t = target(config)
+        found = yield from self._delta_steps(
+            t.thread_id, t.ns, t.checkpoint_id, channels, refresh_ms=self._refresh_ms
+        )
+        if found is None:
+            return empty_history(channels)
+        walk, writes, seeds = found
+        return walk.history(self.serde, t.thread_id, writes, seeds)
 
-def list_params(
-    config: RunnableConfig | None, filter: dict[str, Any] | None, before: RunnableConfig | None
-) -> tuple[dict, str | None, str | None, str | None, dict[str, Any], dict[str, Any]]:
-    conf = (config or {}).get("configurable") or {}
-    ns = conf.get("checkpoint_ns")
-    if ns is not None:
-        validate_ns(ns)
-    before_id = ((before or {}).get("configurable") or {}).get("checkpoint_id")
-    pushed, local = split_filter(filter)
-    # Lua compares true with true only; Python's True == 1 would differ, so keep bools local.
-    for key in [k for k, v in pushed.items() if isinstance(v, bool)]:
-        local[key] = pushed.pop(key)
-    return conf, ns, conf.get("checkpoint_id"), before_id, pushed, local
-
-
-def rebase_on_conflict(plan: PutPlan, reply: Any) -> bool:
-    if isinstance(reply, list) and reply and text(reply[0]) == "conflict":
-        log_id = text(reply[1])
-        channel = next(ch for ch, app in plan.appends.items() if app.log_id == log_id)
-        plan.rebase(channel)
-        return True
-    return False
-
-
-def check_reply(
-    reply: Any, saver: RedisCheckpointSaver, thread_id: str, action: str = "write to"
-) -> None:
-    head = text(reply[0]) if isinstance(reply, list) and reply else text(reply)
-    if head == "owner":
-        raise saver._refuse(thread_id, action)
-    if head != "ok":
-        raise CorruptDataError(
-            f"unexpected reply from the checkpoint script for thread {thread_id!r}: {reply!r}"
+    def _thread_info_steps(self, thread_id: str) -> SaverSteps[dict[str, Any] | None]:
+        keys = self.keys.thread(thread_id)
+        res = yield Pipe(
+            [
+                Cmd("hmget", (keys[0], ["owner", "created", "updated"])),
+                Cmd("zcard", (keys[1],)),
+                Cmd("pttl", (keys[0],)),
+                *[Cmd("memory_usage", (key,), {"samples": 0}) for key in keys],
+            ]
+        )
+        owner = text(res[0][0]) if res[0][0] is not None else None
+        return (
+            thread_info_of(thread_id, res)
+            if owner is not None and self._owns(owner or None)
+            else None
         )
 
+    # -- writes --------------------------------------------------------------------------------
+    def _put_steps(
+        self,
+        config: RunnableConfig,
+        checkpoint: Checkpoint,
+        metadata: CheckpointMetadata,
+        new_versions: ChannelVersions,
+    ) -> SaverSteps[RunnableConfig]:
+        """Index the thread, then one PUT script; a log another writer grew is rebased and retried."""
+        plan = self._plan(config, checkpoint, metadata, new_versions)
+        yield Pipe(self._index_ops(plan.thread_id, plan.run_id))
+        self._mark(plan.thread_id, plan.run_id)
+        for _ in range(len(plan.appends) + 1):
+            reply = yield self._lua("put", plan.thread_id, put_args(plan, self._mode, self._ttl_ms))
+            if not rebase_on_conflict(plan, reply):
+                break
+        self._check(reply, plan.thread_id)
+        plan.commit(self._logs)
+        return {
+            "configurable": {
+                "thread_id": plan.thread_id,
+                "checkpoint_ns": plan.ns,
+                "checkpoint_id": plan.checkpoint_id,
+            }
+        }
 
-def thread_info_of(
-    saver: RedisCheckpointSaver, thread_id: str, res: list[Any]
-) -> dict[str, Any] | None:
-    owner, created, updated = res[0]
-    if owner is None or not saver._owns(text(owner) or None):
-        return None
-    pttl = int(res[2])
-    at = now()
-    return {
-        "thread_id": thread_id,
-        "owner": text(owner) or None,
-        "created_at": float(text(created)),
-        "updated_at": float(text(updated)),
-        "expires_at": at + pttl / 1000 if pttl > 0 else None,
-        "checkpoints": int(res[1]),
-        "bytes": sum(int(x or 0) for x in res[3:]),
-    }
+    def _put_writes_steps(
+        self,
+        config: RunnableConfig,
+        writes: Sequence[tuple[str, Any]],
+        task_id: str,
+        task_path: str,
+    ) -> SaverSteps[None]:
+        t = target(config)
+        rows = plan_writes(self.serde, writes, task_id, task_path)
+        yield Pipe(self._index_ops(t.thread_id, None))
+        self._mark(t.thread_id, None)
+        args = writes_args(rows, self._mode, self._ttl_ms, t.thread_id, t.ns, str(t.checkpoint_id))
+        self._check((yield self._lua("put_writes", t.thread_id, args)), t.thread_id)
+
+    def _delete_thread_steps(self, thread_id: str) -> SaverSteps[None]:
+        """The DELETE script, then the global indexes (its run ids plus those that outlive expiry)."""
+        reply = yield self._lua("delete", thread_id, [self._mode])
+        self._check(reply, thread_id, "delete")
+        runs = {text(r) for r in reply[1:]}
+        runs |= {text(r) for r in (yield Cmd("smembers", (self.keys.runs_of(thread_id),)))}
+        yield Pipe(self._forget_ops(thread_id, runs))
+        self._logs.drop_thread(thread_id)
+
+    def _delete_for_runs_steps(self, run_ids: Sequence[str]) -> SaverSteps[None]:
+        """Threads of the runs from the run index, then one DELETE_RUNS script per thread."""
+        runs = [str(r) for r in run_ids]
+        if not runs:
+            return
+        members = yield Pipe([Cmd("smembers", (self.keys.run(run),)) for run in runs])
+        for tid in sorted({text(t) for m in members for t in m}):
+            yield self._lua("delete_runs", tid, [self._mode, *runs])
+
+    def _copy_thread_steps(self, source_thread_id: str, target_thread_id: str) -> SaverSteps[None]:
+        """DUMP every key of the source, RESTORE it under the target's tag, re-stamp and index it."""
+        src, dst = self.keys.thread(source_thread_id), self.keys.thread(target_thread_id)
+        owner = yield Cmd("hget", (src[0], "owner"))
+        if owner is None:
+            return
+        if not self._owns(text(owner) or None):
+            raise self._refuse(source_thread_id, "copy")
+        dst_owner = yield Cmd("hget", (dst[0], "owner"))
+        if dst_owner is not None and not self._owns(text(dst_owner) or None):
+            raise self._refuse(target_thread_id, "overwrite")
+        dumps = yield Pipe([Cmd("dump", (key,)) for key in src])
+        runs = {text(e).split("\0", 1)[0] for e in (yield Cmd("zrange", (src[8], 0, -1)))}
+        cmds = [Cmd("delete", (key,)) for key in dst]  # cluster pipelines refuse multi-key DEL
+        cmds += [
+            Cmd("restore", (key, self._ttl_ms, blob), {"replace": True})
+            for key, blob in zip(dst, dumps, strict=True)
+            if blob is not None
+        ]
+        stamp = {"tid": target_thread_id, "created": repr(now()), "updated": repr(now())}
+        cmds.append(Cmd("hset", (dst[0],), {"mapping": stamp}))
+        if self.user_id is not None:
+            cmds.append(Cmd("hset", (dst[0], "owner", self.user_id)))
+        yield Pipe(cmds)
+        self._registered.pop(target_thread_id, None)
+        yield Pipe(
+            [
+                Cmd("zadd", (self.keys.threads, {target_thread_id: now()})),
+                *[Cmd("sadd", (self.keys.run(r), target_thread_id)) for r in runs],
+                *[Cmd("sadd", (self.keys.runs_of(target_thread_id), r)) for r in runs],
+            ]
+        )
+        self._logs.drop_thread(target_thread_id)
+
+    def _keep_steps(
+        self, thread_id: str, rows: builtins.list[Row]
+    ) -> SaverSteps[set[tuple[str, str]]]:
+        """(ns, id) of the newest checkpoint per namespace plus the ancestors its DeltaChannels replay."""
+        latest = {r.ns: r for r in sorted(rows, key=lambda r: r.checkpoint_id)}
+        keep = {(r.ns, r.checkpoint_id) for r in latest.values()}
+        for r in latest.values():
+            if chans := delta_channels(json.loads(r.metadata)):
+                found = yield from self._delta_steps(
+                    thread_id, r.ns, r.checkpoint_id, chans, from_parent=False
+                )
+                if found is not None:
+                    keep |= {(r.ns, cid) for cid in found[0].visited}
+        return keep
+
+    def _prune_steps(self, thread_ids: Sequence[str], strategy: str) -> SaverSteps[None]:
+        """keep_latest: the newest checkpoint per namespace and what its DeltaChannels replay stay;
+        the PRUNE script drops the other checkpoints, the blobs none of them names, unused logs."""
+        self._strategy(strategy)
+        for tid in self._thread_ids(thread_ids):
+            if strategy == "delete":
+                yield from self._delete_thread_steps(tid)
+                continue
+            keys = self.keys.thread(tid)
+            owner = yield Cmd("hget", (keys[0], "owner"))
+            if owner is None:
+                continue
+            if not self._owns(text(owner) or None):
+                raise self._refuse(tid, "prune")
+            rows = yield from self._rows_steps(
+                tid, rows_args(self._mode, None, None, None, None, {}, 0)
+            )
+            keep = yield from self._keep_steps(tid, rows)
+            keep_fields = set()
+            for r in [r for r in rows if (r.ns, r.checkpoint_id) in keep]:
+                versions = self.serde.loads_typed(r.ckpt).get("channel_versions", {})
+                keep_fields |= {f"{r.ns}\0{ch}\0{v}" for ch, v in versions.items()}
+            fields = sorted(keep_fields)
+            res = yield Pipe(
+                [
+                    Cmd("hkeys", (keys[4],)),
+                    Cmd("hkeys", (keys[0],)),
+                    *([Cmd("hmget", (keys[4], fields))] if fields else []),
+                ]
+            )
+            all_blobs = [text(f) for f in res[0]]
+            all_logs = {text(f)[4:] for f in res[1] if text(f).startswith("log:")}
+            kept_values = dict(zip(fields, res[2], strict=True)) if fields else {}
+            args = prune_args(self._mode, rows, keep, all_blobs, keep_fields, kept_values, all_logs)
+            if text((yield self._lua("prune", tid, args))) == "owner":
+                raise self._refuse(tid, "prune")
+            self._logs.drop_thread(tid)
+
+    def _purge_expired_steps(self) -> SaverSteps[int]:
+        """Threads of the index whose meta key expired, and their run ids, leave the global indexes."""
+        threads = [text(t) for t in (yield Cmd("zrange", (self.keys.threads, 0, -1)))]
+        alive = yield Pipe([Cmd("exists", (self.keys.thread(tid)[0],)) for tid in threads])
+        gone = [t for t, live in zip(threads, alive, strict=True) if not live]
+        runs = yield Pipe([Cmd("smembers", (self.keys.runs_of(tid),)) for tid in gone])
+        ops = [
+            op
+            for tid, rs in zip(gone, runs, strict=True)
+            for op in self._forget_ops(tid, {text(r) for r in rs})
+        ]
+        yield Pipe(ops)
+        return len(gone)
