@@ -7,32 +7,32 @@ window, runs the chain, then stores the turn's input and output messages with on
 Save rules, identical for invoke / batch / stream and their async twins:
 - a chain that raises stores nothing (``save_input_on_error=True`` keeps the input messages);
 - a streamed reply is stored once, as one merged ``AIMessage``, never as chunks;
-- a stream the consumer stops early stores the partial reply with
-  ``response_metadata["interrupted"] = True``, never as a complete one.
+- a turn cut short (the consumer stops a stream, the task is cancelled, ``asyncio.wait_for``
+  times out, an HTTP client disconnects) stores the input and what was streamed so far, marked
+  ``response_metadata["interrupted"] = True``: cancellation is not an error of the chain. The
+  save after a cancellation runs as a task of its own, so it never delays the cancellation;
+  ``await chain.aflush()`` waits for such saves.
 """
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from typing import Any
 
-from langchain_core.messages import (
-    AIMessage,
-    BaseMessage,
-    BaseMessageChunk,
-    HumanMessage,
-    message_chunk_to_message,
-)
+from langchain_core.messages import BaseMessage
 from langchain_core.runnables import Runnable, RunnableConfig
 from langchain_core.runnables.config import ensure_config
 from langchain_core.runnables.utils import ConfigurableFieldSpec, get_unique_config_specs
 
+from ._steps import Steps, adrive, drive
 from .errors import ConfigurationError
 from .history import SessionHistory
 from .memory import SessionMemoryProtocol, compose, select_window
 from .store import SessionStore
+from .turn import TurnShape, merge
 
 logger = logging.getLogger(__name__)
 
@@ -106,36 +106,15 @@ class LastMessages:
         return None
 
 
-def _as_messages(value: Any, what: str) -> list[BaseMessage]:
-    if isinstance(value, str):
-        return [HumanMessage(content=value)] if what == "input" else [AIMessage(content=value)]
-    if isinstance(value, BaseMessageChunk):
-        return [message_chunk_to_message(value)]
-    if isinstance(value, BaseMessage):
-        return [value]
-    if isinstance(value, (list, tuple)) and all(isinstance(m, BaseMessage) for m in value):
-        return [
-            message_chunk_to_message(m) if isinstance(m, BaseMessageChunk) else m for m in value
-        ]
-    raise ConfigurationError(
-        f"cannot read the {what} messages from a {type(value).__name__}: the chain's {what} must be a str, "
-        f"a message, a list of messages, or a dict (then set {what}_messages_key=...)"
-    )
+class _Turn:
+    """What a turn has opened so far: enough to save it by the rule if it is cut short."""
+
+    history: Any = None
+    new: list[BaseMessage] | None = None
+    total: Any = None
 
 
-def _merge(total: Any, chunk: Any) -> Any:
-    """Add up streamed output: message chunks and strings concatenate, dicts merge per key."""
-    if total is None:
-        return chunk
-    if isinstance(total, dict) and isinstance(chunk, dict):
-        merged = dict(total)
-        for key, value in chunk.items():
-            merged[key] = _merge(merged.get(key), value)
-        return merged
-    try:
-        return total + chunk
-    except TypeError:
-        return chunk
+Call = tuple[Any, ...]  # (operation, *args): a step of a turn
 
 
 class SessionMemoryRunnable(Runnable[Any, Any]):
@@ -157,11 +136,10 @@ class SessionMemoryRunnable(Runnable[Any, Any]):
         self.bound = bound
         self.sessions = sessions
         self.memory = _memory(memory, max_messages)
-        self.input_messages_key = input_messages_key
-        self.output_messages_key = output_messages_key
-        self.history_messages_key = history_messages_key
+        self.shape = TurnShape(input_messages_key, output_messages_key, history_messages_key)
         self.save_input_on_error = save_input_on_error
         self.require_user = require_user
+        self._pending: set[asyncio.Task[Any]] = set()
 
     @property
     def config_specs(self) -> list[ConfigurableFieldSpec]:
@@ -170,13 +148,14 @@ class SessionMemoryRunnable(Runnable[Any, Any]):
     def get_name(self, suffix: str | None = None, *, name: str | None = None) -> str:
         return super().get_name(suffix, name=name or f"SessionMemory[{self.bound.get_name()}]")
 
-    # -- turn building blocks (no I/O; shared by every path) -------------------------------
+    # -- sessions --------------------------------------------------------------------------
     def _ids(self, config: RunnableConfig) -> tuple[str, str | None]:
         configurable = config.get("configurable", {})
         session_id = configurable.get("session_id")
         if not session_id:
             raise ConfigurationError(
-                "no session_id: call with config={'configurable': {'session_id': '...', 'user_id': '...'}}"
+                "no session_id: call with config={'configurable': {'session_id': '...', "
+                "'user_id': '...'}}"
             )
         user_id = configurable.get("user_id")
         anonymous_ok = not self.require_user and (
@@ -190,54 +169,8 @@ class SessionMemoryRunnable(Runnable[Any, Any]):
             )
         return session_id, user_id
 
-    def _input_messages(self, input: Any) -> list[BaseMessage]:
-        if isinstance(input, dict):
-            key = self.input_messages_key or "input"
-            if key not in input:
-                raise ConfigurationError(
-                    f"the input dict has no key {key!r} (keys: {sorted(input)}): set input_messages_key=..."
-                )
-            return _as_messages(input[key], "input")
-        return _as_messages(input, "input")
-
-    def _chain_input(self, input: Any, history: list[BaseMessage], new: list[BaseMessage]) -> Any:
-        if self.history_messages_key:
-            if not isinstance(input, dict):
-                raise ConfigurationError(
-                    "history_messages_key needs a dict input: pass {'input': ..., ...}"
-                )
-            return {**input, self.history_messages_key: history}
-        if isinstance(input, dict):
-            return {**input, self.input_messages_key or "input": [*history, *new]}
-        return [*history, *new]
-
-    def _output_messages(self, output: Any) -> list[BaseMessage]:
-        if isinstance(output, dict):
-            key = self.output_messages_key
-            if key is None and len(output) == 1:
-                key = next(iter(output))
-            if key not in output:
-                raise ConfigurationError(
-                    f"the chain returned a dict with keys {sorted(output)}: set output_messages_key=..."
-                )
-            return _as_messages(output[key], "output")
-        return _as_messages(output, "output")
-
-    def _partial_messages(self, total: Any) -> list[BaseMessage]:
-        messages = self._output_messages(total)
-        return [
-            m.model_copy(update={"response_metadata": {**m.response_metadata, "interrupted": True}})
-            if isinstance(m, AIMessage)
-            else m
-            for m in messages
-        ]
-
-    # -- sessions --------------------------------------------------------------------------
     def _open(self, config: RunnableConfig) -> SessionHistory:
-        session_id, user_id = self._ids(config)
-        if isinstance(self.sessions, SessionStore):
-            return self.sessions.history(session_id, user_id=user_id)
-        history = self._call_factory(session_id, user_id)
+        history = self._history_for(config)
         if inspect.iscoroutine(history):
             history.close()
             raise ConfigurationError(
@@ -246,14 +179,14 @@ class SessionMemoryRunnable(Runnable[Any, Any]):
         return history
 
     async def _aopen(self, config: RunnableConfig) -> SessionHistory:
+        history = self._history_for(config)
+        return await history if inspect.isawaitable(history) else history
+
+    def _history_for(self, config: RunnableConfig) -> Any:
         session_id, user_id = self._ids(config)
         if isinstance(self.sessions, SessionStore):
             return self.sessions.history(session_id, user_id=user_id)
-        history = self._call_factory(session_id, user_id)
-        return await history if inspect.isawaitable(history) else history
-
-    def _call_factory(self, session_id: str, user_id: str | None) -> Any:
-        factory: Callable[..., Any] = self.sessions  # type: ignore[assignment]
+        factory: Callable[..., Any] = self.sessions
         if "user_id" in inspect.signature(factory).parameters:
             return factory(session_id=session_id, user_id=user_id)
         return factory(session_id)
@@ -265,9 +198,7 @@ class SessionMemoryRunnable(Runnable[Any, Any]):
         try:
             self.memory.save_context(history, messages, config)
         except Exception:  # the turn is stored; memory upkeep is retried on a later turn
-            logger.exception(
-                "memory upkeep failed for session %r", getattr(history, "session_id", "?")
-            )
+            logger.exception("memory upkeep failed for session %r", _sid(history))
 
     async def _asave(
         self, history: SessionHistory, messages: list[BaseMessage], config: RunnableConfig
@@ -276,40 +207,63 @@ class SessionMemoryRunnable(Runnable[Any, Any]):
         try:
             await self.memory.asave_context(history, messages, config)
         except Exception:
-            logger.exception(
-                "memory upkeep failed for session %r", getattr(history, "session_id", "?")
-            )
+            logger.exception("memory upkeep failed for session %r", _sid(history))
 
-    # -- invoke ----------------------------------------------------------------------------
-    def invoke(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Any:
-        config = ensure_config(config)
-        history = self._open(config)
-        new = self._input_messages(input)
-        context = self.memory.load_context(history, new, config)
+    def _save_cut_short(self, turn: _Turn) -> None:
+        """After a cancellation: store the input and the partial reply in a task of its own."""
+        if turn.history is None or turn.new is None:
+            return
+        messages = [*turn.new, *self.shape.partial_messages(turn.total)]
+        task = asyncio.get_running_loop().create_task(turn.history.aadd_messages(messages))
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
+
+    async def aflush(self) -> None:
+        """Wait for the saves of turns that were cancelled (they run in tasks of their own)."""
+        while self._pending:
+            await asyncio.gather(*list(self._pending), return_exceptions=True)
+
+    # -- invoke: one generator of steps for invoke and ainvoke --------------------------------
+    def _invoke_steps(self, input: Any, config: RunnableConfig, turn: _Turn) -> Steps[Call, Any]:
+        turn.history = history = yield ("open", config)
+        turn.new = new = self.shape.input_messages(input)
+        context = yield ("load", history, new, config)
         try:
-            output = self.bound.invoke(self._chain_input(input, context, new), config, **kwargs)
-        except BaseException:
+            output = yield ("call", self.shape.chain_input(input, context, new), config)
+        except Exception:
+            turn.new = None  # an error of the chain: not a turn cut short
             if self.save_input_on_error:
-                history.add_messages(new)
+                yield ("append", history, new)
             raise
-        self._save(history, [*new, *self._output_messages(output)], config)
+        yield ("save", history, [*new, *self.shape.output_messages(output)], config)
         return output
+
+    def invoke(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Any:
+        ops = {
+            "open": self._open,
+            "load": self.memory.load_context,
+            "call": lambda value, cfg: self.bound.invoke(value, cfg, **kwargs),
+            "append": lambda history, messages: history.add_messages(messages),
+            "save": self._save,
+        }
+        steps = self._invoke_steps(input, ensure_config(config), _Turn())
+        return drive(steps, lambda call: ops[call[0]](*call[1:]))
 
     async def ainvoke(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Any:
-        config = ensure_config(config)
-        history = await self._aopen(config)
-        new = self._input_messages(input)
-        context = await self.memory.aload_context(history, new, config)
+        ops = {
+            "open": self._aopen,
+            "load": self.memory.aload_context,
+            "call": lambda value, cfg: self.bound.ainvoke(value, cfg, **kwargs),
+            "append": lambda history, messages: history.aadd_messages(messages),
+            "save": self._asave,
+        }
+        turn = _Turn()
         try:
-            output = await self.bound.ainvoke(
-                self._chain_input(input, context, new), config, **kwargs
-            )
-        except BaseException:
-            if self.save_input_on_error:
-                await history.aadd_messages(new)
+            steps = self._invoke_steps(input, ensure_config(config), turn)
+            return await adrive(steps, lambda call: ops[call[0]](*call[1:]))
+        except asyncio.CancelledError:
+            self._save_cut_short(turn)
             raise
-        await self._asave(history, [*new, *self._output_messages(output)], config)
-        return output
 
     # -- stream ----------------------------------------------------------------------------
     def stream(
@@ -317,54 +271,58 @@ class SessionMemoryRunnable(Runnable[Any, Any]):
     ) -> Iterator[Any]:
         config = ensure_config(config)
         history = self._open(config)
-        new = self._input_messages(input)
+        new = self.shape.input_messages(input)
         context = self.memory.load_context(history, new, config)
         total, finished = None, False
         try:
             for chunk in self.bound.stream(
-                self._chain_input(input, context, new), config, **kwargs
+                self.shape.chain_input(input, context, new), config, **kwargs
             ):
-                total = _merge(total, chunk)
+                total = merge(total, chunk)
                 yield chunk
             finished = True
         except GeneratorExit:  # the consumer stopped early: keep what it saw, marked as partial
-            history.add_messages(
-                [*new, *(self._partial_messages(total) if total is not None else [])]
-            )
+            history.add_messages([*new, *self.shape.partial_messages(total)])
             raise
-        except BaseException:
+        except Exception:
             if self.save_input_on_error:
                 history.add_messages(new)
             raise
         if finished:
-            self._save(history, [*new, *self._output_messages(total)], config)
+            self._save(history, [*new, *self.shape.output_messages(total)], config)
 
     async def astream(
         self, input: Any, config: RunnableConfig | None = None, **kwargs: Any
     ) -> AsyncIterator[Any]:
         config = ensure_config(config)
-        history = await self._aopen(config)
-        new = self._input_messages(input)
+        turn = _Turn()
+        turn.history = history = await self._aopen(config)
+        turn.new = new = self.shape.input_messages(input)
         context = await self.memory.aload_context(history, new, config)
-        total, finished = None, False
+        finished = False
         try:
             async for chunk in self.bound.astream(
-                self._chain_input(input, context, new), config, **kwargs
+                self.shape.chain_input(input, context, new), config, **kwargs
             ):
-                total = _merge(total, chunk)
+                turn.total = merge(turn.total, chunk)
                 yield chunk
             finished = True
-        except GeneratorExit:
-            await history.aadd_messages(
-                [*new, *(self._partial_messages(total) if total is not None else [])]
-            )
+        except GeneratorExit:  # the consumer called aclose(): keep what it saw, marked partial
+            await history.aadd_messages([*new, *self.shape.partial_messages(turn.total)])
             raise
-        except BaseException:
+        except asyncio.CancelledError:  # cancelled, timed out, client gone: not a chain error
+            self._save_cut_short(turn)
+            raise
+        except Exception:
             if self.save_input_on_error:
                 await history.aadd_messages(new)
             raise
         if finished:
-            await self._asave(history, [*new, *self._output_messages(total)], config)
+            await self._asave(history, [*new, *self.shape.output_messages(turn.total)], config)
+
+
+def _sid(history: Any) -> str:
+    return str(getattr(history, "session_id", "?"))
 
 
 def _memory(memory: MemoryLike, max_messages: int) -> SessionMemoryProtocol:
