@@ -7,8 +7,8 @@ with its checkpoints, and the linear log keeps memory at O(messages) rather than
 from __future__ import annotations
 
 import builtins  # `list` is a method name inside the savers: annotations after it say builtins.list
+import json
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 from langchain_core.runnables import RunnableConfig
@@ -21,63 +21,14 @@ from langgraph.checkpoint.base import (
 
 from ...checkpoint.assemble import Row, TupleAssembler
 from ...checkpoint.config import matches, now, target, validate_ns
-from ...checkpoint.delta import (
-    DeltaWalk,
-    Link,
-    decode_value,
-    delta_channels,
-    empty_history,
-    is_stored,
-)
+from ...checkpoint.delta import decode_value, empty_history
 from ...checkpoint.linear import LOGREF, decode_ref
 from ...checkpoint.saver import OffloadedSaver, SessionSaverBase
-from ...checkpoint.serde import Typed
-from ...checkpoint.writes import WriteRow, plan_writes
+from ...checkpoint.writes import plan_writes
 from .engine import MemoryCheckpointData
+from .threads import StoredCheckpoint, ThreadRecord, keep_latest, walk
 
 __all__ = ["MemoryCheckpointData", "MemoryCheckpointSaver"]
-
-
-@dataclass
-class _Ckpt:
-    parent_id: str | None
-    ckpt: Typed
-    metadata: str
-    meta: dict
-    run_id: str | None
-    versions: dict[str, Any] | None = None  # channel_versions, kept decoded for ancestor walks
-
-
-@dataclass
-class _Thread:
-    owner: str | None
-    created_at: float
-    updated_at: float
-    expires_at: float | None
-    ckpts: dict[str, dict[str, _Ckpt]] = field(default_factory=dict)  # ns -> id -> checkpoint
-    blobs: dict[tuple[str, str, str], Typed] = field(default_factory=dict)  # (ns, channel, version)
-    writes: dict[tuple[str, str], dict[tuple[str, int], WriteRow]] = field(default_factory=dict)
-    logs: dict[tuple[str, str], list[Typed]] = field(default_factory=dict)  # (ns, log id) -> items
-
-    def copy(self) -> _Thread:
-        return _Thread(
-            self.owner,
-            self.created_at,
-            self.updated_at,
-            self.expires_at,
-            {ns: dict(c) for ns, c in self.ckpts.items()},
-            dict(self.blobs),
-            {k: dict(w) for k, w in self.writes.items()},
-            {k: list(v) for k, v in self.logs.items()},
-        )
-
-    def nbytes(self) -> int:
-        total = sum(
-            len(c.ckpt[1]) + len(c.metadata) for cs in self.ckpts.values() for c in cs.values()
-        )
-        total += sum(len(b[1]) for b in self.blobs.values())
-        total += sum(len(w.value) for ws in self.writes.values() for w in ws.values())
-        return total + sum(len(i[1]) for items in self.logs.values() for i in items)
 
 
 class MemoryCheckpointSaver(OffloadedSaver, SessionSaverBase):
@@ -92,21 +43,23 @@ class MemoryCheckpointSaver(OffloadedSaver, SessionSaverBase):
         self.data = data or MemoryCheckpointData()
 
     # -- helpers (call with the lock held) ---------------------------------------------------
-    def _live(self, thread_id: str, at: float) -> _Thread | None:
+    def _live(self, thread_id: str, at: float) -> ThreadRecord | None:
         th = self.data.threads.get(thread_id)
         if th is not None and th.expires_at is not None and th.expires_at <= at:
             del self.data.threads[thread_id]
             return None
         return th
 
-    def _visible(self, thread_id: str, at: float) -> _Thread | None:
+    def _visible(self, thread_id: str, at: float) -> ThreadRecord | None:
         th = self._live(thread_id, at)
         return th if th is not None and self._owns(th.owner) else None
 
-    def _writable(self, thread_id: str, at: float, action: str) -> _Thread:
+    def _writable(self, thread_id: str, at: float, action: str) -> ThreadRecord:
         th = self._live(thread_id, at)
         if th is None:
-            th = self.data.threads[thread_id] = _Thread(self.user_id, at, at, self._expires(at))
+            th = self.data.threads[thread_id] = ThreadRecord(
+                self.user_id, at, at, self._expires(at)
+            )
         elif not self._owns(th.owner):
             raise self._refuse(thread_id, action)
         th.updated_at = at
@@ -114,7 +67,7 @@ class MemoryCheckpointSaver(OffloadedSaver, SessionSaverBase):
         return th
 
     def _assemble(
-        self, picked: list[tuple[str, _Thread, str, str, _Ckpt]], cache: bool
+        self, picked: list[tuple[str, ThreadRecord, str, str, StoredCheckpoint]], cache: bool
     ) -> list[CheckpointTuple]:
         rows = [
             Row(
@@ -135,7 +88,7 @@ class MemoryCheckpointSaver(OffloadedSaver, SessionSaverBase):
         asm.set_logs({k: threads[k[0]].logs.get(k[1:], [])[a:b] for k, (a, b) in ranges.items()})
         return asm.tuples(self._logs if cache else None)
 
-    def _refresh(self, th: _Thread, at: float) -> None:
+    def _refresh(self, th: ThreadRecord, at: float) -> None:
         if self.refresh_on_read and self.ttl is not None:
             th.expires_at = self._expires(at)
 
@@ -200,23 +153,6 @@ class MemoryCheckpointSaver(OffloadedSaver, SessionSaverBase):
                 self._refresh(th, at)
             return self._assemble(picked, cache=False)
 
-    def _walk(self, th: _Thread, ns: str, start: str | None, channels: Sequence[str]) -> DeltaWalk:
-        """Walk the parent chain from ``start`` (call with the lock held)."""
-        walk = DeltaWalk(channels, start)
-        ckpts = th.ckpts.get(ns, {})
-        while not walk.done:
-            c = ckpts.get(str(walk.cursor))
-            if c is None:
-                walk.end()
-                break
-            if c.versions is None:
-                c.versions = dict(self.serde.loads_typed(c.ckpt).get("channel_versions", {}))
-            link = Link(str(walk.cursor), c.parent_id, c.versions)
-            walk.advance(
-                [link], {p for p in walk.pairs([link]) if is_stored(th.blobs.get((ns, *p)))}
-            )
-        return walk
-
     def get_delta_channel_history(
         self, *, config: RunnableConfig, channels: Sequence[str]
     ) -> dict[str, Any]:
@@ -234,14 +170,14 @@ class MemoryCheckpointSaver(OffloadedSaver, SessionSaverBase):
             if c is None:
                 return empty_history(channels)
             self._refresh(th, at)
-            walk = self._walk(th, t.ns, c.parent_id, channels)
-            writes = {cid: list(th.writes.get((t.ns, cid), {}).values()) for cid in walk.visited}
+            chain = walk(self.serde, th, t.ns, c.parent_id, channels)
+            writes = {cid: list(th.writes.get((t.ns, cid), {}).values()) for cid in chain.visited}
             seeds = {}
-            for ch, ver in walk.seeds.items():
+            for ch, ver in chain.seeds.items():
                 typed = th.blobs[(t.ns, ch, ver)]
                 log = th.logs.get((t.ns, decode_ref(typed[1])[0])) if typed[0] == LOGREF else None
                 seeds[ch] = decode_value(self.serde, typed, log, ch, t.thread_id)
-        return walk.history(self.serde, t.thread_id, writes, seeds)
+        return chain.history(self.serde, t.thread_id, writes, seeds)
 
     # -- writes --------------------------------------------------------------------------------
     def put(
@@ -261,11 +197,11 @@ class MemoryCheckpointSaver(OffloadedSaver, SessionSaverBase):
                 th.logs.setdefault((plan.ns, app.log_id), []).extend(app.items)
             for (channel, version), typed in plan.blobs.items():
                 th.blobs[(plan.ns, channel, version)] = typed
-            th.ckpts.setdefault(plan.ns, {})[plan.checkpoint_id] = _Ckpt(
+            th.ckpts.setdefault(plan.ns, {})[plan.checkpoint_id] = StoredCheckpoint(
                 plan.parent_id,
                 plan.ckpt,
                 plan.metadata,
-                _json(plan.metadata),
+                json.loads(plan.metadata),
                 plan.run_id,
                 dict(checkpoint["channel_versions"]),
             )
@@ -348,30 +284,7 @@ class MemoryCheckpointSaver(OffloadedSaver, SessionSaverBase):
                     continue
                 if not self._owns(th.owner):
                     raise self._refuse(tid, "prune")
-                keep_blobs: set[tuple[str, str, str]] = set()
-                for ns, ckpts in th.ckpts.items():
-                    if not ckpts:
-                        continue
-                    latest = max(ckpts)
-                    # DeltaChannels of the latest checkpoint replay ancestor writes back to their
-                    # last stored value: keep that part of the chain (and its writes).
-                    keep = {
-                        latest,
-                        *self._walk(th, ns, latest, delta_channels(ckpts[latest].meta)).visited,
-                    }
-                    for cid in [c for c in ckpts if c not in keep]:
-                        del ckpts[cid]
-                        th.writes.pop((ns, cid), None)
-                    for cid in keep:
-                        skeleton = self.serde.loads_typed(ckpts[cid].ckpt)
-                        keep_blobs |= {
-                            (ns, ch, str(v)) for ch, v in skeleton["channel_versions"].items()
-                        }
-                th.blobs = {k: v for k, v in th.blobs.items() if k in keep_blobs}
-                keep_logs = {
-                    (k[0], decode_ref(v[1])[0]) for k, v in th.blobs.items() if v[0] == LOGREF
-                }
-                th.logs = {k: v for k, v in th.logs.items() if k in keep_logs}
+                keep_latest(self.serde, th)
 
     # -- retention and introspection -------------------------------------------------------------
     def thread_info(self, thread_id: str) -> dict[str, Any] | None:
@@ -402,9 +315,3 @@ class MemoryCheckpointSaver(OffloadedSaver, SessionSaverBase):
             for tid in gone:
                 del self.data.threads[tid]
         return len(gone)
-
-
-def _json(text: str) -> dict:
-    import json
-
-    return json.loads(text)

@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from ...errors import ConfigurationError, EngineUnavailableError
+from .statements import BEGIN, COMMIT, FILE_PRAGMAS, PRAGMAS, ROLLBACK
 
 MEMORY = ":memory:"
 
@@ -37,10 +38,8 @@ class SqliteConnections:
             conn = sqlite3.connect(
                 self.path, timeout=self.busy_timeout, isolation_level=None, check_same_thread=False
             )
-            conn.execute("PRAGMA foreign_keys = ON")
-            if self.path != MEMORY:
-                conn.execute("PRAGMA journal_mode = WAL")
-                conn.execute("PRAGMA synchronous = NORMAL")
+            for pragma in PRAGMAS + (FILE_PRAGMAS if self.path != MEMORY else ()):
+                conn.execute(pragma)
         except sqlite3.Error as exc:
             raise EngineUnavailableError(
                 f"cannot open SQLite database {self.path!r}: {exc}"
@@ -64,7 +63,7 @@ class SqliteConnections:
 
     def _give_back(self, conn: sqlite3.Connection) -> None:
         if conn.in_transaction:  # a block that failed mid-statement: never lend a dirty connection
-            conn.execute("ROLLBACK")
+            conn.execute(ROLLBACK)
         with self._registry:
             if self._closed:
                 conn.close()
@@ -96,13 +95,13 @@ class SqliteConnections:
     def transaction(self) -> Iterator[sqlite3.Connection]:
         """One ``BEGIN IMMEDIATE`` transaction, rolled back if the block raises."""
         with self.connection() as conn:
-            conn.execute("BEGIN IMMEDIATE")
+            conn.execute(BEGIN)
             try:
                 yield conn
             except BaseException:
-                conn.execute("ROLLBACK")
+                conn.execute(ROLLBACK)
                 raise
-            conn.execute("COMMIT")
+            conn.execute(COMMIT)
 
     def close(self) -> None:
         """Close idle connections now and borrowed ones when they come back."""

@@ -6,6 +6,14 @@ from typing import Any
 
 from ...errors import ConfigurationError
 
+PRAGMAS = ("PRAGMA foreign_keys = ON",)
+"""Run on every new connection."""
+FILE_PRAGMAS = ("PRAGMA journal_mode = WAL", "PRAGMA synchronous = NORMAL")
+"""Run on every new connection to a file (``:memory:`` has no WAL)."""
+BEGIN = "BEGIN IMMEDIATE"  # take the write lock up front: writers queue on the busy timeout
+COMMIT = "COMMIT"
+ROLLBACK = "ROLLBACK"
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS "{ns}_sessions" (
     id INTEGER PRIMARY KEY,
@@ -33,6 +41,31 @@ CREATE TABLE IF NOT EXISTS "{ns}_user_state" (
     version INTEGER NOT NULL,
     data BLOB NOT NULL
 ) WITHOUT ROWID;
+"""
+
+CHECKPOINT_SCHEMA = """
+CREATE TABLE IF NOT EXISTS {th} (
+    thread_id TEXT PRIMARY KEY, owner TEXT, created_at REAL NOT NULL, updated_at REAL NOT NULL,
+    expires_at REAL);
+CREATE INDEX IF NOT EXISTS "{p}_cp_threads_expiry" ON {th}(expires_at) WHERE expires_at IS NOT NULL;
+CREATE INDEX IF NOT EXISTS "{p}_cp_threads_owner" ON {th}(owner);
+CREATE TABLE IF NOT EXISTS {ck} (
+    thread_id TEXT NOT NULL, ns TEXT NOT NULL, checkpoint_id TEXT NOT NULL, parent_id TEXT,
+    type TEXT NOT NULL, ckpt BLOB NOT NULL, metadata TEXT NOT NULL, run_id TEXT,
+    PRIMARY KEY (thread_id, ns, checkpoint_id)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS "{p}_cp_checkpoints_run" ON {ck}(run_id) WHERE run_id IS NOT NULL;
+-- list() of a thread across namespaces, newest first: ORDER BY ... LIMIT walks this index
+CREATE INDEX IF NOT EXISTS "{p}_cp_checkpoints_recent" ON {ck}(thread_id, checkpoint_id);
+CREATE TABLE IF NOT EXISTS {bl} (
+    thread_id TEXT NOT NULL, ns TEXT NOT NULL, channel TEXT NOT NULL, version TEXT NOT NULL,
+    type TEXT NOT NULL, blob BLOB, PRIMARY KEY (thread_id, ns, channel, version)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS {wr} (
+    thread_id TEXT NOT NULL, ns TEXT NOT NULL, checkpoint_id TEXT NOT NULL, task_id TEXT NOT NULL,
+    idx INTEGER NOT NULL, task_path TEXT NOT NULL, channel TEXT NOT NULL, type TEXT NOT NULL, blob BLOB,
+    PRIMARY KEY (thread_id, ns, checkpoint_id, task_id, idx)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS {lg} (
+    thread_id TEXT NOT NULL, ns TEXT NOT NULL, log_id TEXT NOT NULL, seq INTEGER NOT NULL,
+    type TEXT NOT NULL, blob BLOB, PRIMARY KEY (thread_id, ns, log_id, seq)) WITHOUT ROWID;
 """
 
 LIVE = "(expires_at IS NULL OR expires_at > :now)"
@@ -98,7 +131,11 @@ class SessionStatements:
 
 
 class CheckpointStatements:
-    """The checkpointer SQL of one namespace: tables prefixed so several apps share one file."""
+    """The checkpointer SQL of one namespace: tables prefixed so several apps share one file.
+
+    Statements that take a list of values bind it as one JSON array (``json_each(?)``), so no
+    statement depends on how many values there are.
+    """
 
     def __init__(self, namespace: str):
         if not namespace.replace("_", "").replace("-", "").replace(".", "").isalnum():
@@ -106,60 +143,121 @@ class CheckpointStatements:
                 f"namespace {namespace!r} must be letters, digits, '_', '-' or '.'"
             )
         p = namespace
-        self.threads = f'"{p}_cp_threads"'
-        self.ckpts = f'"{p}_cp_checkpoints"'
-        self.blobs = f'"{p}_cp_blobs"'
-        self.writes = f'"{p}_cp_writes"'
-        self.logs = f'"{p}_cp_logs"'
-        self.data_tables = (self.ckpts, self.blobs, self.writes, self.logs)
-        self.schema = f"""
-CREATE TABLE IF NOT EXISTS {self.threads} (
-    thread_id TEXT PRIMARY KEY, owner TEXT, created_at REAL NOT NULL, updated_at REAL NOT NULL,
-    expires_at REAL);
-CREATE INDEX IF NOT EXISTS "{p}_cp_threads_expiry" ON {self.threads}(expires_at) WHERE expires_at IS NOT NULL;
-CREATE INDEX IF NOT EXISTS "{p}_cp_threads_owner" ON {self.threads}(owner);
-CREATE TABLE IF NOT EXISTS {self.ckpts} (
-    thread_id TEXT NOT NULL, ns TEXT NOT NULL, checkpoint_id TEXT NOT NULL, parent_id TEXT,
-    type TEXT NOT NULL, ckpt BLOB NOT NULL, metadata TEXT NOT NULL, run_id TEXT,
-    PRIMARY KEY (thread_id, ns, checkpoint_id)) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS "{p}_cp_checkpoints_run" ON {self.ckpts}(run_id) WHERE run_id IS NOT NULL;
--- list() of a thread across namespaces, newest first: ORDER BY ... LIMIT walks this index
-CREATE INDEX IF NOT EXISTS "{p}_cp_checkpoints_recent" ON {self.ckpts}(thread_id, checkpoint_id);
-CREATE TABLE IF NOT EXISTS {self.blobs} (
-    thread_id TEXT NOT NULL, ns TEXT NOT NULL, channel TEXT NOT NULL, version TEXT NOT NULL,
-    type TEXT NOT NULL, blob BLOB, PRIMARY KEY (thread_id, ns, channel, version)) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS {self.writes} (
-    thread_id TEXT NOT NULL, ns TEXT NOT NULL, checkpoint_id TEXT NOT NULL, task_id TEXT NOT NULL,
-    idx INTEGER NOT NULL, task_path TEXT NOT NULL, channel TEXT NOT NULL, type TEXT NOT NULL, blob BLOB,
-    PRIMARY KEY (thread_id, ns, checkpoint_id, task_id, idx)) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS {self.logs} (
-    thread_id TEXT NOT NULL, ns TEXT NOT NULL, log_id TEXT NOT NULL, seq INTEGER NOT NULL,
-    type TEXT NOT NULL, blob BLOB, PRIMARY KEY (thread_id, ns, log_id, seq)) WITHOUT ROWID;
-"""
-        # The DeltaChannel walk: a page of the parent chain in one recursive statement, then which
-        # (channel, version) pairs hold a value, then the writes of the visited checkpoints.
+        th = self.threads = f'"{p}_cp_threads"'
+        ck = self.ckpts = f'"{p}_cp_checkpoints"'
+        bl = self.blobs = f'"{p}_cp_blobs"'
+        wr = self.writes = f'"{p}_cp_writes"'
+        lg = self.logs = f'"{p}_cp_logs"'
+        self.data_tables = (ck, bl, wr, lg)
+        self.schema = CHECKPOINT_SCHEMA.format(p=p, th=th, ck=ck, bl=bl, wr=wr, lg=lg)
+        each = "(SELECT value FROM json_each(?))"
+
+        # -- threads: owner stamp, timestamps, expiry ------------------------------------------
+        self.thread_row = f"SELECT owner, expires_at FROM {th} WHERE thread_id = ?"
+        self.insert_thread = (
+            f"INSERT INTO {th} (thread_id, owner, created_at, updated_at, expires_at) "
+            "VALUES (?, ?, ?, ?, ?)"
+        )
+        self.touch_thread = f"UPDATE {th} SET updated_at = ?, expires_at = ? WHERE thread_id = ?"
+        self.refresh_threads = f"UPDATE {th} SET expires_at = ? WHERE thread_id IN {each}"
+        self.drop_threads = tuple(
+            f"DELETE FROM {t} WHERE thread_id IN {each}" for t in (*self.data_tables, th)
+        )
+        self.expired_threads = (
+            f"SELECT thread_id FROM {th} WHERE expires_at IS NOT NULL AND expires_at <= ?"
+        )
+        self.thread_info = (
+            f"SELECT owner, created_at, updated_at, expires_at FROM {th} WHERE thread_id = ?"
+        )
+        self.thread_size = (
+            f"SELECT (SELECT COUNT(*) FROM {ck} WHERE thread_id = ?1), "
+            f"(SELECT COALESCE(SUM(length(ckpt) + length(metadata)), 0) FROM {ck} WHERE thread_id = ?1)"
+            + "".join(
+                f" + (SELECT COALESCE(SUM(length(blob)), 0) FROM {t} WHERE thread_id = ?1)"
+                for t in (bl, wr, lg)
+            )
+        )
+
+        # -- reads: writes, blobs and log items of fetched checkpoints -------------------------
+        self.writes_of = (
+            f"SELECT checkpoint_id, task_id, idx, task_path, channel, type, blob FROM {wr} "
+            f"WHERE thread_id = ? AND ns = ? AND checkpoint_id IN {each}"
+        )
+        self.thread_blobs = (
+            f"SELECT channel, version, type, blob FROM {bl} WHERE thread_id = ? AND ns = ?"
+        )
+        self.log_items = (
+            f"SELECT type, blob FROM {lg} WHERE thread_id = ? AND ns = ? AND log_id = ? "
+            "AND seq >= ? AND seq < ? ORDER BY seq"
+        )
+
+        # -- the DeltaChannel walk: a page of the parent chain in one recursive statement, then
+        # which (channel, version) pairs hold a value, then the writes of the visited checkpoints.
         self.chain = (
-            f"WITH RECURSIVE chain(cid, parent, typ, ckpt, depth) AS ("
-            f"SELECT checkpoint_id, parent_id, type, ckpt, 0 FROM {self.ckpts} "
+            "WITH RECURSIVE chain(cid, parent, typ, ckpt, depth) AS ("
+            f"SELECT checkpoint_id, parent_id, type, ckpt, 0 FROM {ck} "
             "WHERE thread_id = ?1 AND ns = ?2 AND checkpoint_id = ?3 "
-            f"UNION ALL SELECT c.checkpoint_id, c.parent_id, c.type, c.ckpt, chain.depth + 1 FROM chain "
-            f"JOIN {self.ckpts} c ON c.thread_id = ?1 AND c.ns = ?2 AND c.checkpoint_id = chain.parent "
+            "UNION ALL SELECT c.checkpoint_id, c.parent_id, c.type, c.ckpt, chain.depth + 1 FROM chain "
+            f"JOIN {ck} c ON c.thread_id = ?1 AND c.ns = ?2 AND c.checkpoint_id = chain.parent "
             "WHERE chain.depth + 1 < ?4) SELECT cid, parent, typ, ckpt FROM chain ORDER BY depth"
         )
         pairs = (
-            "FROM json_each(?3) j JOIN {t} b ON b.thread_id = ?1 AND b.ns = ?2 "
+            f"FROM json_each(?3) j JOIN {bl} b ON b.thread_id = ?1 AND b.ns = ?2 "
             "AND b.channel = json_extract(j.value, '$[0]') AND b.version = json_extract(j.value, '$[1]') "
             "WHERE b.type != 'empty'"
         )
-        self.stored_pairs = "SELECT b.channel, b.version " + pairs.format(t=self.blobs)
-        self.pair_values = "SELECT b.channel, b.version, b.type, b.blob " + pairs.format(
-            t=self.blobs
-        )
+        self.stored_pairs = "SELECT b.channel, b.version " + pairs
+        self.pair_values = "SELECT b.channel, b.version, b.type, b.blob " + pairs
         self.chain_writes = (
-            f"SELECT checkpoint_id, task_id, idx, task_path, channel, type, blob FROM {self.writes} "
+            f"SELECT checkpoint_id, task_id, idx, task_path, channel, type, blob FROM {wr} "
             "WHERE thread_id = ?1 AND ns = ?2 AND checkpoint_id IN (SELECT value FROM json_each(?3)) "
             "AND channel IN (SELECT value FROM json_each(?4))"
         )
+
+        # -- writes ------------------------------------------------------------------------------
+        self.log_length = f"SELECT COALESCE(MAX(seq) + 1, 0) FROM {lg} WHERE thread_id = ? AND ns = ? AND log_id = ?"
+        self.insert_log_item = f"INSERT INTO {lg} VALUES (?, ?, ?, ?, ?, ?)"
+        self.upsert_blob = f"INSERT OR REPLACE INTO {bl} VALUES (?, ?, ?, ?, ?, ?)"
+        self.upsert_checkpoint = f"INSERT OR REPLACE INTO {ck} VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+        # Special channels (errors, interrupts) replace a task's write; ordinary ones keep the first.
+        self.replace_write = f"INSERT OR REPLACE INTO {wr} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        self.insert_write = f"INSERT OR IGNORE INTO {wr} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+
+        # -- runs, copies, prune -----------------------------------------------------------------
+        self.checkpoints_of_runs = (
+            f"SELECT c.thread_id, c.ns, c.checkpoint_id FROM {ck} c JOIN {th} t "
+            f"ON t.thread_id = c.thread_id WHERE c.run_id IN {each} AND (? OR t.owner IS ?)"
+        )
+        self.delete_checkpoint = tuple(
+            f"DELETE FROM {t} WHERE thread_id = ? AND ns = ? AND checkpoint_id = ?"
+            for t in (ck, wr)
+        )
+        self.copy_rows = tuple(
+            f"INSERT INTO {t} (thread_id, {cols}) SELECT ?, {cols} FROM {t} WHERE thread_id = ?"
+            for t, cols in (
+                (ck, "ns, checkpoint_id, parent_id, type, ckpt, metadata, run_id"),
+                (bl, "ns, channel, version, type, blob"),
+                (wr, "ns, checkpoint_id, task_id, idx, task_path, channel, type, blob"),
+                (lg, "ns, log_id, seq, type, blob"),
+            )
+        )
+        self.latest_per_ns = (
+            f"SELECT ns, MAX(checkpoint_id) FROM {ck} WHERE thread_id = ? GROUP BY ns"
+        )
+        self.checkpoint_record = (
+            f"SELECT type, ckpt, metadata FROM {ck} WHERE thread_id = ? AND ns = ? "
+            "AND checkpoint_id = ?"
+        )
+        self.checkpoint_ids = f"SELECT ns, checkpoint_id FROM {ck} WHERE thread_id = ?"
+        self.blobs_of_thread = (
+            f"SELECT ns, channel, version, type, blob FROM {bl} WHERE thread_id = ?"
+        )
+        self.delete_blob = (
+            f"DELETE FROM {bl} WHERE thread_id = ? AND ns = ? AND channel = ? AND version = ?"
+        )
+        self.logs_of_thread = f"SELECT DISTINCT ns, log_id FROM {lg} WHERE thread_id = ?"
+        self.delete_log = f"DELETE FROM {lg} WHERE thread_id = ? AND ns = ? AND log_id = ?"
+
         self.visible = "(t.expires_at IS NULL OR t.expires_at > ?)"
         self.select_row = (
             "c.thread_id, c.ns, c.checkpoint_id, c.parent_id, c.type, c.ckpt, c.metadata"
