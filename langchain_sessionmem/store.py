@@ -8,6 +8,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from . import backends
+from ._steps import Steps, adrive, drive
 from .backends.base import Engine
 from .codec import DEFAULT_MAX_MESSAGE_BYTES
 from .crypto import Keyring
@@ -227,24 +228,20 @@ class SessionStore:
         pages and truncates its WAL; Redis AOF/RDB rewrites and PostgreSQL VACUUM are the
         operator's).
         """
-        user = validate_id(user_id, "user_id")
-        saver = self._erasing_saver(user)
-        if saver is not None:
-            saver.delete_user_threads()
-        deleted = self.engine.delete_user(user)
-        if self._keys is not None:
-            self._keys.forget(user)
-        return deleted
+        return drive(self._erase(validate_id(user_id, "user_id")), _call)
 
     async def adelete_user(self, user_id: str) -> int:
-        user = validate_id(user_id, "user_id")
+        return await adrive(self._erase(validate_id(user_id, "user_id")), _acall)
+
+    def _erase(self, user: str) -> Steps[Call, int]:
+        """Threads first, then sessions, user state and data key (the engine compacts last)."""
         saver = self._erasing_saver(user)
         if saver is not None:
-            await saver.adelete_user_threads()
-        deleted = await self.engine.adelete_user(user)
+            yield (saver, "delete_user_threads")
+        deleted = yield (self.engine, "delete_user", user)
         if self._keys is not None:
             self._keys.forget(user)
-        return deleted
+        return int(deleted)
 
     def _erasing_saver(self, user: str) -> Any:
         """The store's checkpointer for ``user``, or ``None`` where the backend has none."""
@@ -326,6 +323,17 @@ class SessionStore:
             f"SessionStore(engine={self.engine.kind!r}, namespace={self.namespace!r}, "
             f"ttl={self.ttl!r})"
         )
+
+
+Call = tuple[Any, ...]  # (object, method name, *args): a step of the erase
+
+
+def _call(call: Call) -> Any:
+    return getattr(call[0], call[1])(*call[2:])
+
+
+async def _acall(call: Call) -> Any:
+    return await getattr(call[0], "a" + call[1])(*call[2:])
 
 
 def _check_namespace(namespace: str) -> None:
