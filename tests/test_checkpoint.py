@@ -14,7 +14,7 @@ from langgraph.graph import START, MessagesState, StateGraph
 from langgraph.graph.message import REMOVE_ALL_MESSAGES
 from langgraph.types import Command, interrupt
 
-from langchain_sessionmem.errors import SerializationError, ThreadOwnershipError
+from langchain_sessionmem.errors import SerializationError
 from langchain_sessionmem.store import SessionStore
 
 ENGINES = ["memory", "sqlite", "redis"]
@@ -235,34 +235,107 @@ def test_list_filters_on_any_metadata_key(store_factory: Any) -> None:
 
 
 # -- users -----------------------------------------------------------------------------------------
+def _keyed_or_xfail(saver: Any) -> None:
+    if not getattr(type(saver), "_keyed", False):
+        pytest.xfail("this saver does not store threads under (owner, thread_id) keys yet")
+
+
+def _contents(saver: Any, tid: str) -> list[str]:
+    return [m.content for m in chat_graph(saver).get_state(cfg(tid)).values.get("messages", [])]
+
+
 def test_threads_are_scoped_by_user(store_factory: Any) -> None:
+    """Bob's t-1 and alice's t-1 are two threads: nothing raises, nothing of alice's shows."""
     store = store_factory()
     alice, bob = store.checkpointer(user_id="alice"), store.checkpointer(user_id="bob")
-    tid = "shared-name-" + uuid.uuid4().hex[:6]
-    run_id = uuid.uuid4()
+    _keyed_or_xfail(alice)
+    tid = "t-1-" + uuid.uuid4().hex[:6]
+    run_id = str(uuid.uuid4())
     chat_graph(alice).invoke(
-        {"messages": [HumanMessage("alice's secret")]},
-        {**cfg(tid), "metadata": {"run_id": str(run_id)}},
+        {"messages": [HumanMessage("alice's secret")]}, {**cfg(tid), "metadata": {"run_id": run_id}}
     )
-    assert alice.get_tuple(cfg(tid)) is not None
-    assert bob.get_tuple(cfg(tid)) is None
-    assert list(bob.list(cfg(tid))) == [] and list(bob.list(None)) == []
-    assert bob.thread_info(tid) is None
-    with pytest.raises(ThreadOwnershipError):
-        chat_graph(bob).invoke({"messages": [HumanMessage("bob writes")]}, cfg(tid))
-    with pytest.raises(ThreadOwnershipError):
-        bob.delete_thread(tid)
-    with pytest.raises(ThreadOwnershipError):
-        bob.copy_thread(tid, "bob-copy-" + uuid.uuid4().hex[:6])
-    assert {t.metadata.get("run_id") for t in alice.list(cfg(tid))} == {str(run_id)}
-    bob.delete_for_runs([str(run_id)])
+    anonymous = store.checkpointer()  # the anonymous namespace is one more owner, not "everyone"
+    for other in (bob, anonymous):
+        assert other.get_tuple(cfg(tid)) is None
+        assert list(other.list(cfg(tid))) == [] and list(other.list(None)) == []
+        assert other.thread_info(tid) is None and other.list_threads() == []
+        assert other.get_delta_channel_history(config=cfg(tid), channels=["messages"]) == {
+            "messages": {"writes": []}
+        }
+    # bob works on his own t-1: every call succeeds and acts on his thread only
+    chat_graph(bob).invoke(
+        {"messages": [HumanMessage("bob writes")]}, {**cfg(tid), "metadata": {"run_id": run_id}}
+    )
+    assert _contents(bob, tid) == ["bob writes", "echo: bob writesbob writesbob writes"]
+    assert _contents(alice, tid)[0] == "alice's secret" and len(_contents(alice, tid)) == 2
+    chat_graph(bob).invoke({"messages": [HumanMessage("again")]}, cfg(tid))
+    bob.delete_for_runs([run_id])  # bob's first run only
+    assert len(list(bob.list(cfg(tid)))) == 3 and len(list(alice.list(cfg(tid)))) == 3
+    copy = "bob-copy-" + uuid.uuid4().hex[:6]
+    bob.copy_thread(tid, copy)
+    assert _contents(bob, copy)[0] == "bob writes" and alice.get_tuple(cfg(copy)) is None
+    bob.prune([tid, copy], strategy="keep_latest")
+    bob.delete_thread(tid)
     assert len(list(alice.list(cfg(tid)))) == 3
-    assert store.checkpointer().thread_info(tid)["owner"] == "alice"  # the unscoped admin view
-    assert [m.content for m in chat_graph(alice).get_state(cfg(tid)).values["messages"]][
-        0
-    ] == "alice's secret"
-    alice.delete_thread(tid)
-    assert store.checkpointer().get_tuple(cfg(tid)) is None
+    # what alice sees carries her own thread id, never a stored key
+    tuples = list(alice.list(None))
+    assert {t.config["configurable"]["thread_id"] for t in tuples} == {tid}
+    assert {t.parent_config["configurable"]["thread_id"] for t in tuples if t.parent_config} == {
+        tid
+    }
+    assert [(t.thread_id, t.user_id, t.checkpoints) for t in alice.list_threads()] == [
+        (tid, "alice", 3)
+    ]
+    assert alice.thread_info(tid)["owner"] == "alice"
+    assert [t.thread_id for t in bob.list_threads()] == [copy]
+    assert alice.delete_user_threads() == 1
+    assert alice.get_tuple(cfg(tid)) is None and alice.list_threads() == []
+    assert _contents(bob, copy)[0] == "bob writes"
+
+
+async def test_async_thread_listing_and_erase(store_factory: Any) -> None:
+    store = store_factory()
+    carol = store.checkpointer(user_id="carol")
+    _keyed_or_xfail(carol)
+    tids = ["a-" + uuid.uuid4().hex[:6], "b-" + uuid.uuid4().hex[:6]]
+    for tid in tids:
+        await chat_graph(carol).ainvoke({"messages": [HumanMessage("hi")]}, cfg(tid))
+    listed = await carol.alist_threads()
+    assert [t.thread_id for t in listed] == tids[::-1]  # most recently updated first
+    assert listed[0].updated_at >= listed[1].updated_at and listed[0].checkpoints == 3
+    assert await store.checkpointer(user_id="dave").adelete_user_threads() == 0
+    assert await carol.adelete_user_threads() == 2
+    assert await carol.alist_threads() == [] and list(carol.list(None)) == []
+
+
+def test_sqlite_threads_of_schema_1_move_to_their_owners(tmp_path: Any, namespace: str) -> None:
+    """Files written when thread ids were global keep every thread, now under its owner."""
+    import sqlite3
+
+    from langchain_sessionmem.checkpoint import SqliteCheckpointSaver
+    from langchain_sessionmem.checkpoint.config import split_thread_key
+
+    path = str(tmp_path / "old.db")
+    saver = SqliteCheckpointSaver(path=path, namespace=namespace)
+    chat_graph(saver.for_user("alice")).invoke({"messages": [HumanMessage("hers")]}, cfg("t-1"))
+    chat_graph(saver).invoke({"messages": [HumanMessage("anyone's")]}, cfg("t-2"))
+    sql = saver.sql
+    saver.close()
+    conn = sqlite3.connect(path, isolation_level=None)  # back to schema 1: raw ids, no version
+    conn.create_function("raw", 1, lambda key: split_thread_key(key)[1])
+    for table in (*sql.data_tables, sql.threads):
+        conn.execute(f"UPDATE {table} SET thread_id = raw(thread_id)")
+    conn.execute(f'DELETE FROM "{namespace}_cp_meta"')
+    assert {r[0] for r in conn.execute(f"SELECT thread_id FROM {sql.threads}")} == {"t-1", "t-2"}
+    conn.close()
+    reopened = SqliteCheckpointSaver(path=path, namespace=namespace)
+    assert _contents(reopened.for_user("alice"), "t-1")[0] == "hers"
+    assert _contents(reopened, "t-2")[0] == "anyone's"
+    assert reopened.get_tuple(cfg("t-1")) is None  # alice's thread is not the anonymous one
+    assert [t.thread_id for t in reopened.for_user("alice").list_threads()] == ["t-1"]
+    reopened.setup()  # idempotent
+    assert len(list(reopened.for_user("alice").list(cfg("t-1")))) == 3
+    reopened.close()
 
 
 # -- human in the loop across a restart ------------------------------------------------------------------

@@ -6,7 +6,7 @@ decoding path. Log items are decoded once per page and shared by every tuple tha
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -44,18 +44,27 @@ class TupleAssembler:
     """Turns fetched rows into CheckpointTuples in three phases (rows, blobs, logs).
 
     Log items are decoded once per page and shared by every tuple that references them.
+    ``Row.thread_id`` is the stored thread key; ``public`` maps it to the thread id the returned
+    configs carry (owner-keyed savers pass ``lambda key: split_thread_key(key)[1]``).
     """
 
     def __init__(
-        self, serde: SerializerProtocol, rows: Sequence[Row], cache: LogCache | None = None
+        self,
+        serde: SerializerProtocol,
+        rows: Sequence[Row],
+        cache: LogCache | None = None,
+        *,
+        public: Callable[[str], str] | None = None,
     ):
         self.serde = serde
+        self.public = public or _same_id
         self.rows = list(rows)
         self.ckpts: list[dict[str, Any]] = []
         self.metas: list[CheckpointMetadata] = []
         for row in self.rows:
-            self.ckpts.append(load(serde, row.ckpt, "checkpoint", row.thread_id))
-            self.metas.append(decode_metadata(row.metadata, row.thread_id))
+            shown = self.public(row.thread_id)
+            self.ckpts.append(load(serde, row.ckpt, "checkpoint", shown))
+            self.metas.append(decode_metadata(row.metadata, shown))
         self.blobs: dict[BlobKey, Typed | None] = {}
         self.logs: dict[LogKey, list[Any]] = {}
         # Log prefixes this process already holds decoded: read only the items after them.
@@ -106,7 +115,7 @@ class TupleAssembler:
         for key, items in logs.items():
             start = self._starts.get(key, 0)
             self.logs[key] = self.known.get(key, [])[:start] + [
-                load(self.serde, typed, f"log {key[2]} item {start + i}", key[0])
+                load(self.serde, typed, f"log {key[2]} item {start + i}", self.public(key[0]))
                 for i, typed in enumerate(items)
             ]
 
@@ -114,6 +123,7 @@ class TupleAssembler:
         """Assemble; with ``cache``, remember the logs of these (latest-read) checkpoints."""
         out = []
         for row, ckpt, meta in zip(self.rows, self.ckpts, self.metas, strict=False):
+            shown = self.public(row.thread_id)
             values: dict[str, Any] = {}
             for channel, version in ckpt.get("channel_versions", {}).items():
                 typed = self.blobs.get((row.thread_id, row.ns, channel, str(version)))
@@ -124,9 +134,9 @@ class TupleAssembler:
                     items = self.logs.get((row.thread_id, row.ns, log_id), [])
                     if len(items) < length:
                         raise CorruptDataError(
-                            f"log {log_id} of channel {channel!r} in thread {row.thread_id!r} holds {len(items)} "
+                            f"log {log_id} of channel {channel!r} in thread {shown!r} holds {len(items)} "
                             f"items, the checkpoint references {length}",
-                            session_id=row.thread_id,
+                            session_id=shown,
                             position=len(items),
                         )
                     value = items[:length]
@@ -137,26 +147,22 @@ class TupleAssembler:
                         )
                     values[channel] = value
                 else:
-                    values[channel] = load(
-                        self.serde, typed, f"channel_values.{channel}", row.thread_id
-                    )
+                    values[channel] = load(self.serde, typed, f"channel_values.{channel}", shown)
             checkpoint = {**ckpt, "channel_values": values}
             writes: list[PendingWrite] = [
                 (
                     w.task_id,
                     w.channel,
-                    load(
-                        self.serde, (w.type, w.value), f"pending write {w.channel!r}", row.thread_id
-                    ),
+                    load(self.serde, (w.type, w.value), f"pending write {w.channel!r}", shown),
                 )
                 for w in sort_writes(row.writes)
             ]
             out.append(
                 CheckpointTuple(
-                    config=make_config(row.thread_id, row.ns, row.checkpoint_id),
+                    config=make_config(shown, row.ns, row.checkpoint_id),
                     checkpoint=checkpoint,  # type: ignore[arg-type]
                     metadata=meta,
-                    parent_config=make_config(row.thread_id, row.ns, row.parent_id)
+                    parent_config=make_config(shown, row.ns, row.parent_id)
                     if row.parent_id
                     else None,
                     pending_writes=writes,
@@ -173,3 +179,7 @@ def referenced(assembler: TupleAssembler) -> tuple[set[BlobKey], set[LogKey]]:
         if typed is not None and typed[0] == LOGREF:
             logs.add((thread_id, ns, decode_ref(typed[1])[0]))
     return blobs, logs
+
+
+def _same_id(key: str) -> str:
+    return key

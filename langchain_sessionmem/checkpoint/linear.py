@@ -26,7 +26,7 @@ from langgraph.checkpoint.base import (
 )
 
 from ..ids import validate_id
-from .config import Target, encode_metadata, target
+from .config import encode_metadata, target
 from .serde import Typed, dump
 
 LOGREF = "sm.logref"
@@ -129,7 +129,11 @@ class LogAppend:
 
 @dataclass
 class PutPlan:
-    """Everything one ``put`` writes, ready for a single atomic engine transaction."""
+    """Everything one ``put`` writes, ready for a single atomic engine transaction.
+
+    ``thread_id`` is the public id (what the returned config says); ``key`` is where the thread is
+    stored (:func:`~.config.thread_key` of owner and id on owner-keyed savers).
+    """
 
     thread_id: str
     ns: str
@@ -145,6 +149,10 @@ class PutPlan:
         default_factory=dict
     )  # channel -> version of the appended value
     serde: SerializerProtocol | None = None
+    key: str = ""
+
+    def __post_init__(self) -> None:
+        self.key = self.key or self.thread_id
 
     def rebase(self, channel: str) -> None:
         """The log moved under us (another writer, or a fork): store the full value in a new log."""
@@ -163,7 +171,7 @@ class PutPlan:
     def commit(self, cache: LogCache) -> None:
         """Remember what the logs now hold, after the engine confirmed the write."""
         for channel, app in self.appends.items():
-            key = (self.thread_id, self.ns, channel)
+            key = (self.key, self.ns, channel)
             # Fingerprints from serialization time: a node editing an item in place after that is
             # caught at the next put instead of being mistaken for the stored bytes.
             cache.set(key, LogState(app.log_id, list(app.value), list(app.fps)))
@@ -178,8 +186,12 @@ def plan_put(
     new_versions: ChannelVersions,
     *,
     linear: bool = True,
+    key: str | None = None,
 ) -> PutPlan:
-    """Serialize a put once: checkpoint skeleton, metadata JSON, changed channels (as log appends)."""
+    """Serialize a put once: checkpoint skeleton, metadata JSON, changed channels (as log appends).
+
+    ``key`` is the thread's stored identity (default: the config's thread id).
+    """
     t = target(config)
     cid = validate_id(checkpoint["id"], "checkpoint_id")
     skeleton = {k: v for k, v in checkpoint.items() if k != "channel_values"}
@@ -195,6 +207,7 @@ def plan_put(
         run_id,
         time.time(),
         serde=serde,
+        key=key or t.thread_id,
     )
     for channel, version in new_versions.items():
         ver = str(version)
@@ -203,7 +216,7 @@ def plan_put(
             continue
         value = values[channel]
         if linear and type(value) is list and value:
-            plan.appends[channel] = _plan_append(serde, cache, t, channel, value)
+            plan.appends[channel] = _plan_append(serde, cache, plan.key, t.ns, channel, value)
             plan.versions[channel] = ver
             app = plan.appends[channel]
             plan.blobs[(channel, ver)] = encode_ref(app.log_id, app.length)
@@ -213,9 +226,9 @@ def plan_put(
 
 
 def _plan_append(
-    serde: SerializerProtocol, cache: LogCache, t: Target, channel: str, value: list
+    serde: SerializerProtocol, cache: LogCache, key: str, ns: str, channel: str, value: list
 ) -> LogAppend:
-    state = cache.get((t.thread_id, t.ns, channel))
+    state = cache.get((key, ns, channel))
     start = 0
     log_id = None
     fps: list[Any] = []

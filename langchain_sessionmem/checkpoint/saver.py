@@ -23,8 +23,8 @@ from langgraph.checkpoint.serde.base import SerializerProtocol, maybe_add_typed_
 from .._offload import Offload
 from ..errors import ConfigurationError, ThreadOwnershipError
 from ..ids import validate_id, validate_user_id
-from ..records import ttl_seconds
-from .config import next_version
+from ..records import ThreadInfo, ttl_seconds
+from .config import next_version, split_thread_key, target, thread_key
 from .linear import LogCache, PutPlan, plan_put
 from .serde import default_serde, with_allowlist
 
@@ -76,9 +76,20 @@ def _sweep(ref: weakref.ReferenceType, stop: threading.Event, interval: float) -
 class SessionSaverBase(BaseCheckpointSaver[str]):
     """Common state of the sessionmem savers.
 
-    ``user_id`` scopes the saver: threads it creates are stamped with that owner, and threads
-    owned by anyone else are invisible to reads and refused for writes and deletes. Without a
-    ``user_id`` the saver is unscoped (an admin view, and what LangGraph tooling expects).
+    Threads belong to users: a thread's identity is ``(user_id, thread_id)``, stored under
+    :func:`~.config.thread_key` wherever a saver used to store the raw thread id, while every
+    config and tuple it returns carries the plain ``thread_id`` (LangGraph only ever sees its own
+    ids). ``user_id`` scopes the saver (``for_user(uid)`` clones it); ``user_id=None`` is the
+    anonymous namespace, not "all users": there is no unscoped view and no user id with a special
+    meaning. Bob's ``t-1`` and alice's ``t-1`` are two threads, so nothing ever raises for, lists
+    or reveals another user's thread. ``list(None)`` lists the owner's threads; ``list_threads()``
+    and ``delete_user_threads()`` cover all of them. Only :meth:`purge_expired` (maintenance)
+    spans owners.
+
+    For backend authors: set ``_keyed = True`` and store threads under :meth:`_key`; :meth:`_plan`
+    then fills ``PutPlan.key``, and ``TupleAssembler(..., public=self._public)`` turns keys back
+    into thread ids. ``_owns``/``_refuse`` remain only for savers not yet keyed.
+
     ``ttl`` expires a whole thread after that long without a write (or a read, with
     ``refresh_on_read``): a ``timedelta``, seconds, or LangGraph's ``TTLConfig`` dict in minutes
     (``default_ttl``, ``refresh_on_read``, ``sweep_interval_minutes``). On engines without native
@@ -88,6 +99,7 @@ class SessionSaverBase(BaseCheckpointSaver[str]):
     """
 
     _sweeps = False  # engines whose expired rows stay until purge_expired() runs
+    _keyed = False  # threads stored under thread_key(owner, thread_id) (every saver, soon)
 
     def __init__(
         self,
@@ -119,6 +131,16 @@ class SessionSaverBase(BaseCheckpointSaver[str]):
             thread.start()
 
     def purge_expired(self) -> int:
+        """Delete expired threads of every owner (engines without native expiry); how many."""
+        raise NotImplementedError
+
+    def list_threads(self) -> list[ThreadInfo]:
+        """The live threads of this saver's owner, most recently updated first."""
+        raise NotImplementedError
+
+    def delete_user_threads(self) -> int:
+        """Delete every thread of this saver's owner (checkpoints, blobs, writes, logs,
+        indexes); returns how many live threads there were. Part of ``store.delete_user``."""
         raise NotImplementedError
 
     def _stop_sweeper(self) -> None:
@@ -157,6 +179,14 @@ class SessionSaverBase(BaseCheckpointSaver[str]):
         clone.user_id = validate_user_id(user_id)
         return clone
 
+    def _key(self, thread_id: str) -> str:
+        """Where this saver's owner's thread ``thread_id`` is stored."""
+        return thread_key(self.user_id, thread_id) if self._keyed else thread_id
+
+    def _public(self, key: str) -> str:
+        """The thread id LangGraph knows, from a stored key."""
+        return split_thread_key(key)[1] if self._keyed else key
+
     def _plan(
         self,
         config: RunnableConfig,
@@ -165,16 +195,25 @@ class SessionSaverBase(BaseCheckpointSaver[str]):
         new_versions: ChannelVersions,
     ) -> PutPlan:
         return plan_put(
-            self.serde, self._logs, config, checkpoint, metadata, new_versions, linear=self.linear
+            self.serde,
+            self._logs,
+            config,
+            checkpoint,
+            metadata,
+            new_versions,
+            linear=self.linear,
+            key=self._key(target(config).thread_id),
         )
 
     def _expires(self, now: float) -> float | None:
         return None if self.ttl is None else now + self.ttl
 
     def _owns(self, owner: str | None) -> bool:
+        """Legacy check of savers whose thread ids are global (not ``_keyed``)."""
         return self.user_id is None or owner == self.user_id
 
     def _refuse(self, thread_id: str, action: str) -> ThreadOwnershipError:
+        """Legacy error of savers whose thread ids are global (not ``_keyed``)."""
         return ThreadOwnershipError(
             f"thread {thread_id!r} belongs to another user: user {self.user_id!r} cannot {action} it"
         )
@@ -256,6 +295,12 @@ class OffloadedSaver(Offload):
 
     async def apurge_expired(self) -> int:
         return await self._offload(self.purge_expired)  # type: ignore[attr-defined]
+
+    async def alist_threads(self) -> list[ThreadInfo]:
+        return await self._offload(self.list_threads)  # type: ignore[attr-defined]
+
+    async def adelete_user_threads(self) -> int:
+        return await self._offload(self.delete_user_threads)  # type: ignore[attr-defined]
 
     async def aclose(self) -> None:
         self.close()  # type: ignore[attr-defined]

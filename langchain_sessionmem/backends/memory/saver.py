@@ -2,6 +2,7 @@
 
 Values are stored serialized (as the other engines do), so a graph never shares live objects
 with its checkpoints, and the linear log keeps memory at O(messages) rather than O(turns^2).
+Threads are keyed by ``thread_key(owner, thread_id)``: each user sees only their own.
 """
 
 from __future__ import annotations
@@ -25,64 +26,57 @@ from ...checkpoint.delta import decode_value, empty_history
 from ...checkpoint.linear import LOGREF, decode_ref
 from ...checkpoint.saver import OffloadedSaver, SessionSaverBase
 from ...checkpoint.writes import plan_writes
+from ...records import ThreadInfo, to_datetime, to_optional_datetime
 from .engine import MemoryCheckpointData
 from .threads import StoredCheckpoint, ThreadRecord, keep_latest, walk
 
 __all__ = ["MemoryCheckpointData", "MemoryCheckpointSaver"]
+
+Picked = tuple[str, ThreadRecord, str, str, StoredCheckpoint]  # key, thread, ns, id, checkpoint
 
 
 class MemoryCheckpointSaver(OffloadedSaver, SessionSaverBase):
     """Checkpoints in process memory (tests, notebooks). Async twins run inline under one lock."""
 
     _offload_inline = True
-
     _sweeps = True
+    _keyed = True
 
     def __init__(self, data: MemoryCheckpointData | None = None, **options: Any) -> None:
         super().__init__(**options)
         self.data = data or MemoryCheckpointData()
 
     # -- helpers (call with the lock held) ---------------------------------------------------
-    def _live(self, thread_id: str, at: float) -> ThreadRecord | None:
-        th = self.data.threads.get(thread_id)
-        if th is not None and th.expires_at is not None and th.expires_at <= at:
-            del self.data.threads[thread_id]
+    def _live(self, key: str, at: float) -> ThreadRecord | None:
+        th = self.data.threads.get(key)
+        if th is not None and th.expired(at):
+            del self.data.threads[key]
             return None
         return th
 
-    def _visible(self, thread_id: str, at: float) -> ThreadRecord | None:
-        th = self._live(thread_id, at)
-        return th if th is not None and self._owns(th.owner) else None
-
-    def _writable(self, thread_id: str, at: float, action: str) -> ThreadRecord:
-        th = self._live(thread_id, at)
+    def _writable(self, key: str, at: float) -> ThreadRecord:
+        th = self._live(key, at)
         if th is None:
-            th = self.data.threads[thread_id] = ThreadRecord(
-                self.user_id, at, at, self._expires(at)
-            )
-        elif not self._owns(th.owner):
-            raise self._refuse(thread_id, action)
+            th = self.data.threads[key] = ThreadRecord(self.user_id, at, at, None)
         th.updated_at = at
         th.expires_at = self._expires(at)
         return th
 
+    def _mine(self, at: float) -> builtins.list[tuple[str, ThreadRecord]]:
+        """The live threads of this saver's owner."""
+        keys = [k for k, th in self.data.threads.items() if th.owner == self.user_id]
+        return [(k, th) for k in keys if (th := self._live(k, at)) is not None]
+
     def _assemble(
-        self, picked: list[tuple[str, ThreadRecord, str, str, StoredCheckpoint]], cache: bool
-    ) -> list[CheckpointTuple]:
+        self, picked: builtins.list[Picked], cache: bool
+    ) -> builtins.list[CheckpointTuple]:
         rows = [
-            Row(
-                tid,
-                ns,
-                cid,
-                c.parent_id,
-                c.ckpt,
-                c.metadata,
-                list(th.writes.get((ns, cid), {}).values()),
-            )
-            for tid, th, ns, cid, c in picked
+            Row(key, ns, cid, c.parent_id, c.ckpt, c.metadata) for key, _th, ns, cid, c in picked
         ]
-        asm = TupleAssembler(self.serde, rows, self._logs)
-        threads = {tid: th for tid, th, *_ in picked}
+        for row, (_key, th, ns, cid, _c) in zip(rows, picked, strict=True):
+            row.writes = list(th.writes.get((ns, cid), {}).values())
+        asm = TupleAssembler(self.serde, rows, self._logs, public=self._public)
+        threads = {key: th for key, th, *_ in picked}
         need = asm.set_blobs({k: threads[k[0]].blobs.get(k[1:]) for k in asm.blob_keys()})
         ranges = asm.log_ranges(need)
         asm.set_logs({k: threads[k[0]].logs.get(k[1:], [])[a:b] for k, (a, b) in ranges.items()})
@@ -92,20 +86,25 @@ class MemoryCheckpointSaver(OffloadedSaver, SessionSaverBase):
         if self.refresh_on_read and self.ttl is not None:
             th.expires_at = self._expires(at)
 
+    def _pointed(self, config: RunnableConfig, at: float) -> Picked | None:
+        """The checkpoint ``config`` points at (its id, else the thread's newest)."""
+        t = target(config)
+        key = self._key(t.thread_id)
+        th = self._live(key, at)
+        ckpts = th.ckpts.get(t.ns) if th is not None else None
+        if th is None or not ckpts:
+            return None
+        cid = t.checkpoint_id or max(ckpts)
+        if cid not in ckpts:
+            return None
+        self._refresh(th, at)
+        return key, th, t.ns, cid, ckpts[cid]
+
     # -- reads ---------------------------------------------------------------------------------
     def get_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
-        t = target(config)
         with self.data.lock:
-            at = now()
-            th = self._visible(t.thread_id, at)
-            if th is None or not th.ckpts.get(t.ns):
-                return None
-            ckpts = th.ckpts[t.ns]
-            cid = t.checkpoint_id or max(ckpts)
-            if cid not in ckpts:
-                return None
-            self._refresh(th, at)
-            return self._assemble([(t.thread_id, th, t.ns, cid, ckpts[cid])], cache=True)[0]
+            picked = self._pointed(config, now())
+            return None if picked is None else self._assemble([picked], cache=True)[0]
 
     def list(
         self,
@@ -129,15 +128,17 @@ class MemoryCheckpointSaver(OffloadedSaver, SessionSaverBase):
         if ns is not None:
             validate_ns(ns)
         exact = conf.get("checkpoint_id")
-        before_id = (before or {}).get("configurable", {}).get("checkpoint_id") if before else None
+        before_id = ((before or {}).get("configurable") or {}).get("checkpoint_id")
         with self.data.lock:
             at = now()
-            tids = [target(config).thread_id] if config else list(self.data.threads)
-            picked = []
-            for tid in tids:
-                th = self._visible(tid, at)
-                if th is None:
-                    continue
+            if config:
+                key = self._key(target(config).thread_id)
+                th = self._live(key, at)
+                threads = [] if th is None else [(key, th)]
+            else:
+                threads = self._mine(at)
+            picked: builtins.list[Picked] = []
+            for key, th in threads:
                 for cns, ckpts in th.ckpts.items():
                     if ns is not None and cns != ns:
                         continue
@@ -145,7 +146,7 @@ class MemoryCheckpointSaver(OffloadedSaver, SessionSaverBase):
                         if (exact and cid != exact) or (before_id and cid >= before_id):
                             continue
                         if matches(c.meta, filter):
-                            picked.append((tid, th, cns, cid, c))
+                            picked.append((key, th, cns, cid, c))
             picked.sort(key=lambda p: p[3], reverse=True)
             if limit is not None:
                 picked = picked[: max(limit, 0)]
@@ -161,21 +162,16 @@ class MemoryCheckpointSaver(OffloadedSaver, SessionSaverBase):
             return {}
         t = target(config)
         with self.data.lock:
-            at = now()
-            th = self._visible(t.thread_id, at)
-            ckpts = th.ckpts.get(t.ns) if th is not None else None
-            if th is None or not ckpts:
+            picked = self._pointed(config, now())
+            if picked is None:
                 return empty_history(channels)
-            c = ckpts.get(t.checkpoint_id or max(ckpts))
-            if c is None:
-                return empty_history(channels)
-            self._refresh(th, at)
-            chain = walk(self.serde, th, t.ns, c.parent_id, channels)
-            writes = {cid: list(th.writes.get((t.ns, cid), {}).values()) for cid in chain.visited}
+            _key, th, ns, _cid, c = picked
+            chain = walk(self.serde, th, ns, c.parent_id, channels)
+            writes = {cid: list(th.writes.get((ns, cid), {}).values()) for cid in chain.visited}
             seeds = {}
             for ch, ver in chain.seeds.items():
-                typed = th.blobs[(t.ns, ch, ver)]
-                log = th.logs.get((t.ns, decode_ref(typed[1])[0])) if typed[0] == LOGREF else None
+                typed = th.blobs[(ns, ch, ver)]
+                log = th.logs.get((ns, decode_ref(typed[1])[0])) if typed[0] == LOGREF else None
                 seeds[ch] = decode_value(self.serde, typed, log, ch, t.thread_id)
         return chain.history(self.serde, t.thread_id, writes, seeds)
 
@@ -189,7 +185,7 @@ class MemoryCheckpointSaver(OffloadedSaver, SessionSaverBase):
     ) -> RunnableConfig:
         plan = self._plan(config, checkpoint, metadata, new_versions)
         with self.data.lock:
-            th = self._writable(plan.thread_id, now(), "write to")
+            th = self._writable(plan.key, now())
             for channel, app in list(plan.appends.items()):
                 if len(th.logs.get((plan.ns, app.log_id), [])) != app.start:
                     plan.rebase(channel)
@@ -224,53 +220,42 @@ class MemoryCheckpointSaver(OffloadedSaver, SessionSaverBase):
         t = target(config)
         rows = plan_writes(self.serde, writes, task_id, task_path)
         with self.data.lock:
-            th = self._writable(t.thread_id, now(), "write to")
+            th = self._writable(self._key(t.thread_id), now())
             stored = th.writes.setdefault((t.ns, str(t.checkpoint_id)), {})
             for w in rows:
                 if w.replace or (w.task_id, w.idx) not in stored:
                     stored[(w.task_id, w.idx)] = w
 
     def delete_thread(self, thread_id: str) -> None:
+        key = self._key(self._thread_ids([thread_id])[0])
         with self.data.lock:
-            th = self._live(thread_id, now())
-            if th is None:
-                return
-            if not self._owns(th.owner):
-                raise self._refuse(thread_id, "delete")
-            del self.data.threads[thread_id]
-        self._logs.drop_thread(thread_id)
+            self.data.threads.pop(key, None)
+        self._logs.drop_thread(key)
 
     def delete_for_runs(self, run_ids: Sequence[str]) -> None:
         runs = {str(r) for r in run_ids}
         if not runs:
             return
         with self.data.lock:
-            at = now()
-            for tid in list(self.data.threads):
-                th = self._visible(tid, at)
-                if th is None:
-                    continue
+            for _key, th in self._mine(now()):
                 for ns, ckpts in th.ckpts.items():
                     for cid in [cid for cid, c in ckpts.items() if c.run_id in runs]:
                         del ckpts[cid]
                         th.writes.pop((ns, cid), None)
 
     def copy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
+        src_id, dst_id = self._thread_ids([source_thread_id, target_thread_id])
+        dst = self._key(dst_id)
         with self.data.lock:
             at = now()
-            src = self._live(source_thread_id, at)
+            src = self._live(self._key(src_id), at)
             if src is None:
                 return
-            if not self._owns(src.owner):
-                raise self._refuse(source_thread_id, "copy")
-            dst = self._live(target_thread_id, at)
-            if dst is not None and not self._owns(dst.owner):
-                raise self._refuse(target_thread_id, "overwrite")
             clone = src.copy()
             clone.created_at = clone.updated_at = at
             clone.expires_at = self._expires(at)
-            self.data.threads[target_thread_id] = clone
-        self._logs.drop_thread(target_thread_id)
+            self.data.threads[dst] = clone
+        self._logs.drop_thread(dst)
 
     def prune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
         self._strategy(strategy)
@@ -278,19 +263,19 @@ class MemoryCheckpointSaver(OffloadedSaver, SessionSaverBase):
             if strategy == "delete":
                 self.delete_thread(tid)
                 continue
+            key = self._key(tid)
             with self.data.lock:
-                th = self._live(tid, now())
-                if th is None:
-                    continue
-                if not self._owns(th.owner):
-                    raise self._refuse(tid, "prune")
-                keep_latest(self.serde, th)
+                th = self._live(key, now())
+                if th is not None:
+                    keep_latest(self.serde, th)
+            self._logs.drop_thread(key)
 
     # -- retention and introspection -------------------------------------------------------------
     def thread_info(self, thread_id: str) -> dict[str, Any] | None:
-        """Owner, timestamps, checkpoint count and stored bytes of a visible thread, else None."""
+        """Owner, timestamps, checkpoint count and stored bytes of one of the owner's threads."""
+        key = self._key(self._thread_ids([thread_id])[0])
         with self.data.lock:
-            th = self._visible(thread_id, now())
+            th = self._live(key, now())
             if th is None:
                 return None
             return {
@@ -303,15 +288,36 @@ class MemoryCheckpointSaver(OffloadedSaver, SessionSaverBase):
                 "bytes": th.nbytes(),
             }
 
-    def purge_expired(self) -> int:
-        """Drop expired threads now (they are also dropped lazily when touched)."""
+    def list_threads(self) -> builtins.list[ThreadInfo]:
+        with self.data.lock:
+            mine = self._mine(now())
+            infos = [
+                ThreadInfo(
+                    self._public(key),
+                    th.owner,
+                    to_datetime(th.created_at),
+                    to_datetime(th.updated_at),
+                    to_optional_datetime(th.expires_at),
+                    sum(len(c) for c in th.ckpts.values()),
+                )
+                for key, th in mine
+            ]
+        return sorted(infos, key=lambda i: i.updated_at, reverse=True)
+
+    def delete_user_threads(self) -> int:
         with self.data.lock:
             at = now()
-            gone = [
-                t
-                for t, th in self.data.threads.items()
-                if th.expires_at is not None and th.expires_at <= at
-            ]
-            for tid in gone:
-                del self.data.threads[tid]
+            keys = [k for k, th in self.data.threads.items() if th.owner == self.user_id]
+            live = sum(not self.data.threads.pop(k).expired(at) for k in keys)
+        for key in keys:
+            self._logs.drop_thread(key)
+        return live
+
+    def purge_expired(self) -> int:
+        """Drop expired threads of every owner now (they are also dropped lazily when touched)."""
+        with self.data.lock:
+            at = now()
+            gone = [k for k, th in self.data.threads.items() if th.expired(at)]
+            for key in gone:
+                del self.data.threads[key]
         return len(gone)

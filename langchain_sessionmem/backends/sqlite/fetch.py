@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from langgraph.checkpoint.base import CheckpointTuple, SerializerProtocol
@@ -41,6 +41,7 @@ def assemble(
     rows: list[Row],
     logs: LogCache,
     cache: bool,
+    public: Callable[[str], str] | None = None,
 ) -> list[CheckpointTuple]:
     """Writes, blobs and log items of ``rows``: a few statements per (thread, namespace)."""
     groups: dict[tuple[str, str], list[Row]] = {}
@@ -51,7 +52,7 @@ def assemble(
         ids = json.dumps([m.checkpoint_id for m in members])
         for cid, *w in conn.execute(sql.writes_of, (tid, ns, ids)):
             by_id[(tid, ns, cid)].writes.append(WriteRow(*w))
-    asm = TupleAssembler(serde, rows, logs)
+    asm = TupleAssembler(serde, rows, logs, public=public)
     wanted = asm.blob_keys()
     blobs: dict[BlobKey, Typed | None] = dict.fromkeys(wanted)
     per_group: dict[tuple[str, str], list[BlobKey]] = {}
@@ -113,9 +114,12 @@ def delta_history(
     ns: str,
     parent_id: str | None,
     channels: Sequence[str],
+    shown: str,
 ) -> dict[str, Any]:
     """Writes and seed of each DeltaChannel from ``parent_id`` up: the walk, one statement for the
-    writes of every visited checkpoint, one for the seed values (plus one per seed stored as a log)."""
+    writes of every visited checkpoint, one for the seed values (plus one per seed stored as a log).
+
+    ``tid`` is the stored thread key, ``shown`` the thread id error messages name."""
     chain = walk(conn, sql, serde, tid, ns, parent_id, channels)
     writes: dict[str, list[WriteRow]] = {}
     if chain.visited:
@@ -130,5 +134,5 @@ def delta_history(
             if typ == LOGREF:
                 log_id, length = decode_ref(blob)
                 log = conn.execute(sql.log_items, (tid, ns, log_id, 0, length)).fetchall()
-            seeds[ch] = decode_value(serde, (typ, blob), log, ch, tid)
-    return chain.history(serde, tid, writes, seeds)
+            seeds[ch] = decode_value(serde, (typ, blob), log, ch, shown)
+    return chain.history(serde, shown, writes, seeds)

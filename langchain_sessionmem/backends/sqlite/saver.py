@@ -22,11 +22,12 @@ from langgraph.checkpoint.base import (
     CheckpointTuple,
 )
 
-from ...checkpoint.config import matches, now, split_filter, target, validate_ns
+from ...checkpoint.config import matches, now, split_filter, target, thread_key, validate_ns
 from ...checkpoint.delta import empty_history
 from ...checkpoint.saver import OffloadedSaver, SessionSaverBase
 from ...checkpoint.writes import plan_writes
 from ...errors import ConfigurationError
+from ...records import ThreadInfo, to_datetime, to_optional_datetime
 from .connections import SqliteConnections
 from .fetch import assemble, chunks, delta_history, to_row
 from .prune import keep_latest
@@ -39,10 +40,13 @@ class SqliteCheckpointSaver(OffloadedSaver, SessionSaverBase):
     """LangGraph checkpointer on a SQLite file.
 
     Built by ``store.checkpointer()`` it shares the store's connections (and so its ``:memory:``
-    database); built with ``path=`` it opens and closes its own.
+    database); built with ``path=`` it opens and closes its own. The ``thread_id`` columns hold
+    ``thread_key(owner, thread_id)``, so two users' threads of one id are two threads.
     """
 
     _sweeps = True
+    _keyed = True
+    SCHEMA_VERSION = "2"  # 2: thread ids stored as (owner, thread_id) keys
 
     def __init__(
         self,
@@ -64,8 +68,30 @@ class SqliteCheckpointSaver(OffloadedSaver, SessionSaverBase):
         self.connections = connections
         self.path = connections.path
         self.sql = CheckpointStatements(self.namespace)
-        with connections.connection() as conn:
+        self.setup()
+
+    def setup(self) -> None:
+        """Create the tables if needed and bring older ones up to date (idempotent).
+
+        Tables written before threads belonged to users held raw thread ids: their rows move to
+        ``thread_key(owner, thread_id)``, so every existing thread stays its owner's.
+        """
+        with self.connections.connection() as conn:
             conn.executescript(self.sql.schema)
+            if self._version(conn) == self.SCHEMA_VERSION:
+                return
+        with self.connections.transaction() as conn:
+            if self._version(conn) == self.SCHEMA_VERSION:
+                return  # another process got there first
+            if conn.execute(self.sql.any_thread).fetchone() is not None:
+                conn.create_function("sessionmem_thread_key", 2, thread_key, deterministic=True)
+                for statement in self.sql.key_threads:
+                    conn.execute(statement)
+            conn.execute(self.sql.set_meta, ("schema", self.SCHEMA_VERSION))
+
+    def _version(self, conn: sqlite3.Connection) -> str | None:
+        row = conn.execute(self.sql.get_meta, ("schema",)).fetchone()
+        return None if row is None else row[0]
 
     def close(self) -> None:
         self._stop_sweeper()
@@ -73,63 +99,58 @@ class SqliteCheckpointSaver(OffloadedSaver, SessionSaverBase):
             self.connections.close()
 
     # -- threads (call inside the caller's connection or transaction) ------------------------------
-    def _owner_filter(self) -> tuple[bool, str | None]:
-        return (self.user_id is not None, self.user_id)
+    def _live(self, conn: sqlite3.Connection, key: str, at: float) -> bool:
+        """Whether the thread stored under ``key`` is live; an expired one is deleted on the spot."""
+        row = conn.execute(self.sql.thread_row, (key,)).fetchone()
+        if row is not None and row[1] is not None and row[1] <= at:
+            self._drop(conn, [key])
+            return False
+        return row is not None
 
-    def _thread_row(
-        self, conn: sqlite3.Connection, thread_id: str, at: float
-    ) -> tuple[str | None] | None:
-        """(owner,) of a live thread; an expired one is deleted on the spot."""
-        row = conn.execute(self.sql.thread_row, (thread_id,)).fetchone()
-        if row is None:
-            return None
-        if row[1] is not None and row[1] <= at:
-            self._drop(conn, [thread_id])
-            return None
-        return (row[0],)
-
-    def _drop(self, conn: sqlite3.Connection, thread_ids: Sequence[str]) -> None:
-        ids = json.dumps(list(thread_ids))
+    def _drop(self, conn: sqlite3.Connection, keys: Sequence[str]) -> None:
+        ids = json.dumps(list(keys))
         for statement in self.sql.drop_threads:
             conn.execute(statement, (ids,))
 
-    def _claim(self, conn: sqlite3.Connection, thread_id: str, at: float, action: str) -> None:
-        """Create or touch the thread row (owner stamp, sliding TTL), refusing other users' threads."""
-        row = self._thread_row(conn, thread_id, at)
-        if row is None:
-            conn.execute(
-                self.sql.insert_thread, (thread_id, self.user_id, at, at, self._expires(at))
-            )
-        elif not self._owns(row[0]):
-            raise self._refuse(thread_id, action)
+    def _claim(self, conn: sqlite3.Connection, key: str, at: float) -> None:
+        """Create or touch the owner's thread row (sliding TTL)."""
+        if self._live(conn, key, at):
+            conn.execute(self.sql.touch_thread, (at, self._expires(at), key))
         else:
-            conn.execute(self.sql.touch_thread, (at, self._expires(at), thread_id))
+            conn.execute(self.sql.insert_thread, (key, self.user_id, at, at, self._expires(at)))
 
-    def _refresh(self, conn: sqlite3.Connection, thread_ids: Sequence[str], at: float) -> None:
+    def _refresh(self, conn: sqlite3.Connection, keys: Sequence[str], at: float) -> None:
         """refresh_on_read: a read slides the expiry of the threads it returned."""
-        if self.refresh_on_read and self.ttl is not None and thread_ids:
-            ids = json.dumps(sorted(set(thread_ids)))
-            conn.execute(self.sql.refresh_threads, (self._expires(at), ids))
+        if self.refresh_on_read and self.ttl is not None and keys:
+            conn.execute(
+                self.sql.refresh_threads, (self._expires(at), json.dumps(sorted(set(keys))))
+            )
 
     def _latest(
         self, conn: sqlite3.Connection, config: RunnableConfig, at: float
     ) -> tuple[Any, ...] | None:
         """The row ``config`` points at (its checkpoint, else the thread's newest)."""
         t = target(config)
+        key = self._key(t.thread_id)
         sql, params = self.sql.listing(
-            thread_id=t.thread_id,
+            thread_id=key,
             ns=t.ns,
             checkpoint_id=t.checkpoint_id,
             before=None,
-            owner=self._owner_filter(),
+            owner=self.user_id,
             pushed={},
             limit=1,
             at=at,
         )
         row = conn.execute(sql, params).fetchone()
         if row is not None:
-            self._refresh(conn, [t.thread_id], at)
+            self._refresh(conn, [key], at)
         return row
+
+    def _assemble(
+        self, conn: sqlite3.Connection, rows: builtins.list[Any], cache: bool
+    ) -> builtins.list[CheckpointTuple]:
+        return assemble(conn, self.sql, self.serde, rows, self._logs, cache, self._public)
 
     # -- reads ---------------------------------------------------------------------------------------
     def get_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
@@ -137,7 +158,7 @@ class SqliteCheckpointSaver(OffloadedSaver, SessionSaverBase):
             row = self._latest(conn, config, now())
             if row is None:
                 return None
-            return assemble(conn, self.sql, self.serde, [to_row(row)], self._logs, cache=True)[0]
+            return self._assemble(conn, [to_row(row)], cache=True)[0]
 
     def list(
         self,
@@ -157,7 +178,7 @@ class SqliteCheckpointSaver(OffloadedSaver, SessionSaverBase):
         limit: int | None,
     ) -> builtins.list[CheckpointTuple]:
         conf = (config or {}).get("configurable") or {}
-        thread_id = target(config).thread_id if config else None
+        key = self._key(target(config).thread_id) if config else None
         ns = conf.get("checkpoint_ns")
         if ns is not None:
             validate_ns(ns)
@@ -166,11 +187,11 @@ class SqliteCheckpointSaver(OffloadedSaver, SessionSaverBase):
         with self.connections.connection() as conn:
             at = now()
             sql, params = self.sql.listing(
-                thread_id=thread_id,
+                thread_id=key,
                 ns=ns,
                 checkpoint_id=conf.get("checkpoint_id"),
                 before=before_id,
-                owner=self._owner_filter(),
+                owner=self.user_id,
                 pushed=pushed,
                 limit=None if local else limit,
                 at=at,
@@ -183,7 +204,7 @@ class SqliteCheckpointSaver(OffloadedSaver, SessionSaverBase):
             self._refresh(conn, [r.thread_id for r in rows], at)
             out: list[CheckpointTuple] = []
             for chunk in chunks(rows, 500):
-                out.extend(assemble(conn, self.sql, self.serde, chunk, self._logs, cache=False))
+                out.extend(self._assemble(conn, chunk, cache=False))
             return out
 
     def get_delta_channel_history(
@@ -198,7 +219,9 @@ class SqliteCheckpointSaver(OffloadedSaver, SessionSaverBase):
             row = self._latest(conn, config, now())
             if row is None:
                 return empty_history(channels)
-            return delta_history(conn, self.sql, self.serde, t.thread_id, t.ns, row[3], channels)
+            return delta_history(
+                conn, self.sql, self.serde, row[0], t.ns, row[3], channels, t.thread_id
+            )
 
     # -- writes --------------------------------------------------------------------------------------
     def put(
@@ -209,9 +232,9 @@ class SqliteCheckpointSaver(OffloadedSaver, SessionSaverBase):
         new_versions: ChannelVersions,
     ) -> RunnableConfig:
         plan = self._plan(config, checkpoint, metadata, new_versions)
-        s, tid, ns = self.sql, plan.thread_id, plan.ns
+        s, tid, ns = self.sql, plan.key, plan.ns
         with self.connections.transaction() as conn:
-            self._claim(conn, tid, plan.ts, "write to")
+            self._claim(conn, tid, plan.ts)
             for channel, app in list(plan.appends.items()):
                 (length,) = conn.execute(s.log_length, (tid, ns, app.log_id)).fetchone()
                 if length != app.start:
@@ -243,7 +266,7 @@ class SqliteCheckpointSaver(OffloadedSaver, SessionSaverBase):
         plan.commit(self._logs)
         return {
             "configurable": {
-                "thread_id": tid,
+                "thread_id": plan.thread_id,
                 "checkpoint_ns": ns,
                 "checkpoint_id": plan.checkpoint_id,
             }
@@ -257,9 +280,10 @@ class SqliteCheckpointSaver(OffloadedSaver, SessionSaverBase):
         task_path: str = "",
     ) -> None:
         t = target(config)
+        key = self._key(t.thread_id)
         rows = plan_writes(self.serde, writes, task_id, task_path)
         with self.connections.transaction() as conn:
-            self._claim(conn, t.thread_id, now(), "write to")
+            self._claim(conn, key, now())
             for statement, replace in (
                 (self.sql.replace_write, True),
                 (self.sql.insert_write, False),
@@ -267,7 +291,7 @@ class SqliteCheckpointSaver(OffloadedSaver, SessionSaverBase):
                 conn.executemany(
                     statement,
                     [
-                        (t.thread_id, t.ns, t.checkpoint_id, w.task_id, w.idx, w.task_path)
+                        (key, t.ns, t.checkpoint_id, w.task_id, w.idx, w.task_path)
                         + (w.channel, w.type, w.value)
                         for w in rows
                         if w.replace is replace
@@ -275,44 +299,33 @@ class SqliteCheckpointSaver(OffloadedSaver, SessionSaverBase):
                 )
 
     def delete_thread(self, thread_id: str) -> None:
+        key = self._key(self._thread_ids([thread_id])[0])
         with self.connections.transaction() as conn:
-            row = self._thread_row(conn, thread_id, now())
-            if row is not None and not self._owns(row[0]):
-                raise self._refuse(thread_id, "delete")
-            self._drop(conn, [thread_id])
-        self._logs.drop_thread(thread_id)
+            self._drop(conn, [key])
+        self._logs.drop_thread(key)
 
     def delete_for_runs(self, run_ids: Sequence[str]) -> None:
         runs = [str(r) for r in run_ids]
         if not runs:
             return
-        scoped, owner = self._owner_filter()
         with self.connections.transaction() as conn:
             doomed = conn.execute(
-                self.sql.checkpoints_of_runs, (json.dumps(runs), not scoped, owner)
+                self.sql.checkpoints_of_runs, (json.dumps(runs), self.user_id)
             ).fetchall()
             for statement in self.sql.delete_checkpoint:
                 conn.executemany(statement, doomed)
 
     def copy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
+        src, dst = (self._key(t) for t in self._thread_ids([source_thread_id, target_thread_id]))
         with self.connections.transaction() as conn:
             at = now()
-            src = self._thread_row(conn, source_thread_id, at)
-            if src is None:
+            if not self._live(conn, src, at):
                 return
-            if not self._owns(src[0]):
-                raise self._refuse(source_thread_id, "copy")
-            dst = self._thread_row(conn, target_thread_id, at)
-            if dst is not None and not self._owns(dst[0]):
-                raise self._refuse(target_thread_id, "overwrite")
-            self._drop(conn, [target_thread_id])
-            owner = src[0] if self.user_id is None else self.user_id
-            conn.execute(
-                self.sql.insert_thread, (target_thread_id, owner, at, at, self._expires(at))
-            )
+            self._drop(conn, [dst])
+            conn.execute(self.sql.insert_thread, (dst, self.user_id, at, at, self._expires(at)))
             for statement in self.sql.copy_rows:
-                conn.execute(statement, (target_thread_id, source_thread_id))
-        self._logs.drop_thread(target_thread_id)
+                conn.execute(statement, (dst, src))
+        self._logs.drop_thread(dst)
 
     def prune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
         self._strategy(strategy)
@@ -320,23 +333,21 @@ class SqliteCheckpointSaver(OffloadedSaver, SessionSaverBase):
             if strategy == "delete":
                 self.delete_thread(tid)
                 continue
+            key = self._key(tid)
             with self.connections.transaction() as conn:
-                row = self._thread_row(conn, tid, now())
-                if row is None:
-                    continue
-                if not self._owns(row[0]):
-                    raise self._refuse(tid, "prune")
-                keep_latest(conn, self.sql, self.serde, tid)
-            self._logs.drop_thread(tid)
+                if self._live(conn, key, now()):
+                    keep_latest(conn, self.sql, self.serde, key)
+            self._logs.drop_thread(key)
 
     # -- retention and introspection -----------------------------------------------------------------
     def thread_info(self, thread_id: str) -> dict[str, Any] | None:
-        """Owner, timestamps, checkpoint count and stored bytes of a visible thread, else None."""
+        """Owner, timestamps, checkpoint count and stored bytes of one of the owner's threads."""
+        key = self._key(self._thread_ids([thread_id])[0])
         with self.connections.connection() as conn:
-            row = conn.execute(self.sql.thread_info, (thread_id,)).fetchone()
-            if row is None or not self._owns(row[0]) or (row[3] is not None and row[3] <= now()):
+            row = conn.execute(self.sql.thread_info, (key,)).fetchone()
+            if row is None or (row[3] is not None and row[3] <= now()):
                 return None
-            count, total = conn.execute(self.sql.thread_size, (thread_id,)).fetchone()
+            count, total = conn.execute(self.sql.thread_size, (key,)).fetchone()
         return {
             "thread_id": thread_id,
             "owner": row[0],
@@ -346,6 +357,30 @@ class SqliteCheckpointSaver(OffloadedSaver, SessionSaverBase):
             "checkpoints": count,
             "bytes": total,
         }
+
+    def list_threads(self) -> builtins.list[ThreadInfo]:
+        with self.connections.connection() as conn:
+            rows = conn.execute(self.sql.owner_threads, (self.user_id, now())).fetchall()
+        return [
+            ThreadInfo(
+                self._public(key),
+                self.user_id,
+                to_datetime(created),
+                to_datetime(updated),
+                to_optional_datetime(expires),
+                count,
+            )
+            for key, created, updated, expires, count in rows
+        ]
+
+    def delete_user_threads(self) -> int:
+        with self.connections.transaction() as conn:
+            at = now()
+            rows = conn.execute(self.sql.all_owner_threads, (self.user_id,)).fetchall()
+            self._drop(conn, [key for key, _ in rows])
+        for key, _ in rows:
+            self._logs.drop_thread(key)
+        return sum(expires is None or expires > at for _, expires in rows)
 
     def purge_expired(self) -> int:
         """Delete every expired thread (all its rows); returns how many. Run it periodically."""

@@ -44,6 +44,7 @@ CREATE TABLE IF NOT EXISTS "{ns}_user_state" (
 """
 
 CHECKPOINT_SCHEMA = """
+CREATE TABLE IF NOT EXISTS "{p}_cp_meta" (name TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS {th} (
     thread_id TEXT PRIMARY KEY, owner TEXT, created_at REAL NOT NULL, updated_at REAL NOT NULL,
     expires_at REAL);
@@ -166,6 +167,14 @@ class CheckpointStatements:
         self.expired_threads = (
             f"SELECT thread_id FROM {th} WHERE expires_at IS NOT NULL AND expires_at <= ?"
         )
+        live = "(expires_at IS NULL OR expires_at > ?)"
+        self.owner_threads = (
+            f"SELECT t.thread_id, t.created_at, t.updated_at, t.expires_at, "
+            f"(SELECT COUNT(*) FROM {ck} c WHERE c.thread_id = t.thread_id) FROM {th} t "
+            f"WHERE t.owner IS ? AND {live.replace('expires_at', 't.expires_at')} "
+            "ORDER BY t.updated_at DESC"
+        )
+        self.all_owner_threads = f"SELECT thread_id, expires_at FROM {th} WHERE owner IS ?"
         self.thread_info = (
             f"SELECT owner, created_at, updated_at, expires_at FROM {th} WHERE thread_id = ?"
         )
@@ -226,7 +235,7 @@ class CheckpointStatements:
         # -- runs, copies, prune -----------------------------------------------------------------
         self.checkpoints_of_runs = (
             f"SELECT c.thread_id, c.ns, c.checkpoint_id FROM {ck} c JOIN {th} t "
-            f"ON t.thread_id = c.thread_id WHERE c.run_id IN {each} AND (? OR t.owner IS ?)"
+            f"ON t.thread_id = c.thread_id WHERE c.run_id IN {each} AND t.owner IS ?"
         )
         self.delete_checkpoint = tuple(
             f"DELETE FROM {t} WHERE thread_id = ? AND ns = ? AND checkpoint_id = ?"
@@ -258,6 +267,19 @@ class CheckpointStatements:
         self.logs_of_thread = f"SELECT DISTINCT ns, log_id FROM {lg} WHERE thread_id = ?"
         self.delete_log = f"DELETE FROM {lg} WHERE thread_id = ? AND ns = ? AND log_id = ?"
 
+        # -- schema versions: thread ids became (owner, thread_id) keys in version 2 ------------
+        meta = f'"{p}_cp_meta"'
+        self.get_meta = f"SELECT value FROM {meta} WHERE name = ?"
+        self.set_meta = f"INSERT OR REPLACE INTO {meta} (name, value) VALUES (?, ?)"
+        self.any_thread = f"SELECT 1 FROM {th} LIMIT 1"
+        # ``sessionmem_thread_key(owner, thread_id)`` is registered on the connection by the saver.
+        self.key_threads = tuple(
+            f"UPDATE {t} SET thread_id = (SELECT sessionmem_thread_key(x.owner, x.thread_id) "
+            f"FROM {th} x WHERE x.thread_id = {t}.thread_id) "
+            f"WHERE thread_id IN (SELECT thread_id FROM {th})"
+            for t in self.data_tables
+        ) + (f"UPDATE {th} SET thread_id = sessionmem_thread_key(owner, thread_id)",)
+
         self.visible = "(t.expires_at IS NULL OR t.expires_at > ?)"
         self.select_row = (
             "c.thread_id, c.ns, c.checkpoint_id, c.parent_id, c.type, c.ckpt, c.metadata"
@@ -270,17 +292,14 @@ class CheckpointStatements:
         ns: str | None,
         checkpoint_id: str | None,
         before: str | None,
-        owner: tuple[bool, str | None],
+        owner: str | None,
         pushed: dict[str, Any],
         limit: int | None,
         at: float,
     ) -> tuple[str, list[Any]]:
         """The one query behind get_tuple and list: every filter pushed into SQL."""
-        where = [self.visible]
-        params: list[Any] = [at]
-        if owner[0]:
-            where.append("t.owner IS ?")
-            params.append(owner[1])
+        where = [self.visible, "t.owner IS ?"]
+        params: list[Any] = [at, owner]
         for column, value in (
             ("c.thread_id", thread_id),
             ("c.ns", ns),
