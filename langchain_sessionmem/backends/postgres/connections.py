@@ -16,10 +16,16 @@ from contextlib import asynccontextmanager, contextmanager, nullcontext
 from typing import Any, TypeVar
 
 from ..._steps import adrive, drive
-from ...errors import ConfigurationError, EngineUnavailableError
+from ...errors import (
+    ConfigurationError,
+    EngineUnavailableError,
+    InvalidArgumentError,
+    InvalidIdError,
+    SerializationError,
+)
 from .._loops import PerLoop
 from ..base import redacted
-from .plans import Plan, Query
+from .queries import Plan, Query
 
 try:
     import psycopg
@@ -67,15 +73,45 @@ def _default_kwargs(conninfo: str | None) -> dict[str, Any]:
     return kwargs
 
 
-def _execute(conn: psycopg.Connection[Any], query: Query) -> Any:
+def _typed(exc: BaseException) -> Exception | None:
+    """A typed error for values PostgreSQL cannot take (the caller's input), else ``None``."""
+    if isinstance(exc, UnicodeEncodeError):
+        return InvalidIdError(
+            "a value contains a lone surrogate (not valid UTF-8), which PostgreSQL cannot "
+            f"store: {exc.object[max(0, exc.start - 20) : exc.end + 20]!r}; pass whole characters"
+        )
+    if isinstance(exc, psycopg.DataError) and "NUL" in str(exc):
+        return InvalidIdError(
+            "a text value contains a NUL character (\\x00), which PostgreSQL text cannot store: "
+            "remove it from ids and metadata"
+        )
+    if isinstance(exc, psycopg.errors.UntranslatableCharacter):
+        return SerializationError(
+            f"PostgreSQL cannot store a value of this call ({exc.diag.message_primary}): JSON "
+            "metadata cannot hold the character \\u0000"
+        )
+    if isinstance(exc, psycopg.errors.NumericValueOutOfRange):
+        return InvalidArgumentError(
+            f"a number of this call is out of PostgreSQL's range ({exc.diag.message_primary})"
+        )
+    return None
+
+
+def _execute(conn: psycopg.Connection[Any], query: Query, prepare: bool | None) -> Any:
     cur = conn.cursor(row_factory=tuple_row)
-    cur.execute(query.sql, query.params)
+    try:
+        cur.execute(query.sql, query.params, prepare=prepare)
+    except (UnicodeEncodeError, psycopg.DataError) as exc:
+        raise (_typed(exc) or exc) from exc
     return cur.fetchall() if query.fetch == "all" else None
 
 
-async def _aexecute(conn: psycopg.AsyncConnection[Any], query: Query) -> Any:
+async def _aexecute(conn: psycopg.AsyncConnection[Any], query: Query, prepare: bool | None) -> Any:
     cur = conn.cursor(row_factory=tuple_row)
-    await cur.execute(query.sql, query.params)
+    try:
+        await cur.execute(query.sql, query.params, prepare=prepare)
+    except (UnicodeEncodeError, psycopg.DataError) as exc:
+        raise (_typed(exc) or exc) from exc
     return await cur.fetchall() if query.fetch == "all" else None
 
 
@@ -142,6 +178,7 @@ class PostgresConnections:
         min_size: int = 1,
         max_size: int = 10,
         pool_timeout: float = 30.0,
+        prepare: bool = True,
     ):
         if conninfo is None and pool is None and apool is None:
             raise ConfigurationError(
@@ -154,6 +191,9 @@ class PostgresConnections:
             "timeout": pool_timeout,
         }
         self._kwargs = _default_kwargs(conninfo)
+        # False for servers behind a pooler that cannot keep prepared statements (pgbouncer in
+        # transaction mode before 1.21): then only the connections' prepare_threshold decides.
+        self.prepare = prepare
         self._pool = pool
         self._apool = apool
         self._owns_pools = conninfo is not None
@@ -174,14 +214,27 @@ class PostgresConnections:
     def _set_up(self, conn: psycopg.Connection[Any]) -> None:
         for i, setup in self._pending():
             with conn.transaction():
-                drive(setup(), lambda q: _execute(conn, q))
+                drive(setup(), lambda q: _execute(conn, q, False))
             self._done.add(i)
 
     async def _aset_up(self, conn: psycopg.AsyncConnection[Any]) -> None:
         for i, setup in self._pending():
             async with conn.transaction():
-                await adrive(setup(), lambda q: _aexecute(conn, q))
+                await adrive(setup(), lambda q: _aexecute(conn, q, False))
             self._done.add(i)
+
+    def set_up_now(self) -> None:
+        """Run the pending schema setups now (``saver.setup()``), on a pooled connection."""
+        with self.connection():
+            pass
+
+    async def aset_up_now(self) -> None:
+        async with self.aconnection():
+            pass
+
+    def _prepare(self, query: Query) -> bool | None:
+        """psycopg's ``prepare``: True for hot statements, else the connection's threshold."""
+        return True if query.prepare and self.prepare else None
 
     # -- errors ----------------------------------------------------------------------------
     @property
@@ -264,7 +317,7 @@ class PostgresConnections:
     def run(self, plan: Plan[T], *, write: bool = False) -> T:
         """Drive ``plan`` on a pooled connection: in autocommit, or as one transaction."""
         with self.connection() as conn, conn.transaction() if write else nullcontext():
-            return drive(plan, lambda q: _execute(conn, q))
+            return drive(plan, lambda q: _execute(conn, q, self._prepare(q)))
 
     # -- async -----------------------------------------------------------------------------
     def _new_loop_pool(self) -> LoopConnections:
@@ -312,8 +365,8 @@ class PostgresConnections:
         async with self.aconnection() as conn:
             if write:
                 async with conn.transaction():
-                    return await adrive(plan, lambda q: _aexecute(conn, q))
-            return await adrive(plan, lambda q: _aexecute(conn, q))
+                    return await adrive(plan, lambda q: _aexecute(conn, q, self._prepare(q)))
+            return await adrive(plan, lambda q: _aexecute(conn, q, self._prepare(q)))
 
     # -- lifecycle -------------------------------------------------------------------------
     def close(self) -> None:

@@ -9,25 +9,23 @@ instead of colliding. Everything runs in autocommit except the rare multi-statem
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any, NamedTuple
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import psycopg.errors
 
 from ..._steps import Steps, adrive, drive
+from ...errors import ConfigurationError
 from ...records import EncodedMessage, Record, SessionInfo, SessionKey
 from .connections import PostgresConnections
-from .plans import Lost, Plan, Plans
+from .migrations import HISTORY, MigrationPlans
+from .plans import Lost, Plans, encode_cursor
+from .queries import Run
 from .statements import Statements
 
 _UNIQUE_RETRIES = 5
-
-
-class Run(NamedTuple):
-    """Run one plan, in autocommit or (``write``) as one transaction: a step of a retry loop."""
-
-    plan: Plan[Any]
-    write: bool = False
+ORDERS = ("updated_desc",)
 
 
 class PostgresEngine:
@@ -42,13 +40,16 @@ class PostgresEngine:
         namespace: str = "sessionmem",
         ttl: float | None = None,
         refresh_on_read: bool = False,
+        clock: Callable[[], float] = time.time,
     ):
         self.connections = connections
+        self.namespace = namespace
         self.ttl = ttl
         self.sql = Statements(namespace)
-        self.plans = Plans(self.sql, ttl, refresh_on_read)
+        self.plans = Plans(self.sql, ttl, refresh_on_read, clock)
         self.refresh_on_read = self.plans.refresh_on_read
-        connections.add_setup(self.plans.schema)
+        self.migrations = MigrationPlans(namespace, "history", HISTORY)
+        connections.add_setup(self.migrations.plan)
 
     def _send(self, run: Run) -> Any:
         return self.connections.run(run.plan, write=run.write)
@@ -134,11 +135,51 @@ class PostgresEngine:
     async def adelete_session(self, key: SessionKey) -> bool:
         return await self.connections.arun(self.plans.delete_session(key), write=True)
 
-    def list_sessions(self, user_id: str | None) -> list[SessionInfo]:
-        return self.connections.run(self.plans.list_sessions(user_id))
+    def pop(self, key: SessionKey, n: int) -> list[Record]:
+        return self.connections.run(self.plans.pop(key, n))
 
-    async def alist_sessions(self, user_id: str | None) -> list[SessionInfo]:
-        return await self.connections.arun(self.plans.list_sessions(user_id))
+    async def apop(self, key: SessionKey, n: int) -> list[Record]:
+        return await self.connections.arun(self.plans.pop(key, n))
+
+    def get_user_key(self, user_id: str) -> bytes | None:
+        return self.connections.run(self.plans.get_user_key(user_id))
+
+    async def aget_user_key(self, user_id: str) -> bytes | None:
+        return await self.connections.arun(self.plans.get_user_key(user_id))
+
+    def create_user_key(self, user_id: str, wrapped: bytes) -> bytes:
+        return self.connections.run(self.plans.create_user_key(user_id, wrapped))
+
+    async def acreate_user_key(self, user_id: str, wrapped: bytes) -> bytes:
+        return await self.connections.arun(self.plans.create_user_key(user_id, wrapped))
+
+    def list_sessions(
+        self,
+        user_id: str | None,
+        *,
+        limit: int | None = None,
+        after: str | None = None,
+        order: str = "updated_desc",
+    ) -> list[SessionInfo]:
+        """Live sessions, newest first; ``limit`` / ``after`` (see :meth:`cursor`) page them."""
+        _check_order(order)
+        return self.connections.run(self.plans.list_sessions(user_id, limit, after))
+
+    async def alist_sessions(
+        self,
+        user_id: str | None,
+        *,
+        limit: int | None = None,
+        after: str | None = None,
+        order: str = "updated_desc",
+    ) -> list[SessionInfo]:
+        _check_order(order)
+        return await self.connections.arun(self.plans.list_sessions(user_id, limit, after))
+
+    @staticmethod
+    def cursor(info: SessionInfo) -> str:
+        """The ``after=`` of the page that follows ``info`` (the last row of a page)."""
+        return encode_cursor(info.updated_at, info.session_id)
 
     def delete_user(self, user_id: str | None) -> int:
         return self.connections.run(self.plans.delete_user(user_id), write=True)
@@ -157,3 +198,8 @@ class PostgresEngine:
 
     async def aclose(self) -> None:
         await self.connections.aclose()
+
+
+def _check_order(order: str) -> None:
+    if order not in ORDERS:
+        raise ConfigurationError(f"list_sessions order {order!r} is not supported: use {ORDERS}")

@@ -2,42 +2,7 @@
 
 from __future__ import annotations
 
-import hashlib
-
-from ...errors import ConfigurationError
-
-MAX_IDENTIFIER = 63  # PostgreSQL truncates longer names silently, so two tables could collide
-_LONGEST_SUFFIX = "_sessions_expiry"
-
-SCHEMA = (
-    """CREATE TABLE IF NOT EXISTS "{ns}_sessions" (
-    id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    user_id TEXT NOT NULL,
-    session_id TEXT NOT NULL,
-    created_at TIMESTAMPTZ NOT NULL,
-    updated_at TIMESTAMPTZ NOT NULL,
-    expires_at TIMESTAMPTZ,
-    message_count BIGINT NOT NULL DEFAULT 0,
-    state_version BIGINT NOT NULL DEFAULT 0,
-    state BYTEA,
-    UNIQUE (user_id, session_id)
-)""",
-    """CREATE INDEX IF NOT EXISTS "{ns}_sessions_expiry" ON "{ns}_sessions" (expires_at)
-    WHERE expires_at IS NOT NULL""",
-    """CREATE TABLE IF NOT EXISTS "{ns}_messages" (
-    session_pk BIGINT NOT NULL REFERENCES "{ns}_sessions" (id) ON DELETE CASCADE,
-    seq BIGINT NOT NULL,
-    message_id TEXT NOT NULL,
-    data BYTEA NOT NULL,
-    PRIMARY KEY (session_pk, seq)
-)""",
-    """CREATE UNIQUE INDEX IF NOT EXISTS "{ns}_messages_id" ON "{ns}_messages" (session_pk, message_id)""",
-    """CREATE TABLE IF NOT EXISTS "{ns}_user_state" (
-    user_id TEXT PRIMARY KEY,
-    version BIGINT NOT NULL,
-    data BYTEA NOT NULL
-)""",
-)
+from .migrations import check_namespace
 
 LIVE = "(expires_at IS NULL OR expires_at > %(now)s)"
 
@@ -46,18 +11,8 @@ class Statements:
     """The SQL of one namespace, built once; no I/O here."""
 
     def __init__(self, ns: str):
-        if len(f"{ns}{_LONGEST_SUFFIX}".encode()) > MAX_IDENTIFIER:
-            longest = MAX_IDENTIFIER - len(_LONGEST_SUFFIX)
-            raise ConfigurationError(
-                f"namespace {ns!r} is too long for PostgreSQL table names: use at most {longest} characters"
-            )
+        check_namespace(ns)
         s, m = f'"{ns}_sessions"', f'"{ns}_messages"'
-        self.schema = [statement.format(ns=ns) for statement in SCHEMA]
-        # Concurrent CREATE TABLE IF NOT EXISTS can still collide in pg_type: serialize them.
-        digest = hashlib.blake2b(f"sessionmem schema {ns}".encode(), digest_size=8).digest()
-        self.schema_lock = (
-            f"SELECT pg_advisory_xact_lock({int.from_bytes(digest, 'big', signed=True)})"
-        )
         self.drop_expired_one = f"DELETE FROM {s} WHERE user_id = %(user)s AND session_id = %(sid)s AND expires_at <= %(now)s"
         # Creates or refreshes the session; the conflict path takes the row lock, so writers of one
         # session queue here, each reserving its %(n)s positions after the last writer's.
@@ -98,9 +53,26 @@ class Statements:
         self.delete_session = (
             f"DELETE FROM {s} WHERE user_id = %(user)s AND session_id = %(sid)s RETURNING {LIVE}"
         )
-        self.list_sessions = (
+        listing = (
             f"SELECT session_id, created_at, updated_at, message_count, expires_at FROM {s} "
-            f"WHERE user_id = %(user)s AND {LIVE} ORDER BY updated_at DESC"
+            f"WHERE user_id = %(user)s AND {LIVE}"
+        )
+        # Keyset pages: (updated_at, session_id) of the last row is the cursor of the next page.
+        self.list_sessions = f"{listing} ORDER BY updated_at DESC, session_id DESC LIMIT %(limit)s"
+        self.list_sessions_after = (
+            f"{listing} AND (updated_at, session_id) < (%(after_at)s, %(after_sid)s) "
+            "ORDER BY updated_at DESC, session_id DESC LIMIT %(limit)s"
+        )
+        # Pop: the session's count drops first (taking its row lock, so appends queue behind it),
+        # then the messages past the new count go, returned oldest first; the TTL slides.
+        self.pop = (
+            f"WITH session AS (UPDATE {s} SET message_count = GREATEST(message_count - %(n)s, 0), "
+            "updated_at = %(now)s, expires_at = %(expires)s "
+            f"WHERE user_id = %(user)s AND session_id = %(sid)s AND {LIVE} "
+            "RETURNING id, message_count), "
+            f"gone AS (DELETE FROM {m} USING session WHERE session_pk = session.id "
+            "AND seq > session.message_count RETURNING seq, data) "
+            "SELECT seq, data FROM gone ORDER BY seq"
         )
         self.delete_user = f"DELETE FROM {s} WHERE user_id = %(user)s RETURNING {LIVE}"
         self.purge_expired = (
@@ -118,3 +90,12 @@ class Statements:
             "WHERE user_id = %(user)s AND version = %(expected)s RETURNING 1"
         )
         self.delete_user_state = f"DELETE FROM {u} WHERE user_id = %(user)s"
+        k = f'"{ns}_user_keys"'
+        self.get_user_key = f"SELECT wrapped FROM {k} WHERE user_id = %(user)s"
+        # A racing creator's key wins: the loser's insert does nothing and returns no row, and the
+        # plan reads the winner's key with its next statement (a fresh snapshot).
+        self.create_user_key = (
+            f"INSERT INTO {k} (user_id, wrapped) VALUES (%(user)s, %(wrapped)s) "
+            "ON CONFLICT (user_id) DO NOTHING RETURNING wrapped"
+        )
+        self.delete_user_key = f"DELETE FROM {k} WHERE user_id = %(user)s"

@@ -1,0 +1,239 @@
+"""The checkpointer's writes and maintenance as plans, and the retry steps around ``put``.
+
+A ``put`` is one statement in autocommit (thread upsert, log appends, channel values, the
+checkpoint). Its steps rebase the channels whose log another writer grew and retry; a thread that
+expired is dropped and written afresh in one transaction. Maintenance (copy, prune) runs as one
+short transaction each. No I/O here: the saver drives these sync or async.
+"""
+
+from __future__ import annotations
+
+import builtins  # `list` is a method name of savers: annotations after it say builtins.list
+import json
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import psycopg.errors
+from langchain_core.runnables import RunnableConfig
+from langgraph.checkpoint.base import ChannelVersions, Checkpoint, CheckpointMetadata
+
+from ..._steps import Steps
+from ...checkpoint.config import Target, target
+from ...checkpoint.delta import delta_channels
+from ...checkpoint.linear import LOGREF, LogCache, PutPlan, decode_ref
+from ...checkpoint.writes import WriteRow, plan_writes
+from ...errors import ConflictError, InvalidIdError
+from .checkpoint_reads import CheckpointReads, when
+from .queries import Plan, Query, Run, hot
+
+SaverSteps = Steps[Run, Any]
+
+
+def _dedupe(rows: Sequence[WriteRow]) -> builtins.list[WriteRow]:
+    """One row per idx: the last of a replacing channel, the first of an ordinary one."""
+    out: dict[int, WriteRow] = {}
+    for w in rows:
+        if w.replace or w.idx not in out:
+            out[w.idx] = w
+    return list(out.values())
+
+
+class CheckpointWrites(CheckpointReads):
+    """Write plans and steps of :class:`PostgresCheckpointSaver` (mixed in)."""
+
+    _logs: LogCache
+    _plan: Callable[..., PutPlan]  # SessionSaverBase's: serializes a put once
+
+    def _thread_params(self, thread_id: str, now: float) -> dict[str, Any]:
+        return {
+            "tk": self._tk(thread_id),
+            "owner": self._owner(),
+            "tid": thread_id,
+            "now": when(now),
+            "expires": self._expires_at(now),
+        }
+
+    # -- put ---------------------------------------------------------------------------------
+    def _put_plan(self, plan: PutPlan, restart: bool) -> Plan[tuple[bool, builtins.list[str]]]:
+        """(thread was live, logs that moved): one statement, after dropping an expired thread."""
+        now = self._clock()
+        params = self._thread_params(plan.thread_id, now)
+        if restart:
+            yield Query(self.sql.drop_expired_one, params)
+        apps = list(plan.appends.values())
+        items = [
+            (a.log_id, a.start + i, typ, data)
+            for a in apps
+            for i, (typ, data) in enumerate(a.items)
+        ]
+        blobs = list(plan.blobs.items())
+        params.update(
+            ns=plan.ns,
+            app_logs=[a.log_id for a in apps],
+            app_starts=[a.start for a in apps],
+            log_ids=[i[0] for i in items],
+            log_seqs=[i[1] for i in items],
+            log_types=[i[2] for i in items],
+            log_blobs=[i[3] for i in items],
+            channels=[ch for (ch, _v), _ in blobs],
+            versions=[v for (_ch, v), _ in blobs],
+            types=[typed[0] for _, typed in blobs],
+            values=[typed[1] for _, typed in blobs],
+            cid=plan.checkpoint_id,
+            parent=plan.parent_id,
+            ctype=plan.ckpt[0],
+            ckpt=plan.ckpt[1],
+            metadata=plan.metadata,
+            run=plan.run_id,
+        )
+        rows = yield hot(self.sql.put, params, "all")
+        live, moved = rows[0]
+        return bool(live), list(moved or [])
+
+    def _put_steps(
+        self,
+        config: RunnableConfig,
+        checkpoint: Checkpoint,
+        metadata: CheckpointMetadata,
+        new_versions: ChannelVersions,
+    ) -> SaverSteps:
+        plan = self._plan(config, checkpoint, metadata, new_versions)
+        restart = False
+        for _ in range(2 * len(plan.appends) + 4):
+            try:
+                live, moved = yield Run(self._put_plan(plan, restart), write=restart)
+            except psycopg.errors.UniqueViolation:  # a concurrent append took the same position
+                restart = False
+                continue
+            restart = not live  # expired: drop it and write the thread afresh
+            if live and not moved:
+                plan.commit(self._logs)
+                return {
+                    "configurable": {
+                        "thread_id": plan.thread_id,
+                        "checkpoint_ns": plan.ns,
+                        "checkpoint_id": plan.checkpoint_id,
+                    }
+                }
+            for channel, app in list(plan.appends.items()):
+                if app.log_id in moved:
+                    plan.rebase(channel)  # the full value into a fresh log
+        raise ConflictError(
+            f"put to thread {plan.thread_id!r} kept losing to concurrent writers; retry the step"
+        )
+
+    # -- put_writes --------------------------------------------------------------------------
+    def _put_writes_plan(
+        self, t: Target, rows: Sequence[WriteRow], task_id: str, task_path: str, restart: bool
+    ) -> Plan[bool]:
+        now = self._clock()
+        params = self._thread_params(t.thread_id, now)
+        if restart:
+            yield Query(self.sql.drop_expired_one, params)
+        params.update(
+            ns=t.ns,
+            cid=t.checkpoint_id,
+            task=task_id,
+            path=task_path or "",
+            idxs=[w.idx for w in rows],
+            channels=[w.channel for w in rows],
+            types=[w.type for w in rows],
+            values=[w.value for w in rows],
+        )
+        found = yield hot(self.sql.put_writes, params, "all")
+        return bool(found[0][0])
+
+    def _put_writes_steps(
+        self,
+        config: RunnableConfig,
+        writes: Sequence[tuple[str, Any]],
+        task_id: str,
+        task_path: str,
+    ) -> SaverSteps:
+        t = target(config)
+        if t.checkpoint_id is None:
+            raise InvalidIdError(
+                "put_writes needs a config with a checkpoint_id (the checkpoint the writes belong to)"
+            )
+        rows = _dedupe(plan_writes(self.serde, writes, task_id, task_path))
+        if not rows:
+            return None
+        if not (yield Run(self._put_writes_plan(t, rows, task_id, task_path, False))):
+            yield Run(self._put_writes_plan(t, rows, task_id, task_path, True), write=True)
+        return None
+
+    # -- deletes -----------------------------------------------------------------------------
+    def _delete_thread_plan(self, thread_id: str) -> Plan[None]:
+        yield hot(self.sql.delete_thread, {"tk": self._tk(thread_id)})
+        self._logs.drop_thread(thread_id)
+
+    def _delete_for_runs_plan(self, run_ids: Sequence[str]) -> Plan[int]:
+        runs = [str(r) for r in run_ids]
+        if not runs:
+            return 0
+        rows = yield Query(self.sql.delete_runs, {"owner": self._owner(), "runs": runs}, "all")
+        return int(rows[0][0])
+
+    def _delete_user_threads_plan(self) -> Plan[int]:
+        rows = yield Query(
+            self.sql.delete_owner, {"owner": self._owner(), "now": when(self._clock())}, "all"
+        )
+        return int(rows[0][0])
+
+    def _purge_expired_plan(self) -> Plan[int]:
+        rows = yield Query(self.sql.purge_expired, {"now": when(self._clock())}, "all")
+        return int(rows[0][0])
+
+    # -- copy and prune (each one transaction) -----------------------------------------------
+    def _copy_thread_plan(self, source: str, dest: str) -> Plan[None]:
+        now = self._clock()
+        src = self._tk(source)
+        found = yield Query(self.sql.live_thread, {"tk": src, "now": when(now)}, "all")
+        if not found or source == dest:
+            return
+        params = self._thread_params(dest, now)
+        yield Query(self.sql.delete_thread, params)
+        yield Query(self.sql.copy_thread, {**params, "dst": params["tk"], "src": src})
+        self._logs.drop_thread(dest)
+
+    def _prune_plan(self, thread_id: str) -> Plan[None]:
+        """keep_latest: the newest checkpoint per namespace and the ancestors its DeltaChannels
+        replay stay with their writes; channel values and logs nothing kept refers to go."""
+        tk = self._tk(thread_id)
+        found = yield Query(self.sql.live_thread, {"tk": tk, "now": when(self._clock())}, "all")
+        if not found:
+            return
+        latest = yield Query(self.sql.latest_per_ns, {"tk": tk}, "all")
+        keep = {(ns, cid) for ns, cid, _md in latest}
+        for ns, cid, md in latest:
+            if chans := delta_channels(json.loads(md)):
+                walk = yield from self._walk(tk, thread_id, ns, cid, chans)
+                keep |= {(ns, c) for c in walk.visited}
+        kept = sorted(keep)
+        skeletons = yield Query(
+            self.sql.prune_checkpoints,
+            {"tk": tk, "keep_ns": [k[0] for k in kept], "keep_ids": [k[1] for k in kept]},
+            "all",
+        )
+        blobs: set[tuple[str, str, str]] = set()
+        for ns, typ, ckpt in skeletons:
+            versions = self.serde.loads_typed((typ, bytes(ckpt))).get("channel_versions", {})
+            blobs |= {(ns, ch, str(v)) for ch, v in versions.items()}
+        triples = sorted(blobs)
+        refs = yield Query(
+            self.sql.prune_blobs,
+            {
+                "tk": tk,
+                "nss": [b[0] for b in triples],
+                "channels": [b[1] for b in triples],
+                "versions": [b[2] for b in triples],
+                "logref": LOGREF,
+            },
+            "all",
+        )
+        logs = sorted({(ns, decode_ref(blob)[0]) for ns, blob in refs})
+        yield Query(
+            self.sql.prune_logs,
+            {"tk": tk, "nss": [lg[0] for lg in logs], "log_ids": [lg[1] for lg in logs]},
+        )
+        self._logs.drop_thread(thread_id)

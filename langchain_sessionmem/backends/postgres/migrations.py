@@ -1,0 +1,219 @@
+"""Versioned schema migrations, applied once per database under an advisory lock (no I/O here).
+
+Why versions: the tables of a namespace outlive the code that made them, so every change is a new
+numbered step appended to a list (never an edit of a released one). ``MigrationPlans.plan`` is a
+plan run in one transaction: it reads the namespace's version table and returns at once when every
+step is applied; otherwise it takes a transaction-scoped advisory lock (so several app instances
+starting together apply each step exactly once, the others waiting and then finding it done),
+applies the missing steps in order and records each in ``"<ns>_migrations"``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from ...errors import ConfigurationError
+from .queries import Plan, Query
+
+MAX_IDENTIFIER = 63  # PostgreSQL truncates longer names silently, so two tables could collide
+LONGEST_SUFFIX = "_sessions_expiry"  # no table or index name of a namespace is longer
+
+
+@dataclass(frozen=True)
+class Migration:
+    """One released schema step: statements with ``{ns}`` for the namespace, never edited later."""
+
+    version: int
+    description: str
+    statements: tuple[str, ...]
+
+
+HISTORY: list[Migration] = [
+    Migration(
+        1,
+        "chat sessions, messages and per-user state",
+        (
+            """CREATE TABLE IF NOT EXISTS "{ns}_sessions" (
+    id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    user_id TEXT NOT NULL,
+    session_id TEXT NOT NULL,
+    created_at TIMESTAMPTZ NOT NULL,
+    updated_at TIMESTAMPTZ NOT NULL,
+    expires_at TIMESTAMPTZ,
+    message_count BIGINT NOT NULL DEFAULT 0,
+    state_version BIGINT NOT NULL DEFAULT 0,
+    state BYTEA,
+    UNIQUE (user_id, session_id)
+)""",
+            """CREATE INDEX IF NOT EXISTS "{ns}_sessions_expiry" ON "{ns}_sessions" (expires_at)
+    WHERE expires_at IS NOT NULL""",
+            """CREATE TABLE IF NOT EXISTS "{ns}_messages" (
+    session_pk BIGINT NOT NULL REFERENCES "{ns}_sessions" (id) ON DELETE CASCADE,
+    seq BIGINT NOT NULL,
+    message_id TEXT NOT NULL,
+    data BYTEA NOT NULL,
+    PRIMARY KEY (session_pk, seq)
+)""",
+            """CREATE UNIQUE INDEX IF NOT EXISTS "{ns}_messages_id"
+    ON "{ns}_messages" (session_pk, message_id)""",
+            """CREATE TABLE IF NOT EXISTS "{ns}_user_state" (
+    user_id TEXT PRIMARY KEY,
+    version BIGINT NOT NULL,
+    data BYTEA NOT NULL
+)""",
+        ),
+    ),
+    Migration(
+        2,
+        "wrapped per-user data keys (encryption with per_user_keys)",
+        (
+            """CREATE TABLE IF NOT EXISTS "{ns}_user_keys" (
+    user_id TEXT PRIMARY KEY,
+    wrapped BYTEA NOT NULL
+)""",
+        ),
+    ),
+]
+"""The chat-history tables. Step 1 uses ``IF NOT EXISTS``: databases made before versioning adopt it."""
+
+_KEY = 'TEXT COLLATE "C" NOT NULL'  # byte order: checkpoint ids sort as in Python, fast compares
+
+CHECKPOINT: list[Migration] = [
+    Migration(
+        1,
+        "checkpointer threads, checkpoints, channel values, pending writes and message logs",
+        (
+            f"""CREATE TABLE IF NOT EXISTS "{{ns}}_cp_threads" (
+    thread_key {_KEY} PRIMARY KEY,
+    owner TEXT NOT NULL,
+    thread_id TEXT NOT NULL,
+    created_at TIMESTAMPTZ NOT NULL,
+    updated_at TIMESTAMPTZ NOT NULL,
+    expires_at TIMESTAMPTZ
+)""",
+            """CREATE INDEX IF NOT EXISTS "{ns}_cp_owner" ON "{ns}_cp_threads" (owner)""",
+            """CREATE INDEX IF NOT EXISTS "{ns}_cp_expiry" ON "{ns}_cp_threads" (expires_at)
+    WHERE expires_at IS NOT NULL""",
+            # (thread, id, ns): one index serves "newest of a namespace" and "newest of a thread"
+            f"""CREATE TABLE IF NOT EXISTS "{{ns}}_cp_checkpoints" (
+    thread_key {_KEY},
+    checkpoint_id {_KEY},
+    ns {_KEY},
+    parent_id TEXT COLLATE "C",
+    type TEXT NOT NULL,
+    ckpt BYTEA NOT NULL,
+    metadata JSONB NOT NULL,
+    run_id TEXT,
+    PRIMARY KEY (thread_key, checkpoint_id, ns)
+)""",
+            """CREATE INDEX IF NOT EXISTS "{ns}_cp_runs" ON "{ns}_cp_checkpoints" (run_id)
+    WHERE run_id IS NOT NULL""",
+            f"""CREATE TABLE IF NOT EXISTS "{{ns}}_cp_blobs" (
+    thread_key {_KEY},
+    ns {_KEY},
+    channel {_KEY},
+    version {_KEY},
+    type TEXT NOT NULL,
+    blob BYTEA NOT NULL,
+    PRIMARY KEY (thread_key, ns, channel, version)
+)""",
+            f"""CREATE TABLE IF NOT EXISTS "{{ns}}_cp_writes" (
+    thread_key {_KEY},
+    checkpoint_id {_KEY},
+    ns {_KEY},
+    task_id {_KEY},
+    idx INTEGER NOT NULL,
+    task_path TEXT NOT NULL,
+    channel TEXT NOT NULL,
+    type TEXT NOT NULL,
+    blob BYTEA NOT NULL,
+    PRIMARY KEY (thread_key, checkpoint_id, ns, task_id, idx)
+)""",
+            f"""CREATE TABLE IF NOT EXISTS "{{ns}}_cp_logs" (
+    thread_key {_KEY},
+    ns {_KEY},
+    log_id {_KEY},
+    seq INTEGER NOT NULL,
+    type TEXT NOT NULL,
+    blob BYTEA NOT NULL,
+    PRIMARY KEY (thread_key, ns, log_id, seq)
+)""",
+        ),
+    ),
+]
+"""The checkpointer tables (``store.checkpointer()`` / ``PostgresCheckpointSaver.setup()``)."""
+
+
+def check_namespace(ns: str) -> None:
+    """Every table and index name of ``ns`` must fit PostgreSQL's 63-byte identifiers."""
+    if len(f"{ns}{LONGEST_SUFFIX}".encode()) > MAX_IDENTIFIER:
+        longest = MAX_IDENTIFIER - len(LONGEST_SUFFIX)
+        raise ConfigurationError(
+            f"namespace {ns!r} is too long for PostgreSQL table names: use at most {longest} characters"
+        )
+
+
+def lock_id(ns: str) -> int:
+    """The advisory lock of a namespace's schema (a signed 64-bit number derived from it)."""
+    digest = hashlib.blake2b(f"sessionmem schema {ns}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+class MigrationPlans:
+    """The migrations of one component (``"history"``, ``"checkpoint"``) in one namespace."""
+
+    def __init__(self, ns: str, component: str, migrations: Sequence[Migration]):
+        check_namespace(ns)
+        versions = [m.version for m in migrations]
+        if versions != sorted(set(versions)):
+            raise ConfigurationError(f"{component} migrations must have rising versions")
+        self.ns = ns
+        self.component = component
+        self.migrations = list(migrations)
+        self.table = f'"{ns}_migrations"'
+        self._create = (
+            f"CREATE TABLE IF NOT EXISTS {self.table} (component TEXT NOT NULL, "
+            "version INTEGER NOT NULL, description TEXT NOT NULL, "
+            "applied_at TIMESTAMPTZ NOT NULL DEFAULT now(), PRIMARY KEY (component, version))"
+        )
+        self._applied = f"SELECT version FROM {self.table} WHERE component = %(component)s"
+        self._record = (
+            f"INSERT INTO {self.table} (component, version, description) "
+            "VALUES (%(component)s, %(version)s, %(description)s)"
+        )
+
+    def _versions(self) -> Plan[set[int] | None]:
+        """Applied versions, or ``None`` when the namespace has no version table yet."""
+        rows = yield Query("SELECT to_regclass(%(t)s) IS NOT NULL", {"t": self.table}, "all")
+        if not rows[0][0]:
+            return None
+        rows = yield Query(self._applied, {"component": self.component}, "all")
+        return {int(v) for (v,) in rows}
+
+    def plan(self) -> Plan[list[int]]:
+        """Apply the missing steps (inside the caller's transaction); returns the versions applied."""
+        wanted = {m.version for m in self.migrations}
+        applied = yield from self._versions()
+        if applied is not None and wanted <= applied:
+            return []  # the common start: one cheap read, no lock
+        yield Query(f"SELECT pg_advisory_xact_lock({lock_id(self.ns)})")
+        yield Query(self._create)
+        applied = yield from self._versions()
+        done = []
+        for migration in self.migrations:
+            if migration.version in (applied or set()):
+                continue
+            for statement in migration.statements:
+                yield Query(statement.format(ns=self.ns))
+            yield Query(
+                self._record,
+                {
+                    "component": self.component,
+                    "version": migration.version,
+                    "description": migration.description,
+                },
+            )
+            done.append(migration.version)
+        return done

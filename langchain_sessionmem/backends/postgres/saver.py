@@ -1,0 +1,315 @@
+"""PostgreSQL checkpointer: real sync and async methods over the backend's psycopg pools.
+
+Each operation is written once, as plans of statements (:mod:`.checkpoint_reads`,
+:mod:`.checkpoint_writes`) driven on a pooled connection by ``connections.run`` (sync) or
+``connections.arun`` (async). Appended message lists are stored once, in per-thread logs; metadata
+is JSONB so ``list(filter=...)``, ``before`` and ``limit`` run in SQL. Threads belong to users
+(``thread_key``), expire with a sliding TTL (``TTLConfig`` names, an index on the expiry, a sweep
+statement), and the schema is versioned (``setup()`` applies the missing migrations under an
+advisory lock). Erase: rows are deleted; reclaiming their pages (VACUUM) is the operator's.
+"""
+
+from __future__ import annotations
+
+import builtins  # `list` is a method name of savers: annotations after it say builtins.list
+import threading
+import time
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from typing import Any, TypeVar
+
+from langchain_core.runnables import RunnableConfig
+from langgraph.checkpoint.base import (
+    ChannelVersions,
+    Checkpoint,
+    CheckpointMetadata,
+    CheckpointTuple,
+)
+
+from ..._steps import Steps, adrive, drive
+from ...checkpoint.linear import LogCache
+from ...checkpoint.saver import SessionSaverBase
+from ...errors import ConfigurationError
+from ...ids import validate_id
+from ...records import ThreadInfo
+from .checkpoint_statements import CheckpointStatements
+from .checkpoint_writes import CheckpointWrites
+from .connections import PostgresConnections
+from .migrations import CHECKPOINT, MigrationPlans
+from .queries import Plan, Run
+
+__all__ = ["PostgresCheckpointSaver"]
+
+T = TypeVar("T")
+
+
+class PostgresCheckpointSaver(CheckpointWrites, SessionSaverBase):
+    """LangGraph checkpointer on PostgreSQL, sync and async.
+
+    Built by ``store.checkpointer()`` it shares the store's connections; or give it a conninfo
+    (``conninfo=`` / :meth:`from_conn_string`) or your own ``psycopg_pool`` pools (``pool=``,
+    ``apool=``, never closed here). ``clock`` (epoch seconds) drives the TTL.
+    """
+
+    _sweeps = True  # expired rows stay until purge_expired() (or the sweep statement) runs
+
+    def __init__(
+        self,
+        connections: PostgresConnections | None = None,
+        *,
+        conninfo: str | None = None,
+        pool: Any = None,
+        apool: Any = None,
+        clock: Callable[[], float] = time.time,
+        encryption: Any = None,
+        **options: Any,
+    ) -> None:
+        if encryption is not None:
+            raise ConfigurationError(
+                "encrypted checkpoints are not available on PostgreSQL yet: build the store "
+                "without encryption= for its checkpointer, or use a SQLite or Redis store"
+            )
+        self._clock_fn = clock
+        super().__init__(**options)
+        self._owns_connections = connections is None
+        if connections is None:
+            if conninfo is None and pool is None and apool is None:
+                raise ConfigurationError(
+                    "PostgresCheckpointSaver needs conninfo= (postgresql://...), pool= / apool= "
+                    "(psycopg_pool pools) or a store's connections"
+                )
+            connections = PostgresConnections(conninfo, pool=pool, apool=apool)
+        self.connections = connections
+        self.sql = CheckpointStatements(self.namespace)
+        self.migrations = MigrationPlans(self.namespace, "checkpoint", CHECKPOINT)
+        connections.add_setup(self.migrations.plan)
+        self._caches: dict[str | None, LogCache] = {self.user_id: self._logs}
+        self._caches_lock = threading.Lock()
+
+    @classmethod
+    def from_conn_string(cls, conn_string: str, **options: Any) -> _Opened:
+        """``with PostgresCheckpointSaver.from_conn_string(url) as saver:`` (or ``async with``):
+        a saver on its own pools, closed at the end of the block (LangGraph's habit)."""
+        from . import _conninfo
+
+        return _Opened(cls(conninfo=_conninfo(conn_string), **options))
+
+    def _clock(self) -> float:
+        return self._clock_fn()
+
+    def for_user(self, user_id: str | None) -> PostgresCheckpointSaver:
+        """The same saver (connections, sweeper) scoped to another user, with that user's cache."""
+        clone: PostgresCheckpointSaver = super().for_user(user_id)  # type: ignore[assignment]
+        with self._caches_lock:
+            clone._logs = self._caches.setdefault(clone.user_id, LogCache())
+        return clone
+
+    # -- drivers -------------------------------------------------------------------------------
+    def _send(self, run: Run) -> Any:
+        return self.connections.run(run.plan, write=run.write)
+
+    async def _asend(self, run: Run) -> Any:
+        return await self.connections.arun(run.plan, write=run.write)
+
+    def _run(self, plan: Plan[T], write: bool = False) -> T:
+        return self.connections.run(plan, write=write)
+
+    async def _arun(self, plan: Plan[T], write: bool = False) -> T:
+        return await self.connections.arun(plan, write=write)
+
+    def _drive(self, steps: Steps[Run, T]) -> T:
+        return drive(steps, self._send)
+
+    async def _adrive(self, steps: Steps[Run, T]) -> T:
+        return await adrive(steps, self._asend)
+
+    # -- schema --------------------------------------------------------------------------------
+    def setup(self) -> None:
+        """Create or migrate the tables now (idempotent; otherwise done before the first call)."""
+        self.connections.set_up_now()
+
+    async def asetup(self) -> None:
+        await self.connections.aset_up_now()
+
+    @property
+    def sweep_sql(self) -> str:
+        """The TTL sweep as one statement, for an operator's scheduler (``pg_cron``, cron + psql)."""
+        return self.sql.sweep_sql
+
+    # -- sync -------------------------------------------------------------------------------
+    def get_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
+        return self._run(self._get_tuple_plan(config))
+
+    def list(
+        self,
+        config: RunnableConfig | None,
+        *,
+        filter: dict[str, Any] | None = None,
+        before: RunnableConfig | None = None,
+        limit: int | None = None,
+    ) -> Iterator[CheckpointTuple]:
+        yield from self._run(self._list_plan(config, filter, before, limit))
+
+    def put(
+        self,
+        config: RunnableConfig,
+        checkpoint: Checkpoint,
+        metadata: CheckpointMetadata,
+        new_versions: ChannelVersions,
+    ) -> RunnableConfig:
+        return self._drive(self._put_steps(config, checkpoint, metadata, new_versions))
+
+    def put_writes(
+        self,
+        config: RunnableConfig,
+        writes: Sequence[tuple[str, Any]],
+        task_id: str,
+        task_path: str = "",
+    ) -> None:
+        self._drive(self._put_writes_steps(config, writes, task_id, task_path))
+
+    def get_delta_channel_history(
+        self, *, config: RunnableConfig, channels: Sequence[str]
+    ) -> dict[str, Any]:
+        return self._run(self._history_plan(config, channels))
+
+    def delete_thread(self, thread_id: str) -> None:
+        self._run(self._delete_thread_plan(validate_id(thread_id, "thread_id")))
+
+    def delete_for_runs(self, run_ids: Sequence[str]) -> None:
+        self._run(self._delete_for_runs_plan(run_ids))
+
+    def copy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
+        src, dst = self._thread_ids([source_thread_id, target_thread_id])
+        self._run(self._copy_thread_plan(src, dst), write=True)
+
+    def prune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
+        self._strategy(strategy)
+        for tid in self._thread_ids(thread_ids):
+            if strategy == "delete":
+                self._run(self._delete_thread_plan(tid))
+            else:
+                self._run(self._prune_plan(tid), write=True)
+
+    def list_threads(self) -> builtins.list[ThreadInfo]:
+        """The owner's live threads, most recently updated first."""
+        return self._run(self._list_threads_plan())
+
+    def delete_user_threads(self) -> int:
+        """Delete every thread of the owner (all its rows); returns how many live threads."""
+        deleted = self._run(self._delete_user_threads_plan())
+        self._logs = self._fresh_cache()
+        return deleted
+
+    def thread_info(self, thread_id: str) -> dict[str, Any] | None:
+        return self._run(self._thread_info_plan(validate_id(thread_id, "thread_id")))
+
+    def purge_expired(self) -> int:
+        """Delete every expired thread (every owner's); returns how many. Schedule it, or
+        :attr:`sweep_sql`, or pass ``ttl={"sweep_interval_minutes": ...}`` for a sweeper thread."""
+        return self._run(self._purge_expired_plan())
+
+    def close(self) -> None:
+        """Stop the sweeper; close the pools this saver made (a store's stay the store's)."""
+        self._stop_sweeper()
+        if self._owns_connections and self._core is None:
+            self.connections.close()
+
+    # -- async ------------------------------------------------------------------------------
+    async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
+        return await self._arun(self._get_tuple_plan(config))
+
+    async def alist(
+        self,
+        config: RunnableConfig | None,
+        *,
+        filter: dict[str, Any] | None = None,
+        before: RunnableConfig | None = None,
+        limit: int | None = None,
+    ) -> AsyncIterator[CheckpointTuple]:
+        for item in await self._arun(self._list_plan(config, filter, before, limit)):
+            yield item
+
+    async def aput(
+        self,
+        config: RunnableConfig,
+        checkpoint: Checkpoint,
+        metadata: CheckpointMetadata,
+        new_versions: ChannelVersions,
+    ) -> RunnableConfig:
+        return await self._adrive(self._put_steps(config, checkpoint, metadata, new_versions))
+
+    async def aput_writes(
+        self,
+        config: RunnableConfig,
+        writes: Sequence[tuple[str, Any]],
+        task_id: str,
+        task_path: str = "",
+    ) -> None:
+        await self._adrive(self._put_writes_steps(config, writes, task_id, task_path))
+
+    async def aget_delta_channel_history(
+        self, *, config: RunnableConfig, channels: Sequence[str]
+    ) -> dict[str, Any]:
+        return await self._arun(self._history_plan(config, channels))
+
+    async def adelete_thread(self, thread_id: str) -> None:
+        await self._arun(self._delete_thread_plan(validate_id(thread_id, "thread_id")))
+
+    async def adelete_for_runs(self, run_ids: Sequence[str]) -> None:
+        await self._arun(self._delete_for_runs_plan(run_ids))
+
+    async def acopy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
+        src, dst = self._thread_ids([source_thread_id, target_thread_id])
+        await self._arun(self._copy_thread_plan(src, dst), write=True)
+
+    async def aprune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
+        self._strategy(strategy)
+        for tid in self._thread_ids(thread_ids):
+            if strategy == "delete":
+                await self._arun(self._delete_thread_plan(tid))
+            else:
+                await self._arun(self._prune_plan(tid), write=True)
+
+    async def alist_threads(self) -> builtins.list[ThreadInfo]:
+        return await self._arun(self._list_threads_plan())
+
+    async def adelete_user_threads(self) -> int:
+        deleted = await self._arun(self._delete_user_threads_plan())
+        self._logs = self._fresh_cache()
+        return deleted
+
+    async def athread_info(self, thread_id: str) -> dict[str, Any] | None:
+        return await self._arun(self._thread_info_plan(validate_id(thread_id, "thread_id")))
+
+    async def apurge_expired(self) -> int:
+        return await self._arun(self._purge_expired_plan())
+
+    async def aclose(self) -> None:
+        self._stop_sweeper()
+        if self._owns_connections and self._core is None:
+            await self.connections.aclose()
+
+    def _fresh_cache(self) -> LogCache:
+        """After an erase nothing of the owner stays decoded in this process."""
+        with self._caches_lock:
+            self._caches[self.user_id] = cache = LogCache()
+        return cache
+
+
+class _Opened:
+    """The context manager of :meth:`PostgresCheckpointSaver.from_conn_string` (sync or async)."""
+
+    def __init__(self, saver: PostgresCheckpointSaver):
+        self.saver = saver
+
+    def __enter__(self) -> PostgresCheckpointSaver:
+        return self.saver
+
+    def __exit__(self, *exc: object) -> None:
+        self.saver.close()
+
+    async def __aenter__(self) -> PostgresCheckpointSaver:
+        return self.saver
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.saver.aclose()
