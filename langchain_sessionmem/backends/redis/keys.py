@@ -1,4 +1,4 @@
-"""Key names of the Redis backend (no I/O): one hash tag per user for sessions, per thread for checkpoints.
+"""Key names of the Redis backend (no I/O): a hash tag per user for sessions, per thread for checkpoints.
 
 Every key of a user's sessions shares the tag ``{<namespace>|<user>}``, and every key of a thread
 shares the thread's tag, so each operation touches one slot: atomic on Redis Cluster too.
@@ -6,9 +6,10 @@ shares the thread's tag, so each operation touches one slot: atomic on Redis Clu
 
 from __future__ import annotations
 
-import hashlib
+from collections.abc import Callable
 from urllib.parse import unquote
 
+from ...errors import ConfigurationError
 from ...records import SessionKey
 
 _ESCAPES = str.maketrans({"%": "%25", "{": "%7B", "}": "%7D", ":": "%3A", "|": "%7C"})
@@ -51,28 +52,44 @@ class Keys:
 
 
 class ThreadKeys:
-    """Key names of one namespace. The thread id is the hash tag (hashed if it holds braces)."""
+    """Key names of one owner's checkpointer threads in one namespace; no I/O.
 
-    def __init__(self, namespace: str):
+    A thread's hash tag is its identity ``(owner, thread_id)`` spelled by ``identity``
+    (``checkpoint.config.thread_key``: injective and free of braces), so two owners' threads of the
+    same id, or ids that look alike (``{x}``), never share a key. The owner's indexes (its threads,
+    and the threads of each run) share the owner's tag ``{o=<owner>}`` (``{o}``: anonymous), which
+    no thread tag equals (a thread tag always holds an unescaped ``|``).
+    """
+
+    def __init__(
+        self, namespace: str, owner: str | None, identity: Callable[[str | None, str], str]
+    ):
+        if "{" in namespace or "}" in namespace:
+            raise ConfigurationError(f"namespace {namespace!r} must not contain braces")
         self.prefix = f"{namespace}:cp"
-        self.threads = f"{self.prefix}:threads"
+        self.owner = owner
+        self._identity = identity
+        owner_tag = "{o}" if owner is None else "{o=" + escape(owner) + "}"
+        self.threads = f"{self.prefix}:{owner_tag}:threads"
+        """The owner's thread ids (zset, scored by registration time in ms)."""
+        self._runs = f"{self.prefix}:{owner_tag}:run:"
+
+    def tag(self, thread_id: str) -> str:
+        return "{" + self._identity(self.owner, thread_id) + "}"
 
     def thread(self, thread_id: str) -> list[str]:
-        tag = (
-            thread_id
-            if "{" not in thread_id and "}" not in thread_id
-            else "#" + hashlib.sha1(thread_id.encode()).hexdigest()
-        )
-        return [f"{self.prefix}:{{{tag}}}:{s}" for s in THREAD_SUFFIXES]
+        """The keys of the thread that expire together (``m`` first)."""
+        tag = self.tag(thread_id)
+        return [f"{self.prefix}:{tag}:{s}" for s in THREAD_SUFFIXES]
 
     def runs_of(self, thread_id: str) -> str:
         """Run ids of a thread, outside the expiring keys so cleanup can find them after expiry."""
-        return self.thread(thread_id)[0][:-1] + "runs"
+        return f"{self.prefix}:{self.tag(thread_id)}:runs"
+
+    def script_keys(self, thread_id: str) -> list[str]:
+        """What every checkpoint script gets: :meth:`thread` then :meth:`runs_of`."""
+        return [*self.thread(thread_id), self.runs_of(thread_id)]
 
     def run(self, run_id: str) -> str:
-        tag = (
-            run_id
-            if "{" not in run_id and "}" not in run_id
-            else "#" + hashlib.sha1(run_id.encode()).hexdigest()
-        )
-        return f"{self.prefix}:run:{{{tag}}}"
+        """The owner's threads that hold checkpoints of ``run_id`` (set)."""
+        return self._runs + run_id

@@ -1,14 +1,16 @@
 """Redis checkpointer on plain Redis / Valkey (no modules), Redis Cluster safe.
 
-Every key of a thread carries the same hash tag, so each ``put`` / ``put_writes`` is one Lua
+A thread is ``(owner, thread_id)``: its hash tag is ``checkpoint.config.thread_key(owner,
+thread_id)``, so bob's ``t-1`` and alice's ``t-1`` are two threads and no error or listing reveals
+the other's. Every key of a thread carries that tag, so each ``put`` / ``put_writes`` is one Lua
 script on one slot: atomic, and one round trip. Listing walks a per-thread lexicographic sorted
 set of ``ns\\0checkpoint_id`` (newest first, ``before`` as a range bound); metadata filters run in
 the script with ``cjson``. No KEYS, no SCAN, no MODULE commands. With a TTL every key of the
 thread gets the same ``PEXPIRE`` on each write (sliding), so a thread expires as a whole.
 
-Keys (``P`` = namespace, ``{T}`` = the thread's hash tag)::
+Keys (``P`` = namespace, ``{T}`` = the thread's tag, ``{O}`` = the owner's tag ``{o=<owner>}``)::
 
-    P:cp:{T}:m   hash   owner, created, updated, tid, log:<id> -> log length, run:<id>
+    P:cp:{T}:m   hash   created, updated, tid, log:<id> -> log length
     P:cp:{T}:i   zset   "ns\\0cid" (score 0, lexicographic)
     P:cp:{T}:c   hash   "ns\\0cid" -> msgpack [parent_id, type, checkpoint bytes, run_id]
     P:cp:{T}:d   hash   "ns\\0cid" -> metadata JSON
@@ -18,15 +20,19 @@ Keys (``P`` = namespace, ``{T}`` = the thread's hash tag)::
     P:cp:{T}:l   hash   "log_id\\0seq" -> "type\\0bytes"   (append-only message logs)
     P:cp:{T}:r   zset   "run_id\\0ns\\0cid" (delete_for_runs)
     P:cp:{T}:runs set   run ids of the thread (not expired: lets cleanup find them after expiry)
-    P:cp:threads        zset of thread ids (list(None)); P:cp:run:{R} set of thread ids of run R
+    P:cp:{O}:threads    zset of the owner's thread ids (list(None), list_threads, erase)
+    P:cp:{O}:run:<R>    set of the owner's thread ids holding checkpoints of run R
 
-The global indexes are maintained next to the per-thread script (registration before the first
-write of a thread or run in this process); ``delete_thread`` and ``purge_expired`` clean them.
+Erase (:meth:`delete_user_threads`) deletes these keys; the bytes may survive in the server's
+AOF / RDB files until they are rewritten, which is the operator's (``BGREWRITEAOF``, new
+snapshots, backups' retention).
 """
 
 from __future__ import annotations
 
+import builtins  # `list` is a method name of the saver: annotations after it say builtins.list
 from collections.abc import AsyncIterator, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any, TypeVar
 
 from langchain_core.runnables import RunnableConfig
@@ -38,24 +44,50 @@ from langgraph.checkpoint.base import (
 )
 
 from ..._steps import adrive, drive
-from ...checkpoint.config import now
+from ...checkpoint.config import thread_key
+from ...checkpoint.linear import LogCache, LogState
 from ...checkpoint.saver import SessionSaverBase
 from ...errors import ConfigurationError
-from .connections import Cmd, RedisConnections
+from ...records import ThreadInfo
+from .connections import RedisConnections
 from .keys import ThreadKeys
-from .saver_steps import RedisSaverSteps, SaverSteps
+from .saver_steps import SaverSteps
+from .thread_steps import ThreadSteps
 
 __all__ = ["RedisCheckpointSaver"]
 
 T = TypeVar("T")
 
 
-class RedisCheckpointSaver(RedisSaverSteps, SessionSaverBase):
+class OwnedLogCache:
+    """The saver's log cache as one owner sees it: entries are keyed by the thread's identity, so
+    two owners' threads of one id never share cached log state (clones share the LRU)."""
+
+    def __init__(self, shared: LogCache, owner: str | None):
+        self.shared, self.owner = shared, owner
+
+    def _key(self, key: tuple[str, str, str]) -> tuple[str, str, str]:
+        return (thread_key(self.owner, key[0]), key[1], key[2])
+
+    def get(self, key: tuple[str, str, str]) -> LogState | None:
+        return self.shared.get(self._key(key))
+
+    def set(self, key: tuple[str, str, str], state: LogState) -> None:
+        self.shared.set(self._key(key), state)
+
+    def drop_thread(self, thread_id: str) -> None:
+        self.shared.drop_thread(thread_key(self.owner, thread_id))
+
+
+class RedisCheckpointSaver(ThreadSteps, SessionSaverBase):
     """LangGraph checkpointer on plain Redis or Redis Cluster, sync and async.
 
     Pass ``client`` (``redis.Redis`` / ``redis.cluster.RedisCluster``, ``decode_responses=False``)
-    and/or ``aclient`` (the ``redis.asyncio`` twin), or factories that make them lazily.
+    and/or ``aclient`` (the ``redis.asyncio`` twin), or build it with :meth:`from_conn_string`.
+    ``user_id`` scopes it: every thread it reads or writes is that user's (``None``: anonymous).
     """
+
+    _keyed = True  # threads are stored under (owner, thread_id) keys
 
     def __init__(
         self,
@@ -69,47 +101,51 @@ class RedisCheckpointSaver(RedisSaverSteps, SessionSaverBase):
         if connections is None:
             if client is None and aclient is None:
                 raise ConfigurationError(
-                    "RedisCheckpointSaver needs client= and/or aclient= (or a store's connections)"
+                    "RedisCheckpointSaver needs client= and/or aclient= (or a store's connections): "
+                    "or use RedisCheckpointSaver.from_conn_string('redis://host:6379/0')"
                 )
             connections = RedisConnections(client=client, aclient=aclient)
         self.connections = connections
-        self.keys = ThreadKeys(self.namespace)
-        self._registered: dict[str, tuple[float, set[str]]] = {}
+        self._shared_logs = self._logs
+        self._logs = OwnedLogCache(self._shared_logs, self.user_id)  # type: ignore[assignment]
+        self._keys: ThreadKeys | None = None
+        self._registered: dict[str, set[str]] = {}
+
+    @classmethod
+    @contextmanager
+    def from_conn_string(cls, conn_string: str, **options: Any) -> Iterator[RedisCheckpointSaver]:
+        """A saver on its own connections to ``conn_string`` (``redis://``, ``rediss://``,
+        ``redis+cluster://``, ``unix://``), closed on exit; as LangGraph's savers offer it."""
+        connections = RedisConnections(conn_string)
+        saver = cls(connections, **options)
+        try:
+            yield saver
+        finally:
+            saver.close()
+            connections.close()
+
+    def setup(self) -> None:
+        """Nothing to create on Redis (no schema); here for LangGraph's saver interface."""
+
+    async def asetup(self) -> None:
+        """Nothing to create on Redis."""
+
+    @property
+    def keys(self) -> ThreadKeys:
+        """Key names of this saver's owner (for tests and tools that inspect the raw keys)."""
+        if self._keys is None or self._keys.owner != self.user_id:
+            self._keys = ThreadKeys(self.namespace, self.user_id, thread_key)
+        return self._keys
 
     @property
     def client(self) -> Any:
         """The sync client (for tests and tools that inspect the raw keys)."""
         return self.connections.client
 
-    def _index_ops(self, thread_id: str, run_id: str | None) -> list[Cmd]:
-        """Global index updates this process has not done lately (thread list, run -> threads)."""
-        entry = self._registered.get(thread_id)
-        fresh = entry is not None and now() - entry[0] < 60
-        ops: list[Cmd] = []
-        if not fresh:
-            ops.append(Cmd("zadd", (self.keys.threads, {thread_id: now()})))
-        if run_id and not (fresh and entry is not None and run_id in entry[1]):
-            ops.append(Cmd("sadd", (self.keys.run(run_id), thread_id)))
-            ops.append(Cmd("sadd", (self.keys.runs_of(thread_id), run_id)))
-        return ops
-
-    def _mark(self, thread_id: str, run_id: str | None) -> None:
-        if len(self._registered) > 50_000:
-            self._registered.clear()
-        entry = self._registered.get(thread_id)
-        if entry is None or now() - entry[0] >= 60:
-            entry = self._registered[thread_id] = (now(), set())
-        if run_id:
-            entry[1].add(run_id)
-
-    def _forget_ops(self, thread_id: str, runs: set[str]) -> list[Cmd]:
-        """Remove a deleted or expired thread from the global indexes."""
-        self._registered.pop(thread_id, None)
-        ops = [
-            Cmd("zrem", (self.keys.threads, thread_id)),
-            Cmd("delete", (self.keys.runs_of(thread_id),)),
-        ]
-        return ops + [Cmd("srem", (self.keys.run(r), thread_id)) for r in sorted(runs)]
+    def for_user(self, user_id: str | None) -> RedisCheckpointSaver:
+        clone = super().for_user(user_id)
+        clone._logs = OwnedLogCache(self._shared_logs, clone.user_id)  # type: ignore[assignment]
+        return clone  # type: ignore[return-value]
 
     def _drive(self, steps: SaverSteps[T]) -> T:
         return drive(steps, self.connections.send)
@@ -135,6 +171,7 @@ class RedisCheckpointSaver(RedisSaverSteps, SessionSaverBase):
         before: RunnableConfig | None = None,
         limit: int | None = None,
     ) -> Iterator[CheckpointTuple]:
+        """Checkpoints of one thread, or with ``config=None`` of every thread of the owner."""
         yield from self._drive(self._list_steps(config, filter, before, limit))
 
     def put(
@@ -168,11 +205,19 @@ class RedisCheckpointSaver(RedisSaverSteps, SessionSaverBase):
         self._drive(self._prune_steps(thread_ids, strategy))
 
     def thread_info(self, thread_id: str) -> dict[str, Any] | None:
-        """Owner, timestamps, TTL, checkpoint count and memory used by a visible thread, else None."""
+        """Owner, timestamps, TTL, checkpoint count and memory used by one of the owner's threads."""
         return self._drive(self._thread_info_steps(thread_id))
 
+    def list_threads(self) -> builtins.list[ThreadInfo]:
+        """The owner's threads, most recently updated first."""
+        return self._drive(self._list_threads_steps())
+
+    def delete_user_threads(self) -> int:
+        """Erase every thread of the owner (all its keys and index entries); returns how many."""
+        return self._drive(self._delete_user_threads_steps())
+
     def purge_expired(self) -> int:
-        """Native expiry removes the data; this drops expired threads from the global indexes."""
+        """Native expiry removes the data; this drops the owner's expired threads from its indexes."""
         return self._drive(self._purge_expired_steps())
 
     def close(self) -> None:
@@ -230,6 +275,12 @@ class RedisCheckpointSaver(RedisSaverSteps, SessionSaverBase):
 
     async def athread_info(self, thread_id: str) -> dict[str, Any] | None:
         return await self._adrive(self._thread_info_steps(thread_id))
+
+    async def alist_threads(self) -> builtins.list[ThreadInfo]:
+        return await self._adrive(self._list_threads_steps())
+
+    async def adelete_user_threads(self) -> int:
+        return await self._adrive(self._delete_user_threads_steps())
 
     async def apurge_expired(self) -> int:
         return await self._adrive(self._purge_expired_steps())

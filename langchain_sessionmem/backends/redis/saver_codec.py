@@ -18,19 +18,15 @@ from ...checkpoint.serde import Typed
 from ...checkpoint.writes import WriteRow
 from ...errors import CorruptDataError
 
-UNSCOPED = "*"
-"""The owner mode of an unscoped saver in the scripts."""
-
 
 def text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
-def put_args(plan: PutPlan, mode: str, ttl_ms: int) -> list[Any]:
+def put_args(plan: PutPlan, ttl_ms: int) -> list[Any]:
     member = f"{plan.ns}\0{plan.checkpoint_id}"
     record = ormsgpack.packb([plan.parent_id, plan.ckpt[0], plan.ckpt[1], plan.run_id])
     args: list[Any] = [
-        mode,
         ttl_ms,
         repr(plan.ts),
         plan.thread_id,
@@ -49,10 +45,8 @@ def put_args(plan: PutPlan, mode: str, ttl_ms: int) -> list[Any]:
     return args
 
 
-def writes_args(
-    rows: list[WriteRow], mode: str, ttl_ms: int, thread_id: str, ns: str, cid: str
-) -> list[Any]:
-    args: list[Any] = [mode, ttl_ms, repr(now()), thread_id, f"{ns}\0{cid}", len(rows)]
+def writes_args(rows: list[WriteRow], ttl_ms: int, thread_id: str, ns: str, cid: str) -> list[Any]:
+    args: list[Any] = [ttl_ms, repr(now()), thread_id, f"{ns}\0{cid}", len(rows)]
     for w in rows:
         args += [
             f"{w.task_id}\0{w.idx}",
@@ -117,7 +111,6 @@ def apply_values(asm: TupleAssembler, keys: list[BlobKey], reply: list[Any]) -> 
 
 
 def rows_args(
-    mode: str,
     ns: str | None,
     exact: str | None,
     before: str | None,
@@ -126,7 +119,6 @@ def rows_args(
     refresh_ms: int,
 ) -> list[Any]:
     return [
-        mode,
         "all" if ns is None else "ns",
         ns or "",
         exact or "",
@@ -145,7 +137,6 @@ def merge_pages(rows: list[Row], local: dict[str, Any], limit: int | None) -> li
 
 
 def prune_args(
-    mode: str,
     rows: list[Row],
     keep: set[tuple[str, str]],
     blob_keys_all: list[str],
@@ -161,7 +152,7 @@ def prune_args(
         if typed is not None and typed[0] == LOGREF:
             keep_logs.add(decode_ref(typed[1])[0])
     dead_logs = sorted(all_logs - keep_logs)
-    return [mode, len(doomed), *doomed, len(dead_blobs), *dead_blobs, len(dead_logs), *dead_logs]
+    return [len(doomed), *doomed, len(dead_blobs), *dead_blobs, len(dead_logs), *dead_logs]
 
 
 def list_params(
@@ -234,15 +225,18 @@ def parse_delta_fetch(
     return filled, seeds, writes
 
 
-def thread_info_of(thread_id: str, res: list[Any]) -> dict[str, Any]:
-    """``thread_info`` from HMGET owner/created/updated, ZCARD, PTTL and MEMORY USAGE replies."""
-    owner, created, updated = res[0]
+def thread_info_of(thread_id: str, owner: str | None, res: list[Any]) -> dict[str, Any] | None:
+    """``thread_info`` from HMGET created/updated, ZCARD, PTTL and MEMORY USAGE replies (None: no
+    such thread)."""
+    created, updated = res[0]
+    if created is None:
+        return None
     pttl = int(res[2])
     return {
         "thread_id": thread_id,
-        "owner": text(owner) or None,
+        "owner": owner,
         "created_at": float(text(created)),
-        "updated_at": float(text(updated)),
+        "updated_at": float(text(updated or created)),
         "expires_at": now() + pttl / 1000 if pttl > 0 else None,
         "checkpoints": int(res[1]),
         "bytes": sum(int(x or 0) for x in res[3:]),

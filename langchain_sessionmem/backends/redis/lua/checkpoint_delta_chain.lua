@@ -1,9 +1,8 @@
--- ARGV: mode, ns, start cid ('' = the newest of ns), limit, refresh ttl. Walks parent pointers from the start:
--- returns (cid, record)* in chain order, nothing if the thread is not visible.
+-- ARGV: ns, start cid ('' = the newest of ns), limit, refresh ttl. Walks parent pointers from the start:
+-- returns (cid, record)* in chain order, nothing if the thread does not exist.
 --#include checkpoint_prelude
-local owner = redis.call('HGET', K.m, 'owner')
-if not owner or (ARGV[1] ~= '*' and owner ~= ARGV[1]) then return {} end
-local ns, cid, limit = ARGV[2], ARGV[3], tonumber(ARGV[4])
+if redis.call('EXISTS', K.m) == 0 then return {} end
+local ns, cid, limit = ARGV[1], ARGV[2], tonumber(ARGV[3])
 if cid == '' then
   local ms = redis.call('ZREVRANGEBYLEX', K.i, '(' .. ns .. '\1', '[' .. ns .. '\0', 'LIMIT', 0, 1)
   if #ms == 0 then return {} end
@@ -26,5 +25,5 @@ for _ = 1, limit do
   cid = parent_of(rec)
   if not cid then break end
 end
-if #out > 0 then expire(ARGV[5]) end
+if #out > 0 then expire(ARGV[4]) end
 return out

@@ -1,17 +1,19 @@
-local K = {m=KEYS[1], i=KEYS[2], c=KEYS[3], d=KEYS[4], b=KEYS[5], w=KEYS[6], wz=KEYS[7], l=KEYS[8], r=KEYS[9]}
-local function claim(mode, at, tid)
-  local owner = redis.call('HGET', K.m, 'owner')
-  if owner then
-    if mode ~= '*' and owner ~= mode then return false end
-  else
-    redis.call('HSET', K.m, 'owner', mode == '*' and '' or mode, 'created', at, 'tid', tid)
+-- KEYS: the 9 expiring keys of one thread (one hash tag: thread_key(owner, thread_id)), then its
+-- run-id set, which does not expire (cleanup finds the runs of an expired thread through it).
+local K = {m=KEYS[1], i=KEYS[2], c=KEYS[3], d=KEYS[4], b=KEYS[5], w=KEYS[6], wz=KEYS[7], l=KEYS[8],
+  r=KEYS[9], runs=KEYS[10]}
+local function claim(at, tid)  -- stamps the thread; 1 when this write created it
+  local created = 0
+  if redis.call('HSETNX', K.m, 'created', at) == 1 then
+    redis.call('HSET', K.m, 'tid', tid)
+    created = 1
   end
   redis.call('HSET', K.m, 'updated', at)
-  return true
+  return created
 end
 local function expire(ttl)
   if tonumber(ttl) > 0 then
-    for _, key in ipairs(KEYS) do redis.call('PEXPIRE', key, ttl) end
+    for k = 1, 9 do redis.call('PEXPIRE', KEYS[k], ttl) end
   end
 end
 local function drop(member)  -- one checkpoint ("ns\0cid") and its writes

@@ -1,9 +1,7 @@
--- ARGV: mode, then groups "count, items*" for: checkpoints, blob fields, log ids.
+-- ARGV: groups "count, items*" for: checkpoints, blob fields, log ids.
 --#include checkpoint_prelude
-local owner = redis.call('HGET', K.m, 'owner')
-if not owner then return 'ok' end
-if ARGV[1] ~= '*' and owner ~= ARGV[1] then return 'owner' end
-local p = 2
+if redis.call('EXISTS', K.m) == 0 then return 'ok' end
+local p = 1
 local nc = tonumber(ARGV[p])
 local doomed = {}
 for k = 1, nc do

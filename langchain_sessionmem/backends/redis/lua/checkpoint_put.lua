@@ -1,9 +1,8 @@
--- ARGV: mode, ttl_ms, now, tid, member, record, metadata, run_id, nblobs, (field, value)*, nlogs,
--- (log_id, start, count, items*)*
+-- ARGV: ttl_ms, now, tid, member, record, metadata, run_id, nblobs, (field, value)*, nlogs,
+-- (log_id, start, count, items*)*. Returns {'ok', created, new run} or {'conflict', log_id}.
 --#include checkpoint_prelude
-if not claim(ARGV[1], ARGV[3], ARGV[4]) then return {'owner'} end
-local nb = tonumber(ARGV[9])
-local p = 10 + 2 * nb
+local nb = tonumber(ARGV[8])
+local p = 9 + 2 * nb
 local nl = tonumber(ARGV[p])
 local q = p + 1
 for _ = 1, nl do
@@ -11,6 +10,7 @@ for _ = 1, nl do
   if cur ~= tonumber(ARGV[q + 1]) then return {'conflict', ARGV[q]} end
   q = q + 3 + tonumber(ARGV[q + 2])
 end
+local created = claim(ARGV[2], ARGV[3])
 q = p + 1
 for _ = 1, nl do
   local id, start, cnt = ARGV[q], tonumber(ARGV[q + 1]), tonumber(ARGV[q + 2])
@@ -20,10 +20,14 @@ for _ = 1, nl do
   redis.call('HSET', K.m, 'log:' .. id, string.format('%d', start + cnt))
   q = q + 3 + cnt
 end
-for k = 0, nb - 1 do redis.call('HSET', K.b, ARGV[10 + 2 * k], ARGV[11 + 2 * k]) end
-redis.call('HSET', K.c, ARGV[5], ARGV[6])
-redis.call('HSET', K.d, ARGV[5], ARGV[7])
-redis.call('ZADD', K.i, 0, ARGV[5])
-if ARGV[8] ~= '' then redis.call('ZADD', K.r, 0, ARGV[8] .. '\0' .. ARGV[5]) end
-expire(ARGV[2])
-return {'ok'}
+for k = 0, nb - 1 do redis.call('HSET', K.b, ARGV[9 + 2 * k], ARGV[10 + 2 * k]) end
+redis.call('HSET', K.c, ARGV[4], ARGV[5])
+redis.call('HSET', K.d, ARGV[4], ARGV[6])
+redis.call('ZADD', K.i, 0, ARGV[4])
+local new_run = 0
+if ARGV[7] ~= '' then
+  redis.call('ZADD', K.r, 0, ARGV[7] .. '\0' .. ARGV[4])
+  new_run = redis.call('SADD', K.runs, ARGV[7])
+end
+expire(ARGV[1])
+return {'ok', created, new_run}

@@ -1,10 +1,9 @@
--- ARGV: mode, scope ('ns'|'all'), ns, exact cid, before cid, limit (-1 = none), filter JSON, refresh ttl
+-- ARGV: scope ('ns'|'all'), ns, exact cid, before cid, limit (-1 = none), filter JSON, refresh ttl
 --#include checkpoint_prelude
-local owner = redis.call('HGET', K.m, 'owner')
-if not owner or (ARGV[1] ~= '*' and owner ~= ARGV[1]) then return {} end
+if redis.call('EXISTS', K.m) == 0 then return {} end
 local filter = nil
-if ARGV[7] ~= '' then filter = cjson.decode(ARGV[7]) end
-local limit = tonumber(ARGV[6])
+if ARGV[6] ~= '' then filter = cjson.decode(ARGV[6]) end
+local limit = tonumber(ARGV[5])
 local out, found = {}, 0
 local function consider(member)
   local md = redis.call('HGET', K.d, member)
@@ -28,12 +27,12 @@ local function consider(member)
   found = found + 1
 end
 local function full() return limit >= 0 and found >= limit end
-if ARGV[2] == 'ns' and ARGV[4] ~= '' then
-  consider(ARGV[3] .. '\0' .. ARGV[4])
-elseif ARGV[2] == 'ns' then
-  local lo = '[' .. ARGV[3] .. '\0'
-  local hi = '(' .. ARGV[3] .. '\1'
-  if ARGV[5] ~= '' then hi = '(' .. ARGV[3] .. '\0' .. ARGV[5] end
+if ARGV[1] == 'ns' and ARGV[3] ~= '' then
+  consider(ARGV[2] .. '\0' .. ARGV[3])
+elseif ARGV[1] == 'ns' then
+  local lo = '[' .. ARGV[2] .. '\0'
+  local hi = '(' .. ARGV[2] .. '\1'
+  if ARGV[4] ~= '' then hi = '(' .. ARGV[2] .. '\0' .. ARGV[4] end
   local batch = 100
   if limit >= 0 and not filter then batch = math.max(limit, 1) end
   while not full() do
@@ -49,7 +48,7 @@ else
   local arr = {}
   for _, member in ipairs(redis.call('ZRANGE', K.i, 0, -1)) do
     local cid = string.sub(member, string.find(member, '\0', 1, true) + 1)
-    if (ARGV[5] == '' or cid < ARGV[5]) and (ARGV[4] == '' or cid == ARGV[4]) then
+    if (ARGV[4] == '' or cid < ARGV[4]) and (ARGV[3] == '' or cid == ARGV[3]) then
       arr[#arr + 1] = {cid, member}
     end
   end
@@ -59,5 +58,5 @@ else
     consider(e[2])
   end
 end
-if found > 0 then expire(ARGV[8]) end
+if found > 0 then expire(ARGV[7]) end
 return out
