@@ -42,6 +42,7 @@ class MemoryEngine(OffloadedEngine):
         self.refresh_on_read = refresh_on_read and ttl is not None
         self._sessions: dict[SessionKey, _Session] = {}
         self._user_states: dict[str, tuple[int, bytes]] = {}
+        self._user_keys: dict[str, bytes] = {}
         self.checkpoints = MemoryCheckpointData()
         self._lock = threading.Lock()
 
@@ -123,6 +124,14 @@ class MemoryEngine(OffloadedEngine):
             self._user_states[user_id] = (version + 1, data)
             return True
 
+    def get_user_key(self, user_id: str) -> bytes | None:
+        with self._lock:
+            return self._user_keys.get(user_id)
+
+    def create_user_key(self, user_id: str, wrapped: bytes) -> bytes:
+        with self._lock:
+            return self._user_keys.setdefault(user_id, bytes(wrapped))
+
     def delete_session(self, key: SessionKey) -> bool:
         with self._lock:
             return self._live(key, time.time()) is not None and self._sessions.pop(key) is not None
@@ -150,6 +159,7 @@ class MemoryEngine(OffloadedEngine):
             keys = [k for k in list(self._sessions) if k.user_id == user_id]
             if user_id is not None:
                 self._user_states.pop(user_id, None)
+                self._user_keys.pop(user_id, None)
             return sum(
                 self._live(k, now) is not None and self._sessions.pop(k) is not None for k in keys
             )

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from ...errors import ConfigurationError, EngineUnavailableError
-from .statements import BEGIN, COMMIT, FILE_PRAGMAS, PRAGMAS, ROLLBACK
+from .statements import BEGIN, COMMIT, FILE_PRAGMAS, PRAGMAS, ROLLBACK, WAL_TRUNCATE
 
 MEMORY = ":memory:"
 
@@ -102,6 +102,13 @@ class SqliteConnections:
                 conn.execute(ROLLBACK)
                 raise
             conn.execute(COMMIT)
+
+    def truncate_wal(self) -> None:
+        """Checkpoint the WAL into the file and truncate it (after an erase); no-op in memory."""
+        if self.path == MEMORY:
+            return
+        with self.connection() as conn:
+            conn.execute(WAL_TRUNCATE).fetchall()
 
     def close(self) -> None:
         """Close idle connections now and borrowed ones when they come back."""

@@ -159,11 +159,30 @@ class SqliteEngine(OffloadedEngine):
             for sid, created, updated, count, expires in rows
         ]
 
+    def get_user_key(self, user_id: str) -> bytes | None:
+        with self.connections.connection() as conn:
+            row = conn.execute(self.sql.get_user_key, {"user": user_id}).fetchone()
+        return None if row is None else bytes(row[0])
+
+    def create_user_key(self, user_id: str, wrapped: bytes) -> bytes:
+        with self.connections.transaction() as conn:
+            conn.execute(self.sql.create_user_key, {"user": user_id, "wrapped": wrapped})
+            return bytes(conn.execute(self.sql.get_user_key, {"user": user_id}).fetchone()[0])
+
     def delete_user(self, user_id: str | None) -> int:
+        """Erase the user's sessions, state and data key, then truncate the WAL.
+
+        Connections run with ``secure_delete``, so the freed pages are zeroed in place; the WAL
+        checkpoint moves those pages into the file and empties the WAL, so no erased text stays in
+        either (what the filesystem or a backup kept is outside SQLite's reach).
+        """
         params = {"user": stored_user(user_id), "now": time.time()}
         with self.connections.transaction() as conn:
             conn.execute(self.sql.delete_user_state, params)
-            return sum(live for (live,) in conn.execute(self.sql.delete_user, params))
+            conn.execute(self.sql.delete_user_key, params)
+            deleted = sum(live for (live,) in conn.execute(self.sql.delete_user, params))
+        self.connections.truncate_wal()
+        return deleted
 
     def purge_expired(self) -> int:
         with self.connections.transaction() as conn:

@@ -374,10 +374,13 @@ class SqliteCheckpointSaver(OffloadedSaver, SessionSaverBase):
         ]
 
     def delete_user_threads(self) -> int:
+        """Delete every thread of the owner, then truncate the WAL (freed pages are zeroed by
+        ``secure_delete``), so none of the erased checkpoints stays in the file or its WAL."""
         with self.connections.transaction() as conn:
             at = now()
             rows = conn.execute(self.sql.all_owner_threads, (self.user_id,)).fetchall()
             self._drop(conn, [key for key, _ in rows])
+        self.connections.truncate_wal()
         for key, _ in rows:
             self._logs.drop_thread(key)
         return sum(expires is None or expires > at for _, expires in rows)

@@ -6,10 +6,12 @@ from typing import Any
 
 from ...errors import ConfigurationError
 
-PRAGMAS = ("PRAGMA foreign_keys = ON",)
-"""Run on every new connection."""
+PRAGMAS = ("PRAGMA foreign_keys = ON", "PRAGMA secure_delete = ON")
+"""Run on every new connection: deleted rows are overwritten with zeros, not left in free pages."""
 FILE_PRAGMAS = ("PRAGMA journal_mode = WAL", "PRAGMA synchronous = NORMAL")
 """Run on every new connection to a file (``:memory:`` has no WAL)."""
+WAL_TRUNCATE = "PRAGMA wal_checkpoint(TRUNCATE)"
+"""Copy the WAL into the file and empty it: an erase leaves no old page images behind."""
 BEGIN = "BEGIN IMMEDIATE"  # take the write lock up front: writers queue on the busy timeout
 COMMIT = "COMMIT"
 ROLLBACK = "ROLLBACK"
@@ -40,6 +42,10 @@ CREATE TABLE IF NOT EXISTS "{ns}_user_state" (
     user_id TEXT PRIMARY KEY,
     version INTEGER NOT NULL,
     data BLOB NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS "{ns}_user_keys" (
+    user_id TEXT PRIMARY KEY,
+    wrapped BLOB NOT NULL
 ) WITHOUT ROWID;
 """
 
@@ -129,6 +135,13 @@ class SessionStatements:
             "WHERE user_id = :user AND version = :expected"
         )
         self.delete_user_state = f"DELETE FROM {u} WHERE user_id = :user"
+        k = f'"{ns}_user_keys"'
+        self.get_user_key = f"SELECT wrapped FROM {k} WHERE user_id = :user"
+        self.create_user_key = (
+            f"INSERT INTO {k} (user_id, wrapped) VALUES (:user, :wrapped) "
+            "ON CONFLICT (user_id) DO NOTHING"
+        )
+        self.delete_user_key = f"DELETE FROM {k} WHERE user_id = :user"
 
 
 class CheckpointStatements:
