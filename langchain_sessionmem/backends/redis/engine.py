@@ -116,6 +116,12 @@ class RedisEngine:
             (yield Script(script("cas_user_state"), keys, [expected, data, self._ttl_ms()]))
         )
 
+    def _get_user_key(self, user_id: str) -> RedisSteps:
+        return (yield Cmd("get", (self.keys.user_key(user_id),)))
+
+    def _create_user_key(self, user_id: str, wrapped: bytes) -> RedisSteps:
+        return (yield Script(script("user_key_create"), [self.keys.user_key(user_id)], [wrapped]))
+
     # -- sessions --------------------------------------------------------------------------
     def _delete(self, user_id: str | None, encoded_ids: Sequence[str]) -> RedisSteps:
         keys = [self.keys.index(user_id)]
@@ -158,8 +164,12 @@ class RedisEngine:
         removed = 0
         while encoded := (yield from self._session_ids(user_id)):  # new sessions are erased too
             removed += yield from self._delete(user_id, encoded)
-        if user_id is not None:
-            yield Cmd("delete", (self.keys.user_state(user_id),))
+        yield Pipe(
+            [
+                Cmd("delete", (self.keys.user_state(user_id),)),
+                Cmd("delete", (self.keys.user_key(user_id),)),
+            ]
+        )
         return removed
 
     # -- sync and async entry points -------------------------------------------------------
@@ -211,6 +221,18 @@ class RedisEngine:
     async def acas_user_state(self, user_id: str, expected_version: int, data: bytes) -> bool:
         return await self._async(self._cas_user_state(user_id, expected_version, data))
 
+    def get_user_key(self, user_id: str) -> bytes | None:
+        return self._sync(self._get_user_key(user_id))
+
+    async def aget_user_key(self, user_id: str) -> bytes | None:
+        return await self._async(self._get_user_key(user_id))
+
+    def create_user_key(self, user_id: str, wrapped: bytes) -> bytes:
+        return self._sync(self._create_user_key(user_id, wrapped))
+
+    async def acreate_user_key(self, user_id: str, wrapped: bytes) -> bytes:
+        return await self._async(self._create_user_key(user_id, wrapped))
+
     def delete_session(self, key: SessionKey) -> bool:
         return bool(self._sync(self._delete(key.user_id, [escape(key.session_id)])))
 
@@ -224,6 +246,9 @@ class RedisEngine:
         return await self._async(self._list_sessions(user_id))
 
     def delete_user(self, user_id: str | None) -> int:
+        """Erase the user's sessions, per-user state and data key. The bytes may survive in the
+        server's AOF / RDB files until they are rewritten: that is the operator's (BGREWRITEAOF,
+        new snapshots, the retention of backups)."""
         return self._sync(self._delete_user(user_id))
 
     async def adelete_user(self, user_id: str | None) -> int:

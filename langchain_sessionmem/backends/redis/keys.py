@@ -46,9 +46,13 @@ class Keys:
     def touch_keys(self, key: SessionKey) -> list[str]:
         return [*self.session(key.user_id, key.session_id), self.index(key.user_id)]
 
-    def user_state(self, user_id: str) -> str:
+    def user_state(self, user_id: str | None) -> str:
         """The per-user state hash (entities shared by a user's sessions): not a session."""
         return f"{self.tag(user_id)}:ustate"
+
+    def user_key(self, user_id: str | None) -> str:
+        """The user's wrapped data key (per-user encryption): never expires, erased with the user."""
+        return f"{self.tag(user_id)}:ukey"
 
 
 class ThreadKeys:

@@ -45,7 +45,6 @@ from langgraph.checkpoint.base import (
 
 from ..._steps import adrive, drive
 from ...checkpoint.config import thread_key
-from ...checkpoint.linear import LogCache, LogState
 from ...checkpoint.saver import SessionSaverBase
 from ...errors import ConfigurationError
 from ...records import ThreadInfo
@@ -57,26 +56,6 @@ from .thread_steps import ThreadSteps
 __all__ = ["RedisCheckpointSaver"]
 
 T = TypeVar("T")
-
-
-class OwnedLogCache:
-    """The saver's log cache as one owner sees it: entries are keyed by the thread's identity, so
-    two owners' threads of one id never share cached log state (clones share the LRU)."""
-
-    def __init__(self, shared: LogCache, owner: str | None):
-        self.shared, self.owner = shared, owner
-
-    def _key(self, key: tuple[str, str, str]) -> tuple[str, str, str]:
-        return (thread_key(self.owner, key[0]), key[1], key[2])
-
-    def get(self, key: tuple[str, str, str]) -> LogState | None:
-        return self.shared.get(self._key(key))
-
-    def set(self, key: tuple[str, str, str], state: LogState) -> None:
-        self.shared.set(self._key(key), state)
-
-    def drop_thread(self, thread_id: str) -> None:
-        self.shared.drop_thread(thread_key(self.owner, thread_id))
 
 
 class RedisCheckpointSaver(ThreadSteps, SessionSaverBase):
@@ -106,8 +85,6 @@ class RedisCheckpointSaver(ThreadSteps, SessionSaverBase):
                 )
             connections = RedisConnections(client=client, aclient=aclient)
         self.connections = connections
-        self._shared_logs = self._logs
-        self._logs = OwnedLogCache(self._shared_logs, self.user_id)  # type: ignore[assignment]
         self._keys: ThreadKeys | None = None
         self._registered: dict[str, set[str]] = {}
 
@@ -141,11 +118,6 @@ class RedisCheckpointSaver(ThreadSteps, SessionSaverBase):
     def client(self) -> Any:
         """The sync client (for tests and tools that inspect the raw keys)."""
         return self.connections.client
-
-    def for_user(self, user_id: str | None) -> RedisCheckpointSaver:
-        clone = super().for_user(user_id)
-        clone._logs = OwnedLogCache(self._shared_logs, clone.user_id)  # type: ignore[assignment]
-        return clone  # type: ignore[return-value]
 
     def _drive(self, steps: SaverSteps[T]) -> T:
         return drive(steps, self.connections.send)

@@ -50,7 +50,11 @@ Walked = tuple[DeltaWalk, dict[str, list[WriteRow]], dict[str, Any]]
 
 
 class CheckpointSteps:
-    """Checkpoint reads and writes of :class:`~.saver.RedisCheckpointSaver` (mixed into it)."""
+    """Checkpoint reads and writes of :class:`~.saver.RedisCheckpointSaver` (mixed into it).
+
+    Rows and the log cache carry the stored thread key (``self._key(thread_id)``); the Redis keys
+    are named from the public thread id by :class:`~.keys.ThreadKeys`, which spells the same key.
+    """
 
     keys: ThreadKeys
     serde: Any
@@ -61,6 +65,8 @@ class CheckpointSteps:
     if TYPE_CHECKING:  # from SessionSaverBase and thread_steps.ThreadSteps
 
         def _plan(self, *args: Any) -> PutPlan: ...
+        def _key(self, thread_id: str) -> str: ...
+        def _public(self, key: str) -> str: ...
         def _index_ops(
             self, thread_id: str, run_id: str | None, reply: Any = None
         ) -> builtins.list[Cmd]: ...
@@ -91,18 +97,19 @@ class CheckpointSteps:
     def _rows_steps(
         self, thread_id: str, args: builtins.list[Any]
     ) -> SaverSteps[builtins.list[Row]]:
-        return parse_rows(thread_id, (yield self._lua("rows", thread_id, args)))
+        return parse_rows(self._key(thread_id), (yield self._lua("rows", thread_id, args)))
 
     def _assemble_steps(
         self, rows: builtins.list[Row], cache: bool
     ) -> SaverSteps[builtins.list[CheckpointTuple]]:
         """Channel values and log items of ``rows``: one VALUES script per thread."""
-        asm = TupleAssembler(self.serde, rows, self._logs)
+        asm = TupleAssembler(self.serde, rows, self._logs, public=self._public)
         by_thread: dict[str, list[BlobKey]] = {}
         for key in asm.blob_keys():
             by_thread.setdefault(key[0], []).append(key)
-        for tid, keys in by_thread.items():
-            apply_values(asm, keys, (yield self._lua("values", tid, values_args(asm, tid, keys))))
+        for stored, keys in by_thread.items():
+            request = self._lua("values", self._public(stored), values_args(asm, stored, keys))
+            apply_values(asm, keys, (yield request))
         return asm.tuples(self._logs if cache else None)
 
     def _get_tuple_steps(self, config: RunnableConfig) -> SaverSteps[CheckpointTuple | None]:

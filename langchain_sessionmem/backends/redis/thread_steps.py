@@ -72,7 +72,7 @@ class ThreadSteps(CheckpointSteps):
         """Remove threads from the owner's indexes, unless re-registered since ``score`` was read."""
         for tid, _score_seen, _runs in entries:
             self._registered.pop(self.keys.tag(tid), None)
-            self._logs.drop_thread(tid)
+            self._logs.drop_thread(self._key(tid))
         run_keys: dict[str, int] = {}
         args: list[Any] = []
         for tid, seen, runs in entries:
@@ -168,7 +168,7 @@ class ThreadSteps(CheckpointSteps):
         )
         yield Pipe(cmds)
         self._registered.pop(self.keys.tag(target), None)
-        self._logs.drop_thread(target)
+        self._logs.drop_thread(self._key(target))
 
     def _keep_steps(
         self, thread_id: str, rows: builtins.list[Any]
@@ -217,7 +217,7 @@ class ThreadSteps(CheckpointSteps):
             kept_values = dict(zip(fields, res[2], strict=True)) if fields else {}
             args = prune_args(rows, keep, all_blobs, keep_fields, kept_values, all_logs)
             yield self._lua("prune", tid, args)
-            self._logs.drop_thread(tid)
+            self._logs.drop_thread(self._key(tid))
 
     # -- listing and expiry --------------------------------------------------------------------
     def _thread_info_steps(self, thread_id: str) -> SaverSteps[dict[str, Any] | None]:
