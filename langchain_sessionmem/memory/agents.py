@@ -19,10 +19,11 @@ from typing_extensions import NotRequired, TypedDict
 
 from ..errors import ConfigurationError
 from ..records import SessionState
-from . import _plan
-from ._plan import Plan
-from .base import SessionMemory, areport, is_block, report
+from .base import SessionMemory
 from .local import ListHistory
+from .ops import Plan, arun, run
+from .pipeline import is_block, load_plan, save_plan
+from .reporting import MemoryStats, areport, report
 
 STATE_KEY = "sessionmem"
 
@@ -45,22 +46,20 @@ def agent_plan(
     messages: Sequence[BaseMessage],
     data: dict[str, Any],
     config: RunnableConfig | None,
-) -> Plan[tuple[dict[str, Any] | None, Any]]:
+) -> Plan[tuple[dict[str, Any] | None, MemoryStats]]:
     """The state update for one model call (``None`` when nothing changes), and the stats."""
     raw = [m for m in messages if not is_block(m)]
     thread = str(((config or {}).get("configurable") or {}).get("thread_id") or "agent")
     history = ListHistory(raw, SessionState(0, dict(data)), session_id=thread)
-    save_stats = yield from memory._save_plan(history, [], config, inline=True)
-    view, stats = yield from memory._load_plan(history, [], config)
-    stats.summarizer_calls += save_stats.summarizer_calls
-    stats.extractor_calls += save_stats.extractor_calls
-    stats.evicted += save_stats.evicted
+    save_stats = yield from save_plan(memory, history, [], config, inline=True)
+    view, stats = yield from load_plan(memory, history, [], config)
+    stats.add(save_stats)
 
     system = 1 if raw and isinstance(raw[0], SystemMessage) and view[:1] == raw[:1] else 0
     kept = len([m for m in view if not is_block(m)])
     new_data = dict(history.state.data)
-    for part in memory._parts():  # positions now count from the rewritten list
-        part._rebase(new_data, len(raw) - kept, system)
+    for part in memory.members():  # positions now count from the rewritten list
+        part.rebase(new_data, len(raw) - kept, system)
 
     update: dict[str, Any] = {}
     if _signature(view) != _signature(messages):
@@ -91,13 +90,13 @@ def pre_model_hook(memory: SessionMemory) -> RunnableLambda:
 
     def hook(state: Any, config: RunnableConfig) -> dict[str, Any]:
         messages, data = _state_parts(state)
-        update, stats = _plan.run(agent_plan(memory, messages, data, config))
+        update, stats = run(agent_plan(memory, messages, data, config))
         report(stats, config)
         return update or {}
 
     async def ahook(state: Any, config: RunnableConfig) -> dict[str, Any]:
         messages, data = _state_parts(state)
-        update, stats = await _plan.arun(agent_plan(memory, messages, data, config))
+        update, stats = await arun(agent_plan(memory, messages, data, config))
         await areport(stats, config)
         return update or {}
 
@@ -134,13 +133,13 @@ class SessionMemoryMiddleware(_MiddlewareBase):  # type: ignore[misc,valid-type]
     def before_model(self, state: Any, runtime: Any) -> dict[str, Any] | None:
         config = _config()
         messages, data = _state_parts(state)
-        update, stats = _plan.run(agent_plan(self.memory, messages, data, config))
+        update, stats = run(agent_plan(self.memory, messages, data, config))
         report(stats, config)
         return update
 
     async def abefore_model(self, state: Any, runtime: Any) -> dict[str, Any] | None:
         config = _config()
         messages, data = _state_parts(state)
-        update, stats = await _plan.arun(agent_plan(self.memory, messages, data, config))
+        update, stats = await arun(agent_plan(self.memory, messages, data, config))
         await areport(stats, config)
         return update

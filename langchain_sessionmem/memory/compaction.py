@@ -14,7 +14,8 @@ from typing import Any
 
 from langchain_core.messages import AIMessage, BaseMessage, ToolMessage
 
-from .base import SessionMemory, TurnContext
+from .base import SessionMemory
+from .pipeline import TurnContext
 
 DEFAULT_TEMPLATE = "[Result of {tool_name} omitted to save space ({chars} characters). Call the tool again if needed.]"
 
@@ -105,7 +106,7 @@ class ToolResultCompaction(SessionMemory):
             )
         return out
 
-    def _transform(self, ctx: TurnContext, messages: list[BaseMessage]) -> list[BaseMessage]:
+    def rewrite_window(self, ctx: TurnContext, messages: list[BaseMessage]) -> list[BaseMessage]:
         return self.compact(messages)
 
     def __repr__(self) -> str:

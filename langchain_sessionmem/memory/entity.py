@@ -20,10 +20,12 @@ from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 from pydantic import BaseModel, Field
 
 from ..tokens import TokenCounterLike
-from ._plan import (
+from .base import SessionMemory
+from .ops import (
     Count,
     GetState,
     GetUserState,
+    History,
     Invoke,
     Plan,
     Range,
@@ -31,12 +33,10 @@ from ._plan import (
     UpdateState,
     UpdateUserState,
 )
-from .base import BLOCK_MARKER, SessionMemory, TurnContext, text_of
-from .summary import format_transcript
+from .pipeline import BLOCK_MARKER, TurnContext, text_of
+from .transcript import format_transcript
 
 logger = logging.getLogger("langchain_sessionmem.memory")
-
-"""Reserved session id whose state holds per-user records (``scope="user"``)."""
 
 ENTITY_PROMPT = (
     "Extract the named entities (people, organisations, places, products, projects, pets, ...) "
@@ -107,7 +107,7 @@ class EntityMemory(SessionMemory):
     ``llm.with_structured_output`` (e.g. ``{"method": "function_calling"}``).
     """
 
-    _reads_state = True
+    keeps_state = True
 
     def __init__(
         self,
@@ -142,16 +142,12 @@ class EntityMemory(SessionMemory):
             self.extractor = llm  # parse JSON from the reply text instead
 
     # -- where the record lives -------------------------------------------------------------
-    def _per_user(self, history: Any) -> bool:
+    def _per_user(self, history: History) -> bool:
         """``scope="user"`` on a history with an owner: the record is the user's state."""
-        return (
-            self.scope == "user"
-            and getattr(history, "user_id", None) is not None
-            and hasattr(history, "get_user_state")
-        )
+        return self.scope == "user" and history.user_id is not None
 
     # -- load ------------------------------------------------------------------------------
-    def _prepare(self, ctx: TurnContext) -> Plan[None]:
+    def prepare(self, ctx: TurnContext) -> Plan[None]:
         per_user = self._per_user(ctx.history)
         data = (yield GetUserState(ctx.history)).data if per_user else ctx.state
         record: dict[str, Any] = (data.get(self.state_key) or {}).get("record") or {}
@@ -189,7 +185,7 @@ class EntityMemory(SessionMemory):
         return SystemMessage(content=content, additional_kwargs={BLOCK_MARKER: "entities"})
 
     # -- save ------------------------------------------------------------------------------
-    def _save(self, ctx: TurnContext, turn_messages: list[BaseMessage]) -> Plan[None]:
+    def after_turn(self, ctx: TurnContext, turn_messages: list[BaseMessage]) -> Plan[None]:
         history = ctx.history
         per_user = self._per_user(history)
         # The watermark is per session even when the record is per user.
@@ -245,7 +241,7 @@ class EntityMemory(SessionMemory):
             yield UpdateState(history, advance)
         ctx.stats.entity_count = len((merged.get(self.state_key) or {}).get("record") or {})
 
-    def _rebase(self, data: dict[str, Any], shift: int, floor: int) -> None:
+    def rebase(self, data: dict[str, Any], shift: int, floor: int) -> None:
         record = data.get(self.state_key)
         if record and "watermark" in record:
             data[self.state_key] = {

@@ -1,4 +1,4 @@
-"""`ListHistory`: the history interface memory strategies read, over an in-process message list.
+"""`ListHistory`: the :class:`~.ops.History` strategies read, over an in-process message list.
 
 Why: a strategy is written once against ``tail_entries`` / ``range_entries`` / state CAS. This
 class lets the same code run standalone in an LCEL chain (``memory.invoke(messages)``) and on a
@@ -9,20 +9,18 @@ from __future__ import annotations
 
 import copy
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from langchain_core.messages import BaseMessage
 
 from ..codec import StoredMessage
 from ..records import SessionState
+from .ops import StateUpdate
 
 
 class ListHistory:
-    """A read-mostly view of ``messages`` (positions 1..n) with a versioned state dict."""
-
-    store = None
-    user_id: str | None = None
+    """A read-mostly view of ``messages`` (positions 1..n) with versioned session and user state."""
 
     def __init__(
         self,
@@ -30,10 +28,13 @@ class ListHistory:
         state: SessionState | None = None,
         *,
         session_id: str = "local",
+        user_id: str | None = None,
+        user_state: SessionState | None = None,
     ) -> None:
         self._messages = list(messages)
         self.session_id = session_id
-        self._state = state or SessionState(0, {})
+        self.user_id = user_id
+        self._states = {"state": state or SessionState(0, {}), "user": user_state or SessionState()}
         self._lock = threading.Lock()
 
     # -- reads ---------------------------------------------------------------------------
@@ -56,29 +57,52 @@ class ListHistory:
         return list(self._messages)
 
     # -- state ---------------------------------------------------------------------------
-    def get_state(self) -> SessionState:
+    def _get(self, scope: str) -> SessionState:
         with self._lock:
-            return SessionState(self._state.version, copy.deepcopy(self._state.data))
+            state = self._states[scope]
+            return SessionState(state.version, copy.deepcopy(state.data))
 
-    def cas_state(self, expected_version: int, data: dict[str, Any]) -> bool:
+    def _cas(self, scope: str, expected_version: int, data: dict[str, Any]) -> bool:
         with self._lock:
-            if self._state.version != expected_version:
+            if self._states[scope].version != expected_version:
                 return False
-            self._state = SessionState(expected_version + 1, copy.deepcopy(data))
+            self._states[scope] = SessionState(expected_version + 1, copy.deepcopy(data))
             return True
 
-    def update_state(
-        self, update: Callable[[dict[str, Any]], dict[str, Any] | None]
-    ) -> dict[str, Any]:
+    def _update(self, scope: str, update: StateUpdate) -> dict[str, Any]:
         while True:
-            state = self.get_state()
+            state = self._get(scope)
             new = update(state.data)
-            if new is None or self.cas_state(state.version, new):
+            if new is None or self._cas(scope, state.version, new):
                 return state.data if new is None else new
+
+    def get_state(self) -> SessionState:
+        return self._get("state")
+
+    def cas_state(self, expected_version: int, data: dict[str, Any]) -> bool:
+        return self._cas("state", expected_version, data)
+
+    def update_state(self, update: StateUpdate) -> dict[str, Any]:
+        return self._update("state", update)
+
+    def get_user_state(self) -> SessionState:
+        return self._get("user")
+
+    def cas_user_state(self, expected_version: int, data: dict[str, Any]) -> bool:
+        return self._cas("user", expected_version, data)
+
+    def update_user_state(self, update: StateUpdate) -> dict[str, Any]:
+        return self._update("user", update)
 
     @property
     def state(self) -> SessionState:
-        return self._state
+        """The current session state (not a copy)."""
+        return self._states["state"]
+
+    @property
+    def user_state(self) -> SessionState:
+        """The current user state (not a copy)."""
+        return self._states["user"]
 
     # -- async twins: nothing here blocks ------------------------------------------------
     async def atail_entries(self, k: int) -> list[StoredMessage]:
@@ -98,7 +122,11 @@ class ListHistory:
     async def acas_state(self, expected_version: int, data: dict[str, Any]) -> bool:
         return self.cas_state(expected_version, data)
 
-    async def aupdate_state(
-        self, update: Callable[[dict[str, Any]], dict[str, Any] | None]
-    ) -> dict[str, Any]:
+    async def aupdate_state(self, update: StateUpdate) -> dict[str, Any]:
         return self.update_state(update)
+
+    async def aget_user_state(self) -> SessionState:
+        return self.get_user_state()
+
+    async def aupdate_user_state(self, update: StateUpdate) -> dict[str, Any]:
+        return self.update_user_state(update)

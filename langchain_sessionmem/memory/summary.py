@@ -12,20 +12,22 @@ were, and the next turn retries. With ``background=True`` the summary is compute
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import time
 import uuid
-from collections.abc import Sequence
 from typing import Any
 
-from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage, ToolMessage
+from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 from langchain_core.runnables import RunnableConfig
 
 from ..tokens import TokenCounterLike
-from ._plan import Background, GetState, Invoke, Plan, Range, Spawn, UpdateState
-from .base import BLOCK_MARKER, SessionMemory, TurnContext
-from .window import TokenWindowMemory, group_units
+from .background import Background
+from .base import SessionMemory
+from .ops import GetState, History, Invoke, Plan, Range, Spawn, UpdateState
+from .pipeline import BLOCK_MARKER, TurnContext
+from .transcript import format_transcript
+from .units import group_units
+from .window import TokenWindowMemory
 
 logger = logging.getLogger("langchain_sessionmem.memory")
 
@@ -40,28 +42,6 @@ SUMMARY_PROMPT = (
 SUMMARY_PREFIX = "Summary of the earlier conversation:\n"
 
 
-def format_transcript(messages: Sequence[BaseMessage]) -> str:
-    """One line per message (tool calls and results included), as the summarizer reads them."""
-    lines = []
-    for message in messages:
-        if isinstance(message, HumanMessage):
-            lines.append(f"Human: {message.text}")
-        elif isinstance(message, AIMessage):
-            if message.text:
-                lines.append(f"AI: {message.text}")
-            for call in message.tool_calls:
-                lines.append(
-                    f"AI called {call['name']}({json.dumps(call['args'], ensure_ascii=False)})"
-                )
-        elif isinstance(message, ToolMessage):
-            lines.append(f"Tool result ({message.name or 'tool'}): {message.text}")
-        elif isinstance(message, SystemMessage):
-            lines.append(f"System: {message.text}")
-        else:
-            lines.append(f"{message.type}: {message.text}")
-    return "\n".join(lines)
-
-
 def _reply_text(reply: Any) -> str:
     return (reply.text if isinstance(reply, BaseMessage) else str(reply)).strip()
 
@@ -74,7 +54,7 @@ class SummaryMemory(SessionMemory):
     what remains fits this (the low-water mark). ``background=True`` summarizes after the reply.
     """
 
-    _reads_state = True
+    keeps_state = True
 
     def __init__(
         self,
@@ -120,7 +100,7 @@ class SummaryMemory(SessionMemory):
             additional_kwargs={BLOCK_MARKER: "summary"},
         )
 
-    def _prepare(self, ctx: TurnContext) -> Plan[None]:
+    def prepare(self, ctx: TurnContext) -> Plan[None]:
         record = ctx.state.get(self.state_key) or {}
         ctx.floor = max(ctx.floor, int(record.get("watermark", 0)))
         if record.get("text"):
@@ -131,17 +111,17 @@ class SummaryMemory(SessionMemory):
         yield  # pragma: no cover
 
     # -- save ------------------------------------------------------------------------------
-    def _save(self, ctx: TurnContext, turn_messages: list[BaseMessage]) -> Plan[None]:
+    def after_turn(self, ctx: TurnContext, turn_messages: list[BaseMessage]) -> Plan[None]:
         if self.background and not ctx.inline:
             history, config = ctx.history, _background_config(ctx.config)
-            key = f"{getattr(history, 'user_id', None)}\x00{getattr(history, 'session_id', None)}"
+            key = f"{history.user_id}\x00{history.session_id}"
             ctx.stats.background = True
             yield Spawn(self._background, key, lambda: self._summarize_plan(history, config, None))
             return
         yield from self._summarize_plan(ctx.history, ctx.config, ctx)
 
     def _summarize_plan(
-        self, history: Any, config: RunnableConfig | None, ctx: TurnContext | None
+        self, history: History, config: RunnableConfig | None, ctx: TurnContext | None
     ) -> Plan[None]:
         """Summarize the next batch if the high-water mark is passed; no-op otherwise."""
         counter = self.token_counter
@@ -219,7 +199,7 @@ class SummaryMemory(SessionMemory):
             logger.warning(
                 "session %r: summarizing messages %d-%d failed (%s: %s); the previous summary and "
                 "watermark are kept and the next turn retries",
-                getattr(history, "session_id", None),
+                history.session_id,
                 watermark + 1,
                 new_watermark,
                 type(exc).__name__,
@@ -255,7 +235,7 @@ class SummaryMemory(SessionMemory):
         yield UpdateState(history, commit)
         logger.info(
             "session %r: summarized %d messages (up to position %d)",
-            getattr(history, "session_id", None),
+            history.session_id,
             len(evicted),
             new_watermark,
         )
@@ -263,7 +243,7 @@ class SummaryMemory(SessionMemory):
             ctx.stats.evicted += len(evicted)
             ctx.stats.summary_tokens = counter.count_message(self.block(new_text))
 
-    def _rebase(self, data: dict[str, Any], shift: int, floor: int) -> None:
+    def rebase(self, data: dict[str, Any], shift: int, floor: int) -> None:
         record = data.get(self.state_key)
         if record:
             data[self.state_key] = {
@@ -336,7 +316,7 @@ class SummaryBufferMemory(SessionMemory):
             max_tokens, token_counter=self.token_counter, keep_system=keep_system
         )
 
-    def _parts(self) -> list[SessionMemory]:
+    def members(self) -> list[SessionMemory]:
         return [self.summary, self.window]
 
     def __repr__(self) -> str:

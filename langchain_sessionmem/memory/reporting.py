@@ -1,0 +1,120 @@
+"""What memory did in a turn (`MemoryStats`), sent to logging and to the run's callbacks.
+
+Why: memory makes model calls and drops text on the user's behalf; tracers and logs should show
+it. The dispatch is one generator of callback calls, run by the blocking or the async driver, so
+:func:`report` and :func:`areport` share their logic.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from langchain_core.runnables import RunnableConfig
+from langchain_core.runnables.config import (
+    get_async_callback_manager_for_config,
+    get_callback_manager_for_config,
+)
+
+from .._steps import Steps, adrive, drive
+
+logger = logging.getLogger("langchain_sessionmem.memory")
+
+MEMORY_EVENT = "sessionmem_memory"
+"""Name of the custom callback event each load and save dispatches (data: :class:`MemoryStats`)."""
+
+
+@dataclass
+class MemoryStats:
+    """What memory did in one load or save: sizes, evictions, model calls and time.
+
+    ``summary_cut`` counts summaries cut to ``max_summary_tokens`` (a summarizer that ignored
+    its length limit); ``summary_tokens`` is what the summary block takes in the prompt.
+    """
+
+    strategy: str
+    phase: str
+    session_id: str | None = None
+    user_id: str | None = None
+    window_messages: int = 0
+    window_tokens: int = 0
+    prompt_tokens: int = 0
+    summary_tokens: int = 0
+    summary_cut: int = 0
+    entity_count: int = 0
+    evicted: int = 0
+    summarizer_calls: int = 0
+    extractor_calls: int = 0
+    background: bool = False
+    seconds: float = 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def add(self, other: MemoryStats) -> None:
+        """Count ``other``'s model calls, evictions and cuts into these stats."""
+        self.summarizer_calls += other.summarizer_calls
+        self.extractor_calls += other.extractor_calls
+        self.evicted += other.evicted
+        self.summary_cut += other.summary_cut
+
+
+Call = tuple[Callable[..., Any], tuple[Any, ...], dict[str, Any]]
+
+
+def _dispatch(manager: Any, data: dict[str, Any], phase: str) -> Steps[Call, None]:
+    """Attach the event to the current run, or open a small run to carry it."""
+    if manager.parent_run_id is not None:
+        yield manager.on_custom_event, (MEMORY_EVENT, data), {"run_id": manager.parent_run_id}
+        return
+    start = manager.on_chain_start, (None, {"phase": phase}), {"name": f"sessionmem_memory_{phase}"}
+    run = yield start
+    yield run.get_child().on_custom_event, (MEMORY_EVENT, data), {"run_id": run.run_id}
+    yield run.on_chain_end, (data,), {}
+
+
+def _call(call: Call) -> Any:
+    fn, args, kwargs = call
+    return fn(*args, **kwargs)
+
+
+async def _acall(call: Call) -> Any:
+    fn, args, kwargs = call
+    return await fn(*args, **kwargs)
+
+
+def _data(stats: MemoryStats, config: RunnableConfig | None) -> dict[str, Any] | None:
+    data = stats.as_dict()
+    logger.debug("memory %s %s: %s", stats.strategy, stats.phase, data)
+    return data if config and config.get("callbacks") else None
+
+
+def report(stats: MemoryStats, config: RunnableConfig | None) -> None:
+    """Send ``stats`` to logging and to the callbacks as the custom event :data:`MEMORY_EVENT`.
+
+    Inside a run the event is attached to it; outside one (the adapter calls memory around the
+    inner runnable) a small ``sessionmem_memory_<phase>`` run is opened to carry it, so tracers
+    show memory work as its own step. Reporting never breaks a turn.
+    """
+    data = _data(stats, config)
+    if data is None:
+        return
+    try:
+        manager = get_callback_manager_for_config(config)  # type: ignore[arg-type]
+        drive(_dispatch(manager, data, stats.phase), _call)
+    except Exception:  # noqa: BLE001
+        logger.debug("could not dispatch the memory event", exc_info=True)
+
+
+async def areport(stats: MemoryStats, config: RunnableConfig | None) -> None:
+    """The async twin of :func:`report`."""
+    data = _data(stats, config)
+    if data is None:
+        return
+    try:
+        manager = get_async_callback_manager_for_config(config)  # type: ignore[arg-type]
+        await adrive(_dispatch(manager, data, stats.phase), _acall)
+    except Exception:  # noqa: BLE001
+        logger.debug("could not dispatch the memory event", exc_info=True)
