@@ -32,7 +32,25 @@ except ImportError as exc:  # the backend is imported only when a Redis store is
         "the Redis backend needs redis-py: pip install 'langchain-sessionmem[redis]'"
     ) from exc
 
+try:  # redis-py >= 7: CLIENT SETINFO metadata; resolved here, once, outside any event loop
+    from redis.driver_info import DriverInfo
+except ImportError:  # pragma: no cover - older redis-py reads its version once, at import
+    DriverInfo = None
+
 CLUSTER_SCHEMES = {"redis+cluster", "rediss+cluster"}
+
+
+def client_options() -> dict[str, Any]:
+    """Options every client this module makes gets.
+
+    redis-py 8 builds the ``CLIENT SETINFO`` library version of each new connection with
+    ``importlib.metadata.version("redis")``, a file read, so each asyncio connection opened in an
+    event loop made a blocking call there. The version is resolved once (``redis.__version__``, a
+    literal) and handed to every connection.
+    """
+    if DriverInfo is None:
+        return {}
+    return {"driver_info": DriverInfo(name="redis-py", lib_version=redis.__version__)}
 
 
 class Script(NamedTuple):
@@ -104,8 +122,10 @@ class RedisConnections:
             cluster = (
                 redis.asyncio.cluster.RedisCluster if use_asyncio else redis.cluster.RedisCluster
             )
-            return cluster.from_url(plain)
-        return (redis.asyncio.Redis if use_asyncio else redis.Redis).from_url(self.url)
+            return cluster.from_url(plain, **client_options())
+        return (redis.asyncio.Redis if use_asyncio else redis.Redis).from_url(
+            self.url, **client_options()
+        )
 
     async def ready(self) -> Any:
         """The asyncio client, with a cluster client's nodes discovered before its first command.
