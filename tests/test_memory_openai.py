@@ -21,7 +21,7 @@ from langchain_core.tools import tool
 
 from langchain_sessionmem import SessionStore, with_session_memory
 from langchain_sessionmem.memory import EntityMemory, SummaryBufferMemory, compose
-from langchain_sessionmem.memory.summary import SUMMARY_PROMPT
+from langchain_sessionmem.memory.summary import SUMMARY_PREFIX, SUMMARY_PROMPT
 from langchain_sessionmem.tokens import tiktoken_counter
 
 ensure_tiktoken_cache()
@@ -234,13 +234,11 @@ def test_chat_openai_as_summarizer_extractor_and_streaming_chain_model(store):
         first = summary_requests[0]["messages"]
         assert len(first) == 1 and first[0]["role"] == "user"
         assert first[0]["content"].startswith(SUMMARY_PROMPT.split("{max_words}")[0])
-        assert "Previous summary:\n(none yet)" in first[0]["content"]
+        assert "<data>\nPrevious summary:\n  (none yet)\n" in first[0]["content"]
         # Later chat requests carry the summary and the entity block, within the memory budget.
         last = chat_requests[-1]["messages"]
         contents = [m["content"] for m in last]
-        assert any(
-            c.startswith("Summary of the earlier conversation:\nSummary v1") for c in contents
-        )
+        assert any(c.startswith(SUMMARY_PREFIX + "\n<summary>\nSummary v1") for c in contents)
         assert any(c.startswith("<entities>") and "has a harbour" in c for c in contents)
         history = store.history("http", user_id="alice")
         assert history.count() == 20

@@ -14,6 +14,7 @@ from langchain_core.prompts import ChatPromptTemplate, MessagesPlaceholder
 from langchain_sessionmem import with_session_memory
 from langchain_sessionmem.memory import SummaryBufferMemory, SummaryMemory, format_transcript
 from langchain_sessionmem.memory.summary import SUMMARY_PROMPT
+from langchain_sessionmem.memory.transcript import indented
 from langchain_sessionmem.tokens import tiktoken_counter
 
 ensure_tiktoken_cache()
@@ -56,12 +57,12 @@ def test_each_summarizer_call_sees_the_previous_summary_and_only_new_messages(st
     bounds, previous, sent = [1], "(none yet)", []
     for i, prompt in enumerate(llm.prompts):
         text = prompt[0].text
-        new_lines = text.split("New lines of conversation:\n", 1)[1].split("\n\nNew summary:", 1)[0]
+        new_lines = text.split("New lines of conversation:\n", 1)[1].split("\n</data>", 1)[0]
         lines = new_lines.splitlines()
         start = bounds[-1] + 1
         batch = [e.message for e in entries[start - 1 : start - 1 + len(lines)]]
         assert text == SUMMARY_PROMPT.format(
-            summary=previous, new_lines=format_transcript(batch), max_words=90
+            summary=indented(previous), new_lines=format_transcript(batch), max_words=90
         )
         sent.extend(batch)
         bounds.append(start - 1 + len(lines))
@@ -74,7 +75,7 @@ def test_each_summarizer_call_sees_the_previous_summary_and_only_new_messages(st
         assert COUNTER([*context, turn(i)[0]]) <= 600
         assert context[0].text == "You are a harbour guide."
     last = memory.load_context(history, [HumanMessage("and now?")])
-    assert last[1].text.endswith(state["text"])
+    assert last[1].text.endswith("<summary>\n" + state["text"] + "\n</summary>")
     assert [m.id for m in last[2:]] == [e.message.id for e in entries if e.seq > watermark][
         -len(last[2:]) :
     ]
@@ -195,8 +196,6 @@ async def test_concurrent_async_turns_through_with_session_memory(store):
     lines = [
         line
         for text in summarizer.prompt_texts()
-        for line in text.split("New lines of conversation:\n")[1]
-        .split("\n\nNew summary:")[0]
-        .splitlines()
+        for line in text.split("New lines of conversation:\n")[1].split("\n</data>")[0].splitlines()
     ]
     assert len(lines) == len(set(lines)) == state["summarized"]

@@ -1,4 +1,11 @@
-"""Conversation text for memory prompts: one line per message, as the summarizer and extractor read it."""
+"""Conversation text inside memory prompts as inert data: escaped, one record per line, in tags.
+
+Why: the summarizer's and the entity extractor's prompts, and the summary block the chat model
+reads, all carry text that users wrote. Inside a data block every message starts exactly one
+line with its role, its further lines are indented, and ``<`` is written ``&lt;``, so no message
+can forge a role line (``System: ...``), a prompt section (``New summary:``) or the block's
+closing tag, whatever it contains; the instruction around the block says it is data.
+"""
 
 from __future__ import annotations
 
@@ -7,24 +14,52 @@ from collections.abc import Sequence
 
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage, ToolMessage
 
+INDENT = "  "
+"""Prefix of a record's continuation lines (a new record always starts at column 0)."""
+
+
+def escape(text: str) -> str:
+    """``text`` with ``<`` written ``&lt;``, so it cannot open or close a tag."""
+    return text.replace("<", "&lt;")
+
+
+def inline(text: str) -> str:
+    """``text`` as one escaped line: every line break becomes a space."""
+    return " ".join(escape(text).splitlines())
+
+
+def indented(text: str, first: str = INDENT) -> str:
+    """``text`` escaped, its first line after ``first`` and every further line indented.
+
+    Every line break Python knows (``\\r``, ``\\u2028``, ...) counts, so a record cannot smuggle
+    a line that starts at column 0.
+    """
+    lines = escape(text).splitlines() or [""]
+    return first + lines[0] + "".join("\n" + INDENT + line for line in lines[1:])
+
+
+def data_block(tag: str, body: str) -> str:
+    """``body`` (already escaped) between ``<tag>`` and ``</tag>`` lines."""
+    return f"<{tag}>\n{body}\n</{tag}>"
+
 
 def format_transcript(messages: Sequence[BaseMessage]) -> str:
-    """One line per message (tool calls and results included), as the summarizer reads them."""
+    """One record per message (tool calls and results included), escaped for a data block."""
     lines = []
     for message in messages:
         if isinstance(message, HumanMessage):
-            lines.append(f"Human: {message.text}")
+            lines.append(indented(message.text, "Human: "))
         elif isinstance(message, AIMessage):
             if message.text:
-                lines.append(f"AI: {message.text}")
+                lines.append(indented(message.text, "AI: "))
             for call in message.tool_calls:
-                lines.append(
-                    f"AI called {call['name']}({json.dumps(call['args'], ensure_ascii=False)})"
-                )
+                args = json.dumps(call["args"], ensure_ascii=False)  # one line: JSON escapes breaks
+                lines.append(f"AI called {inline(call['name'])}({inline(args)})")
         elif isinstance(message, ToolMessage):
-            lines.append(f"Tool result ({message.name or 'tool'}): {message.text}")
+            label = f"Tool result ({inline(message.name or 'tool')}): "
+            lines.append(indented(message.text, label))
         elif isinstance(message, SystemMessage):
-            lines.append(f"System: {message.text}")
+            lines.append(indented(message.text, "System: "))
         else:
-            lines.append(f"{message.type}: {message.text}")
+            lines.append(indented(message.text, f"{inline(message.type)}: "))
     return "\n".join(lines)
