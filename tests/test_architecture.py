@@ -83,3 +83,25 @@ def test_the_import_contracts_hold():
         cwd=PACKAGE.parent,
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+
+
+def _imported_after(code: str) -> set[str]:
+    script = f"import sys\n{code}\nprint('\\n'.join(sorted(sys.modules)))"
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    return set(out.stdout.split())
+
+
+def test_importing_the_package_loads_no_langchain_machinery():
+    """``import langchain_sessionmem`` (and so ``sessionmem --help``) stays light."""
+    loaded = _imported_after("import langchain_sessionmem")
+    assert not {m for m in loaded if m.startswith(("langchain_core", "langgraph", "redis"))}
+
+
+def test_the_public_api_never_loads_the_agent_stack():
+    """Agent integrations load when used: the chain API imports no langgraph.prebuilt or
+    langchain.agents."""
+    loaded = _imported_after(
+        "from langchain_sessionmem import SessionStore, with_session_memory\n"
+        "import langchain_sessionmem.memory, langchain_sessionmem.checkpoint"
+    )
+    assert not {m for m in loaded if m.startswith(("langgraph.prebuilt", "langchain.agents"))}
