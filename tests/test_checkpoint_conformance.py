@@ -100,6 +100,23 @@ async def test_sqlite_file_conformance(sync: bool, tmp_path, namespace: str) -> 
     )
 
 
+async def test_encrypted_memory_and_sqlite_conformance(tmp_path, namespace: str) -> None:
+    """The same 81 tests with every stored value sealed (places bind them to their thread)."""
+    pytest.importorskip("cryptography")
+    from langchain_sessionmem.checkpoint import SqliteCheckpointSaver
+    from langchain_sessionmem.crypto import Keyring
+
+    keyring = Keyring({"k1": os.urandom(32)}, "k1")
+    await run_conformance(
+        "sessionmem-memory-encrypted", lambda: MemoryCheckpointSaver(encryption=keyring)
+    )
+    path = str(tmp_path / "enc.db")
+    await run_conformance(
+        "sessionmem-sqlite-encrypted",
+        lambda: SqliteCheckpointSaver(path=path, namespace=namespace, encryption=keyring),
+    )
+
+
 def _redis_saver(url: str, namespace: str, *, cluster: bool = False) -> Any:
     import redis
     import redis.asyncio as aredis

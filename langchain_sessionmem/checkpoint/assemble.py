@@ -19,8 +19,18 @@ from langgraph.checkpoint.base import (
 
 from ..errors import CorruptDataError
 from .config import decode_metadata, make_config
-from .linear import EMPTY, LOGREF, LogCache, LogState, _fingerprint, decode_ref
-from .serde import Typed, load
+from .linear import LogCache, LogState, _fingerprint, decode_ref
+from .serde import Typed
+from .values import (
+    EMPTY,
+    LOGREF,
+    ValueCodec,
+    as_codec,
+    blob_place,
+    checkpoint_place,
+    log_place,
+    write_place,
+)
 from .writes import WriteRow, sort_writes
 
 BlobKey = tuple[str, str, str, str]  # thread_id, ns, channel, version
@@ -50,20 +60,22 @@ class TupleAssembler:
 
     def __init__(
         self,
-        serde: SerializerProtocol,
+        serde: SerializerProtocol | ValueCodec,
         rows: Sequence[Row],
         cache: LogCache | None = None,
         *,
         public: Callable[[str], str] | None = None,
     ):
-        self.serde = serde
+        self.codec = as_codec(serde)
+        self.serde = self.codec.serde
         self.public = public or _same_id
         self.rows = list(rows)
         self.ckpts: list[dict[str, Any]] = []
         self.metas: list[CheckpointMetadata] = []
         for row in self.rows:
             shown = self.public(row.thread_id)
-            self.ckpts.append(load(serde, row.ckpt, "checkpoint", shown))
+            place = checkpoint_place(row.thread_id, row.ns, row.checkpoint_id)
+            self.ckpts.append(self.codec.load(row.ckpt, "checkpoint", shown, place))
             self.metas.append(decode_metadata(row.metadata, shown))
         self.blobs: dict[BlobKey, Typed | None] = {}
         self.logs: dict[LogKey, list[Any]] = {}
@@ -114,8 +126,14 @@ class TupleAssembler:
         """Record fetched log items; each list starts where :meth:`log_ranges` said."""
         for key, items in logs.items():
             start = self._starts.get(key, 0)
+            shown = self.public(key[0])
             self.logs[key] = self.known.get(key, [])[:start] + [
-                load(self.serde, typed, f"log {key[2]} item {start + i}", self.public(key[0]))
+                self.codec.load(
+                    typed,
+                    f"log {key[2]} item {start + i}",
+                    shown,
+                    log_place(key[0], key[1], key[2], start + i),
+                )
                 for i, typed in enumerate(items)
             ]
 
@@ -147,13 +165,21 @@ class TupleAssembler:
                         )
                     values[channel] = value
                 else:
-                    values[channel] = load(self.serde, typed, f"channel_values.{channel}", shown)
+                    place = blob_place(row.thread_id, row.ns, channel, str(version))
+                    values[channel] = self.codec.load(
+                        typed, f"channel_values.{channel}", shown, place
+                    )
             checkpoint = {**ckpt, "channel_values": values}
             writes: list[PendingWrite] = [
                 (
                     w.task_id,
                     w.channel,
-                    load(self.serde, (w.type, w.value), f"pending write {w.channel!r}", shown),
+                    self.codec.load(
+                        (w.type, w.value),
+                        f"pending write {w.channel!r}",
+                        shown,
+                        write_place(row.thread_id, row.ns, row.checkpoint_id, w.task_id, w.idx),
+                    ),
                 )
                 for w in sort_writes(row.writes)
             ]

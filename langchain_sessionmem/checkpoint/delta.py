@@ -9,8 +9,18 @@ from typing import Any
 from langgraph.checkpoint.base import PendingWrite, SerializerProtocol
 
 from ..errors import CorruptDataError
-from .linear import EMPTY, LOGREF, decode_ref
-from .serde import Typed, load
+from .linear import decode_ref
+from .serde import Typed
+from .values import (
+    EMPTY,
+    LOGREF,
+    ValueCodec,
+    as_codec,
+    blob_place,
+    checkpoint_place,
+    log_place,
+    write_place,
+)
 from .writes import WriteRow, sort_writes
 
 
@@ -24,13 +34,17 @@ class Link:
 
 
 def link_of(
-    serde: SerializerProtocol,
+    serde: SerializerProtocol | ValueCodec,
     thread_id: str,
     checkpoint_id: str,
     parent_id: str | None,
     ckpt: Typed,
+    *,
+    ns: str = "",
 ) -> Link:
-    skeleton = load(serde, ckpt, "checkpoint", thread_id)
+    """The link of a fetched checkpoint (``thread_id`` is the stored key, ``ns`` its namespace)."""
+    place = checkpoint_place(thread_id, ns, checkpoint_id)
+    skeleton = as_codec(serde).load(ckpt, "checkpoint", thread_id, place)
     return Link(checkpoint_id, parent_id, skeleton.get("channel_versions", {}))
 
 
@@ -104,25 +118,29 @@ class DeltaWalk:
 
     def history(
         self,
-        serde: SerializerProtocol,
+        serde: SerializerProtocol | ValueCodec,
         thread_id: str,
         writes: Mapping[str, Sequence[WriteRow]],
         seeds: Mapping[str, Any],
+        *,
+        key: str | None = None,
+        ns: str = "",
     ) -> dict[str, Any]:
-        """``{channel: {"writes": [...oldest first], "seed"?: value}}`` from fetched writes and seed values."""
+        """``{channel: {"writes": [...oldest first], "seed"?: value}}`` from fetched writes and
+        seed values (``key``/``ns``: where the thread is stored, for sealed writes)."""
+        codec = as_codec(serde)
+        stored = thread_id if key is None else key
         out: dict[str, Any] = {}
         for ch in self.channels:
             collected: list[PendingWrite] = []
             for cid in reversed(self.path[ch]):
                 for w in sort_writes(writes.get(cid, ())):
                     if w.channel == ch:
-                        collected.append(
-                            (
-                                w.task_id,
-                                ch,
-                                load(serde, (w.type, w.value), f"pending write {ch!r}", thread_id),
-                            )
+                        place = write_place(stored, ns, cid, w.task_id, w.idx)
+                        value = codec.load(
+                            (w.type, w.value), f"pending write {ch!r}", thread_id, place
                         )
+                        collected.append((w.task_id, ch, value))
             entry: dict[str, Any] = {"writes": collected}
             if ch in seeds:
                 entry["seed"] = seeds[ch]
@@ -140,15 +158,23 @@ def is_stored(typed: Typed | None) -> bool:
 
 
 def decode_value(
-    serde: SerializerProtocol,
+    serde: SerializerProtocol | ValueCodec,
     typed: Typed,
     log: Sequence[Typed] | None,
     channel: str,
     thread_id: str,
+    *,
+    key: str | None = None,
+    ns: str = "",
+    version: str = "",
 ) -> Any:
-    """A stored channel value; a log reference is resolved from ``log`` (the referenced items)."""
+    """A stored channel value; a log reference is resolved from ``log`` (the referenced items).
+
+    ``key``/``ns``/``version`` say where it is stored (needed to open sealed values)."""
+    codec = as_codec(serde)
+    stored = thread_id if key is None else key
     if typed[0] == LOGREF:
-        _log_id, length = decode_ref(typed[1])
+        log_id, length = decode_ref(typed[1])
         items = list(log or [])[:length]
         if len(items) < length:
             raise CorruptDataError(
@@ -157,9 +183,13 @@ def decode_value(
                 session_id=thread_id,
             )
         return [
-            load(serde, t, f"channel_values.{channel}[{i}]", thread_id) for i, t in enumerate(items)
+            codec.load(
+                t, f"channel_values.{channel}[{i}]", thread_id, log_place(stored, ns, log_id, i)
+            )
+            for i, t in enumerate(items)
         ]
-    return load(serde, typed, f"channel_values.{channel}", thread_id)
+    place = blob_place(stored, ns, channel, version)
+    return codec.load(typed, f"channel_values.{channel}", thread_id, place)
 
 
 def delta_channels(metadata: Mapping[str, Any]) -> list[str]:

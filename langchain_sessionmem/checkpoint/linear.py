@@ -27,12 +27,18 @@ from langgraph.checkpoint.base import (
 
 from ..ids import validate_id
 from .config import encode_metadata, target
-from .serde import Typed, dump
+from .serde import Typed
+from .values import (
+    EMPTY,
+    LOGREF,
+    ValueCodec,
+    as_codec,
+    blob_place,
+    checkpoint_place,
+    log_place,
+)
 
-LOGREF = "sm.logref"
-"""Blob type of a channel version stored as a reference into an append-only log."""
-EMPTY = "empty"
-"""Blob type of a channel version that has no value (the channel was cleared)."""
+__all__ = ["EMPTY", "LOGREF", "LogAppend", "LogCache", "LogState", "PutPlan", "plan_put"]
 
 
 _PLAIN = (str, int, float, bool, bytes, type(None))
@@ -148,7 +154,7 @@ class PutPlan:
     versions: dict[str, str] = field(
         default_factory=dict
     )  # channel -> version of the appended value
-    serde: SerializerProtocol | None = None
+    codec: ValueCodec | None = None
     key: str = ""
 
     def __post_init__(self) -> None:
@@ -157,13 +163,16 @@ class PutPlan:
     def rebase(self, channel: str) -> None:
         """The log moved under us (another writer, or a fork): store the full value in a new log."""
         app = self.appends[channel]
-        assert self.serde is not None
+        assert self.codec is not None
         fps = [_fingerprint(item) for item in app.value]
+        log_id = new_log_id()
         items = [
-            dump(self.serde, item, f"channel_values.{channel}[{i}]")
+            self.codec.dump(
+                item, f"channel_values.{channel}[{i}]", log_place(self.key, self.ns, log_id, i)
+            )
             for i, item in enumerate(app.value)
         ]
-        self.appends[channel] = LogAppend(channel, new_log_id(), 0, items, app.value, fps)
+        self.appends[channel] = LogAppend(channel, log_id, 0, items, app.value, fps)
         self.blobs[(channel, self.versions[channel])] = encode_ref(
             self.appends[channel].log_id, len(items)
         )
@@ -178,7 +187,7 @@ class PutPlan:
 
 
 def plan_put(
-    serde: SerializerProtocol,
+    serde: SerializerProtocol | ValueCodec,
     cache: LogCache,
     config: RunnableConfig,
     checkpoint: Checkpoint,
@@ -190,9 +199,12 @@ def plan_put(
 ) -> PutPlan:
     """Serialize a put once: checkpoint skeleton, metadata JSON, changed channels (as log appends).
 
-    ``key`` is the thread's stored identity (default: the config's thread id).
+    ``key`` is the thread's stored identity (default: the config's thread id); with a sealing
+    ``serde`` (a :class:`~.values.ValueCodec`) every value is sealed at its place under it.
     """
+    codec = as_codec(serde)
     t = target(config)
+    key = key or t.thread_id
     cid = validate_id(checkpoint["id"], "checkpoint_id")
     skeleton = {k: v for k, v in checkpoint.items() if k != "channel_values"}
     values = checkpoint["channel_values"]
@@ -202,12 +214,12 @@ def plan_put(
         t.ns,
         cid,
         t.checkpoint_id,
-        dump(serde, skeleton, "checkpoint"),
+        codec.dump(skeleton, "checkpoint", checkpoint_place(key, t.ns, cid)),
         md_text,
         run_id,
         time.time(),
-        serde=serde,
-        key=key or t.thread_id,
+        codec=codec,
+        key=key,
     )
     for channel, version in new_versions.items():
         ver = str(version)
@@ -216,17 +228,19 @@ def plan_put(
             continue
         value = values[channel]
         if linear and type(value) is list and value:
-            plan.appends[channel] = _plan_append(serde, cache, plan.key, t.ns, channel, value)
+            plan.appends[channel] = _plan_append(codec, cache, key, t.ns, channel, value)
             plan.versions[channel] = ver
             app = plan.appends[channel]
             plan.blobs[(channel, ver)] = encode_ref(app.log_id, app.length)
         else:
-            plan.blobs[(channel, ver)] = dump(serde, value, f"channel_values.{channel}")
+            plan.blobs[(channel, ver)] = codec.dump(
+                value, f"channel_values.{channel}", blob_place(key, t.ns, channel, ver)
+            )
     return plan
 
 
 def _plan_append(
-    serde: SerializerProtocol, cache: LogCache, key: str, ns: str, channel: str, value: list
+    codec: ValueCodec, cache: LogCache, key: str, ns: str, channel: str, value: list
 ) -> LogAppend:
     state = cache.get((key, ns, channel))
     start = 0
@@ -237,7 +251,9 @@ def _plan_append(
         if all(_same(value[i], state.items[i], state.fps[i]) for i in range(n)):
             start, log_id, fps = n, state.log_id, list(state.fps)
     fps += [_fingerprint(value[i]) for i in range(start, len(value))]
+    log_id = log_id or new_log_id()
     items = [
-        dump(serde, value[i], f"channel_values.{channel}[{i}]") for i in range(start, len(value))
+        codec.dump(value[i], f"channel_values.{channel}[{i}]", log_place(key, ns, log_id, i))
+        for i in range(start, len(value))
     ]
-    return LogAppend(channel, log_id or new_log_id(), start, items, value, fps)
+    return LogAppend(channel, log_id, start, items, value, fps)

@@ -6,7 +6,7 @@ import copy
 import logging
 import threading
 import weakref
-from collections.abc import AsyncIterator, Collection, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Mapping, Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -21,12 +21,14 @@ from langgraph.checkpoint.base import (
 from langgraph.checkpoint.serde.base import SerializerProtocol, maybe_add_typed_methods
 
 from .._offload import Offload
+from ..crypto import Keyring, Sealer
 from ..errors import ConfigurationError, ThreadOwnershipError
 from ..ids import validate_id, validate_user_id
 from ..records import ThreadInfo, ttl_seconds
 from .config import next_version, split_thread_key, target, thread_key
 from .linear import LogCache, PutPlan, plan_put
 from .serde import default_serde, with_allowlist
+from .values import ValueCodec
 
 STRATEGIES = ("keep_latest", "delete")
 TTL_KEYS = ("default_ttl", "refresh_on_read", "sweep_interval_minutes")
@@ -96,6 +98,22 @@ class SessionSaverBase(BaseCheckpointSaver[str]):
     expiry (memory, SQLite) ``sweep_interval_minutes`` starts a daemon thread that calls
     :meth:`purge_expired` that often, stopped by :meth:`close`. ``linear=False`` turns off
     log-backed list channels.
+
+    ``encryption`` seals every stored value (checkpoint, channel blobs, pending writes, log items)
+    with AES-GCM bound to its place: the owner, the thread key and the record (see
+    :mod:`.values`), so a value copied into another thread fails with ``CorruptDataError``. Pass a
+    :class:`~langchain_sessionmem.crypto.Keyring` (with ``per_user_keys=True`` also
+    ``data_key=lambda owner: bytes | None``, the owner's unwrapped data key, created on first use)
+    or any object with ``sealer(owner) -> Sealer`` (what a store passes). Not encrypted, and
+    documented as such: checkpoint metadata (plaintext JSON so ``list(filter=...)`` runs in the
+    engine), ids, channel names and versions, and log references. A saver with encryption refuses
+    unencrypted values; one without it cannot open encrypted ones (``KeyUnavailableError``).
+    ``encrypted_serde(...)`` (a LangGraph ``EncryptedSerializer``, not bound to places) keeps
+    working as ``serde=``.
+
+    For backend authors: encode and decode through :meth:`_codec` (build it before opening a
+    transaction: resolving a per-user key may write it) and pass it wherever ``checkpoint/``
+    takes a ``serde``; places use the stored thread key.
     """
 
     _sweeps = False  # engines whose expired rows stay until purge_expired() runs
@@ -110,8 +128,24 @@ class SessionSaverBase(BaseCheckpointSaver[str]):
         serde: SerializerProtocol | None = None,
         linear: bool = True,
         refresh_on_read: bool = False,
+        encryption: Keyring | Any | None = None,
+        data_key: Callable[[str | None], bytes | None] | None = None,
     ) -> None:
         super().__init__(serde=serde or default_serde())
+        if isinstance(encryption, Keyring) and encryption.per_user_keys and data_key is None:
+            raise ConfigurationError(
+                "a Keyring with per_user_keys=True needs data_key=<callable owner -> data key>: "
+                "build the saver with store.checkpointer(), which passes the store's keys"
+            )
+        if encryption is not None and not (
+            isinstance(encryption, Keyring) or callable(getattr(encryption, "sealer", None))
+        ):
+            raise ConfigurationError(
+                "encryption= takes a langchain_sessionmem.Keyring({'k1': key}, 'k1'), got "
+                f"{type(encryption).__name__}"
+            )
+        self.encryption = encryption
+        self.data_key = data_key
         self.namespace = namespace
         self.ttl, self.refresh_on_read, self.sweep_interval = parse_ttl(ttl, refresh_on_read)
         self.user_id = validate_user_id(user_id)
@@ -179,6 +213,20 @@ class SessionSaverBase(BaseCheckpointSaver[str]):
         clone.user_id = validate_user_id(user_id)
         return clone
 
+    def _sealer(self) -> Sealer | None:
+        """The sealer of this saver's owner (``None`` without encryption)."""
+        enc = self.encryption
+        if enc is None:
+            return None
+        if not isinstance(enc, Keyring):
+            return enc.sealer(self.user_id)  # type: ignore[no-any-return]
+        key = self.data_key(self.user_id) if enc.per_user_keys and self.data_key else None
+        return Sealer(enc, self.namespace, self.user_id, key)
+
+    def _codec(self) -> ValueCodec:
+        """How this saver's owner's values are stored: the serde, sealed when encrypting."""
+        return ValueCodec(self.serde, self._sealer())
+
     def _key(self, thread_id: str) -> str:
         """Where this saver's owner's thread ``thread_id`` is stored."""
         return thread_key(self.user_id, thread_id) if self._keyed else thread_id
@@ -195,7 +243,7 @@ class SessionSaverBase(BaseCheckpointSaver[str]):
         new_versions: ChannelVersions,
     ) -> PutPlan:
         return plan_put(
-            self.serde,
+            self._codec(),
             self._logs,
             config,
             checkpoint,

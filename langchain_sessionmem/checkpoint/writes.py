@@ -8,7 +8,7 @@ from typing import Any
 
 from langgraph.checkpoint.base import WRITES_IDX_MAP, SerializerProtocol
 
-from .serde import dump
+from .values import ValueCodec, as_codec, write_place
 
 
 @dataclass(frozen=True)
@@ -27,14 +27,24 @@ class WriteRow:
 
 
 def plan_writes(
-    serde: SerializerProtocol, writes: Sequence[tuple[str, Any]], task_id: str, task_path: str
+    serde: SerializerProtocol | ValueCodec,
+    writes: Sequence[tuple[str, Any]],
+    task_id: str,
+    task_path: str,
+    *,
+    key: str = "",
+    ns: str = "",
+    checkpoint_id: str | None = None,
 ) -> list[WriteRow]:
+    """Serialized rows of a task's writes; a sealing codec seals each at its place (thread
+    ``key``, ``ns``, ``checkpoint_id``, task, idx)."""
+    codec = as_codec(serde)
     rows = []
     for i, (channel, value) in enumerate(writes):
-        typ, data = dump(serde, value, f"pending write {channel!r} of task {task_id!r}")
-        rows.append(
-            WriteRow(task_id, WRITES_IDX_MAP.get(channel, i), task_path or "", channel, typ, data)
-        )
+        idx = WRITES_IDX_MAP.get(channel, i)
+        place = write_place(key, ns, str(checkpoint_id), task_id, idx)
+        typ, data = codec.dump(value, f"pending write {channel!r} of task {task_id!r}", place)
+        rows.append(WriteRow(task_id, idx, task_path or "", channel, typ, data))
     return rows
 
 

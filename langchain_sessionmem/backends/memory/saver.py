@@ -75,7 +75,7 @@ class MemoryCheckpointSaver(OffloadedSaver, SessionSaverBase):
         ]
         for row, (_key, th, ns, cid, _c) in zip(rows, picked, strict=True):
             row.writes = list(th.writes.get((ns, cid), {}).values())
-        asm = TupleAssembler(self.serde, rows, self._logs, public=self._public)
+        asm = TupleAssembler(self._codec(), rows, self._logs, public=self._public)
         threads = {key: th for key, th, *_ in picked}
         need = asm.set_blobs({k: threads[k[0]].blobs.get(k[1:]) for k in asm.blob_keys()})
         ranges = asm.log_ranges(need)
@@ -161,19 +161,22 @@ class MemoryCheckpointSaver(OffloadedSaver, SessionSaverBase):
         if not channels:
             return {}
         t = target(config)
+        codec = self._codec()
         with self.data.lock:
             picked = self._pointed(config, now())
             if picked is None:
                 return empty_history(channels)
-            _key, th, ns, _cid, c = picked
-            chain = walk(self.serde, th, ns, c.parent_id, channels)
+            key, th, ns, _cid, c = picked
+            chain = walk(codec, key, th, ns, c.parent_id, channels)
             writes = {cid: list(th.writes.get((ns, cid), {}).values()) for cid in chain.visited}
             seeds = {}
             for ch, ver in chain.seeds.items():
                 typed = th.blobs[(ns, ch, ver)]
                 log = th.logs.get((ns, decode_ref(typed[1])[0])) if typed[0] == LOGREF else None
-                seeds[ch] = decode_value(self.serde, typed, log, ch, t.thread_id)
-        return chain.history(self.serde, t.thread_id, writes, seeds)
+                seeds[ch] = decode_value(
+                    codec, typed, log, ch, t.thread_id, key=key, ns=ns, version=ver
+                )
+        return chain.history(codec, t.thread_id, writes, seeds, key=key, ns=ns)
 
     # -- writes --------------------------------------------------------------------------------
     def put(
@@ -218,9 +221,18 @@ class MemoryCheckpointSaver(OffloadedSaver, SessionSaverBase):
         task_path: str = "",
     ) -> None:
         t = target(config)
-        rows = plan_writes(self.serde, writes, task_id, task_path)
+        key = self._key(t.thread_id)
+        rows = plan_writes(
+            self._codec(),
+            writes,
+            task_id,
+            task_path,
+            key=key,
+            ns=t.ns,
+            checkpoint_id=t.checkpoint_id,
+        )
         with self.data.lock:
-            th = self._writable(self._key(t.thread_id), now())
+            th = self._writable(key, now())
             stored = th.writes.setdefault((t.ns, str(t.checkpoint_id)), {})
             for w in rows:
                 if w.replace or (w.task_id, w.idx) not in stored:
@@ -245,13 +257,14 @@ class MemoryCheckpointSaver(OffloadedSaver, SessionSaverBase):
 
     def copy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
         src_id, dst_id = self._thread_ids([source_thread_id, target_thread_id])
-        dst = self._key(dst_id)
+        src_key, dst = self._key(src_id), self._key(dst_id)
+        codec = self._codec()
         with self.data.lock:
             at = now()
-            src = self._live(self._key(src_id), at)
+            src = self._live(src_key, at)
             if src is None:
                 return
-            clone = src.copy()
+            clone = src.resealed(codec, src_key, dst, dst_id) if codec.sealing else src.copy()
             clone.created_at = clone.updated_at = at
             clone.expires_at = self._expires(at)
             self.data.threads[dst] = clone
@@ -263,11 +276,11 @@ class MemoryCheckpointSaver(OffloadedSaver, SessionSaverBase):
             if strategy == "delete":
                 self.delete_thread(tid)
                 continue
-            key = self._key(tid)
+            key, codec = self._key(tid), self._codec()
             with self.data.lock:
                 th = self._live(key, now())
                 if th is not None:
-                    keep_latest(self.serde, th)
+                    keep_latest(codec, key, th)
             self._logs.drop_thread(key)
 
     # -- retention and introspection -------------------------------------------------------------

@@ -10,11 +10,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from langgraph.checkpoint.base import SerializerProtocol
-
 from ...checkpoint.delta import DeltaWalk, Link, delta_channels, is_stored
 from ...checkpoint.linear import LOGREF, decode_ref
 from ...checkpoint.serde import Typed
+from ...checkpoint.values import ValueCodec, blob_place, checkpoint_place, log_place, write_place
 from ...checkpoint.writes import WriteRow
 
 
@@ -51,6 +50,37 @@ class ThreadRecord:
             {k: list(v) for k, v in self.logs.items()},
         )
 
+    def resealed(self, codec: ValueCodec, src: str, dst: str, shown: str) -> ThreadRecord:
+        """A copy whose sealed values are re-bound from thread key ``src`` to ``dst``."""
+        clone = self.copy()
+
+        def move(typed: Typed, old: tuple[str, ...], new: tuple[str, ...]) -> Typed:
+            return codec.reseal(typed, old, new, "copied value", shown)
+
+        for ns, ckpts in clone.ckpts.items():
+            for cid, c in ckpts.items():
+                ckpt = move(c.ckpt, checkpoint_place(src, ns, cid), checkpoint_place(dst, ns, cid))
+                ckpts[cid] = StoredCheckpoint(
+                    c.parent_id, ckpt, c.metadata, c.meta, c.run_id, c.versions
+                )
+        clone.blobs = {
+            (ns, ch, v): move(t, blob_place(src, ns, ch, v), blob_place(dst, ns, ch, v))
+            for (ns, ch, v), t in clone.blobs.items()
+        }
+        for (ns, cid), rows in clone.writes.items():
+            for slot, w in rows.items():
+                old, new = (write_place(k, ns, cid, w.task_id, w.idx) for k in (src, dst))
+                typ, value = move((w.type, w.value), old, new)
+                rows[slot] = WriteRow(w.task_id, w.idx, w.task_path, w.channel, typ, value)
+        clone.logs = {
+            (ns, log_id): [
+                move(t, log_place(src, ns, log_id, i), log_place(dst, ns, log_id, i))
+                for i, t in enumerate(items)
+            ]
+            for (ns, log_id), items in clone.logs.items()
+        }
+        return clone
+
     def nbytes(self) -> int:
         total = sum(
             len(c.ckpt[1]) + len(c.metadata) for cs in self.ckpts.values() for c in cs.values()
@@ -64,7 +94,8 @@ class ThreadRecord:
 
 
 def walk(
-    serde: SerializerProtocol,
+    codec: ValueCodec,
+    key: str,
     th: ThreadRecord,
     ns: str,
     start: str | None,
@@ -79,13 +110,15 @@ def walk(
             chain.end()
             break
         if c.versions is None:
-            c.versions = dict(serde.loads_typed(c.ckpt).get("channel_versions", {}))
+            place = checkpoint_place(key, ns, str(chain.cursor))
+            skeleton = codec.load(c.ckpt, "checkpoint", key, place)
+            c.versions = dict(skeleton.get("channel_versions", {}))
         link = Link(str(chain.cursor), c.parent_id, c.versions)
         chain.advance([link], {p for p in chain.pairs([link]) if is_stored(th.blobs.get((ns, *p)))})
     return chain
 
 
-def keep_latest(serde: SerializerProtocol, th: ThreadRecord) -> None:
+def keep_latest(codec: ValueCodec, key: str, th: ThreadRecord) -> None:
     """Drop everything the newest checkpoint of each namespace does not need."""
     keep_blobs: set[tuple[str, str, str]] = set()
     for ns, ckpts in th.ckpts.items():
@@ -95,12 +128,14 @@ def keep_latest(serde: SerializerProtocol, th: ThreadRecord) -> None:
         # DeltaChannels of the latest checkpoint replay ancestor writes back to their last
         # stored value: keep that part of the chain (and its writes).
         chans = delta_channels(ckpts[latest].meta)
-        keep = {latest, *walk(serde, th, ns, latest, chans).visited}
+        keep = {latest, *walk(codec, key, th, ns, latest, chans).visited}
         for cid in [c for c in ckpts if c not in keep]:
             del ckpts[cid]
             th.writes.pop((ns, cid), None)
         for cid in keep:
-            skeleton = serde.loads_typed(ckpts[cid].ckpt)
+            skeleton = codec.load(
+                ckpts[cid].ckpt, "checkpoint", key, checkpoint_place(key, ns, cid)
+            )
             keep_blobs |= {(ns, ch, str(v)) for ch, v in skeleton["channel_versions"].items()}
     th.blobs = {k: v for k, v in th.blobs.items() if k in keep_blobs}
     keep_logs = {(k[0], decode_ref(v[1])[0]) for k, v in th.blobs.items() if v[0] == LOGREF}

@@ -11,12 +11,13 @@ import sqlite3
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-from langgraph.checkpoint.base import CheckpointTuple, SerializerProtocol
+from langgraph.checkpoint.base import CheckpointTuple
 
 from ...checkpoint.assemble import BlobKey, LogKey, Row, TupleAssembler
 from ...checkpoint.delta import DeltaWalk, Link, decode_value, link_of
 from ...checkpoint.linear import LOGREF, LogCache, decode_ref
 from ...checkpoint.serde import Typed
+from ...checkpoint.values import ValueCodec
 from ...checkpoint.writes import WriteRow
 from .statements import CheckpointStatements
 
@@ -37,7 +38,7 @@ def chunks(items: list, size: int = CHUNK) -> Iterator[list]:
 def assemble(
     conn: sqlite3.Connection,
     sql: CheckpointStatements,
-    serde: SerializerProtocol,
+    codec: ValueCodec,
     rows: list[Row],
     logs: LogCache,
     cache: bool,
@@ -52,7 +53,7 @@ def assemble(
         ids = json.dumps([m.checkpoint_id for m in members])
         for cid, *w in conn.execute(sql.writes_of, (tid, ns, ids)):
             by_id[(tid, ns, cid)].writes.append(WriteRow(*w))
-    asm = TupleAssembler(serde, rows, logs, public=public)
+    asm = TupleAssembler(codec, rows, logs, public=public)
     wanted = asm.blob_keys()
     blobs: dict[BlobKey, Typed | None] = dict.fromkeys(wanted)
     per_group: dict[tuple[str, str], list[BlobKey]] = {}
@@ -81,7 +82,7 @@ def assemble(
 def walk(
     conn: sqlite3.Connection,
     sql: CheckpointStatements,
-    serde: SerializerProtocol,
+    codec: ValueCodec,
     tid: str,
     ns: str,
     start: str | None,
@@ -91,7 +92,7 @@ def walk(
     chain = DeltaWalk(channels, start)
     while not chain.done:
         links: list[Link] = [
-            link_of(serde, tid, cid, parent, (typ, ckpt))
+            link_of(codec, tid, cid, parent, (typ, ckpt), ns=ns)
             for cid, parent, typ, ckpt in conn.execute(
                 sql.chain, (tid, ns, chain.cursor, CHAIN_PAGE)
             )
@@ -109,7 +110,7 @@ def walk(
 def delta_history(
     conn: sqlite3.Connection,
     sql: CheckpointStatements,
-    serde: SerializerProtocol,
+    codec: ValueCodec,
     tid: str,
     ns: str,
     parent_id: str | None,
@@ -120,7 +121,7 @@ def delta_history(
     writes of every visited checkpoint, one for the seed values (plus one per seed stored as a log).
 
     ``tid`` is the stored thread key, ``shown`` the thread id error messages name."""
-    chain = walk(conn, sql, serde, tid, ns, parent_id, channels)
+    chain = walk(conn, sql, codec, tid, ns, parent_id, channels)
     writes: dict[str, list[WriteRow]] = {}
     if chain.visited:
         params = (tid, ns, json.dumps(chain.visited), json.dumps(chain.channels))
@@ -129,10 +130,12 @@ def delta_history(
     seeds: dict[str, Any] = {}
     if chain.seeds:
         params = (tid, ns, json.dumps(sorted(chain.seeds.items())))
-        for ch, _ver, typ, blob in conn.execute(sql.pair_values, params).fetchall():
+        for ch, ver, typ, blob in conn.execute(sql.pair_values, params).fetchall():
             log = None
             if typ == LOGREF:
                 log_id, length = decode_ref(blob)
                 log = conn.execute(sql.log_items, (tid, ns, log_id, 0, length)).fetchall()
-            seeds[ch] = decode_value(serde, (typ, blob), log, ch, shown)
-    return chain.history(serde, shown, writes, seeds)
+            seeds[ch] = decode_value(
+                codec, (typ, blob), log, ch, shown, key=tid, ns=ns, version=ver
+            )
+    return chain.history(codec, shown, writes, seeds, key=tid, ns=ns)

@@ -9,16 +9,15 @@ from __future__ import annotations
 import json
 import sqlite3
 
-from langgraph.checkpoint.base import SerializerProtocol
-
 from ...checkpoint.delta import delta_channels
 from ...checkpoint.linear import LOGREF, decode_ref
+from ...checkpoint.values import ValueCodec, checkpoint_place
 from .fetch import walk
 from .statements import CheckpointStatements
 
 
 def keep_latest(
-    conn: sqlite3.Connection, sql: CheckpointStatements, serde: SerializerProtocol, tid: str
+    conn: sqlite3.Connection, sql: CheckpointStatements, codec: ValueCodec, tid: str
 ) -> None:
     """Delete everything of thread ``tid`` that its latest checkpoints do not need."""
     latest = conn.execute(sql.latest_per_ns, (tid,)).fetchall()
@@ -28,7 +27,7 @@ def keep_latest(
         typ, data, md = conn.execute(sql.checkpoint_record, (tid, ns, cid)).fetchone()
         records[(ns, cid)] = (typ, data)
         if chans := delta_channels(json.loads(md)):
-            keep |= {(ns, c) for c in walk(conn, sql, serde, tid, ns, cid, chans).visited}
+            keep |= {(ns, c) for c in walk(conn, sql, codec, tid, ns, cid, chans).visited}
     doomed = [
         (tid, ns, cid)
         for ns, cid in conn.execute(sql.checkpoint_ids, (tid,))
@@ -41,7 +40,9 @@ def keep_latest(
         if (ns, cid) not in records:
             typ, data, _md = conn.execute(sql.checkpoint_record, (tid, ns, cid)).fetchone()
             records[(ns, cid)] = (typ, data)
-        versions = serde.loads_typed(records[(ns, cid)]).get("channel_versions", {})
+        place = checkpoint_place(tid, ns, cid)
+        skeleton = codec.load(records[(ns, cid)], "checkpoint", tid, place)
+        versions = skeleton.get("channel_versions", {})
         keep_blobs |= {(ns, ch, str(v)) for ch, v in versions.items()}
     keep_logs: set[tuple[str, str]] = set()
     dead_blobs = []

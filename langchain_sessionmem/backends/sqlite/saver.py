@@ -31,6 +31,7 @@ from ...records import ThreadInfo, to_datetime, to_optional_datetime
 from .connections import SqliteConnections
 from .fetch import assemble, chunks, delta_history, to_row
 from .prune import keep_latest
+from .reseal import copy_resealed
 from .statements import CheckpointStatements
 
 __all__ = ["SqliteCheckpointSaver"]
@@ -150,7 +151,7 @@ class SqliteCheckpointSaver(OffloadedSaver, SessionSaverBase):
     def _assemble(
         self, conn: sqlite3.Connection, rows: builtins.list[Any], cache: bool
     ) -> builtins.list[CheckpointTuple]:
-        return assemble(conn, self.sql, self.serde, rows, self._logs, cache, self._public)
+        return assemble(conn, self.sql, self._codec(), rows, self._logs, cache, self._public)
 
     # -- reads ---------------------------------------------------------------------------------------
     def get_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
@@ -220,7 +221,7 @@ class SqliteCheckpointSaver(OffloadedSaver, SessionSaverBase):
             if row is None:
                 return empty_history(channels)
             return delta_history(
-                conn, self.sql, self.serde, row[0], t.ns, row[3], channels, t.thread_id
+                conn, self.sql, self._codec(), row[0], t.ns, row[3], channels, t.thread_id
             )
 
     # -- writes --------------------------------------------------------------------------------------
@@ -281,7 +282,15 @@ class SqliteCheckpointSaver(OffloadedSaver, SessionSaverBase):
     ) -> None:
         t = target(config)
         key = self._key(t.thread_id)
-        rows = plan_writes(self.serde, writes, task_id, task_path)
+        rows = plan_writes(
+            self._codec(),
+            writes,
+            task_id,
+            task_path,
+            key=key,
+            ns=t.ns,
+            checkpoint_id=t.checkpoint_id,
+        )
         with self.connections.transaction() as conn:
             self._claim(conn, key, now())
             for statement, replace in (
@@ -317,14 +326,18 @@ class SqliteCheckpointSaver(OffloadedSaver, SessionSaverBase):
 
     def copy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
         src, dst = (self._key(t) for t in self._thread_ids([source_thread_id, target_thread_id]))
+        codec = self._codec()
         with self.connections.transaction() as conn:
             at = now()
             if not self._live(conn, src, at):
                 return
             self._drop(conn, [dst])
             conn.execute(self.sql.insert_thread, (dst, self.user_id, at, at, self._expires(at)))
-            for statement in self.sql.copy_rows:
-                conn.execute(statement, (dst, src))
+            if codec.sealing:
+                copy_resealed(conn, self.sql, codec, src, dst, target_thread_id)
+            else:
+                for statement in self.sql.copy_rows:
+                    conn.execute(statement, (dst, src))
         self._logs.drop_thread(dst)
 
     def prune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
@@ -333,10 +346,10 @@ class SqliteCheckpointSaver(OffloadedSaver, SessionSaverBase):
             if strategy == "delete":
                 self.delete_thread(tid)
                 continue
-            key = self._key(tid)
+            key, codec = self._key(tid), self._codec()
             with self.connections.transaction() as conn:
                 if self._live(conn, key, now()):
-                    keep_latest(conn, self.sql, self.serde, key)
+                    keep_latest(conn, self.sql, codec, key)
             self._logs.drop_thread(key)
 
     # -- retention and introspection -----------------------------------------------------------------

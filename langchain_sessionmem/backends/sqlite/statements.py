@@ -254,15 +254,24 @@ class CheckpointStatements:
             f"DELETE FROM {t} WHERE thread_id = ? AND ns = ? AND checkpoint_id = ?"
             for t in (ck, wr)
         )
+        columns = {
+            ck: "ns, checkpoint_id, parent_id, type, ckpt, metadata, run_id",
+            bl: "ns, channel, version, type, blob",
+            wr: "ns, checkpoint_id, task_id, idx, task_path, channel, type, blob",
+            lg: "ns, log_id, seq, type, blob",
+        }
         self.copy_rows = tuple(
             f"INSERT INTO {t} (thread_id, {cols}) SELECT ?, {cols} FROM {t} WHERE thread_id = ?"
-            for t, cols in (
-                (ck, "ns, checkpoint_id, parent_id, type, ckpt, metadata, run_id"),
-                (bl, "ns, channel, version, type, blob"),
-                (wr, "ns, checkpoint_id, task_id, idx, task_path, channel, type, blob"),
-                (lg, "ns, log_id, seq, type, blob"),
-            )
+            for t, cols in columns.items()
         )
+        # copy_thread under encryption: rows are read, re-sealed at their new place, inserted.
+        self.thread_rows = {
+            t: f"SELECT {cols} FROM {t} WHERE thread_id = ?" for t, cols in columns.items()
+        }
+        self.insert_rows = {
+            t: f"INSERT INTO {t} (thread_id, {cols}) VALUES (?{', ?' * (cols.count(',') + 1)})"
+            for t, cols in columns.items()
+        }
         self.latest_per_ns = (
             f"SELECT ns, MAX(checkpoint_id) FROM {ck} WHERE thread_id = ? GROUP BY ns"
         )
