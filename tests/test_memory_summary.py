@@ -8,6 +8,7 @@ import threading
 import time
 
 from fakes import ScriptedChatModel, ensure_tiktoken_cache
+from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
 from langchain_core.prompts import ChatPromptTemplate, MessagesPlaceholder
 
@@ -19,6 +20,14 @@ from langchain_sessionmem.tokens import tiktoken_counter
 
 ensure_tiktoken_cache()
 COUNTER = tiktoken_counter(encoding="cl100k_base")
+
+
+class Events(BaseCallbackHandler):
+    def __init__(self):
+        self.events = []
+
+    def on_custom_event(self, name, data, **kwargs):
+        self.events.append((name, data))
 
 
 def turn(i: int) -> list:
@@ -199,3 +208,53 @@ async def test_concurrent_async_turns_through_with_session_memory(store):
         for line in text.split("New lines of conversation:\n")[1].split("\n</data>")[0].splitlines()
     ]
     assert len(lines) == len(set(lines)) == state["summarized"]
+
+
+def test_an_echoing_model_cannot_grow_the_summary_or_the_summarizer_prompt(store, caplog):
+    """Summarizer and chat model both echo their whole prompt (the 1.7 GB request)."""
+    summarizer = ScriptedChatModel(script=lambda m: m[-1].text * 2)
+    memory = SummaryBufferMemory(
+        summarizer, max_tokens=600, max_summary_tokens=120, token_counter=COUNTER
+    )
+    history = store.history("echo", user_id="alice")
+    handler = Events()
+    config = {"callbacks": [handler]}
+    blocks = []
+    for i in range(40):
+        human = HumanMessage(f"Question {i}: " + "what about the harbour? " * 5)
+        context = memory.load_context(history, [human], config)
+        blocks += [m for m in context if m.additional_kwargs.get("sessionmem_block")]
+        echo = AIMessage("\n".join(m.text for m in [*context, human]))  # the chat model echoes
+        history.add_messages([human, echo])
+        memory.save_context(history, [human, echo], config)
+        stored = history.get_state().data.get("summary", {}).get("text", "")
+        assert COUNTER.count_message(AIMessage(stored)) <= 120
+
+    assert summarizer.calls >= 5
+    instructions = COUNTER(
+        [HumanMessage(SUMMARY_PROMPT.format(summary="", new_lines="", max_words=90))]
+    )
+    sizes = [COUNTER(prompt) for prompt in summarizer.prompts]
+    # Instructions + the bounded summary + at most one batch (max_tokens) + the unit that ends it.
+    assert max(sizes) <= instructions + 120 + 2 * 600
+    assert max(sizes[-3:]) <= max(sizes[:3]) * 1.5  # no growth over the run
+    assert blocks and all(COUNTER([b]) <= 120 + 40 for b in blocks)  # + the note and tags
+    cuts = [d["summary_cut"] for name, d in handler.events if d["phase"] == "save"]
+    assert sum(cuts) == summarizer.calls  # every echo was cut, and reported
+    assert "over max_summary_tokens=120" in caplog.text
+
+
+def test_a_stored_summary_over_budget_is_cut_before_it_is_sent(store):
+    llm = ScriptedChatModel(script=lambda m: "short")
+    memory = SummaryMemory(llm, trigger_tokens=10_000, max_summary_tokens=50, token_counter=COUNTER)
+    history = store.history("legacy", user_id="alice")
+    history.add_messages(turn(0))
+    history.update_state(
+        lambda d: {"summary": {"text": "very long summary " * 500, "watermark": 1}}
+    )
+    handler = Events()
+    context = memory.load_context(history, [HumanMessage("hi")], {"callbacks": [handler]})
+    block = context[0]
+    assert block.additional_kwargs["sessionmem_block"] == "summary"
+    assert COUNTER([block]) <= 50 + 40 and "[...]" in block.text
+    assert handler.events[0][1]["summary_cut"] == 1

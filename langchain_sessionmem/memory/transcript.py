@@ -4,16 +4,21 @@ Why: the summarizer's and the entity extractor's prompts, and the summary block 
 reads, all carry text that users wrote. Inside a data block every message starts exactly one
 line with its role, its further lines are indented, and ``<`` is written ``&lt;``, so no message
 can forge a role line (``System: ...``), a prompt section (``New summary:``) or the block's
-closing tag, whatever it contains; the instruction around the block says it is data.
+closing tag, whatever it contains; the instruction around the block says it is data. Text a
+model wrote can also be cut to a token budget here, so an oversized summary is never sent on.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage, ToolMessage
 
+CUT_MARK = " [...]"
+"""Appended to text cut to a budget, so a reader (or model) sees it was cut."""
+CHARS_PER_TOKEN_MAX = 16
+"""Text longer than this many characters per budget token is cut without counting it whole."""
 INDENT = "  "
 """Prefix of a record's continuation lines (a new record always starts at column 0)."""
 
@@ -63,3 +68,27 @@ def format_transcript(messages: Sequence[BaseMessage]) -> str:
         else:
             lines.append(indented(message.text, f"{inline(message.type)}: "))
     return "\n".join(lines)
+
+
+def cut_to_tokens(text: str, max_tokens: int, count: Callable[[str], int]) -> str:
+    """``text`` if ``count(text) <= max_tokens``, else its longest prefix that fits with
+    :data:`CUT_MARK` (ending on a word boundary where one is near). A huge text is sliced
+    before it is counted, so cutting costs O(budget), not O(text)."""
+    limit = max_tokens * CHARS_PER_TOKEN_MAX
+    if len(text) <= limit and count(text) <= max_tokens:
+        return text
+    lo, hi = 0, min(len(text), limit)
+    while lo < hi:  # the longest prefix that fits, by bisection on its length
+        mid = (lo + hi + 1) // 2
+        if count(text[:mid] + CUT_MARK) <= max_tokens:
+            lo = mid
+        else:
+            hi = mid - 1
+    head = text[:lo]
+    space = head.rfind(" ")
+    if space > len(head) * 4 // 5:
+        head = head[:space]
+    head = head.rstrip()
+    while head and count(head + CUT_MARK) > max_tokens:  # counts need not grow monotonically
+        head = head[: len(head) * 9 // 10].rstrip()
+    return head + CUT_MARK if head else ""
