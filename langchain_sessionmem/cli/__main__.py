@@ -1,0 +1,7 @@
+"""``python -m langchain_sessionmem.cli``."""
+
+import sys
+
+from . import main
+
+sys.exit(main())
