@@ -2,8 +2,8 @@
 
 Owns URL parsing (``redis://``, ``rediss://``, ``unix://``, ``redis+cluster://``), the sync client,
 one asyncio client per event loop (redis-py asyncio clients belong to one loop), the cluster
-client's initialisation, and the one place where redis-py errors become
-:class:`EngineUnavailableError` with the password redacted. Requests are plain values
+client's initialisation, and the one place where redis-py errors become typed errors
+(:mod:`.failures`) with the password redacted. Requests are plain values
 (:class:`Script`, :class:`Cmd`, :class:`Pipe`) so engine and saver logic stays sans-IO.
 """
 
@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from typing import Any, NamedTuple, TypeAlias
 from urllib.parse import urlsplit, urlunsplit
 
-from ...errors import ConfigurationError, EngineUnavailableError
+from ...errors import ConfigurationError
 from .._loops import PerLoop
 from ..base import redacted
 from .scripts import LuaScript
@@ -24,13 +24,13 @@ try:
     import redis.asyncio
     import redis.asyncio.cluster
     import redis.cluster
-    from redis.exceptions import ConnectionError as RedisConnectionError
     from redis.exceptions import NoScriptError
-    from redis.exceptions import TimeoutError as RedisTimeoutError
 except ImportError as exc:  # the backend is imported only when a Redis store is asked for
     raise ConfigurationError(
         "the Redis backend needs redis-py: pip install 'langchain-sessionmem[redis]'"
     ) from exc
+
+from .failures import MAPPED, typed
 
 try:  # redis-py >= 7: CLIENT SETINFO metadata; resolved here, once, outside any event loop
     from redis.driver_info import DriverInfo
@@ -71,9 +71,12 @@ class Cmd(NamedTuple):
 
 class Pipe(NamedTuple):
     """Commands sent in one non-transactional pipeline (a cluster client splits it by slot, so a
-    DEL names one key). An empty pipe is not sent and reads as ``[]``."""
+    DEL names one key). An empty pipe is not sent and reads as ``[]``. A ``tolerant`` pipe returns
+    a failed command's typed error in its place instead of raising it (one damaged record must
+    not hide the others)."""
 
     cmds: list[Cmd]
+    tolerant: bool = False
 
 
 Request: TypeAlias = Script | Cmd | Pipe
@@ -142,28 +145,34 @@ class RedisConnections:
 
     # -- errors ----------------------------------------------------------------------------
     @contextmanager
-    def guard(self) -> Iterator[None]:
-        """Any failure to reach Redis raises :class:`EngineUnavailableError` naming the server."""
+    def guard(self, request: Request | None = None) -> Iterator[None]:
+        """Any redis-py failure raises a typed error (:mod:`.failures`) naming the server."""
         try:
             yield
-        except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
-            raise EngineUnavailableError(
-                f"cannot reach Redis at {self.where}: {exc}. Check that the server is running "
-                "and the URL is right; nothing was written by this call unless it had already "
-                "reached the server"
-            ) from exc
+        except MAPPED as exc:
+            raise typed(exc, self.where, request) from exc
+
+    def _replies(self, request: Pipe, replies: list[Any]) -> list[Any]:
+        """A tolerant pipe's replies with each failure as its typed error."""
+        return [
+            typed(r, self.where, Pipe([cmd])) if isinstance(r, Exception) else r
+            for cmd, r in zip(request.cmds, replies, strict=True)
+        ]
 
     # -- executors -------------------------------------------------------------------------
     def send(self, request: Request) -> Any:
         """Run one request on the sync client and return its reply."""
         if isinstance(request, Pipe) and not request.cmds:
             return []  # nothing to send (and no client to make)
-        client = self.client
-        with self.guard():
+        with self.guard(request):
+            client = self.client
             if isinstance(request, Script):
                 return _eval(client, request)
             if isinstance(request, Cmd):
                 return getattr(client, request.name)(*request.args, **(request.kwargs or {}))
+            if request.tolerant:
+                replies = _queue(client, request.cmds).execute(raise_on_error=False)
+                return self._replies(request, replies)
             return _queue(client, request.cmds).execute()
 
     async def asend(self, request: Request) -> Any:
@@ -171,11 +180,14 @@ class RedisConnections:
         if isinstance(request, Pipe) and not request.cmds:
             return []
         client = await self.ready()
-        with self.guard():
+        with self.guard(request):
             if isinstance(request, Script):
                 return await _aeval(client, request)
             if isinstance(request, Cmd):
                 return await getattr(client, request.name)(*request.args, **(request.kwargs or {}))
+            if request.tolerant:
+                replies = await _queue(client, request.cmds).execute(raise_on_error=False)
+                return self._replies(request, replies)
             return await _queue(client, request.cmds).execute()
 
     # -- lifecycle -------------------------------------------------------------------------

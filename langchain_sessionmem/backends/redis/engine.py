@@ -14,12 +14,36 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..._steps import Steps, adrive, drive
-from ...records import EncodedMessage, Record, SessionInfo, SessionKey, to_datetime
+from ...errors import CorruptDataError, InvalidArgumentError
+from ...records import EncodedMessage, Record, SessionInfo, SessionKey
 from .connections import Cmd, Pipe, RedisConnections, Request, Script
 from .keys import Keys, escape, unescape
+from .listing import info_cmds, parse_infos
 from .scripts import script
 
 RedisSteps = Steps[Request, Any]
+MAX_BOUND = 2**53
+"""Larger counts and positions are clamped: Lua numbers are doubles, Redis indexes int64."""
+
+
+def bound(value: object, name: str, *, low: int | None = None) -> int:
+    """An int argument, clamped to what Redis and Lua hold exactly (``low``: the least allowed);
+    anything else is refused with :class:`InvalidArgumentError`."""
+    if not isinstance(value, int) or isinstance(value, bool) or (low is not None and value < low):
+        least = "" if low is None else f" of at least {low}"
+        raise InvalidArgumentError(f"{name} must be an int{least}, got {value!r:.40}")
+    return max(min(value, MAX_BOUND), -MAX_BOUND)
+
+
+def version_of(value: Any, where: str) -> int:
+    """A stored state version, or a CorruptDataError naming where it is stored."""
+    try:
+        return int(value or 0)
+    except (TypeError, ValueError):
+        raise CorruptDataError(
+            f"the state version stored in {where} is {value!r}, not a number: the key was "
+            "changed outside this package; delete it to start that state afresh"
+        ) from None
 
 
 class RedisEngine:
@@ -77,13 +101,14 @@ class RedisEngine:
         return int(reply[0])
 
     def _tail(self, key: SessionKey, k: int | None) -> RedisSteps:
-        args = [*self._read_args(), -1 if k is None else k]
+        args = [*self._read_args(), -1 if k is None else bound(k, "k", low=0)]
         length, items = yield Script(script("tail"), self.keys.touch_keys(key), args)
         first = int(length) - len(items) + 1
         return [(first + i, item) for i, item in enumerate(items)]
 
     def _range(self, key: SessionKey, start: int, end: int | None) -> RedisSteps:
-        first = max(start, 1)
+        first = max(bound(start, "start"), 1)
+        end = None if end is None else bound(end, "end")
         if end is not None and end <= first:
             return []
         log = self.keys.session(key.user_id, key.session_id)[0]
@@ -100,20 +125,27 @@ class RedisEngine:
     def _get_state(self, key: SessionKey) -> RedisSteps:
         state = self.keys.session(key.user_id, key.session_id)[3]
         version, data = yield Cmd("hmget", (state, "v", "data"))
-        return (yield from self._refreshed(key, (int(version or 0), data)))
+        return (yield from self._refreshed(key, (version_of(version, state), data)))
 
     def _cas_state(self, key: SessionKey, expected: int, data: bytes) -> RedisSteps:
-        args = [*self._touch_args(key), expected, data]
+        args = [*self._touch_args(key), bound(expected, "expected_version", low=0), data]
         return bool((yield Script(script("cas_state"), self.keys.touch_keys(key), args)))
 
     def _get_user_state(self, user_id: str) -> RedisSteps:
-        version, data = yield Cmd("hmget", (self.keys.user_state(user_id), "v", "data"))
-        return int(version or 0), data
+        state = self.keys.user_state(user_id)
+        version, data = yield Cmd("hmget", (state, "v", "data"))
+        return version_of(version, state), data
 
     def _cas_user_state(self, user_id: str, expected: int, data: bytes) -> RedisSteps:
         keys = [self.keys.user_state(user_id)]
         return bool(
-            (yield Script(script("cas_user_state"), keys, [expected, data, self._ttl_ms()]))
+            (
+                yield Script(
+                    script("cas_user_state"),
+                    keys,
+                    [bound(expected, "expected_version", low=0), data, self._ttl_ms()],
+                )
+            )
         )
 
     def _get_user_key(self, user_id: str) -> RedisSteps:
@@ -135,27 +167,8 @@ class RedisEngine:
 
     def _list_sessions(self, user_id: str | None) -> RedisSteps:
         encoded = yield from self._session_ids(user_id)
-        cmds = []
-        for sid in encoded:
-            log, _, meta, _ = self.keys.session(user_id, unescape(sid))
-            cmds += [Cmd("hmget", (meta, "created", "updated", "expires")), Cmd("llen", (log,))]
-        replies = yield Pipe(cmds)
-        infos, stale = [], []
-        for i, sid in enumerate(encoded):
-            (created, updated, expires), count = replies[2 * i], replies[2 * i + 1]
-            if created is None:  # expired: its index entry outlived it
-                stale.append(sid)
-                continue
-            infos.append(
-                SessionInfo(
-                    unescape(sid),
-                    user_id,
-                    to_datetime(float(created) / 1000),
-                    to_datetime(float(updated) / 1000),
-                    int(count),
-                    None if expires is None else to_datetime(float(expires) / 1000),
-                )
-            )
+        replies = yield Pipe(info_cmds(self.keys, user_id, encoded), tolerant=True)
+        infos, stale = parse_infos(user_id, encoded, replies)
         if stale:
             yield Cmd("zrem", (self.keys.index(user_id), *stale))
         return infos

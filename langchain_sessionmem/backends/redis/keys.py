@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from urllib.parse import unquote
 
-from ...errors import ConfigurationError
+from ...errors import ConfigurationError, InvalidIdError
 from ...records import SessionKey
 
 _ESCAPES = str.maketrans({"%": "%25", "{": "%7B", "}": "%7D", ":": "%3A", "|": "%7C"})
@@ -18,6 +18,8 @@ THREAD_SUFFIXES = ("m", "i", "c", "d", "b", "w", "wz", "l", "r")
 
 
 def escape(value: str) -> str:
+    if not isinstance(value, str):
+        raise InvalidIdError(f"an id must be a str, got {type(value).__name__}: {value!r:.40}")
     return value.translate(_ESCAPES)
 
 

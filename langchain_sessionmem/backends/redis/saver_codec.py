@@ -5,6 +5,8 @@ and how its reply becomes rows, values and writes. :mod:`.saver_steps` yields th
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 import ormsgpack
@@ -16,11 +18,33 @@ from ...checkpoint.delta import Link, decode_value, link_of
 from ...checkpoint.linear import LOGREF, PutPlan, decode_ref
 from ...checkpoint.serde import Typed
 from ...checkpoint.writes import WriteRow
-from ...errors import CorruptDataError
+from ...errors import CorruptDataError, InvalidArgumentError
+from ...ids import validate_id
+from ...records import ThreadInfo, to_datetime
+
+MAX_LIMIT = 2**53
+"""A larger ``limit`` is clamped: Lua numbers are doubles."""
 
 
 def text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
+
+
+@contextmanager
+def reading(thread_id: str, what: str) -> Iterator[None]:
+    """Stored bytes that do not parse (edited or written by something else) raise a
+    :class:`CorruptDataError` naming the thread, never a raw ValueError or TypeError."""
+    try:
+        yield
+    except CorruptDataError:
+        raise
+    except (ValueError, TypeError, IndexError, KeyError, OverflowError, AttributeError) as exc:
+        raise CorruptDataError(
+            f"the stored {what} of thread {thread_id!r} cannot be read ({type(exc).__name__}: "
+            f"{exc}): it was changed outside this package. Delete the thread (delete_thread) or "
+            "restore it from a backup",
+            session_id=thread_id,
+        ) from exc
 
 
 def put_args(plan: PutPlan, ttl_ms: int) -> list[Any]:
@@ -56,7 +80,13 @@ def writes_args(rows: list[WriteRow], ttl_ms: int, thread_id: str, ns: str, cid:
     return args
 
 
-def parse_rows(thread_id: str, reply: list[Any]) -> list[Row]:
+def parse_rows(thread_id: str, reply: list[Any], shown: str = "") -> list[Row]:
+    """The ROWS reply as rows of ``thread_id`` (the stored key; ``shown``: the id for errors)."""
+    with reading(shown or thread_id, "checkpoints"):
+        return _rows(thread_id, reply)
+
+
+def _rows(thread_id: str, reply: list[Any]) -> list[Row]:
     rows: list[Row] = []
     i = 0
     while i < len(reply):
@@ -94,8 +124,15 @@ def values_args(asm: TupleAssembler, thread_id: str, keys: list[BlobKey]) -> lis
     return args + [f"{ns}\0{channel}\0{version}" for _t, ns, channel, version in keys]
 
 
-def apply_values(asm: TupleAssembler, keys: list[BlobKey], reply: list[Any]) -> None:
+def apply_values(
+    asm: TupleAssembler, keys: list[BlobKey], reply: list[Any], shown: str = ""
+) -> None:
     """Feed the VALUES script's reply (blobs, then the unknown part of each log) into the assembler."""
+    with reading(shown, "channel values"):
+        _values(asm, keys, reply)
+
+
+def _values(asm: TupleAssembler, keys: list[BlobKey], reply: list[Any]) -> None:
     need = asm.set_blobs({key: _typed(v) for key, v in zip(keys, reply[: len(keys)], strict=True)})
     by_log: dict[str, list[Typed]] = {}
     i = len(keys)
@@ -156,18 +193,49 @@ def prune_args(
 
 
 def list_params(
-    config: RunnableConfig | None, filter: dict[str, Any] | None, before: RunnableConfig | None
-) -> tuple[dict, str | None, str | None, str | None, dict[str, Any], dict[str, Any]]:
-    conf = (config or {}).get("configurable") or {}
+    config: RunnableConfig | None,
+    filter: dict[str, Any] | None,
+    before: RunnableConfig | None,
+    limit: int | None,
+) -> tuple[str | None, str | None, str | None, dict[str, Any], dict[str, Any], int | None]:
+    """(ns, exact id, before id, pushed filter, local filter, limit) of a ``list`` call, checked."""
+    conf = _configurable(config, "config")
     ns = conf.get("checkpoint_ns")
     if ns is not None:
         validate_ns(ns)
-    before_id = ((before or {}).get("configurable") or {}).get("checkpoint_id")
+    exact, before_id = (
+        conf.get("checkpoint_id"),
+        _configurable(before, "before").get("checkpoint_id"),
+    )
+    for name, value in (("checkpoint_id", exact), ("before", before_id)):
+        if value is not None:
+            validate_id(value, name)
+    if filter is not None and not isinstance(filter, Mapping):
+        raise InvalidArgumentError(f"filter must be a dict or None, got {type(filter).__name__}")
+    if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool)):
+        raise InvalidArgumentError(f"limit must be an int or None, got {limit!r}")
     pushed, local = split_filter(filter)
     # Lua compares true with true only; Python's True == 1 would differ, so keep bools local.
     for key in [k for k, v in pushed.items() if isinstance(v, bool)]:
         local[key] = pushed.pop(key)
-    return conf, ns, conf.get("checkpoint_id"), before_id, pushed, local
+    for key in [k for k, v in pushed.items() if isinstance(v, (int, float)) and abs(v) >= 2**53]:
+        local[key] = pushed.pop(key)  # beyond what a Lua double compares exactly
+    limit = None if limit is None else min(max(limit, 0), MAX_LIMIT)
+    return ns, exact, before_id, pushed, local, limit
+
+
+def _configurable(config: Any, name: str) -> Mapping[str, Any]:
+    if config is None:
+        return {}
+    conf = config.get("configurable") if isinstance(config, Mapping) else None
+    if conf is None and isinstance(config, Mapping):
+        return {}
+    if not isinstance(conf, Mapping):
+        raise InvalidArgumentError(
+            f"{name} must be a RunnableConfig dict like {{'configurable': {{'thread_id': ...}}}}, "
+            f"got {config!r:.80}"
+        )
+    return conf
 
 
 def rebase_on_conflict(plan: PutPlan, reply: Any) -> bool:
@@ -182,9 +250,10 @@ def rebase_on_conflict(plan: PutPlan, reply: Any) -> bool:
 def chain_links(serde: Any, thread_id: str, reply: list[Any]) -> list[Link]:
     """The DELTA_CHAIN reply, ``(cid, record)*`` in chain order, as links of the walk."""
     links = []
-    for i in range(0, len(reply), 2):
-        parent, typ, data, _run = ormsgpack.unpackb(reply[i + 1])
-        links.append(link_of(serde, thread_id, text(reply[i]), parent, (typ, data)))
+    with reading(thread_id, "checkpoint chain"):
+        for i in range(0, len(reply), 2):
+            parent, typ, data, _run = ormsgpack.unpackb(reply[i + 1])
+            links.append(link_of(serde, thread_id, text(reply[i]), parent, (typ, data)))
     return links
 
 
@@ -199,6 +268,13 @@ def parse_delta_fetch(
     serde: Any, thread_id: str, chans: list[str], reply: list[Any]
 ) -> tuple[set[tuple[str, str]], dict[str, Any], dict[str, list[WriteRow]]]:
     """The DELTA_FETCH reply as (channel versions found, seed values, writes by checkpoint id)."""
+    with reading(thread_id, "channel history"):
+        return _delta_fetch(serde, thread_id, chans, reply)
+
+
+def _delta_fetch(
+    serde: Any, thread_id: str, chans: list[str], reply: list[Any]
+) -> tuple[set[tuple[str, str]], dict[str, Any], dict[str, list[WriteRow]]]:
     nseeds, i = int(reply[1]), 2
     filled: set[tuple[str, str]] = set()
     seeds: dict[str, Any] = {}
@@ -231,13 +307,32 @@ def thread_info_of(thread_id: str, owner: str | None, res: list[Any]) -> dict[st
     created, updated = res[0]
     if created is None:
         return None
-    pttl = int(res[2])
-    return {
-        "thread_id": thread_id,
-        "owner": owner,
-        "created_at": float(text(created)),
-        "updated_at": float(text(updated or created)),
-        "expires_at": now() + pttl / 1000 if pttl > 0 else None,
-        "checkpoints": int(res[1]),
-        "bytes": sum(int(x or 0) for x in res[3:]),
-    }
+    with reading(thread_id, "timestamps"):
+        pttl = int(res[2])
+        return {
+            "thread_id": thread_id,
+            "owner": owner,
+            "created_at": float(text(created)),
+            "updated_at": float(text(updated or created)),
+            "expires_at": now() + pttl / 1000 if pttl > 0 else None,
+            "checkpoints": int(res[1]),
+            "bytes": sum(int(x or 0) for x in res[3:]),
+        }
+
+
+def thread_row(
+    thread_id: str, owner: str | None, meta: Any, count: Any, pttl: Any, at: float
+) -> ThreadInfo | None:
+    """A ``list_threads`` row from HMGET created/updated, ZCARD and PTTL (None: expired)."""
+    for reply in (meta, count, pttl):
+        if isinstance(reply, Exception):
+            raise reply
+    created, updated = meta
+    if created is None:
+        return None
+    with reading(thread_id, "timestamps"):
+        expires = to_datetime(at + int(pttl) / 1000) if int(pttl) > 0 else None
+        made, last = float(text(created)), float(text(updated or created))
+        return ThreadInfo(
+            thread_id, owner, to_datetime(made), to_datetime(last), expires, int(count)
+        )

@@ -97,7 +97,8 @@ class CheckpointSteps:
     def _rows_steps(
         self, thread_id: str, args: builtins.list[Any]
     ) -> SaverSteps[builtins.list[Row]]:
-        return parse_rows(self._key(thread_id), (yield self._lua("rows", thread_id, args)))
+        reply = yield self._lua("rows", thread_id, args)
+        return parse_rows(self._key(thread_id), reply, thread_id)
 
     def _assemble_steps(
         self, rows: builtins.list[Row], cache: bool
@@ -108,8 +109,9 @@ class CheckpointSteps:
         for key in asm.blob_keys():
             by_thread.setdefault(key[0], []).append(key)
         for stored, keys in by_thread.items():
-            request = self._lua("values", self._public(stored), values_args(asm, stored, keys))
-            apply_values(asm, keys, (yield request))
+            tid = self._public(stored)
+            reply = yield self._lua("values", tid, values_args(asm, stored, keys))
+            apply_values(asm, keys, reply, tid)
         return asm.tuples(self._logs if cache else None)
 
     def _get_tuple_steps(self, config: RunnableConfig) -> SaverSteps[CheckpointTuple | None]:
@@ -126,7 +128,7 @@ class CheckpointSteps:
         limit: int | None,
     ) -> SaverSteps[builtins.list[CheckpointTuple]]:
         """Rows of one thread, or of every thread of the owner; filters Lua cannot compare run here."""
-        conf, ns, exact, before_id, pushed, local = list_params(config, filter, before)
+        ns, exact, before_id, pushed, local, limit = list_params(config, filter, before, limit)
         args = rows_args(ns, exact, before_id, None if local else limit, pushed, self._refresh_ms)
         if config:
             threads = [target(config).thread_id]

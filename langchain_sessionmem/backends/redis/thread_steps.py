@@ -13,19 +13,21 @@ from __future__ import annotations
 
 import builtins
 import json
+import logging
 import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from ...checkpoint.delta import delta_channels
-from ...errors import ConflictError, InvalidIdError
+from ...errors import ConflictError, InvalidIdError, SessionMemoryError
 from ...ids import validate_id
-from ...records import ThreadInfo, to_datetime
+from ...records import ThreadInfo
 from .connections import Cmd, Pipe, Script
-from .saver_codec import prune_args, rows_args, text, thread_info_of
+from .saver_codec import prune_args, rows_args, text, thread_info_of, thread_row
 from .saver_steps import CheckpointSteps, SaverSteps
 from .scripts import script
 
+logger = logging.getLogger(__name__)
 ERASE_PASSES = 1000
 """Passes over an owner's index before an erase gives up on writers that keep re-creating threads."""
 Forget = tuple[str, Any, builtins.list[str]]  # thread id, index score seen ('' = any), run ids
@@ -253,18 +255,19 @@ class ThreadSteps(CheckpointSteps):
                 Cmd("zcard", (i,)),
                 Cmd("pttl", (m,)),
             ]
-        replies = yield from self._pipe(cmds)
+        replies = yield Pipe(cmds, tolerant=True)
         infos, gone, at = [], [], time.time()
         for n, (tid, score) in enumerate(entries):
-            (created, updated), count, pttl = replies[3 * n : 3 * n + 3]
-            if created is None:
-                gone.append((tid, score))
+            meta, count, pttl = replies[3 * n : 3 * n + 3]
+            try:
+                info = thread_row(tid, self.user_id, meta, count, pttl, at)
+            except SessionMemoryError as exc:  # one damaged thread never hides the others
+                logger.warning("skipping damaged thread %r of user %r: %s", tid, self.user_id, exc)
                 continue
-            expires = to_datetime(at + int(pttl) / 1000) if int(pttl) > 0 else None
-            made, last = float(text(created)), float(text(updated or created))
-            infos.append(
-                ThreadInfo(tid, self.user_id, to_datetime(made), to_datetime(last), expires, count)
-            )
+            if info is None:
+                gone.append((tid, score))
+            else:
+                infos.append(info)
         if gone:
             yield from self._cleanup_steps(gone)
         return sorted(infos, key=lambda info: info.updated_at, reverse=True)
