@@ -111,15 +111,19 @@ def enabled() -> bool:
 
 
 def _instrument(name: str, kind: str, labels: Mapping[str, Any]) -> Any:
+    metric = METRICS.get(name)
+    if metric is None or metric.kind != kind:
+        raise ConfigurationError(
+            f"no {kind} named {name!r}: use one of "
+            f"{sorted(n for n, m in METRICS.items() if m.kind == kind)}"
+        )
+    if set(labels) != set(metric.labels):
+        raise ConfigurationError(
+            f"{name} takes the labels {list(metric.labels)}, got {sorted(labels)}"
+        )
     instrument = _instruments.get(name)
-    if instrument is None:
-        metric = METRICS.get(name)
-        if metric is None or metric.kind != kind:
-            raise ConfigurationError(
-                f"no {kind} named {name!r}: use one of "
-                f"{sorted(n for n, m in METRICS.items() if m.kind == kind)}"
-            )
-        return None  # known but disabled meanwhile
+    if instrument is None:  # disabled meanwhile
+        return None
     return instrument.labels(**{k: str(v) for k, v in labels.items()})
 
 

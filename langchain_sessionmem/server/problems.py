@@ -116,8 +116,10 @@ def install(app: FastAPI) -> None:
 
     async def on_problem(request: Request, exc: Exception) -> JSONResponse:
         problem = from_exception(exc)
-        if problem.status >= 500:
-            telemetry.error(exc, "http")
+        cause = exc.__cause__ if problem.status >= 500 and exc.__cause__ is not None else None
+        telemetry.count(
+            "errors", type=type(cause).__name__ if cause else problem.error, where="http"
+        )
         if problem.status == 405:  # every method of the path, not only the first route's
             problem.headers = {"Allow": ", ".join(_allowed(request))}
         return response(problem)
@@ -129,6 +131,7 @@ def install(app: FastAPI) -> None:
             for e in exc.errors()
         ]
         where = "; ".join(".".join(str(p) for p in e["loc"]) + ": " + e["msg"] for e in errors[:5])
+        telemetry.count("errors", type="RequestValidationError", where="http")
         return response(
             Problem(422, f"invalid request: {where}", error="RequestValidationError", errors=errors)
         )

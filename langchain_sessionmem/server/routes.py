@@ -165,7 +165,8 @@ def add_routes(app: FastAPI, turns: Turns, authenticate: Authenticate) -> None:
         """One turn: the reply of the chain, with the turn stored in the caller's session."""
         value, config = turns.prepare(body, session_id, user)
         try:
-            output = await chain.ainvoke(value, config)
+            with telemetry.span("http.invoke", engine=store.engine.kind):
+                output = await chain.ainvoke(value, config)
         except Exception as exc:
             raise upstream(exc) from exc
         telemetry.count("turns", kind="invoke")
