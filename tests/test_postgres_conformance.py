@@ -3,6 +3,7 @@ through an async facade; each run in a namespace of its own, its tables dropped 
 
 from __future__ import annotations
 
+import os
 import uuid
 
 import pytest
@@ -41,4 +42,21 @@ async def test_postgres_store_checkpointer_conformance(postgres_dsn: str) -> Non
         await run_conformance("sessionmem-postgres-store", make)
     finally:
         await store.aclose()
+        drop_namespace(postgres_dsn, namespace)
+
+
+@pytest.mark.parametrize("sync", [False, True], ids=["async", "sync"])
+async def test_postgres_encrypted_conformance(sync: bool, postgres_dsn: str) -> None:
+    """The same 81 tests with every stored value sealed at its place (copy_thread re-seals)."""
+    pytest.importorskip("cryptography")
+    from langchain_sessionmem.crypto import Keyring
+
+    namespace = "ce" + uuid.uuid4().hex[:10]
+    keyring = Keyring({"k1": os.urandom(32)}, "k1")
+    saver = PostgresCheckpointSaver(conninfo=postgres_dsn, namespace=namespace, encryption=keyring)
+    try:
+        await run_conformance("sessionmem-postgres-encrypted", lambda: saver, sync=sync)
+    finally:
+        await saver.aclose()
+        saver.close()
         drop_namespace(postgres_dsn, namespace)

@@ -195,12 +195,23 @@ class OursRedis(Ours):
 
 
 class OursPostgres(Ours):
+    """Ours on the same server as PostgresSaver, in a schema of its own, measured the same way."""
+
     key = label = "sessionmem-postgres"
     tags = frozenset({"ours", "postgres"})
     needs = ("postgres",)
 
     def url(self) -> str:
-        return self.ws.postgres()
+        self.schema = f"{self.ws.schema}_sessionmem"
+        return self.ws.postgres(self.schema)
+
+    def build(self) -> Any:
+        self.namespace = self.ws.name("ckpt")
+        self.store = SessionStore.from_url(self.url(), namespace=self.namespace)
+        return self.store.checkpointer(user_id="bench-user")
+
+    def size(self, saver: Any, thread_id: str) -> int:
+        return schema_bytes(self.ws, self.schema)  # every table and index, as for PostgresSaver
 
 
 ALL = [InMemory, Sqlite, Postgres, Ours, OursSqlite, OursRedis, OursPostgres]

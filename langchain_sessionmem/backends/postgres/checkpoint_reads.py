@@ -3,15 +3,16 @@
 ``get_tuple`` and ``list`` fetch their page of checkpoints with the pending writes aggregated
 beside them (one statement), then every channel value of the page (one), then the log items no
 tuple of this process already holds decoded (one): three round trips whatever the page size.
-The DeltaChannel walk reads pages of 256 ancestors per statement. No I/O here: the saver drives
-these plans sync or async on one pooled connection.
+The DeltaChannel walk reads pages of 256 ancestors per statement. Rows carry the stored thread
+key (values are sealed at places under it); configs get the public thread id back. No I/O here:
+the saver drives these plans sync or async on one pooled connection, with the owner's codec.
 """
 
 from __future__ import annotations
 
 import builtins  # `list` is a method name of savers: annotations after it say builtins.list
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
@@ -19,14 +20,16 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import CheckpointTuple
 
 from ...checkpoint.assemble import BlobKey, LogKey, Row, TupleAssembler
-from ...checkpoint.config import matches, split_filter, target, thread_key, validate_ns
+from ...checkpoint.config import matches, split_filter, target, validate_ns
 from ...checkpoint.delta import DeltaWalk, decode_value, empty_history, link_of
 from ...checkpoint.linear import LOGREF, LogCache, decode_ref
 from ...checkpoint.serde import Typed
+from ...checkpoint.values import ValueCodec
 from ...checkpoint.writes import WriteRow
 from ...records import ThreadInfo
 from ..base import stored_user
 from .checkpoint_statements import CheckpointStatements
+from .packing import unpack
 from .queries import Plan, Query, clamp, hot
 
 CHAIN_PAGE = 256  # ancestors per statement in the DeltaChannel walk
@@ -37,47 +40,55 @@ def when(epoch: float) -> datetime:
     return datetime.fromtimestamp(epoch, tz=timezone.utc)
 
 
+def pairs_params(pk: int, ns: str, pairs: Sequence[tuple[str, str]]) -> dict[str, Any]:
+    return {
+        "pk": pk,
+        "ns": ns,
+        "channels": [p[0] for p in pairs],
+        "versions": [p[1] for p in pairs],
+    }
+
+
+def write_row(task: str, idx: int, path: str, channel: str, typ: str, value: bytes) -> WriteRow:
+    typ, data = unpack(typ, value, f"pending write {channel!r}")
+    return WriteRow(task, int(idx), path, channel, typ, data)
+
+
 def to_row(r: Sequence[Any]) -> Row:
     """A listing row (see ``CheckpointStatements.listing``) as an assembler :class:`Row`."""
-    row = Row(r[1], r[2], r[3], r[4], (r[5], bytes(r[6])), r[7])
+    row = Row(r[1], r[2], r[3], r[4], unpack(r[5], r[6], f"checkpoint {r[3]}"), r[7])
     if r[8] is not None:
         row.writes = [
-            WriteRow(task, int(idx), path, channel, typ, bytes(value))
-            for task, idx, path, channel, typ, value in zip(
-                r[8], r[9], r[10], r[11], r[12], r[13], strict=True
-            )
+            write_row(*w) for w in zip(r[8], r[9], r[10], r[11], r[12], r[13], strict=True)
         ]
     return row
 
 
 class CheckpointReads:
-    """Read plans of :class:`PostgresCheckpointSaver` (mixed in; uses its scope and serde)."""
+    """Read plans of :class:`PostgresCheckpointSaver` (mixed in; uses its scope)."""
 
     sql: CheckpointStatements
-    serde: Any
     user_id: str | None
     ttl: float | None
     refresh_on_read: bool
     _logs: LogCache
 
-    def _clock(self) -> float:
-        raise NotImplementedError
+    # the saver's (SessionSaverBase): stored key of a thread id, and back; the TTL clock
+    _key: Callable[[str], str]
+    _public: Callable[[str], str]
+    _clock: Callable[[], float]
 
     # -- scope -------------------------------------------------------------------------------
-    def _tk(self, thread_id: str) -> str:
-        """The stored key of this saver's owner's thread ``thread_id``."""
-        return thread_key(self.user_id, thread_id)
-
     def _owner(self) -> str:
         return stored_user(self.user_id)
 
     def _expires_at(self, now: float) -> datetime | None:
         return None if self.ttl is None else when(now + self.ttl)
 
-    def _refresh(self, keys: set[str], now: float) -> Plan[None]:
+    def _refresh(self, pks: set[int], now: float) -> Plan[None]:
         """refresh_on_read: a read slides the expiry of the threads it returned."""
-        if self.refresh_on_read and self.ttl is not None and keys:
-            params = {"tks": sorted(keys), "now": when(now), "expires": self._expires_at(now)}
+        if self.refresh_on_read and self.ttl is not None and pks:
+            params = {"pks": sorted(pks), "now": when(now), "expires": self._expires_at(now)}
             yield hot(self.sql.refresh, params)
 
     # -- rows, values, logs ------------------------------------------------------------------
@@ -91,8 +102,8 @@ class CheckpointReads:
         pushed: dict[str, Any],
         limit: int | None,
         now: float,
-    ) -> Plan[builtins.list[tuple[str, Row]]]:
-        """(thread key, row) of the matching checkpoints, newest first."""
+    ) -> Plan[builtins.list[tuple[int, Row]]]:
+        """(thread row id, row) of the matching checkpoints, newest first."""
         sql = self.sql.listing(
             thread=thread_id is not None,
             ns=ns is not None,
@@ -104,7 +115,7 @@ class CheckpointReads:
         params = {
             "now": when(now),
             "owner": self._owner(),
-            "tk": None if thread_id is None else self._tk(thread_id),
+            "tk": None if thread_id is None else self._key(thread_id),
             "ns": ns,
             "cid": checkpoint_id,
             "before": before,
@@ -115,18 +126,18 @@ class CheckpointReads:
         return [(r[0], to_row(r)) for r in rows]
 
     def _assemble(
-        self, rows: builtins.list[tuple[str, Row]], cache: bool
+        self, codec: ValueCodec, rows: builtins.list[tuple[int, Row]], cache: bool
     ) -> Plan[builtins.list[CheckpointTuple]]:
         """Channel values (one statement) and missing log items (one) of ``rows``."""
-        keys = {row.thread_id: tk for tk, row in rows}
-        asm = TupleAssembler(self.serde, [row for _, row in rows], self._logs)
+        pks = {row.thread_id: pk for pk, row in rows}
+        asm = TupleAssembler(codec, [row for _, row in rows], self._logs, public=self._public)
         wanted = asm.blob_keys()
         blobs: dict[BlobKey, Typed | None] = dict.fromkeys(wanted)
         if wanted:
             found = yield hot(
                 self.sql.blob_values,
                 {
-                    "tks": [keys[k[0]] for k in wanted],
+                    "pks": [pks[k[0]] for k in wanted],
                     "nss": [k[1] for k in wanted],
                     "channels": [k[2] for k in wanted],
                     "versions": [k[3] for k in wanted],
@@ -134,7 +145,8 @@ class CheckpointReads:
                 "all",
             )
             for ord_, typ, blob in found:
-                blobs[wanted[ord_ - 1]] = (typ, bytes(blob))
+                key = wanted[ord_ - 1]
+                blobs[key] = unpack(typ, blob, f"channel {key[2]!r} version {key[3]}")
         ranges = asm.log_ranges(asm.set_blobs(blobs))
         logs: dict[LogKey, builtins.list[Typed]] = {key: [] for key in ranges}
         fetch = [(key, start, end) for key, (start, end) in ranges.items() if end > start]
@@ -142,7 +154,7 @@ class CheckpointReads:
             items = yield hot(
                 self.sql.log_items,
                 {
-                    "tks": [keys[k[0]] for k, _, _ in fetch],
+                    "pks": [pks[k[0]] for k, _, _ in fetch],
                     "nss": [k[1] for k, _, _ in fetch],
                     "log_ids": [k[2] for k, _, _ in fetch],
                     "starts": [s for _, s, _ in fetch],
@@ -151,12 +163,15 @@ class CheckpointReads:
                 "all",
             )
             for ord_, typ, blob in items:
-                logs[fetch[ord_ - 1][0]].append((typ, bytes(blob)))
+                key = fetch[ord_ - 1][0]
+                logs[key].append(unpack(typ, blob, f"an item of log {key[2]}"))
         asm.set_logs(logs)
         return asm.tuples(self._logs if cache else None)
 
     # -- get_tuple / list --------------------------------------------------------------------
-    def _get_tuple_plan(self, config: RunnableConfig) -> Plan[CheckpointTuple | None]:
+    def _get_tuple_plan(
+        self, codec: ValueCodec, config: RunnableConfig
+    ) -> Plan[CheckpointTuple | None]:
         t = target(config)
         now = self._clock()
         rows = yield from self._rows(
@@ -171,10 +186,11 @@ class CheckpointReads:
         if not rows:
             return None
         yield from self._refresh({rows[0][0]}, now)
-        return (yield from self._assemble(rows, cache=True))[0]
+        return (yield from self._assemble(codec, rows, cache=True))[0]
 
     def _list_plan(
         self,
+        codec: ValueCodec,
         config: RunnableConfig | None,
         filter: dict[str, Any] | None,
         before: RunnableConfig | None,
@@ -200,50 +216,47 @@ class CheckpointReads:
             now=now,
         )
         if local:
-            rows = [(tk, r) for tk, r in rows if matches(json.loads(r.metadata), local)]
+            rows = [(pk, r) for pk, r in rows if matches(json.loads(r.metadata), local)]
             if limit is not None:
                 rows = rows[: max(limit, 0)]
-        yield from self._refresh({tk for tk, _ in rows}, now)
+        yield from self._refresh({pk for pk, _ in rows}, now)
         out: builtins.list[CheckpointTuple] = []
         for i in range(0, len(rows), ASSEMBLE_PAGE):
-            out += yield from self._assemble(rows[i : i + ASSEMBLE_PAGE], cache=False)
+            out += yield from self._assemble(codec, rows[i : i + ASSEMBLE_PAGE], cache=False)
         return out
 
     # -- DeltaChannel history ----------------------------------------------------------------
     def _walk(
-        self, tk: str, tid: str, ns: str, start: str | None, channels: Sequence[str]
+        self,
+        codec: ValueCodec,
+        pk: int,
+        key: str,
+        ns: str,
+        start: str | None,
+        channels: Sequence[str],
     ) -> Plan[DeltaWalk]:
         """Walk the parent chain from ``start``: two statements per page of 256 ancestors."""
         walk = DeltaWalk(channels, start)
         while not walk.done:
             chain = yield hot(
                 self.sql.chain,
-                {"tk": tk, "ns": ns, "cid": walk.cursor, "page": CHAIN_PAGE},
+                {"pk": pk, "ns": ns, "cid": walk.cursor, "page": CHAIN_PAGE},
                 "all",
             )
             links = [
-                link_of(self.serde, tid, cid, parent, (typ, bytes(ck)))
+                link_of(codec, key, cid, parent, unpack(typ, ck, f"checkpoint {cid}"), ns=ns)
                 for cid, parent, typ, ck in chain
             ]
             pairs = sorted(walk.pairs(links))
             stored: set[tuple[str, str]] = set()
             if pairs:
-                found = yield hot(
-                    self.sql.stored_pairs,
-                    {
-                        "tk": tk,
-                        "ns": ns,
-                        "channels": [p[0] for p in pairs],
-                        "versions": [p[1] for p in pairs],
-                    },
-                    "all",
-                )
+                found = yield hot(self.sql.stored_pairs, pairs_params(pk, ns, pairs), "all")
                 stored = {(ch, ver) for ch, ver in found}
             walk.advance(links, stored)
         return walk
 
     def _history_plan(
-        self, config: RunnableConfig, channels: Sequence[str]
+        self, codec: ValueCodec, config: RunnableConfig, channels: Sequence[str]
     ) -> Plan[dict[str, Any]]:
         """Writes and seed of each DeltaChannel along the parent chain, in a bounded number of
         statements: the target, two per 256 ancestors, the writes, the seeds (and their logs)."""
@@ -262,53 +275,44 @@ class CheckpointReads:
         )
         if not rows:
             return empty_history(channels)
-        tk, row = rows[0]
-        yield from self._refresh({tk}, now)
-        walk = yield from self._walk(tk, t.thread_id, t.ns, row.parent_id, channels)
+        pk, row = rows[0]
+        key = row.thread_id
+        yield from self._refresh({pk}, now)
+        walk = yield from self._walk(codec, pk, key, t.ns, row.parent_id, channels)
         writes: dict[str, builtins.list[WriteRow]] = {}
         if walk.visited:
             found = yield hot(
                 self.sql.chain_writes,
-                {"tk": tk, "ns": t.ns, "cids": walk.visited, "channels": walk.channels},
+                {"pk": pk, "ns": t.ns, "cids": walk.visited, "channels": walk.channels},
                 "all",
             )
-            for cid, task, idx, path, channel, typ, value in found:
-                writes.setdefault(cid, []).append(
-                    WriteRow(task, int(idx), path, channel, typ, bytes(value))
-                )
+            for cid, *write in found:
+                writes.setdefault(cid, []).append(write_row(*write))
         seeds: dict[str, Any] = {}
         if walk.seeds:
-            pairs = sorted(walk.seeds.items())
             found = yield hot(
-                self.sql.pair_values,
-                {
-                    "tk": tk,
-                    "ns": t.ns,
-                    "channels": [p[0] for p in pairs],
-                    "versions": [p[1] for p in pairs],
-                },
-                "all",
+                self.sql.pair_values, pairs_params(pk, t.ns, sorted(walk.seeds.items())), "all"
             )
-            for channel, _version, typ, blob in found:
+            for channel, version, typ, blob in found:
+                typed = unpack(typ, blob, f"channel {channel!r} version {version}")
                 log = None
-                if typ == LOGREF:
-                    log_id, length = decode_ref(blob)
+                if typed[0] == LOGREF:
+                    log_id, length = decode_ref(typed[1])
                     items = yield hot(
                         self.sql.log_prefix,
-                        {"tk": tk, "ns": t.ns, "log_id": log_id, "n": length},
+                        {"pk": pk, "ns": t.ns, "log_id": log_id, "n": length},
                         "all",
                     )
-                    log = [(ty, bytes(b)) for ty, b in items]
+                    log = [unpack(ty, b, f"an item of log {log_id}") for ty, b in items]
                 seeds[channel] = decode_value(
-                    self.serde, (typ, bytes(blob)), log, channel, t.thread_id
+                    codec, typed, log, channel, t.thread_id, key=key, ns=t.ns, version=version
                 )
-        return walk.history(self.serde, t.thread_id, writes, seeds)
+        return walk.history(codec, t.thread_id, writes, seeds, key=key, ns=t.ns)
 
     # -- threads -----------------------------------------------------------------------------
     def _list_threads_plan(self) -> Plan[builtins.list[ThreadInfo]]:
-        rows = yield hot(
-            self.sql.list_threads, {"owner": self._owner(), "now": when(self._clock())}, "all"
-        )
+        params = {"owner": self._owner(), "now": when(self._clock())}
+        rows = yield hot(self.sql.list_threads, params, "all")
         return [
             ThreadInfo(tid, self.user_id, created, updated, expires, int(count))
             for tid, created, updated, expires, count in rows
@@ -316,12 +320,12 @@ class CheckpointReads:
 
     def _thread_info_plan(self, thread_id: str) -> Plan[dict[str, Any] | None]:
         """Owner, timestamps (epoch seconds), checkpoint count and stored bytes of a thread."""
-        tk = self._tk(thread_id)
-        rows = yield Query(self.sql.live_thread, {"tk": tk, "now": when(self._clock())}, "all")
+        params = {"tk": self._key(thread_id), "now": when(self._clock())}
+        rows = yield Query(self.sql.live_thread, params, "all")
         if not rows:
             return None
-        _tid, created, updated, expires = rows[0]
-        sizes = yield Query(self.sql.thread_bytes, {"tk": tk}, "all")
+        pk, created, updated, expires = rows[0]
+        sizes = yield Query(self.sql.thread_bytes, {"pk": pk}, "all")
         count, total = sizes[0]
         return {
             "thread_id": thread_id,

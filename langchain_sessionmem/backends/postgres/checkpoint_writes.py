@@ -3,14 +3,15 @@
 A ``put`` is one statement in autocommit (thread upsert, log appends, channel values, the
 checkpoint). Its steps rebase the channels whose log another writer grew and retry; a thread that
 expired is dropped and written afresh in one transaction. Maintenance (copy, prune) runs as one
-short transaction each. No I/O here: the saver drives these sync or async.
+short transaction each. Values are packed (:mod:`.packing`) on the way in. No I/O here: the saver
+drives these sync or async, with the owner's codec.
 """
 
 from __future__ import annotations
 
 import builtins  # `list` is a method name of savers: annotations after it say builtins.list
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import psycopg.errors
@@ -20,10 +21,18 @@ from langgraph.checkpoint.base import ChannelVersions, Checkpoint, CheckpointMet
 from ..._steps import Steps
 from ...checkpoint.config import Target, target
 from ...checkpoint.delta import delta_channels
-from ...checkpoint.linear import LOGREF, LogCache, PutPlan, decode_ref
+from ...checkpoint.linear import LOGREF, PutPlan, decode_ref, plan_put
+from ...checkpoint.values import (
+    ValueCodec,
+    blob_place,
+    checkpoint_place,
+    log_place,
+    write_place,
+)
 from ...checkpoint.writes import WriteRow, plan_writes
 from ...errors import ConflictError, InvalidIdError
 from .checkpoint_reads import CheckpointReads, when
+from .packing import pack, unpack
 from .queries import Plan, Query, Run, hot
 
 SaverSteps = Steps[Run, Any]
@@ -41,12 +50,11 @@ def _dedupe(rows: Sequence[WriteRow]) -> builtins.list[WriteRow]:
 class CheckpointWrites(CheckpointReads):
     """Write plans and steps of :class:`PostgresCheckpointSaver` (mixed in)."""
 
-    _logs: LogCache
-    _plan: Callable[..., PutPlan]  # SessionSaverBase's: serializes a put once
+    linear: bool
 
     def _thread_params(self, thread_id: str, now: float) -> dict[str, Any]:
         return {
-            "tk": self._tk(thread_id),
+            "tk": self._key(thread_id),
             "owner": self._owner(),
             "tid": thread_id,
             "now": when(now),
@@ -62,11 +70,10 @@ class CheckpointWrites(CheckpointReads):
             yield Query(self.sql.drop_expired_one, params)
         apps = list(plan.appends.values())
         items = [
-            (a.log_id, a.start + i, typ, data)
-            for a in apps
-            for i, (typ, data) in enumerate(a.items)
+            (a.log_id, a.start + i, *pack(typed)) for a in apps for i, typed in enumerate(a.items)
         ]
-        blobs = list(plan.blobs.items())
+        blobs = [(key, pack(typed)) for key, typed in plan.blobs.items()]
+        ckpt = pack(plan.ckpt)
         params.update(
             ns=plan.ns,
             app_logs=[a.log_id for a in apps],
@@ -81,10 +88,9 @@ class CheckpointWrites(CheckpointReads):
             values=[typed[1] for _, typed in blobs],
             cid=plan.checkpoint_id,
             parent=plan.parent_id,
-            ctype=plan.ckpt[0],
-            ckpt=plan.ckpt[1],
+            ctype=ckpt[0],
+            ckpt=ckpt[1],
             metadata=plan.metadata,
-            run=plan.run_id,
         )
         rows = yield hot(self.sql.put, params, "all")
         live, moved = rows[0]
@@ -92,12 +98,23 @@ class CheckpointWrites(CheckpointReads):
 
     def _put_steps(
         self,
+        codec: ValueCodec,
         config: RunnableConfig,
         checkpoint: Checkpoint,
         metadata: CheckpointMetadata,
         new_versions: ChannelVersions,
     ) -> SaverSteps:
-        plan = self._plan(config, checkpoint, metadata, new_versions)
+        t = target(config)
+        plan = plan_put(
+            codec,
+            self._logs,
+            config,
+            checkpoint,
+            metadata,
+            new_versions,
+            linear=self.linear,
+            key=self._key(t.thread_id),
+        )
         restart = False
         for _ in range(2 * len(plan.appends) + 4):
             try:
@@ -124,12 +141,18 @@ class CheckpointWrites(CheckpointReads):
 
     # -- put_writes --------------------------------------------------------------------------
     def _put_writes_plan(
-        self, t: Target, rows: Sequence[WriteRow], task_id: str, task_path: str, restart: bool
+        self,
+        t: Target,
+        rows: Sequence[WriteRow],
+        task_id: str,
+        task_path: str,
+        restart: bool,
     ) -> Plan[bool]:
         now = self._clock()
         params = self._thread_params(t.thread_id, now)
         if restart:
             yield Query(self.sql.drop_expired_one, params)
+        packed = [pack((w.type, w.value)) for w in rows]
         params.update(
             ns=t.ns,
             cid=t.checkpoint_id,
@@ -137,14 +160,15 @@ class CheckpointWrites(CheckpointReads):
             path=task_path or "",
             idxs=[w.idx for w in rows],
             channels=[w.channel for w in rows],
-            types=[w.type for w in rows],
-            values=[w.value for w in rows],
+            types=[typ for typ, _ in packed],
+            values=[value for _, value in packed],
         )
         found = yield hot(self.sql.put_writes, params, "all")
         return bool(found[0][0])
 
     def _put_writes_steps(
         self,
+        codec: ValueCodec,
         config: RunnableConfig,
         writes: Sequence[tuple[str, Any]],
         task_id: str,
@@ -153,9 +177,19 @@ class CheckpointWrites(CheckpointReads):
         t = target(config)
         if t.checkpoint_id is None:
             raise InvalidIdError(
-                "put_writes needs a config with a checkpoint_id (the checkpoint the writes belong to)"
+                "put_writes needs a config with a checkpoint_id (the checkpoint the writes "
+                "belong to)"
             )
-        rows = _dedupe(plan_writes(self.serde, writes, task_id, task_path))
+        rows = plan_writes(
+            codec,
+            writes,
+            task_id,
+            task_path,
+            key=self._key(t.thread_id),
+            ns=t.ns,
+            checkpoint_id=t.checkpoint_id,
+        )
+        rows = _dedupe(rows)
         if not rows:
             return None
         if not (yield Run(self._put_writes_plan(t, rows, task_id, task_path, False))):
@@ -164,8 +198,9 @@ class CheckpointWrites(CheckpointReads):
 
     # -- deletes -----------------------------------------------------------------------------
     def _delete_thread_plan(self, thread_id: str) -> Plan[None]:
-        yield hot(self.sql.delete_thread, {"tk": self._tk(thread_id)})
-        self._logs.drop_thread(thread_id)
+        key = self._key(thread_id)
+        yield hot(self.sql.delete_thread, {"tk": key})
+        self._logs.drop_thread(key)
 
     def _delete_for_runs_plan(self, run_ids: Sequence[str]) -> Plan[int]:
         runs = [str(r) for r in run_ids]
@@ -175,55 +210,88 @@ class CheckpointWrites(CheckpointReads):
         return int(rows[0][0])
 
     def _delete_user_threads_plan(self) -> Plan[int]:
-        rows = yield Query(
-            self.sql.delete_owner, {"owner": self._owner(), "now": when(self._clock())}, "all"
-        )
-        return int(rows[0][0])
+        params = {"owner": self._owner(), "now": when(self._clock())}
+        rows = yield Query(self.sql.delete_owner, params, "all")
+        for key, _live in rows:  # nothing of the erased owner stays decoded in this process
+            self._logs.drop_thread(key)
+        return sum(bool(live) for _key, live in rows)
 
     def _purge_expired_plan(self) -> Plan[int]:
         rows = yield Query(self.sql.purge_expired, {"now": when(self._clock())}, "all")
         return int(rows[0][0])
 
     # -- copy and prune (each one transaction) -----------------------------------------------
-    def _copy_thread_plan(self, source: str, dest: str) -> Plan[None]:
+    def _copy_thread_plan(self, codec: ValueCodec, source: str, dest: str) -> Plan[None]:
+        """Every row of ``source`` under a new thread row for ``dest`` (which is replaced)."""
         now = self._clock()
-        src = self._tk(source)
+        src = self._key(source)
         found = yield Query(self.sql.live_thread, {"tk": src, "now": when(now)}, "all")
         if not found or source == dest:
             return
         params = self._thread_params(dest, now)
         yield Query(self.sql.delete_thread, params)
-        yield Query(self.sql.copy_thread, {**params, "dst": params["tk"], "src": src})
-        self._logs.drop_thread(dest)
+        if not codec.sealing:
+            yield Query(self.sql.copy_thread, {**params, "src": found[0][0]})
+        else:
+            yield from self._copy_resealed(codec, found[0][0], src, params)
+        self._logs.drop_thread(params["tk"])
 
-    def _prune_plan(self, thread_id: str) -> Plan[None]:
+    def _copy_resealed(
+        self, codec: ValueCodec, src_pk: int, src: str, params: dict[str, Any]
+    ) -> Plan[None]:
+        """``copy_thread`` under encryption: values are bound to their thread key, so each is
+        opened at its old place and sealed at its new one, then the rows are inserted."""
+        dst, shown = params["tk"], params["tid"]
+        rows = yield Query(self.sql.copy_thread_row, params, "all")
+        dst_pk = rows[0][0]
+        places = {
+            "checkpoints": lambda k, r: checkpoint_place(k, r[1], r[0]),
+            "blobs": lambda k, r: blob_place(k, r[0], r[1], r[2]),
+            "writes": lambda k, r: write_place(k, r[1], r[0], r[2], r[3]),
+            "logs": lambda k, r: log_place(k, r[0], r[1], r[2]),
+        }
+        for table, (select, insert, at) in self.sql.thread_copies.items():
+            found = yield Query(select, {"pk": src_pk}, "all")
+            out = []
+            for row in found:
+                typed = unpack(row[at], row[at + 1], f"a {table} row of {shown!r}")
+                old, new = places[table](src, row), places[table](dst, row)
+                typed = pack(codec.reseal(typed, old, new, table, shown))
+                out.append((*row[:at], *typed, *row[at + 2 :]))
+            if out:
+                columns = {f"c{i}": list(c) for i, c in enumerate(zip(*out, strict=True))}
+                yield Query(insert, {"pk": dst_pk, **columns})
+
+    def _prune_plan(self, codec: ValueCodec, thread_id: str) -> Plan[None]:
         """keep_latest: the newest checkpoint per namespace and the ancestors its DeltaChannels
         replay stay with their writes; channel values and logs nothing kept refers to go."""
-        tk = self._tk(thread_id)
-        found = yield Query(self.sql.live_thread, {"tk": tk, "now": when(self._clock())}, "all")
+        key = self._key(thread_id)
+        found = yield Query(self.sql.live_thread, {"tk": key, "now": when(self._clock())}, "all")
         if not found:
             return
-        latest = yield Query(self.sql.latest_per_ns, {"tk": tk}, "all")
+        pk = found[0][0]
+        latest = yield Query(self.sql.latest_per_ns, {"pk": pk}, "all")
         keep = {(ns, cid) for ns, cid, _md in latest}
         for ns, cid, md in latest:
             if chans := delta_channels(json.loads(md)):
-                walk = yield from self._walk(tk, thread_id, ns, cid, chans)
+                walk = yield from self._walk(codec, pk, key, ns, cid, chans)
                 keep |= {(ns, c) for c in walk.visited}
         kept = sorted(keep)
         skeletons = yield Query(
             self.sql.prune_checkpoints,
-            {"tk": tk, "keep_ns": [k[0] for k in kept], "keep_ids": [k[1] for k in kept]},
+            {"pk": pk, "keep_ns": [k[0] for k in kept], "keep_ids": [k[1] for k in kept]},
             "all",
         )
         blobs: set[tuple[str, str, str]] = set()
-        for ns, typ, ckpt in skeletons:
-            versions = self.serde.loads_typed((typ, bytes(ckpt))).get("channel_versions", {})
-            blobs |= {(ns, ch, str(v)) for ch, v in versions.items()}
+        for ns, cid, typ, ckpt in skeletons:
+            typed = unpack(typ, ckpt, f"checkpoint {cid}")
+            skeleton = codec.load(typed, "checkpoint", thread_id, checkpoint_place(key, ns, cid))
+            blobs |= {(ns, ch, str(v)) for ch, v in skeleton.get("channel_versions", {}).items()}
         triples = sorted(blobs)
         refs = yield Query(
             self.sql.prune_blobs,
             {
-                "tk": tk,
+                "pk": pk,
                 "nss": [b[0] for b in triples],
                 "channels": [b[1] for b in triples],
                 "versions": [b[2] for b in triples],
@@ -231,9 +299,9 @@ class CheckpointWrites(CheckpointReads):
             },
             "all",
         )
-        logs = sorted({(ns, decode_ref(blob)[0]) for ns, blob in refs})
+        logs = sorted({(ns, decode_ref(bytes(blob))[0]) for ns, blob in refs})
         yield Query(
             self.sql.prune_logs,
-            {"tk": tk, "nss": [lg[0] for lg in logs], "log_ids": [lg[1] for lg in logs]},
+            {"pk": pk, "nss": [lg[0] for lg in logs], "log_ids": [lg[1] for lg in logs]},
         )
-        self._logs.drop_thread(thread_id)
+        self._logs.drop_thread(key)

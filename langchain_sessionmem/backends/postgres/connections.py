@@ -2,18 +2,20 @@
 
 A sync ``psycopg_pool.ConnectionPool`` (or the caller's), and per event loop a small set of asyncio
 connections reused from call to call (or the caller's ``AsyncConnectionPool``). Every connection is
-lent in autocommit, so none is ever left idle in transaction; schema setups registered by the
-engine and the saver run once, before the first statement. Errors that mean "cannot reach the
-server" become :class:`EngineUnavailableError` with the password redacted, here and only here.
+lent in autocommit, so none is ever left idle in transaction. The engine and the saver each pass
+their schema (versioned migrations) with their plans; it is applied once per process, before the
+first of them, so a store used only as a checkpointer makes no chat tables and the reverse. Errors
+that mean "cannot reach the server" become :class:`EngineUnavailableError` with the password
+redacted, here and only here.
 """
 
 from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager, nullcontext
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from ..._steps import adrive, drive
 from ...errors import (
@@ -39,6 +41,12 @@ except ImportError as exc:  # the backend is imported only when a PostgreSQL sto
     ) from exc
 
 T = TypeVar("T")
+
+
+class Schema(Protocol):
+    """Tables a component needs (``migrations.MigrationPlans``): ``plan()`` applies what is missing."""
+
+    def plan(self) -> Plan[Any]: ...
 
 
 def describe(conninfo: str) -> str:
@@ -199,37 +207,35 @@ class PostgresConnections:
         self._owns_pools = conninfo is not None
         self._loop_pools: PerLoop[LoopConnections] = PerLoop(self._new_loop_pool)
         self._lock = threading.Lock()
-        self._setups: list[Callable[[], Plan[None]]] = []
-        self._done: set[int] = set()
+        self._ready: set[Schema] = set()
         self._closed = False
 
-    # -- schema setups ---------------------------------------------------------------------
-    def add_setup(self, setup: Callable[[], Plan[None]]) -> None:
-        """Run ``setup()`` (schema statements) once, in a transaction, before the next statement."""
-        self._setups.append(setup)
+    # -- schemas ---------------------------------------------------------------------------
+    def _pending(self, schema: Schema | None) -> bool:
+        return schema is not None and schema not in self._ready
 
-    def _pending(self) -> list[tuple[int, Callable[[], Plan[None]]]]:
-        return [(i, s) for i, s in enumerate(self._setups) if i not in self._done]
-
-    def _set_up(self, conn: psycopg.Connection[Any]) -> None:
-        for i, setup in self._pending():
+    def _set_up(self, conn: psycopg.Connection[Any], schema: Schema | None) -> None:
+        """Apply ``schema``'s migrations once per process, in one transaction, before its plans."""
+        if self._pending(schema):
+            assert schema is not None
             with conn.transaction():
-                drive(setup(), lambda q: _execute(conn, q, False))
-            self._done.add(i)
+                drive(schema.plan(), lambda q: _execute(conn, q, False))
+            self._ready.add(schema)
 
-    async def _aset_up(self, conn: psycopg.AsyncConnection[Any]) -> None:
-        for i, setup in self._pending():
+    async def _aset_up(self, conn: psycopg.AsyncConnection[Any], schema: Schema | None) -> None:
+        if self._pending(schema):
+            assert schema is not None
             async with conn.transaction():
-                await adrive(setup(), lambda q: _aexecute(conn, q, False))
-            self._done.add(i)
+                await adrive(schema.plan(), lambda q: _aexecute(conn, q, False))
+            self._ready.add(schema)
 
-    def set_up_now(self) -> None:
-        """Run the pending schema setups now (``saver.setup()``), on a pooled connection."""
-        with self.connection():
+    def set_up(self, schema: Schema) -> None:
+        """Apply ``schema`` now (``saver.setup()``); a no-op once done in this process."""
+        with self.connection(schema):
             pass
 
-    async def aset_up_now(self) -> None:
-        async with self.aconnection():
+    async def aset_up(self, schema: Schema) -> None:
+        async with self.aconnection(schema):
             pass
 
     def _prepare(self, query: Query) -> bool | None:
@@ -279,7 +285,12 @@ class PostgresConnections:
     # -- sync ------------------------------------------------------------------------------
     @property
     def pool(self) -> ConnectionPool[Any]:
-        """The sync pool, made on first use (after the schema setups ran)."""
+        """The sync pool, made on first use."""
+        return self._sync_pool(None)
+
+    def _sync_pool(self, schema: Schema | None) -> ConnectionPool[Any]:
+        """The sync pool; when made here with ``schema`` pending, that runs first on a direct
+        connection, so a dead server fails fast instead of after the pool's timeout."""
         if self._closed:
             raise self._closed_error()
         if self._pool is None:
@@ -287,9 +298,9 @@ class PostgresConnections:
                 raise self._no_pool("sync")
             with self._lock:
                 if self._pool is None:
-                    if self._pending():  # one direct connection: a dead server fails fast
+                    if self._pending(schema):
                         with self.guard(), psycopg.connect(self.conninfo, **self._kwargs) as conn:
-                            self._set_up(conn)
+                            self._set_up(conn, schema)
                     self._pool = ConnectionPool(
                         self.conninfo,
                         kwargs=self._kwargs,
@@ -300,23 +311,24 @@ class PostgresConnections:
         return self._pool
 
     @contextmanager
-    def connection(self) -> Iterator[psycopg.Connection[Any]]:
-        """A pooled autocommit connection (one that is not is switched for the block)."""
-        pool = self.pool
+    def connection(self, schema: Schema | None = None) -> Iterator[psycopg.Connection[Any]]:
+        """A pooled autocommit connection (one that is not is switched for the block), after
+        ``schema``'s migrations."""
+        pool = self._sync_pool(schema)
         with self.guard(), pool.connection() as conn:
             restore = not conn.autocommit
             conn.autocommit = True
-            if self._pending():
-                self._set_up(conn)
+            self._set_up(conn, schema)
             try:
                 yield conn
             finally:
                 if restore and not conn.closed:
                     conn.autocommit = False
 
-    def run(self, plan: Plan[T], *, write: bool = False) -> T:
-        """Drive ``plan`` on a pooled connection: in autocommit, or as one transaction."""
-        with self.connection() as conn, conn.transaction() if write else nullcontext():
+    def run(self, plan: Plan[T], *, write: bool = False, schema: Schema | None = None) -> T:
+        """Drive ``plan`` on a pooled connection: in autocommit, or as one transaction; the
+        tables of ``schema`` are made first if this process has not seen them yet."""
+        with self.connection(schema) as conn, conn.transaction() if write else nullcontext():
             return drive(plan, lambda q: _execute(conn, q, self._prepare(q)))
 
     # -- async -----------------------------------------------------------------------------
@@ -329,40 +341,44 @@ class PostgresConnections:
             timeout=self._pool_options["timeout"],
         )
 
-    async def apool(self) -> AsyncConnectionPool[Any] | LoopConnections:
-        """The given async pool, or this event loop's connections (after the schema setups)."""
+    async def apool(
+        self, schema: Schema | None = None
+    ) -> AsyncConnectionPool[Any] | LoopConnections:
+        """The given async pool, or this event loop's connections (``schema`` applied first on
+        a direct connection when they are made here)."""
         if self._closed:
             raise self._closed_error()
         if self._apool is not None:
             return self._apool
         if self.conninfo is None:
             raise self._no_pool("async")
-        if self._loop_pools.peek() is None and self._pending():
+        if self._loop_pools.peek() is None and self._pending(schema):
             with self.guard():
                 async with await psycopg.AsyncConnection.connect(
                     self.conninfo, **self._kwargs
                 ) as conn:
-                    await self._aset_up(conn)
+                    await self._aset_up(conn, schema)
         return self._loop_pools.get()
 
     @asynccontextmanager
-    async def aconnection(self) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
+    async def aconnection(
+        self, schema: Schema | None = None
+    ) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
         """The asyncio twin of :meth:`connection`."""
-        pool = await self.apool()
+        pool = await self.apool(schema)
         with self.guard():
             async with pool.connection() as conn:
                 restore = not conn.autocommit
                 await conn.set_autocommit(True)
-                if self._pending():
-                    await self._aset_up(conn)
+                await self._aset_up(conn, schema)
                 try:
                     yield conn
                 finally:
                     if restore and not conn.closed:
                         await conn.set_autocommit(False)
 
-    async def arun(self, plan: Plan[T], *, write: bool = False) -> T:
-        async with self.aconnection() as conn:
+    async def arun(self, plan: Plan[T], *, write: bool = False, schema: Schema | None = None) -> T:
+        async with self.aconnection(schema) as conn:
             if write:
                 async with conn.transaction():
                     return await adrive(plan, lambda q: _aexecute(conn, q, self._prepare(q)))

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 import psycopg.errors
 
@@ -21,9 +21,10 @@ from ...records import EncodedMessage, Record, SessionInfo, SessionKey
 from .connections import PostgresConnections
 from .migrations import HISTORY, MigrationPlans
 from .plans import Lost, Plans, encode_cursor
-from .queries import Run
+from .queries import Plan, Run
 from .statements import Statements
 
+T = TypeVar("T")
 _UNIQUE_RETRIES = 5
 ORDERS = ("updated_desc",)
 
@@ -49,13 +50,18 @@ class PostgresEngine:
         self.plans = Plans(self.sql, ttl, refresh_on_read, clock)
         self.refresh_on_read = self.plans.refresh_on_read
         self.migrations = MigrationPlans(namespace, "history", HISTORY)
-        connections.add_setup(self.migrations.plan)
+
+    def _run(self, plan: Plan[T], write: bool = False) -> T:
+        return self.connections.run(plan, write=write, schema=self.migrations)
+
+    async def _arun(self, plan: Plan[T], write: bool = False) -> T:
+        return await self.connections.arun(plan, write=write, schema=self.migrations)
 
     def _send(self, run: Run) -> Any:
-        return self.connections.run(run.plan, write=run.write)
+        return self._run(run.plan, write=run.write)
 
     async def _asend(self, run: Run) -> Any:
-        return await self.connections.arun(run.plan, write=run.write)
+        return await self._arun(run.plan, write=run.write)
 
     # -- the operations that take more than one plan ---------------------------------------
     def _append(self, key: SessionKey, messages: Sequence[EncodedMessage]) -> Steps[Run, int]:
@@ -93,65 +99,65 @@ class PostgresEngine:
         return await adrive(self._cas_state(key, expected_version, data), self._asend)
 
     def tail(self, key: SessionKey, k: int | None) -> list[Record]:
-        return self.connections.run(self.plans.tail(key, k))
+        return self._run(self.plans.tail(key, k))
 
     async def atail(self, key: SessionKey, k: int | None) -> list[Record]:
-        return await self.connections.arun(self.plans.tail(key, k))
+        return await self._arun(self.plans.tail(key, k))
 
     def range(self, key: SessionKey, start: int, end: int | None) -> list[Record]:
-        return self.connections.run(self.plans.range(key, start, end))
+        return self._run(self.plans.range(key, start, end))
 
     async def arange(self, key: SessionKey, start: int, end: int | None) -> list[Record]:
-        return await self.connections.arun(self.plans.range(key, start, end))
+        return await self._arun(self.plans.range(key, start, end))
 
     def count(self, key: SessionKey) -> int:
-        return self.connections.run(self.plans.count(key))
+        return self._run(self.plans.count(key))
 
     async def acount(self, key: SessionKey) -> int:
-        return await self.connections.arun(self.plans.count(key))
+        return await self._arun(self.plans.count(key))
 
     def get_state(self, key: SessionKey) -> tuple[int, bytes | None]:
-        return self.connections.run(self.plans.get_state(key))
+        return self._run(self.plans.get_state(key))
 
     async def aget_state(self, key: SessionKey) -> tuple[int, bytes | None]:
-        return await self.connections.arun(self.plans.get_state(key))
+        return await self._arun(self.plans.get_state(key))
 
     def get_user_state(self, user_id: str) -> tuple[int, bytes | None]:
-        return self.connections.run(self.plans.get_user_state(user_id))
+        return self._run(self.plans.get_user_state(user_id))
 
     async def aget_user_state(self, user_id: str) -> tuple[int, bytes | None]:
-        return await self.connections.arun(self.plans.get_user_state(user_id))
+        return await self._arun(self.plans.get_user_state(user_id))
 
     def cas_user_state(self, user_id: str, expected_version: int, data: bytes) -> bool:
-        return self.connections.run(self.plans.cas_user_state(user_id, expected_version, data))
+        return self._run(self.plans.cas_user_state(user_id, expected_version, data))
 
     async def acas_user_state(self, user_id: str, expected_version: int, data: bytes) -> bool:
         plan = self.plans.cas_user_state(user_id, expected_version, data)
-        return await self.connections.arun(plan)
+        return await self._arun(plan)
 
     def delete_session(self, key: SessionKey) -> bool:
-        return self.connections.run(self.plans.delete_session(key), write=True)
+        return self._run(self.plans.delete_session(key), write=True)
 
     async def adelete_session(self, key: SessionKey) -> bool:
-        return await self.connections.arun(self.plans.delete_session(key), write=True)
+        return await self._arun(self.plans.delete_session(key), write=True)
 
     def pop(self, key: SessionKey, n: int) -> list[Record]:
-        return self.connections.run(self.plans.pop(key, n))
+        return self._run(self.plans.pop(key, n))
 
     async def apop(self, key: SessionKey, n: int) -> list[Record]:
-        return await self.connections.arun(self.plans.pop(key, n))
+        return await self._arun(self.plans.pop(key, n))
 
     def get_user_key(self, user_id: str) -> bytes | None:
-        return self.connections.run(self.plans.get_user_key(user_id))
+        return self._run(self.plans.get_user_key(user_id))
 
     async def aget_user_key(self, user_id: str) -> bytes | None:
-        return await self.connections.arun(self.plans.get_user_key(user_id))
+        return await self._arun(self.plans.get_user_key(user_id))
 
     def create_user_key(self, user_id: str, wrapped: bytes) -> bytes:
-        return self.connections.run(self.plans.create_user_key(user_id, wrapped))
+        return self._run(self.plans.create_user_key(user_id, wrapped))
 
     async def acreate_user_key(self, user_id: str, wrapped: bytes) -> bytes:
-        return await self.connections.arun(self.plans.create_user_key(user_id, wrapped))
+        return await self._arun(self.plans.create_user_key(user_id, wrapped))
 
     def list_sessions(
         self,
@@ -163,7 +169,7 @@ class PostgresEngine:
     ) -> list[SessionInfo]:
         """Live sessions, newest first; ``limit`` / ``after`` (see :meth:`cursor`) page them."""
         _check_order(order)
-        return self.connections.run(self.plans.list_sessions(user_id, limit, after))
+        return self._run(self.plans.list_sessions(user_id, limit, after))
 
     async def alist_sessions(
         self,
@@ -174,7 +180,7 @@ class PostgresEngine:
         order: str = "updated_desc",
     ) -> list[SessionInfo]:
         _check_order(order)
-        return await self.connections.arun(self.plans.list_sessions(user_id, limit, after))
+        return await self._arun(self.plans.list_sessions(user_id, limit, after))
 
     @staticmethod
     def cursor(info: SessionInfo) -> str:
@@ -182,16 +188,16 @@ class PostgresEngine:
         return encode_cursor(info.updated_at, info.session_id)
 
     def delete_user(self, user_id: str | None) -> int:
-        return self.connections.run(self.plans.delete_user(user_id), write=True)
+        return self._run(self.plans.delete_user(user_id), write=True)
 
     async def adelete_user(self, user_id: str | None) -> int:
-        return await self.connections.arun(self.plans.delete_user(user_id), write=True)
+        return await self._arun(self.plans.delete_user(user_id), write=True)
 
     def purge_expired(self) -> int:
-        return self.connections.run(self.plans.purge_expired(), write=True)
+        return self._run(self.plans.purge_expired(), write=True)
 
     async def apurge_expired(self) -> int:
-        return await self.connections.arun(self.plans.purge_expired(), write=True)
+        return await self._arun(self.plans.purge_expired(), write=True)
 
     def close(self) -> None:
         self.connections.close()

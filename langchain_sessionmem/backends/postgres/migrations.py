@@ -79,14 +79,18 @@ HISTORY: list[Migration] = [
 """The chat-history tables. Step 1 uses ``IF NOT EXISTS``: databases made before versioning adopt it."""
 
 _KEY = 'TEXT COLLATE "C" NOT NULL'  # byte order: checkpoint ids sort as in Python, fast compares
+_THREAD = 'thread BIGINT NOT NULL REFERENCES "{ns}_cp_threads" (id) ON DELETE CASCADE'
 
 CHECKPOINT: list[Migration] = [
     Migration(
         1,
         "checkpointer threads, checkpoints, channel values, pending writes and message logs",
         (
+            # A thread's rows hang off its row here: deleting it (erase, delete_thread, the TTL
+            # sweep) removes them all, and a write racing the delete lands in a new thread row.
             f"""CREATE TABLE IF NOT EXISTS "{{ns}}_cp_threads" (
-    thread_key {_KEY} PRIMARY KEY,
+    id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    thread_key {_KEY} UNIQUE,
     owner TEXT NOT NULL,
     thread_id TEXT NOT NULL,
     created_at TIMESTAMPTZ NOT NULL,
@@ -98,29 +102,26 @@ CHECKPOINT: list[Migration] = [
     WHERE expires_at IS NOT NULL""",
             # (thread, id, ns): one index serves "newest of a namespace" and "newest of a thread"
             f"""CREATE TABLE IF NOT EXISTS "{{ns}}_cp_checkpoints" (
-    thread_key {_KEY},
+    {_THREAD},
     checkpoint_id {_KEY},
     ns {_KEY},
     parent_id TEXT COLLATE "C",
     type TEXT NOT NULL,
     ckpt BYTEA NOT NULL,
     metadata JSONB NOT NULL,
-    run_id TEXT,
-    PRIMARY KEY (thread_key, checkpoint_id, ns)
+    PRIMARY KEY (thread, checkpoint_id, ns)
 )""",
-            """CREATE INDEX IF NOT EXISTS "{ns}_cp_runs" ON "{ns}_cp_checkpoints" (run_id)
-    WHERE run_id IS NOT NULL""",
             f"""CREATE TABLE IF NOT EXISTS "{{ns}}_cp_blobs" (
-    thread_key {_KEY},
+    {_THREAD},
     ns {_KEY},
     channel {_KEY},
     version {_KEY},
     type TEXT NOT NULL,
     blob BYTEA NOT NULL,
-    PRIMARY KEY (thread_key, ns, channel, version)
+    PRIMARY KEY (thread, ns, channel, version)
 )""",
             f"""CREATE TABLE IF NOT EXISTS "{{ns}}_cp_writes" (
-    thread_key {_KEY},
+    {_THREAD},
     checkpoint_id {_KEY},
     ns {_KEY},
     task_id {_KEY},
@@ -129,21 +130,22 @@ CHECKPOINT: list[Migration] = [
     channel TEXT NOT NULL,
     type TEXT NOT NULL,
     blob BYTEA NOT NULL,
-    PRIMARY KEY (thread_key, checkpoint_id, ns, task_id, idx)
+    PRIMARY KEY (thread, checkpoint_id, ns, task_id, idx)
 )""",
             f"""CREATE TABLE IF NOT EXISTS "{{ns}}_cp_logs" (
-    thread_key {_KEY},
+    {_THREAD},
     ns {_KEY},
     log_id {_KEY},
     seq INTEGER NOT NULL,
     type TEXT NOT NULL,
     blob BYTEA NOT NULL,
-    PRIMARY KEY (thread_key, ns, log_id, seq)
+    PRIMARY KEY (thread, ns, log_id, seq)
 )""",
         ),
     ),
 ]
-"""The checkpointer tables (``store.checkpointer()`` / ``PostgresCheckpointSaver.setup()``)."""
+"""The checkpointer tables (``store.checkpointer()`` / ``PostgresCheckpointSaver.setup()``).
+Values are packed by :mod:`.packing`; metadata stays JSONB (filterable, never packed)."""
 
 
 def check_namespace(ns: str) -> None:

@@ -12,7 +12,6 @@ advisory lock). Erase: rows are deleted; reclaiming their pages (VACUUM) is the 
 from __future__ import annotations
 
 import builtins  # `list` is a method name of savers: annotations after it say builtins.list
-import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from typing import Any, TypeVar
@@ -26,8 +25,9 @@ from langgraph.checkpoint.base import (
 )
 
 from ..._steps import Steps, adrive, drive
-from ...checkpoint.linear import LogCache
 from ...checkpoint.saver import SessionSaverBase
+from ...checkpoint.values import ValueCodec
+from ...crypto import Keyring
 from ...errors import ConfigurationError
 from ...ids import validate_id
 from ...records import ThreadInfo
@@ -51,6 +51,7 @@ class PostgresCheckpointSaver(CheckpointWrites, SessionSaverBase):
     """
 
     _sweeps = True  # expired rows stay until purge_expired() (or the sweep statement) runs
+    _keyed = True  # threads are rows found by thread_key(owner, thread_id)
 
     def __init__(
         self,
@@ -60,14 +61,8 @@ class PostgresCheckpointSaver(CheckpointWrites, SessionSaverBase):
         pool: Any = None,
         apool: Any = None,
         clock: Callable[[], float] = time.time,
-        encryption: Any = None,
         **options: Any,
     ) -> None:
-        if encryption is not None:
-            raise ConfigurationError(
-                "encrypted checkpoints are not available on PostgreSQL yet: build the store "
-                "without encryption= for its checkpointer, or use a SQLite or Redis store"
-            )
         self._clock_fn = clock
         super().__init__(**options)
         self._owns_connections = connections is None
@@ -81,9 +76,6 @@ class PostgresCheckpointSaver(CheckpointWrites, SessionSaverBase):
         self.connections = connections
         self.sql = CheckpointStatements(self.namespace)
         self.migrations = MigrationPlans(self.namespace, "checkpoint", CHECKPOINT)
-        connections.add_setup(self.migrations.plan)
-        self._caches: dict[str | None, LogCache] = {self.user_id: self._logs}
-        self._caches_lock = threading.Lock()
 
     @classmethod
     def from_conn_string(cls, conn_string: str, **options: Any) -> _Opened:
@@ -96,25 +88,25 @@ class PostgresCheckpointSaver(CheckpointWrites, SessionSaverBase):
     def _clock(self) -> float:
         return self._clock_fn()
 
-    def for_user(self, user_id: str | None) -> PostgresCheckpointSaver:
-        """The same saver (connections, sweeper) scoped to another user, with that user's cache."""
-        clone: PostgresCheckpointSaver = super().for_user(user_id)  # type: ignore[assignment]
-        with self._caches_lock:
-            clone._logs = self._caches.setdefault(clone.user_id, LogCache())
-        return clone
+    async def _acodec(self) -> ValueCodec:
+        """:meth:`_codec` without blocking the loop: a store's per-user key is fetched async."""
+        enc = self.encryption
+        if enc is not None and not isinstance(enc, Keyring) and hasattr(enc, "asealer"):
+            return ValueCodec(self.serde, await enc.asealer(self.user_id))
+        return self._codec()
 
     # -- drivers -------------------------------------------------------------------------------
-    def _send(self, run: Run) -> Any:
-        return self.connections.run(run.plan, write=run.write)
-
-    async def _asend(self, run: Run) -> Any:
-        return await self.connections.arun(run.plan, write=run.write)
-
     def _run(self, plan: Plan[T], write: bool = False) -> T:
-        return self.connections.run(plan, write=write)
+        return self.connections.run(plan, write=write, schema=self.migrations)
 
     async def _arun(self, plan: Plan[T], write: bool = False) -> T:
-        return await self.connections.arun(plan, write=write)
+        return await self.connections.arun(plan, write=write, schema=self.migrations)
+
+    def _send(self, run: Run) -> Any:
+        return self._run(run.plan, write=run.write)
+
+    async def _asend(self, run: Run) -> Any:
+        return await self._arun(run.plan, write=run.write)
 
     def _drive(self, steps: Steps[Run, T]) -> T:
         return drive(steps, self._send)
@@ -125,10 +117,10 @@ class PostgresCheckpointSaver(CheckpointWrites, SessionSaverBase):
     # -- schema --------------------------------------------------------------------------------
     def setup(self) -> None:
         """Create or migrate the tables now (idempotent; otherwise done before the first call)."""
-        self.connections.set_up_now()
+        self.connections.set_up(self.migrations)
 
     async def asetup(self) -> None:
-        await self.connections.aset_up_now()
+        await self.connections.aset_up(self.migrations)
 
     @property
     def sweep_sql(self) -> str:
@@ -137,7 +129,7 @@ class PostgresCheckpointSaver(CheckpointWrites, SessionSaverBase):
 
     # -- sync -------------------------------------------------------------------------------
     def get_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
-        return self._run(self._get_tuple_plan(config))
+        return self._run(self._get_tuple_plan(self._codec(), config))
 
     def list(
         self,
@@ -147,7 +139,7 @@ class PostgresCheckpointSaver(CheckpointWrites, SessionSaverBase):
         before: RunnableConfig | None = None,
         limit: int | None = None,
     ) -> Iterator[CheckpointTuple]:
-        yield from self._run(self._list_plan(config, filter, before, limit))
+        yield from self._run(self._list_plan(self._codec(), config, filter, before, limit))
 
     def put(
         self,
@@ -156,7 +148,9 @@ class PostgresCheckpointSaver(CheckpointWrites, SessionSaverBase):
         metadata: CheckpointMetadata,
         new_versions: ChannelVersions,
     ) -> RunnableConfig:
-        return self._drive(self._put_steps(config, checkpoint, metadata, new_versions))
+        return self._drive(
+            self._put_steps(self._codec(), config, checkpoint, metadata, new_versions)
+        )
 
     def put_writes(
         self,
@@ -165,12 +159,12 @@ class PostgresCheckpointSaver(CheckpointWrites, SessionSaverBase):
         task_id: str,
         task_path: str = "",
     ) -> None:
-        self._drive(self._put_writes_steps(config, writes, task_id, task_path))
+        self._drive(self._put_writes_steps(self._codec(), config, writes, task_id, task_path))
 
     def get_delta_channel_history(
         self, *, config: RunnableConfig, channels: Sequence[str]
     ) -> dict[str, Any]:
-        return self._run(self._history_plan(config, channels))
+        return self._run(self._history_plan(self._codec(), config, channels))
 
     def delete_thread(self, thread_id: str) -> None:
         self._run(self._delete_thread_plan(validate_id(thread_id, "thread_id")))
@@ -180,7 +174,7 @@ class PostgresCheckpointSaver(CheckpointWrites, SessionSaverBase):
 
     def copy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
         src, dst = self._thread_ids([source_thread_id, target_thread_id])
-        self._run(self._copy_thread_plan(src, dst), write=True)
+        self._run(self._copy_thread_plan(self._codec(), src, dst), write=True)
 
     def prune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
         self._strategy(strategy)
@@ -188,7 +182,7 @@ class PostgresCheckpointSaver(CheckpointWrites, SessionSaverBase):
             if strategy == "delete":
                 self._run(self._delete_thread_plan(tid))
             else:
-                self._run(self._prune_plan(tid), write=True)
+                self._run(self._prune_plan(self._codec(), tid), write=True)
 
     def list_threads(self) -> builtins.list[ThreadInfo]:
         """The owner's live threads, most recently updated first."""
@@ -196,9 +190,7 @@ class PostgresCheckpointSaver(CheckpointWrites, SessionSaverBase):
 
     def delete_user_threads(self) -> int:
         """Delete every thread of the owner (all its rows); returns how many live threads."""
-        deleted = self._run(self._delete_user_threads_plan())
-        self._logs = self._fresh_cache()
-        return deleted
+        return self._run(self._delete_user_threads_plan())
 
     def thread_info(self, thread_id: str) -> dict[str, Any] | None:
         return self._run(self._thread_info_plan(validate_id(thread_id, "thread_id")))
@@ -216,7 +208,7 @@ class PostgresCheckpointSaver(CheckpointWrites, SessionSaverBase):
 
     # -- async ------------------------------------------------------------------------------
     async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
-        return await self._arun(self._get_tuple_plan(config))
+        return await self._arun(self._get_tuple_plan(await self._acodec(), config))
 
     async def alist(
         self,
@@ -226,7 +218,9 @@ class PostgresCheckpointSaver(CheckpointWrites, SessionSaverBase):
         before: RunnableConfig | None = None,
         limit: int | None = None,
     ) -> AsyncIterator[CheckpointTuple]:
-        for item in await self._arun(self._list_plan(config, filter, before, limit)):
+        for item in await self._arun(
+            self._list_plan(await self._acodec(), config, filter, before, limit)
+        ):
             yield item
 
     async def aput(
@@ -236,7 +230,9 @@ class PostgresCheckpointSaver(CheckpointWrites, SessionSaverBase):
         metadata: CheckpointMetadata,
         new_versions: ChannelVersions,
     ) -> RunnableConfig:
-        return await self._adrive(self._put_steps(config, checkpoint, metadata, new_versions))
+        return await self._adrive(
+            self._put_steps(await self._acodec(), config, checkpoint, metadata, new_versions)
+        )
 
     async def aput_writes(
         self,
@@ -245,12 +241,14 @@ class PostgresCheckpointSaver(CheckpointWrites, SessionSaverBase):
         task_id: str,
         task_path: str = "",
     ) -> None:
-        await self._adrive(self._put_writes_steps(config, writes, task_id, task_path))
+        await self._adrive(
+            self._put_writes_steps(await self._acodec(), config, writes, task_id, task_path)
+        )
 
     async def aget_delta_channel_history(
         self, *, config: RunnableConfig, channels: Sequence[str]
     ) -> dict[str, Any]:
-        return await self._arun(self._history_plan(config, channels))
+        return await self._arun(self._history_plan(await self._acodec(), config, channels))
 
     async def adelete_thread(self, thread_id: str) -> None:
         await self._arun(self._delete_thread_plan(validate_id(thread_id, "thread_id")))
@@ -260,7 +258,7 @@ class PostgresCheckpointSaver(CheckpointWrites, SessionSaverBase):
 
     async def acopy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
         src, dst = self._thread_ids([source_thread_id, target_thread_id])
-        await self._arun(self._copy_thread_plan(src, dst), write=True)
+        await self._arun(self._copy_thread_plan(await self._acodec(), src, dst), write=True)
 
     async def aprune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
         self._strategy(strategy)
@@ -268,15 +266,13 @@ class PostgresCheckpointSaver(CheckpointWrites, SessionSaverBase):
             if strategy == "delete":
                 await self._arun(self._delete_thread_plan(tid))
             else:
-                await self._arun(self._prune_plan(tid), write=True)
+                await self._arun(self._prune_plan(await self._acodec(), tid), write=True)
 
     async def alist_threads(self) -> builtins.list[ThreadInfo]:
         return await self._arun(self._list_threads_plan())
 
     async def adelete_user_threads(self) -> int:
-        deleted = await self._arun(self._delete_user_threads_plan())
-        self._logs = self._fresh_cache()
-        return deleted
+        return await self._arun(self._delete_user_threads_plan())
 
     async def athread_info(self, thread_id: str) -> dict[str, Any] | None:
         return await self._arun(self._thread_info_plan(validate_id(thread_id, "thread_id")))
@@ -288,12 +284,6 @@ class PostgresCheckpointSaver(CheckpointWrites, SessionSaverBase):
         self._stop_sweeper()
         if self._owns_connections and self._core is None:
             await self.connections.aclose()
-
-    def _fresh_cache(self) -> LogCache:
-        """After an erase nothing of the owner stays decoded in this process."""
-        with self._caches_lock:
-            self._caches[self.user_id] = cache = LogCache()
-        return cache
 
 
 class _Opened:
