@@ -20,6 +20,7 @@ from langchain_sessionmem import SessionStore
 from langchain_sessionmem.errors import (
     ConfigurationError,
     EngineUnavailableError,
+    InvalidArgumentError,
     SessionMemoryError,
 )
 from langchain_sessionmem.records import SessionKey
@@ -421,3 +422,156 @@ def test_many_loops_one_store(make_store):
 
     assert [asyncio.run(write(i)) for i in range(3)] == [1, 2, 3]
     assert [m.content for m in store.history("s").messages] == ["loop 0", "loop 1", "loop 2"]
+
+
+# -- pop, pages, clock (CONTRACTS §7, §8) ------------------------------------------------------
+def _messages(n: int, prefix: str = "m") -> list:
+    from langchain_sessionmem.records import EncodedMessage
+
+    return [EncodedMessage(f"{prefix}{i}", f"{prefix}{i}".encode()) for i in range(1, n + 1)]
+
+
+def test_pop_removes_the_last_messages_and_forgets_their_ids(make_store):
+    store = make_store()
+    engine, key = store.engine, SessionKey("s-pop", "alice")
+    assert engine.append(key, _messages(5)) == 5
+    assert engine.pop(key, 0) == []  # the server has the script now
+    counter = CommandCounter(engine.client)
+    assert engine.pop(key, 2) == [(4, b"m4"), (5, b"m5")]
+    assert counter.take() == ["EVALSHA"]  # one script: LRANGE + LTRIM + HDEL of the ids
+    assert engine.count(key) == 3
+    assert engine.append(key, _messages(5)) == 2  # m4, m5 are new again; m1..m3 still known
+    assert [seq for seq, _ in engine.tail(key, None)] == [1, 2, 3, 4, 5]
+    assert engine.pop(key, 0) == [] and engine.count(key) == 5
+    assert [seq for seq, _ in engine.pop(key, 99)] == [1, 2, 3, 4, 5]
+    assert engine.count(key) == 0 and engine.append(key, _messages(1)) == 1
+    missing = SessionKey("never-written", "alice")
+    assert engine.pop(missing, 3) == []
+    assert not any("never-written" in k for k in namespace_keys(store))
+
+
+def test_pop_forgets_ids_written_before_back_references(make_store):
+    """Sessions written by earlier versions have no seq -> id fields: pop still forgets ids."""
+    store = make_store()
+    engine, key = store.engine, SessionKey("s-old", "bob")
+    engine.append(key, _messages(4))
+    ids = engine.keys.session("bob", "s-old")[1]
+    client = engine.client
+    client.hdel(ids, *[f for f in client.hkeys(ids) if f.startswith(b"\0")])
+    assert [data for _, data in engine.pop(key, 2)] == [b"m3", b"m4"]
+    assert sorted(client.hkeys(ids)) == [b"m1", b"m2"]
+    assert engine.append(key, _messages(4)) == 2
+
+
+async def test_async_pop(make_store):
+    store = make_store()
+    try:
+        engine, key = store.engine, SessionKey("s-apop", "carol")
+        await engine.aappend(key, _messages(3))
+        assert await engine.apop(key, 1) == [(3, b"m3")]
+        assert await engine.acount(key) == 2
+    finally:
+        await store.aclose()
+
+
+class Clock:
+    """A clock tests move by hand (epoch seconds)."""
+
+    def __init__(self, at: float = 1_700_000_000.0):
+        self.at = at
+
+    def __call__(self) -> float:
+        return self.at
+
+
+def test_list_sessions_pages_with_a_cursor(make_store):
+    clock = Clock()
+    store = make_store(clock=clock)
+    engine = store.engine
+    for i in range(9):
+        if i % 3 == 0:
+            clock.at += 1  # three sessions per millisecond: ties ordered by id
+        store.history(f"s{i}", user_id="dave").add_messages([HumanMessage(f"m{i}")])
+    everything = engine.list_sessions("dave")
+    assert len(everything) == 9 and engine.list_sessions("dave", limit=None) == everything
+    for size in (1, 2, 3, 4, 9, 10):
+        pages, after = [], None
+        while page := engine.list_sessions("dave", limit=size, after=after):
+            assert len(page) <= size
+            pages += page
+            after = engine.cursor(page[-1])
+        assert [s.session_id for s in pages] == [s.session_id for s in everything], size
+    assert engine.list_sessions("dave", limit=0) == []
+    rest = engine.list_sessions("dave", after=engine.cursor(everything[3]))
+    assert rest == everything[4:]
+    # an entry whose session is gone does not end a page early
+    engine.client.delete(*engine.keys.session("dave", everything[1].session_id))
+    page = engine.list_sessions("dave", limit=3)
+    assert [s.session_id for s in page] == [everything[i].session_id for i in (0, 2, 3)]
+
+
+async def test_async_pages_and_bad_page_arguments(make_store):
+    store = make_store()
+    try:
+        engine = store.engine
+        for i in range(3):
+            await store.history(f"p{i}", user_id="erin").aadd_messages([HumanMessage("x")])
+        first = await engine.alist_sessions("erin", limit=2)
+        rest = await engine.alist_sessions("erin", limit=2, after=engine.cursor(first[-1]))
+        assert len(first) == 2 and len(rest) == 1
+        assert {s.session_id for s in first + rest} == {"p0", "p1", "p2"}
+        for bad in ("nonsense", "12", 5, ":x"):
+            with pytest.raises(InvalidArgumentError, match="cursor"):
+                await engine.alist_sessions("erin", after=bad)
+        for limit in (-1, "2", 1.5):
+            with pytest.raises(InvalidArgumentError, match="limit"):
+                await engine.alist_sessions("erin", limit=limit)
+        with pytest.raises(ConfigurationError, match="order"):
+            await engine.alist_sessions("erin", order="created_asc")
+    finally:
+        await store.aclose()
+
+
+def test_timestamps_come_from_the_injected_clock(make_store):
+    clock = Clock(1_800_000_000.25)
+    store = make_store(clock=clock, ttl=timedelta(hours=1))
+    history = store.history("s-clock", user_id="frank")
+    history.add_messages([HumanMessage("first")])
+    clock.at += 60
+    history.add_messages([HumanMessage("a minute later")])
+    (info,) = store.list_sessions("frank")
+    assert info.created_at.timestamp() == pytest.approx(1_800_000_000.25)
+    assert info.updated_at.timestamp() == pytest.approx(1_800_000_060.25)
+    assert info.expires_at.timestamp() == pytest.approx(1_800_003_660.25)
+
+
+# -- URLs ----------------------------------------------------------------------------------------
+@pytest.mark.redis
+def test_a_wrong_database_in_the_url_says_the_fix(redis_url):
+    base = redis_url.rsplit("/", 1)[0]
+    with pytest.raises(ConfigurationError, match="not a number"):
+        SessionStore.from_url(f"{base}/x", allow_anonymous=True)
+    with pytest.raises(ConfigurationError, match="not a number"):
+        SessionStore.from_url(f"{base}/0?db=one", allow_anonymous=True)
+    with pytest.raises(ConfigurationError, match="only database 0"):
+        SessionStore.from_url(base.replace("redis://", "redis+cluster://") + "/3")
+    with pytest.raises(ConfigurationError, match="port"):
+        SessionStore.from_url("redis://127.0.0.1:sixthousand/0", allow_anonymous=True)
+    store = SessionStore.from_url(f"{base}/99", allow_anonymous=True)
+    try:
+        with pytest.raises(ConfigurationError, match="no such database.*redis://host:6379/0"):
+            store.list_sessions()
+        with pytest.raises(ConfigurationError, match="no such database"):
+            store.checkpointer().get_tuple({"configurable": {"thread_id": "t"}})
+    finally:
+        store.close()
+
+
+@pytest.mark.redis
+async def test_a_wrong_database_async(redis_url):
+    store = SessionStore.from_url(redis_url.rsplit("/", 1)[0] + "/99", allow_anonymous=True)
+    try:
+        with pytest.raises(ConfigurationError, match="no such database"):
+            await store.history("s").aget_messages()
+    finally:
+        await store.aclose()

@@ -13,7 +13,7 @@ from langchain_core.messages import AIMessage, HumanMessage
 from langgraph.graph import START, MessagesState, StateGraph
 
 from langchain_sessionmem import SessionStore
-from langchain_sessionmem.errors import EngineUnavailableError
+from langchain_sessionmem.errors import ConfigurationError, EngineUnavailableError
 
 redis = pytest.importorskip("redis")
 
@@ -216,3 +216,34 @@ def test_each_owner_has_its_own_indexes(make_store, namespace):
     assert list(bob.list(None)) == [] and len(list(alice.list(None))) == 9
     indexed = {k for k in namespace_keys(client, namespace) if ":cp:{o" in k}
     assert indexed == {alice.keys.threads, alice.keys.run(run), bob.keys.threads}
+
+
+# -- LangGraph's saver interface (CONTRACTS §7) ------------------------------------------------
+@pytest.mark.redis
+def test_from_conn_string_and_setup(redis_url, namespace):
+    from langchain_sessionmem.checkpoint import RedisCheckpointSaver
+
+    with RedisCheckpointSaver.from_conn_string(redis_url, namespace=namespace) as saver:
+        saver.setup()
+        saver.setup()  # idempotent: nothing to create on Redis
+        graph = chat_graph(saver.for_user("alice"))
+        graph.invoke({"messages": [HumanMessage("hi")]}, cfg("t-conn"))
+        assert len(graph.get_state(cfg("t-conn")).values["messages"]) == 2
+        assert saver.for_user("alice").delete_user_threads() == 1
+    assert saver.connections._client is None  # closed on exit
+    bad = redis_url.rsplit("/", 1)[0] + "/x"
+    with pytest.raises(ConfigurationError, match="not a number"), saver.from_conn_string(bad):
+        pass
+
+
+@pytest.mark.redis
+async def test_from_conn_string_async_use(redis_url, namespace):
+    from langchain_sessionmem.checkpoint import RedisCheckpointSaver
+
+    with RedisCheckpointSaver.from_conn_string(redis_url, namespace=namespace) as saver:
+        await saver.asetup()
+        graph = chat_graph(saver)
+        await graph.ainvoke({"messages": [HumanMessage("hi")]}, cfg("t-aconn"))
+        assert [t.thread_id for t in await saver.alist_threads()] == ["t-aconn"]
+        assert await saver.adelete_user_threads() == 1
+        await saver.connections.aclose()

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, NamedTuple, TypeAlias
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import parse_qs, urlsplit, urlunsplit
 
 from ...errors import ConfigurationError
 from .._loops import PerLoop
@@ -82,13 +82,47 @@ class Pipe(NamedTuple):
 Request: TypeAlias = Script | Cmd | Pipe
 
 
+def check_url(url: str) -> str:
+    """``url`` if redis-py will connect where it says, else a ConfigurationError with the fix.
+
+    redis-py silently takes database 0 for a path that is not a number (``redis://host/x``), and
+    Redis Cluster has database 0 only; a number the server lacks is reported by the server on
+    connect (see :mod:`.failures`).
+    """
+    if not isinstance(url, str):
+        raise ConfigurationError(f"a Redis URL must be a str, got {type(url).__name__}")
+    parts = urlsplit(url)
+    shown = redacted(url)
+    try:
+        parts.port  # noqa: B018 - raises on a port that is not a number
+    except ValueError:
+        raise ConfigurationError(
+            f"the port in {shown} is not a number: use e.g. redis://host:6379/0"
+        ) from None
+    dbs = parse_qs(parts.query).get("db", [])
+    if parts.scheme != "unix" and parts.path.strip("/"):
+        dbs.append(parts.path.strip("/"))
+    for db in dbs:
+        if not db.isdigit():
+            raise ConfigurationError(
+                f"the database in {shown} is {db!r}, not a number: use a database number, "
+                "e.g. redis://host:6379/0 (a default server has 0-15)"
+            )
+        if parts.scheme in CLUSTER_SCHEMES and int(db) != 0:
+            raise ConfigurationError(
+                f"Redis Cluster has only database 0, {shown} asks for {db}: drop '/{db}' from "
+                "the URL and use a namespace to keep applications apart"
+            )
+    return url
+
+
 class RedisConnections:
     """Sync and per-loop asyncio clients for a URL, or the caller's own clients (never closed here)."""
 
     def __init__(self, url: str | None = None, *, client: Any = None, aclient: Any = None):
         if url is None and client is None and aclient is None:
             raise ConfigurationError("Redis connections need a url or a client")
-        self.url = url
+        self.url = None if url is None else check_url(url)
         self._client = client
         self._aclient = aclient
         self._owns_clients = url is not None

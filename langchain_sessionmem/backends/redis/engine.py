@@ -10,7 +10,7 @@ or the async executor of :class:`RedisConnections`.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from ..._steps import Steps, adrive, drive
@@ -18,7 +18,15 @@ from ...errors import CorruptDataError, InvalidArgumentError
 from ...records import EncodedMessage, Record, SessionInfo, SessionKey
 from .connections import Cmd, Pipe, RedisConnections, Request, Script
 from .keys import Keys, escape, unescape
-from .listing import info_cmds, parse_infos
+from .listing import (
+    check_page,
+    decode_cursor,
+    encode_cursor,
+    info_cmds,
+    page_cmds,
+    page_entries,
+    parse_infos,
+)
 from .scripts import script
 
 RedisSteps = Steps[Request, Any]
@@ -58,8 +66,11 @@ class RedisEngine:
         namespace: str = "sessionmem",
         ttl: float | None = None,
         refresh_on_read: bool = False,
+        clock: Callable[[], float] = time.time,
     ):
         self.connections = connections
+        self.clock = clock
+        """Epoch seconds for timestamps and expiry (tests move it instead of sleeping)."""
         self.ttl = ttl
         self.refresh_on_read = refresh_on_read and ttl is not None
         self.keys = Keys(namespace)
@@ -79,12 +90,15 @@ class RedisEngine:
     def _ttl_ms(self) -> int:
         return 0 if self.ttl is None else max(int(self.ttl * 1000), 1)
 
+    def _now_ms(self) -> int:
+        return int(self.clock() * 1000)
+
     def _touch_args(self, key: SessionKey) -> list[Any]:
-        return [int(time.time() * 1000), self._ttl_ms(), escape(key.session_id)]
+        return [self._now_ms(), self._ttl_ms(), escape(key.session_id)]
 
     def _read_args(self) -> list[Any]:
         """now and the TTL to slide to on a read: 0 unless refresh_on_read."""
-        return [int(time.time() * 1000), self._ttl_ms() if self.refresh_on_read else 0]
+        return [self._now_ms(), self._ttl_ms() if self.refresh_on_read else 0]
 
     def _refreshed(self, key: SessionKey, value: Any) -> RedisSteps:
         """``value``, after sliding the session's expiry when refresh_on_read (one more trip)."""
@@ -116,6 +130,12 @@ class RedisEngine:
         return (
             yield from self._refreshed(key, [(first + i, item) for i, item in enumerate(items)])
         )
+
+    def _pop(self, key: SessionKey, n: int) -> RedisSteps:
+        """The last ``n`` messages, removed in one script that also forgets their ids."""
+        args = [*self._touch_args(key), bound(n, "n", low=0)]
+        keep, items = yield Script(script("pop"), self.keys.touch_keys(key), args)
+        return [(int(keep) + 1 + i, item) for i, item in enumerate(items)]
 
     def _count(self, key: SessionKey) -> RedisSteps:
         count = yield Cmd("llen", (self.keys.session(key.user_id, key.session_id)[0],))
@@ -165,13 +185,32 @@ class RedisEngine:
         ids = yield Cmd("zrevrange", (self.keys.index(user_id), 0, -1))
         return [v.decode() if isinstance(v, bytes) else v for v in ids]
 
-    def _list_sessions(self, user_id: str | None) -> RedisSteps:
-        encoded = yield from self._session_ids(user_id)
-        replies = yield Pipe(info_cmds(self.keys, user_id, encoded), tolerant=True)
-        infos, stale = parse_infos(user_id, encoded, replies)
-        if stale:
-            yield Cmd("zrem", (self.keys.index(user_id), *stale))
-        return infos
+    def _list_sessions(
+        self, user_id: str | None, limit: int | None, after: str | None, order: str
+    ) -> RedisSteps:
+        """Pages of the index, each read with its sessions' metadata in one pipeline, until
+        ``limit`` live sessions (expired and damaged entries do not count)."""
+        limit = check_page(limit, order)
+        position = None if after is None else decode_cursor(after)
+        index, found = self.keys.index(user_id), []
+        while limit is None or len(found) < limit:
+            want = None if limit is None else limit - len(found)
+            entries = page_entries((yield Pipe(page_cmds(index, want, position))), position, want)
+            encoded = [member.decode() for member, _ in entries]
+            replies = yield Pipe(info_cmds(self.keys, user_id, encoded), tolerant=True)
+            infos, stale = parse_infos(user_id, encoded, replies)
+            found += infos
+            if stale:
+                yield Cmd("zrem", (index, *stale))
+            if want is None or len(entries) < want:
+                break
+            position = (entries[-1][1], entries[-1][0])
+        return found
+
+    @staticmethod
+    def cursor(info: SessionInfo) -> str:
+        """The ``after=`` of the page that follows ``info`` (the last row of a page)."""
+        return encode_cursor(info)
 
     def _delete_user(self, user_id: str | None) -> RedisSteps:
         removed = 0
@@ -252,11 +291,33 @@ class RedisEngine:
     async def adelete_session(self, key: SessionKey) -> bool:
         return bool(await self._async(self._delete(key.user_id, [escape(key.session_id)])))
 
-    def list_sessions(self, user_id: str | None) -> list[SessionInfo]:
-        return self._sync(self._list_sessions(user_id))
+    def list_sessions(
+        self,
+        user_id: str | None,
+        *,
+        limit: int | None = None,
+        after: str | None = None,
+        order: str = "updated_desc",
+    ) -> list[SessionInfo]:
+        """Live sessions, newest first; ``limit`` / ``after`` (see :meth:`cursor`) page them."""
+        return self._sync(self._list_sessions(user_id, limit, after, order))
 
-    async def alist_sessions(self, user_id: str | None) -> list[SessionInfo]:
-        return await self._async(self._list_sessions(user_id))
+    async def alist_sessions(
+        self,
+        user_id: str | None,
+        *,
+        limit: int | None = None,
+        after: str | None = None,
+        order: str = "updated_desc",
+    ) -> list[SessionInfo]:
+        return await self._async(self._list_sessions(user_id, limit, after, order))
+
+    def pop(self, key: SessionKey, n: int) -> list[Record]:
+        """Remove and return the last ``n`` messages atomically (their ids are forgotten)."""
+        return self._sync(self._pop(key, n))
+
+    async def apop(self, key: SessionKey, n: int) -> list[Record]:
+        return await self._async(self._pop(key, n))
 
     def delete_user(self, user_id: str | None) -> int:
         """Erase the user's sessions, per-user state and data key. The bytes may survive in the

@@ -45,7 +45,7 @@ def unreachable(where: str, exc: BaseException) -> EngineUnavailableError:
 
 def typed(exc: BaseException, where: str, request: Any = None) -> SessionMemoryError:
     """The typed error for a redis-py failure of ``request`` (a Script, Cmd or Pipe) at ``where``."""
-    text = str(exc)
+    text = str(exc).split(" of pipeline caused error: ", 1)[-1]  # the server's own reply
     if isinstance(exc, (AuthenticationError, AuthorizationError, NoPermissionError)) or (
         text.startswith(("NOAUTH", "WRONGPASS", "NOPERM"))
     ):
