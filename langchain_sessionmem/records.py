@@ -5,6 +5,7 @@ Nothing here knows LangChain, so engines can be imported and tested without it.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -68,14 +69,35 @@ class EncodedMessage:
     generated: bool = False
 
 
-def ttl_seconds(ttl: timedelta | float | None) -> float | None:
-    """A positive TTL in seconds from a ``timedelta`` or a number of seconds; ``None`` is no expiry."""
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(d|h|m|s|)\s*$")
+_UNITS = {"d": 86400.0, "h": 3600.0, "m": 60.0, "s": 1.0, "": 1.0}
+
+
+def ttl_seconds(ttl: timedelta | float | str | None) -> float | None:
+    """A positive TTL in seconds from a ``timedelta``, a number of seconds or a duration text
+    (``"7d"``, ``"12h"``, ``"30m"``, ``"90s"``); ``None`` is no expiry."""
     if ttl is None:
         return None
-    seconds = ttl.total_seconds() if isinstance(ttl, timedelta) else float(ttl)
-    if seconds <= 0:
+    if isinstance(ttl, str):
+        match = _DURATION.match(ttl)
+        if not match:
+            raise ConfigurationError(
+                f"ttl {ttl!r} is not a duration: write e.g. '7d', '12h', '30m', '90s', a number "
+                "of seconds or timedelta(days=7)"
+            )
+        seconds = float(match.group(1)) * _UNITS[match.group(2)]
+    elif isinstance(ttl, timedelta):
+        seconds = ttl.total_seconds()
+    elif isinstance(ttl, (int, float)) and not isinstance(ttl, bool):
+        seconds = float(ttl)
+    else:
         raise ConfigurationError(
-            f"ttl must be positive, got {ttl!r}: pass e.g. ttl=timedelta(days=7), or None"
+            f"ttl must be a timedelta, a number of seconds or a duration like '7d', got "
+            f"{type(ttl).__name__}"
+        )
+    if not seconds > 0 or seconds == float("inf"):
+        raise ConfigurationError(
+            f"ttl must be positive and finite, got {ttl!r}: pass e.g. ttl='7d', or None"
         )
     return seconds
 
