@@ -15,6 +15,7 @@ from .crypto import Keyring
 from .errors import ConfigurationError
 from .history import HistoryContext, OnCorrupt, SessionHistory
 from .ids import ANONYMOUS, MISSING, resolve_user_id, validate_id, validate_user_id
+from .instrument import instrumented
 from .records import SessionInfo, SessionKey, ThreadInfo, ttl_seconds
 from .sealing import DataKeys
 
@@ -49,7 +50,7 @@ class SessionStore:
             raise ConfigurationError(f"on_corrupt must be 'raise' or 'skip', got {on_corrupt!r}")
         if max_message_bytes <= 0:
             raise ConfigurationError(f"max_message_bytes must be positive, got {max_message_bytes}")
-        self.engine = engine
+        self.engine = instrumented(engine)  # metrics and spans, while telemetry is enabled
         self.namespace = namespace
         self._ttl_seconds = ttl_seconds(ttl)
         self.max_message_bytes = max_message_bytes

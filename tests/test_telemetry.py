@@ -185,3 +185,30 @@ def test_spans_are_no_ops_without_opentelemetry():
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "SPAN None"
+
+
+def test_engine_calls_are_timed_traced_and_counted_while_enabled(registry, tmp_path):
+    from langchain_core.messages import HumanMessage
+
+    from langchain_sessionmem import SessionStore
+
+    with SessionStore.from_url(f"sqlite:///{tmp_path / 'm.db'}") as store:
+        history = store.history("s1", user_id="alice")
+        history.add_messages([HumanMessage("hello")])
+        assert history.tail(5)[0].content == "hello"
+        store.list_sessions("alice")
+        assert store.delete_session("s1", user_id="alice")
+    found = samples(telemetry.render()[0].decode())
+    for op in ("append", "tail", "list_sessions", "delete_session"):
+        assert value(found, "sessionmem_engine_seconds_count", engine="sqlite", op=op) >= 1, op
+    assert value(found, "sessionmem_sessions_deleted_total", engine="sqlite") == 1
+    assert value(found, "sessionmem_sessions", engine="sqlite") == 1
+    assert "alice" not in telemetry.render()[0].decode()  # labels never carry user ids
+
+
+def test_stores_made_while_telemetry_is_off_are_not_wrapped():
+    from langchain_sessionmem import SessionStore
+    from langchain_sessionmem.backends.memory.engine import MemoryEngine
+
+    assert not telemetry.enabled()
+    assert type(SessionStore.from_url("memory://").engine) is MemoryEngine
