@@ -18,7 +18,12 @@ from psycopg_pool import AsyncConnectionPool, ConnectionPool
 
 from langchain_sessionmem import SessionStore
 from langchain_sessionmem.backends.postgres.connections import describe
-from langchain_sessionmem.errors import ConfigurationError, EngineUnavailableError
+from langchain_sessionmem.errors import (
+    ConfigurationError,
+    EngineUnavailableError,
+    InvalidArgumentError,
+    InvalidIdError,
+)
 
 pytestmark = pytest.mark.postgres
 
@@ -331,3 +336,96 @@ def test_concurrent_schema_creation(postgres_dsn, namespace):
         for store in stores:
             store.close()
         drop_postgres_namespace(postgres_dsn, namespace)
+
+
+# -- pop, pages, user keys, hostile input (CONTRACTS §3, §5, §7) ----------------------------
+def test_pop_removes_the_last_messages_atomically(make_store):
+    store = make_store()
+    history = store.history("s", user_id="alice")
+    history.add_messages([HumanMessage(f"m{i}", id=f"id-{i}") for i in range(5)])
+    popped = history.pop(2)
+    assert [m.content for m in popped] == ["m3", "m4"]
+    assert history.count() == 3
+    history.add_messages([HumanMessage("again", id="id-4")])  # the popped id is free again
+    assert [e.seq for e in history.range_entries(1, None)] == [1, 2, 3, 4]
+    assert [m.content for m in history.messages] == ["m0", "m1", "m2", "again"]
+    assert history.pop(0) == [] and [m.content for m in history.pop(10)] == [
+        "m0",
+        "m1",
+        "m2",
+        "again",
+    ]
+    assert history.count() == 0
+
+    async def async_pop() -> list[str]:
+        await history.aadd_messages([HumanMessage("x"), AIMessage("y")])
+        return [m.content for m in await history.apop(1)]
+
+    assert asyncio.run(async_pop()) == ["y"]
+
+
+def test_list_sessions_pages_with_a_cursor(make_store):
+    store = make_store()
+    for i in range(7):
+        store.history(f"s{i}", user_id="pager").add_messages([HumanMessage(f"m{i}")])
+    engine = store.engine
+    everything = engine.list_sessions("pager")
+    pages, after = [], None
+    while True:
+        page = engine.list_sessions("pager", limit=3, after=after)
+        if not page:
+            break
+        pages.append([s.session_id for s in page])
+        after = engine.cursor(page[-1])
+    assert [len(p) for p in pages] == [3, 3, 1]
+    assert [sid for p in pages for sid in p] == [s.session_id for s in everything]
+    assert [s.session_id for s in everything] == [f"s{i}" for i in reversed(range(7))]
+
+    async def first_async_page() -> list[str]:
+        return [s.session_id for s in await engine.alist_sessions("pager", limit=2)]
+
+    assert asyncio.run(first_async_page()) == ["s6", "s5"]
+    with pytest.raises(InvalidArgumentError):
+        engine.list_sessions("pager", after="not a cursor")
+    with pytest.raises(ConfigurationError):
+        engine.list_sessions("pager", order="random")
+
+
+def test_racing_creators_get_one_user_key(make_store):
+    engine = make_store().engine
+    barrier = threading.Barrier(8)
+    got: list[bytes] = []
+
+    def create(i: int) -> None:
+        barrier.wait()
+        got.append(engine.create_user_key("keyed", f"key-{i}".encode()))
+
+    threads = [threading.Thread(target=create, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(set(got)) == 1 and engine.get_user_key("keyed") == got[0]
+    assert asyncio.run(engine.aget_user_key("nobody")) is None
+    engine.delete_user("keyed")
+    assert engine.get_user_key("keyed") is None
+
+
+def test_hostile_values_get_typed_errors(make_store):
+    from langchain_sessionmem.records import EncodedMessage, SessionKey
+
+    store = make_store()
+    engine, key = store.engine, SessionKey("s", "alice")
+    history = store.history("s", user_id="alice")
+    history.add_messages([HumanMessage("one"), HumanMessage("two")])
+    assert len(engine.tail(key, 2**70)) == 2  # a huge k reads everything instead of failing
+    assert [seq for seq, _ in engine.range(key, -(2**70), 2**70)] == [1, 2]
+    assert engine.pop(key, 2**70) and engine.count(key) == 0
+    with pytest.raises(InvalidIdError, match="NUL"):
+        engine.append(key, [EncodedMessage("bad\x00id", b"{}")])
+    with pytest.raises(InvalidIdError):
+        engine.append(key, [EncodedMessage("\ud800", b"{}")])
+    with pytest.raises(InvalidIdError, match="surrogate"):
+        engine.count(SessionKey("\udfff", "alice"))
+    with pytest.raises(InvalidArgumentError):
+        engine.tail(key, "5")  # type: ignore[arg-type]
