@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -13,6 +14,7 @@ from langchain_core.messages import AIMessage, HumanMessage, RemoveMessage
 from langgraph.graph import START, MessagesState, StateGraph
 from langgraph.graph.message import REMOVE_ALL_MESSAGES
 from langgraph.types import Command, interrupt
+from pydantic import BaseModel
 
 from langchain_sessionmem.errors import SerializationError
 from langchain_sessionmem.store import SessionStore
@@ -484,6 +486,136 @@ def test_in_place_edits_never_corrupt_storage(store_factory: Any) -> None:
     assert (
         contents[0] == "edited by node" and contents[-2:] == ["go", "done"] and len(contents) == 8
     )
+
+
+def _cold_saver(store_factory: Any, kind: str) -> Any:
+    """A saver with an empty log cache on the same storage (another process, in effect)."""
+    if kind == "memory":
+        from langchain_sessionmem.checkpoint import MemoryCheckpointSaver
+
+        return MemoryCheckpointSaver(store_factory().engine.checkpoints)
+    return store_factory(ttl=timedelta(hours=1)).checkpointer()
+
+
+def test_in_place_edit_of_tool_calls_is_stored(store_factory: Any, kind: str) -> None:
+    """LangGraph's human-in-the-loop edit: change what get_state returned, then update_state."""
+    saver = store_factory().checkpointer()
+    graph = chat_graph(saver)
+    tid = "edit-" + uuid.uuid4().hex[:6]
+    call = {"id": "call-1", "name": "search", "args": {"query": "original"}}
+    graph.invoke(
+        {"messages": [HumanMessage("find it"), AIMessage("", id="ai-1", tool_calls=[call])]},
+        cfg(tid),
+    )
+    message = graph.get_state(cfg(tid)).values["messages"][1]
+    message.tool_calls[0]["args"]["query"] = "a different query"  # in place, same id and content
+    graph.update_state(cfg(tid), {"messages": [message]})
+    for reader in (saver, _cold_saver(store_factory, kind)):
+        stored = chat_graph(reader).get_state(cfg(tid)).values["messages"][1]
+        assert stored.tool_calls[0]["args"] == {"query": "a different query"}
+    # and an edit of a message this process wrote itself, after it was stored
+    graph.invoke({"messages": [HumanMessage("more")]}, cfg(tid))
+    latest = graph.get_state(cfg(tid)).values["messages"]
+    latest[0].additional_kwargs["note"] = "edited"
+    graph.update_state(cfg(tid), {"messages": [latest[0]]})
+    cold = chat_graph(_cold_saver(store_factory, kind)).get_state(cfg(tid)).values["messages"]
+    assert cold[0].additional_kwargs == {"note": "edited"} and len(cold) == 5
+
+
+def test_log_ids_stay_unique_when_uuid4_is_fixed(
+    store_factory: Any, kind: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """LangGraph's own tests fix uuid.uuid4 (deterministic_uuids): fresh logs must not collide."""
+    from langgraph.checkpoint.memory import InMemorySaver
+
+    fixed = uuid.UUID("12345678123456781234567812345678")
+    tid = "det-" + uuid.uuid4().hex[:6]
+    monkeypatch.setattr(uuid, "uuid4", lambda: fixed)
+
+    def steps(saver: Any) -> list[list[str]]:
+        graph = chat_graph(saver)
+        seen = []
+        for turn in range(3):
+            graph.invoke({"messages": [HumanMessage(f"q{turn}", id=f"h{turn}")]}, cfg(tid))
+        for update in (  # each starts a fresh log
+            [RemoveMessage(id="h0")],
+            [RemoveMessage(id=REMOVE_ALL_MESSAGES), HumanMessage("s", id="s")],
+        ):
+            graph.update_state(cfg(tid), {"messages": update})
+            seen.append([m.content for m in graph.get_state(cfg(tid)).values["messages"]])
+        graph.invoke({"messages": [HumanMessage("after", id="a")]}, cfg(tid))
+        seen.append([m.content for m in graph.get_state(cfg(tid)).values["messages"]])
+        return seen
+
+    reference = InMemorySaver()
+    expected = steps(reference)
+    assert steps(store_factory().checkpointer()) == expected
+    cold = chat_graph(_cold_saver(store_factory, kind)).get_state(cfg(tid))  # what was stored
+    assert [m.content for m in cold.values["messages"]] == expected[-1]
+
+
+class Ticket(BaseModel):
+    """A user type in graph state (not on any allow-list)."""
+
+    number: int
+    tags: list[str]
+
+
+@dataclass
+class Note:
+    text: str
+
+
+def test_user_types_come_back_as_with_langgraphs_own_savers(store_factory: Any, kind: str) -> None:
+    """At LangGraph's defaults our savers decode user types exactly as InMemorySaver does."""
+    from typing import TypedDict
+
+    from langgraph.checkpoint.memory import InMemorySaver
+
+    class State(TypedDict):
+        ticket: Ticket
+        notes: list[Note]
+
+    def build(checkpointer: Any) -> Any:
+        builder = StateGraph(State)
+        builder.add_node("n", lambda s: {"notes": [*s["notes"], Note("seen")]})
+        builder.add_edge(START, "n")
+        return builder.compile(checkpointer=checkpointer)
+
+    tid = "types-" + uuid.uuid4().hex[:6]
+    start = {"ticket": Ticket(number=7, tags=["a"]), "notes": [Note("first")]}
+    build(store_factory().checkpointer()).invoke(start, cfg(tid))
+    ours = build(_cold_saver(store_factory, kind)).get_state(cfg(tid)).values
+    reference = InMemorySaver()
+    build(reference).invoke(start, cfg(tid))
+    theirs = build(reference).get_state(cfg(tid)).values
+    assert type(theirs["ticket"]) is Ticket and type(theirs["notes"][0]) is Note
+    assert ours == theirs
+    assert [type(v) for v in ours.values()] == [type(v) for v in theirs.values()]
+
+
+def test_strict_serde_is_one_option_away(store_factory: Any, kind: str) -> None:
+    from langgraph.checkpoint.memory import InMemorySaver
+    from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
+
+    strict = store_factory().checkpointer(strict=True)
+    assert strict.serde._allowed_msgpack_modules is None
+    assert type(store_factory().checkpointer().serde) is type(InMemorySaver().serde)
+    assert isinstance(store_factory().checkpointer().serde, JsonPlusSerializer)
+    tid = "strict-" + uuid.uuid4().hex[:6]
+    from typing import TypedDict
+
+    class State(TypedDict):
+        ticket: Ticket
+
+    builder = StateGraph(State)
+    builder.add_node("n", lambda s: {})
+    builder.add_edge(START, "n")
+    builder.compile(checkpointer=strict).invoke({"ticket": Ticket(number=1, tags=[])}, cfg(tid))
+    loaded = strict.get_tuple(cfg(tid)).checkpoint["channel_values"]["ticket"]
+    assert not isinstance(loaded, Ticket)  # blocked: not on the allow-list
+    allowed = strict.with_allowlist([Ticket])  # what LangGraph does under LANGGRAPH_STRICT_MSGPACK
+    assert isinstance(allowed.get_tuple(cfg(tid)).checkpoint["channel_values"]["ticket"], Ticket)
 
 
 async def test_concurrent_async_threads(store_factory: Any) -> None:

@@ -11,7 +11,7 @@ from typing import Any
 
 from ..crypto import AesGcmKeyring
 from .saver import OffloadedSaver, SessionSaverBase
-from .serde import default_serde, encrypted_serde
+from .serde import default_serde, encrypted_serde, strict_serde
 
 __all__ = [
     "AesGcmKeyring",
@@ -22,6 +22,7 @@ __all__ = [
     "SqliteCheckpointSaver",
     "default_serde",
     "encrypted_serde",
+    "strict_serde",
 ]
 
 

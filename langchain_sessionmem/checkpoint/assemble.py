@@ -19,8 +19,8 @@ from langgraph.checkpoint.base import (
 
 from ..errors import CorruptDataError
 from .config import decode_metadata, make_config
-from .linear import LogCache, LogState, _fingerprint, decode_ref
-from .serde import Typed
+from .linear import MISSING, LogCache, LogState, decode_ref, digest, snapshot, unchanged
+from .serde import Typed, load
 from .values import (
     EMPTY,
     LOGREF,
@@ -79,22 +79,29 @@ class TupleAssembler:
             self.metas.append(decode_metadata(row.metadata, shown))
         self.blobs: dict[BlobKey, Typed | None] = {}
         self.logs: dict[LogKey, list[Any]] = {}
-        # Log prefixes this process already holds decoded: read only the items after them.
+        self.digests: dict[LogKey, list[bytes]] = {}  # of the stored (plaintext) log items
+        self._plain: dict[LogKey, list[Typed | None]] = {}  # None: a snapshot is known
+        self._snapshots: dict[LogKey, list[Any]] = {}
+        # Log prefixes this process already holds decoded: read only the items after them. Each
+        # cached item must still be what is stored (callers may edit what they read in place).
         self.known: dict[LogKey, list[Any]] = {}
+        self._known: dict[LogKey, LogState] = {}
         self._starts: dict[LogKey, int] = {}
         if cache is not None:
             for row, ckpt in zip(self.rows, self.ckpts, strict=True):
                 for channel in ckpt.get("channel_versions", {}):
                     state = cache.get((row.thread_id, row.ns, channel))
-                    if state is None:
+                    key = (row.thread_id, row.ns, state.log_id) if state is not None else None
+                    if state is None or key in self.known or not self._intact(state, channel):
                         continue
-                    key = (row.thread_id, row.ns, state.log_id)
-                    if key in self.known:
-                        continue
-                    if all(
-                        _fingerprint(v) == fp for v, fp in zip(state.items, state.fps, strict=True)
-                    ):
-                        self.known[key] = state.items
+                    self.known[key] = state.items
+                    self._known[key] = state
+
+    def _intact(self, state: LogState, channel: str) -> bool:
+        return all(
+            unchanged(self.codec, v, state, i, f"channel_values.{channel}[{i}]")[0]
+            for i, v in enumerate(state.items)
+        )
 
     def blob_keys(self) -> list[BlobKey]:
         keys: dict[BlobKey, None] = {}
@@ -127,15 +134,26 @@ class TupleAssembler:
         for key, items in logs.items():
             start = self._starts.get(key, 0)
             shown = self.public(key[0])
-            self.logs[key] = self.known.get(key, [])[:start] + [
-                self.codec.load(
-                    typed,
-                    f"log {key[2]} item {start + i}",
-                    shown,
-                    log_place(key[0], key[1], key[2], start + i),
-                )
-                for i, typed in enumerate(items)
-            ]
+            known = self._known.get(key)
+            values = self.known.get(key, [])[:start]
+            digests = known.digests[:start] if known else []
+            self._snapshots[key] = known.snapshots[:start] if known else []
+            self._plain[key] = [None] * start
+            for i, typed in enumerate(items, start):
+                path = f"log {key[2]} item {i}"
+                plain = self.codec.open(typed, log_place(*key, i), path, shown)
+                values.append(load(self.serde, plain, path, shown))
+                digests.append(digest(plain))
+                self._plain[key].append(plain)
+            self.logs[key], self.digests[key] = values, digests
+
+    def _state(self, key: LogKey, value: list[Any]) -> LogState:
+        """The cache entry of a log read here: snapshots decoded once, for what was read."""
+        snaps, plain = self._snapshots.setdefault(key, []), self._plain.get(key, [])
+        for i in range(len(snaps), len(value)):
+            snaps.append(snapshot(self.serde, plain[i]) if plain[i] is not None else MISSING)
+        n = len(value)
+        return LogState(key[2], list(value), self.digests[key][:n], snaps[:n])
 
     def tuples(self, cache: LogCache | None = None) -> list[CheckpointTuple]:
         """Assemble; with ``cache``, remember the logs of these (latest-read) checkpoints."""
@@ -161,7 +179,7 @@ class TupleAssembler:
                     if cache is not None:
                         cache.set(
                             (row.thread_id, row.ns, channel),
-                            LogState(log_id, list(value), [_fingerprint(v) for v in value]),
+                            self._state((row.thread_id, row.ns, log_id), value),
                         )
                     values[channel] = value
                 else:

@@ -5,18 +5,27 @@ append-only per-thread log of items, and each checkpoint version of the channel 
 reference ``(log_id, length)``. When a new value is the previous value plus new items only the
 new items are written; anything else (removals, rewrites, ``Overwrite``, forks) starts a fresh log
 holding the full value, so correctness never depends on the append detection.
+
+"The previous value" is judged on everything that is stored, so an edit made in place on an
+object the graph still holds (LangGraph's human-in-the-loop pattern:
+``state.values["messages"][-1].tool_calls[0]["args"][...] = ...`` then ``update_state``) is seen
+and stored. The cache keeps, for each logged item, a private snapshot decoded from its stored
+bytes (a stored log item never changes) and the digest of those bytes; a put compares each
+earlier item to its snapshot with ``==`` (a deep compare, a few microseconds for a message) and,
+only where that says "different" (types without value equality), re-serializes it and compares
+digests. Storage written stays O(new items); snapshots are made for new items only.
 """
 
 from __future__ import annotations
 
+import hashlib
+import os
 import threading
 import time
-import uuid
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
-from langchain_core.messages import BaseMessage
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import (
     ChannelVersions,
@@ -25,6 +34,7 @@ from langgraph.checkpoint.base import (
     SerializerProtocol,
 )
 
+from ..errors import CorruptDataError
 from ..ids import validate_id
 from .config import encode_metadata, target
 from .serde import Typed
@@ -38,45 +48,78 @@ from .values import (
     log_place,
 )
 
-__all__ = ["EMPTY", "LOGREF", "LogAppend", "LogCache", "LogState", "PutPlan", "plan_put"]
+__all__ = [
+    "EMPTY",
+    "LOGREF",
+    "LogAppend",
+    "LogCache",
+    "LogState",
+    "MISSING",
+    "PutPlan",
+    "decode_ref",
+    "digest",
+    "encode_ref",
+    "new_log_id",
+    "plan_append",
+    "plan_put",
+    "snapshot",
+    "unchanged",
+]
+
+_IMMUTABLE = (str, int, float, bool, bytes, type(None))
 
 
-_PLAIN = (str, int, float, bool, bytes, type(None))
+def digest(plain: Typed) -> bytes:
+    """Identity of a serialized item (type tag and bytes), before any sealing."""
+    typ, data = plain
+    return hashlib.blake2b(typ.encode() + b"\x00" + bytes(data), digest_size=16).digest()
 
 
-def _fingerprint(item: Any) -> Any:
-    """Cheap identity of a logged item: catches in-place edits of a message's id or text."""
-    if isinstance(item, BaseMessage):
-        content = item.content
-        return (item.id, content if isinstance(content, str) else id(content))
-    return None
-
-
-def _same(new: Any, old: Any, fp: Any) -> bool:
-    if new is old:
-        return _fingerprint(new) == fp
-    if type(new) is not type(old):
-        return False
-    if isinstance(new, (_PLAIN, BaseMessage)):
-        return new == old
-    return False
+MISSING: Any = type("Missing", (), {"__repr__": lambda self: "<no snapshot>"})()
+"""A snapshot that could not be made (the item is then compared by its serialized bytes)."""
 
 
 @dataclass
 class LogState:
-    """What this process knows a log holds: item references (not copies) and fingerprints."""
+    """What this process knows a log holds, per item: the value handed out or stored (a
+    reference), a private snapshot decoded from the stored bytes, and the digest of those bytes."""
 
     log_id: str
     items: list[Any]
-    fps: list[Any]
+    digests: list[bytes]
+    snapshots: list[Any]
+
+
+def snapshot(serde: SerializerProtocol, plain: Typed) -> Any:
+    """A private copy of what ``plain`` stores, to compare live items against."""
+    try:
+        return serde.loads_typed(plain)
+    except Exception:  # noqa: BLE001 - such items are compared by their bytes instead
+        return MISSING
+
+
+def unchanged(
+    codec: ValueCodec, live: Any, state: LogState, i: int, path: str
+) -> tuple[bool, Typed | None]:
+    """Whether ``live`` still is what item ``i`` of the log stores (and its bytes, if made)."""
+    if live is state.items[i] and isinstance(live, _IMMUTABLE):
+        return True, None
+    snap = state.snapshots[i]
+    if snap is not MISSING and type(live) is type(snap):
+        try:
+            if live == snap:
+                return True, None
+        except Exception:  # noqa: BLE001 - a broken __eq__: compare the bytes
+            pass
+    plain = codec.dump_plain(live, path)
+    return digest(plain) == state.digests[i], plain
 
 
 class LogCache:
-    """Bounded LRU of the last log state per (thread, ns, channel).
+    """Bounded LRU of the last log state per (thread key, ns, channel).
 
-    Why: detecting "previous value + new items" needs the previous value; the graph builds each
-    new value from objects this saver returned or stored, so identity checks make it O(new).
-    A miss only costs one full copy (a fresh log), never correctness.
+    Why: detecting "previous value + new items" needs the previous value's stored bytes. A miss
+    only costs one full copy (a fresh log), never correctness.
     """
 
     def __init__(self, maxsize: int = 512):
@@ -105,7 +148,8 @@ class LogCache:
 
 
 def new_log_id() -> str:
-    return uuid.uuid4().hex[:16]
+    """64 random bits from the OS: unique even where a test fixes ``uuid.uuid4``."""
+    return os.urandom(8).hex()
 
 
 def encode_ref(log_id: str, length: int) -> Typed:
@@ -113,8 +157,15 @@ def encode_ref(log_id: str, length: int) -> Typed:
 
 
 def decode_ref(data: bytes) -> tuple[str, int]:
-    log_id, _, length = bytes(data).decode().partition(":")
-    return log_id, int(length)
+    """``(log_id, length)`` of a log reference; damaged bytes raise :class:`CorruptDataError`."""
+    try:
+        log_id, sep, length = bytes(data).decode().partition(":")
+        count = int(length)
+    except (TypeError, ValueError) as exc:
+        raise CorruptDataError(f"damaged log reference {data!r}: {exc}") from exc
+    if not sep or not log_id or count < 0:
+        raise CorruptDataError(f"damaged log reference {data!r}: expected '<log id>:<length>'")
+    return log_id, count
 
 
 @dataclass
@@ -124,9 +175,11 @@ class LogAppend:
     channel: str
     log_id: str
     start: int
-    items: list[Typed]
+    items: list[Typed]  # stored (sealed when encrypting) items start..end
     value: list[Any]  # the full new value, for the cache and for a rebase
-    fps: list[Any] = field(default_factory=list)  # fingerprints taken when the bytes were made
+    digests: list[bytes] = field(default_factory=list)  # of every item of ``value``
+    plain: list[Typed | None] = field(default_factory=list)  # serialized items (None: skipped)
+    snapshots: list[Any] = field(default_factory=list)  # of every item of ``value``
 
     @property
     def length(self) -> int:
@@ -164,26 +217,28 @@ class PutPlan:
         """The log moved under us (another writer, or a fork): store the full value in a new log."""
         app = self.appends[channel]
         assert self.codec is not None
-        fps = [_fingerprint(item) for item in app.value]
+        plain = [
+            p if p is not None else self.codec.dump_plain(v, f"channel_values.{channel}[{i}]")
+            for i, (p, v) in enumerate(zip(app.plain, app.value, strict=True))
+        ]
         log_id = new_log_id()
         items = [
-            self.codec.dump(
-                item, f"channel_values.{channel}[{i}]", log_place(self.key, self.ns, log_id, i)
-            )
-            for i, item in enumerate(app.value)
+            self.codec.seal(p, log_place(self.key, self.ns, log_id, i)) for i, p in enumerate(plain)
         ]
-        self.appends[channel] = LogAppend(channel, log_id, 0, items, app.value, fps)
-        self.blobs[(channel, self.versions[channel])] = encode_ref(
-            self.appends[channel].log_id, len(items)
+        self.appends[channel] = LogAppend(
+            channel, log_id, 0, items, app.value, app.digests, list(plain), app.snapshots
         )
+        self.blobs[(channel, self.versions[channel])] = encode_ref(log_id, len(items))
 
     def commit(self, cache: LogCache) -> None:
         """Remember what the logs now hold, after the engine confirmed the write."""
         for channel, app in self.appends.items():
             key = (self.key, self.ns, channel)
-            # Fingerprints from serialization time: a node editing an item in place after that is
+            # Digests from serialization time: a node editing an item in place after that is
             # caught at the next put instead of being mistaken for the stored bytes.
-            cache.set(key, LogState(app.log_id, list(app.value), list(app.fps)))
+            cache.set(
+                key, LogState(app.log_id, list(app.value), list(app.digests), list(app.snapshots))
+            )
 
 
 def plan_put(
@@ -196,11 +251,13 @@ def plan_put(
     *,
     linear: bool = True,
     key: str | None = None,
+    clock: Any = time.time,
 ) -> PutPlan:
     """Serialize a put once: checkpoint skeleton, metadata JSON, changed channels (as log appends).
 
     ``key`` is the thread's stored identity (default: the config's thread id); with a sealing
     ``serde`` (a :class:`~.values.ValueCodec`) every value is sealed at its place under it.
+    ``clock`` stamps the plan (``plan.ts``).
     """
     codec = as_codec(serde)
     t = target(config)
@@ -217,7 +274,7 @@ def plan_put(
         codec.dump(skeleton, "checkpoint", checkpoint_place(key, t.ns, cid)),
         md_text,
         run_id,
-        time.time(),
+        clock(),
         codec=codec,
         key=key,
     )
@@ -228,7 +285,7 @@ def plan_put(
             continue
         value = values[channel]
         if linear and type(value) is list and value:
-            plan.appends[channel] = _plan_append(codec, cache, key, t.ns, channel, value)
+            plan.appends[channel] = plan_append(codec, cache, key, t.ns, channel, value)
             plan.versions[channel] = ver
             app = plan.appends[channel]
             plan.blobs[(channel, ver)] = encode_ref(app.log_id, app.length)
@@ -239,21 +296,41 @@ def plan_put(
     return plan
 
 
-def _plan_append(
+def plan_append(
     codec: ValueCodec, cache: LogCache, key: str, ns: str, channel: str, value: list
 ) -> LogAppend:
+    """The append that stores ``value``: its new items on the cached log when every earlier item
+    is still what the log stores, else the whole value in a fresh log."""
+    n = len(value)
+    plain: list[Typed | None] = [None] * n
+    digests: list[bytes] = [b""] * n
+    snapshots: list[Any] = [MISSING] * n
     state = cache.get((key, ns, channel))
-    start = 0
-    log_id = None
-    fps: list[Any] = []
-    if state is not None and len(value) >= len(state.items):
-        n = len(state.items)
-        if all(_same(value[i], state.items[i], state.fps[i]) for i in range(n)):
-            start, log_id, fps = n, state.log_id, list(state.fps)
-    fps += [_fingerprint(value[i]) for i in range(start, len(value))]
-    log_id = log_id or new_log_id()
+    start, log_id = 0, new_log_id()
+    if state is not None and n >= len(state.items):
+        for i in range(len(state.items)):
+            same, plain[i] = unchanged(codec, value[i], state, i, f"channel_values.{channel}[{i}]")
+            if not same:
+                break
+            # item i is what the stored item i is: its digest and snapshot hold at position i
+            digests[i], snapshots[i] = state.digests[i], state.snapshots[i]
+        else:
+            start, log_id = len(state.items), state.log_id
+    for i in range(n):
+        if not digests[i]:
+            found = plain[i] or codec.dump_plain(value[i], f"channel_values.{channel}[{i}]")
+            plain[i], digests[i], snapshots[i] = found, digest(found), snapshot(codec.serde, found)
     items = [
-        codec.dump(value[i], f"channel_values.{channel}[{i}]", log_place(key, ns, log_id, i))
-        for i in range(start, len(value))
+        codec.seal(_plain(codec, plain, value, channel, i), log_place(key, ns, log_id, i))
+        for i in range(start, n)
     ]
-    return LogAppend(channel, log_id, start, items, value, fps)
+    return LogAppend(channel, log_id, start, items, value, digests, plain, snapshots)
+
+
+def _plain(
+    codec: ValueCodec, plain: list[Typed | None], value: list, channel: str, i: int
+) -> Typed:
+    found = plain[i]
+    return (
+        found if found is not None else codec.dump_plain(value[i], f"channel_values.{channel}[{i}]")
+    )

@@ -99,6 +99,10 @@ class SessionSaverBase(BaseCheckpointSaver[str]):
     :meth:`purge_expired` that often, stopped by :meth:`close`. ``linear=False`` turns off
     log-backed list channels.
 
+    ``serde`` defaults to LangGraph's own (``JsonPlusSerializer()``: user types come back as
+    themselves, as with ``InMemorySaver``); ``strict=True`` admits only safe types plus what
+    ``with_allowlist`` adds (see :mod:`.serde`).
+
     ``encryption`` seals every stored value (checkpoint, channel blobs, pending writes, log items)
     with AES-GCM bound to its place: the owner, the thread key and the record (see
     :mod:`.values`), so a value copied into another thread fails with ``CorruptDataError``. Pass a
@@ -130,8 +134,9 @@ class SessionSaverBase(BaseCheckpointSaver[str]):
         refresh_on_read: bool = False,
         encryption: Keyring | Any | None = None,
         data_key: Callable[[str | None], bytes | None] | None = None,
+        strict: bool = False,
     ) -> None:
-        super().__init__(serde=serde or default_serde())
+        super().__init__(serde=serde or default_serde(strict=strict))
         if isinstance(encryption, Keyring) and encryption.per_user_keys and data_key is None:
             raise ConfigurationError(
                 "a Keyring with per_user_keys=True needs data_key=<callable owner -> data key>: "

@@ -1,9 +1,12 @@
-"""Safe serialization for checkpoints: strict msgpack allow-list, no pickle, optional AES-GCM.
+"""Serialization for checkpoints: LangGraph's own defaults, strict one option away, no pickle.
 
-Why strict: loading a checkpoint can build arbitrary objects with LangGraph's permissive default.
-The strict serializer admits stdlib, message and LangGraph types, plus schema types added with
-``saver.with_allowlist(...)``. Encryption wraps it with keys identified by id, so keys can rotate:
-new values use the active key, old values decrypt with the key whose id they carry.
+By default a saver serializes as LangGraph's savers do (``JsonPlusSerializer()``): user types in
+state (pydantic models, dataclasses, ``AgentAction``) come back as themselves, with LangGraph's
+warning for types not on an allow-list, and ``LANGGRAPH_STRICT_MSGPACK=true`` makes it strict
+(then LangGraph hands the graph's schema types to ``saver.with_allowlist(...)``). ``strict=True``
+(or ``serde=default_serde(strict=True)``) admits only stdlib, message and LangGraph types plus
+what ``with_allowlist`` adds, whatever the environment: loading a checkpoint can otherwise build
+arbitrary importable objects. ``encrypted_serde`` wraps a serializer in AES-GCM with key ids.
 """
 
 from __future__ import annotations
@@ -19,9 +22,17 @@ from ..crypto import Keyring
 from ..errors import CorruptDataError, SerializationError
 
 
-def default_serde() -> JsonPlusSerializer:
-    """LangGraph's serializer with the strict msgpack allow-list and no pickle fallback."""
-    return JsonPlusSerializer(pickle_fallback=False, allowed_msgpack_modules=None)
+def default_serde(*, strict: bool = False) -> JsonPlusSerializer:
+    """LangGraph's serializer at LangGraph's defaults; ``strict=True``: only the safe msgpack
+    allow-list (plus ``with_allowlist`` additions). Never a pickle fallback."""
+    if strict:
+        return JsonPlusSerializer(pickle_fallback=False, allowed_msgpack_modules=None)
+    return JsonPlusSerializer(pickle_fallback=False)
+
+
+def strict_serde() -> JsonPlusSerializer:
+    """``default_serde(strict=True)``."""
+    return default_serde(strict=True)
 
 
 class StrictEncryptedSerializer(EncryptedSerializer):
