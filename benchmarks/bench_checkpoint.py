@@ -6,12 +6,20 @@
     python benchmarks/bench_checkpoint.py --smoke         # seconds: every saver, 1 and 2 turns
     python benchmarks/bench_checkpoint.py --turns 10 100 --savers sessionmem-sqlite SqliteSaver
 
-Compares LangGraph's InMemorySaver, SqliteSaver and PostgresSaver (local PostgreSQL, a fresh
+    python benchmarks/bench_checkpoint.py --scenario agents --agent-turns 30 --savers sessionmem-sqlite
+
+Chat graph: compares LangGraph's InMemorySaver, SqliteSaver and PostgresSaver (local PostgreSQL, a fresh
 schema per run) with ours from ``store.checkpointer()`` on memory, SQLite, Redis (a fresh
 namespace) and PostgreSQL (skipped, with the reason, while the store has no saver there).
 Measures, at each milestone: bytes stored, turn latency (mean of the last 5 turns), get_tuple,
 get_state, list(limit=10) and a full list() (what get_state_history does). Prints a table per
 milestone and the ratios LangGraph's saver / ours for each pair that ran (systems/savers.py).
+
+Agents (``--scenario agents``): a ``create_agent`` agent with no middleware, with
+``SessionMemoryMiddleware(TokenWindowMemory)`` and with ``SessionMemoryMiddleware(SummaryBufferMemory)``
+on each saver; stored bytes per turn in the first and second half of the run, and messages left in
+the state (systems/agents.py). Target: with the middleware, growth per turn does not exceed the
+growth without it.
 """
 
 from __future__ import annotations
@@ -21,7 +29,7 @@ import sys
 import time
 
 import _harness as h
-from systems import savers
+from systems import agents, savers
 
 from langchain_sessionmem import ConfigurationError
 
@@ -47,7 +55,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument(
         "--savers", nargs="+", dest="only", default=argparse.SUPPRESS, help="same as --only"
     )
+    p.add_argument(
+        "--scenario", choices=("all", "chat", "agents"), default="all", help="what to run"
+    )
+    p.add_argument("--agent-turns", type=int, default=None, help="agent turns (60)")
     args = h.parse(p, argv)
+    args.agent_turns = max(2, args.agent_turns or h.by_mode(args.mode, 60, 30, 4))
     args.milestones = sorted(args.turns or h.by_mode(args.mode, [10, 100, 300], [10, 50], [1, 2]))
     args.reads, args.lists = h.by_mode(args.mode, (5, 3), (5, 3), (1, 1))
     return args
@@ -62,8 +75,13 @@ def main(argv: list[str] | None = None) -> int:
     report.header(PACKAGES, f"graph     one node, MessagesState, turns {args.milestones}")
     ws = h.Workspace(services)
     classes, skipped = h.pick(savers.ALL, args.wanted, services)
+    if args.scenario == "agents":
+        classes = []
     results: dict[str, dict[int, dict[str, float]]] = {}
+    agent_results: dict[str, dict[str, dict[str, float]]] = {}
     try:
+        if args.scenario in ("all", "agents"):
+            agent_results = run_agents(args, ws, services, report, skipped)
         for cls in classes:
             began = time.perf_counter()
             try:
@@ -79,8 +97,11 @@ def main(argv: list[str] | None = None) -> int:
     for line in skipped:
         print(line)
     report.results = {name: {str(t): r for t, r in res.items()} for name, res in results.items()}
+    if agent_results:
+        report.results["agents"] = agent_results
+        print_agents(args, agent_results, report)
     labels = [label for _k, label in savers.COLUMNS]
-    for turn in args.milestones:
+    for turn in args.milestones if results else []:
         rows = [
             [name, human_bytes(res[turn]["bytes"])]
             + [f"{res[turn][k]:.2f}" for k, _l in savers.COLUMNS[1:]]
@@ -105,6 +126,69 @@ def main(argv: list[str] | None = None) -> int:
         )
     print()
     return report.finish(notes)
+
+
+def run_agents(
+    args: argparse.Namespace,
+    ws: h.Workspace,
+    services: h.Services,
+    report: h.Report,
+    skipped: list[str],
+) -> dict[str, dict[str, dict[str, float]]]:
+    """Every selected saver, an agent without and with the middleware (systems/agents.py)."""
+    problem = next(filter(None, map(h.package_problem, agents.NEEDS)), None)
+    if problem:
+        skipped.append(f"  skipped the agent scenario: {problem}")
+        return {}
+    classes, missing = h.pick(agents.ALL, args.wanted, services)
+    skipped.extend(missing)
+    out: dict[str, dict[str, dict[str, float]]] = {}
+    for cls in classes:
+        began = time.perf_counter()
+        try:
+            out[cls.label] = {
+                name: agents.run(cls(ws), middleware, args.agent_turns)
+                for name, middleware in agents.memories().items()
+            }
+        except ConfigurationError as exc:  # the store has no saver on this engine yet
+            skipped.append(f"  skipped agents on {cls.label}: {h.short(exc, 240)}")
+        except Exception as exc:  # noqa: BLE001 - a saver that fails is reported
+            skipped.append(f"  error in agents on {cls.label}: {h.short(exc, 240)}")
+            report.failed(cls, h.short(exc, 240))
+        print(f"# agents on {cls.label}: {time.perf_counter() - began:.1f} s", file=sys.stderr)
+    return out
+
+
+def print_agents(
+    args: argparse.Namespace, results: dict[str, dict[str, dict[str, float]]], report: h.Report
+) -> None:
+    """One table per saver; a verdict per middleware on our savers (growth vs no middleware)."""
+    for label, runs in results.items():
+        base = runs["none"]["per_turn"]
+        rows = [
+            [
+                name,
+                human_bytes(r["bytes"]),
+                f"{r['first_half']:.0f}",
+                f"{r['per_turn']:.0f}",
+                f"{r['messages']:.0f}",
+                f"{r['per_turn'] / base:.2f}x" if base else "-",
+            ]
+            for name, r in runs.items()
+        ]
+        header = [lbl for _k, lbl in agents.COLUMNS] + ["2nd half vs none"]
+        title = f"agent, {args.agent_turns} turns on {label}: no middleware, window, summary"
+        print(h.markdown(title, ["middleware", *header], rows))
+        if "ours" not in {t for cls in agents.ALL if cls.label == label for t in cls.tags}:
+            continue
+        for name in ("window", "summary"):
+            r = runs[name]
+            report.verdict(
+                r["per_turn"] <= base,
+                f"{label}, {name} middleware: {r['per_turn']:.0f} bytes/turn vs {base:.0f} "
+                f"without ({r['per_turn'] / base if base else 0:.2f}x), state "
+                f"{r['messages']:.0f} vs {runs['none']['messages']:.0f} messages",
+            )
 
 
 if __name__ == "__main__":

@@ -11,14 +11,17 @@ from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.prebuilt import create_react_agent
 from langgraph.prebuilt.chat_agent_executor import AgentState
 
+from langchain_sessionmem import SessionStore
 from langchain_sessionmem.memory import (
     SessionMemoryMiddleware,
     SessionMemoryState,
     SummaryBufferMemory,
     TokenWindowMemory,
     ToolResultCompaction,
+    is_block,
     pre_model_hook,
 )
+from langchain_sessionmem.memory.agents import TRIM_BATCH
 from langchain_sessionmem.tokens import tiktoken_counter
 
 ensure_tiktoken_cache()
@@ -140,3 +143,72 @@ def test_stateless_hook_needs_no_state_schema():
     )
     agent.invoke({"messages": [HumanMessage("Read the manual.")]}, {"recursion_limit": 100})
     assert all(COUNTER(p) <= BUDGET for p in model.prompts)
+
+
+HUMAN = "Could you tell me more about the design of the storage layer and why it matters here? " * 4
+AI = "Certainly. The storage layer keeps each message once, in an append-only log per thread. " * 4
+
+
+def chat_agent(tmp_path, name, middleware):
+    """A create_agent chat on a real SQLite store's checkpointer; returns (run, saver, model)."""
+    store = SessionStore.from_url(f"sqlite:///{tmp_path / name}.db", allow_anonymous=True)
+    saver = store.checkpointer(user_id="alice")
+    model = ScriptedChatModel(script=lambda m: AI + str(len(m)))
+    agent = create_agent(model, tools=[], middleware=middleware, checkpointer=saver)
+    config = {"configurable": {"thread_id": "t1"}}
+
+    def run(turns):
+        sizes, states = [], []
+        for turn in range(turns):
+            agent.invoke({"messages": [HumanMessage(HUMAN + str(turn))]}, config)
+            sizes.append(saver.thread_info("t1")["bytes"])
+            states.append(agent.get_state(config).values)
+        return sizes, states
+
+    return run, store, model
+
+
+def growth(sizes, start, end):
+    return (sizes[end - 1] - sizes[start - 1]) / (end - start)
+
+
+def test_a_bounded_agent_state_grows_storage_by_about_what_a_plain_agent_does(tmp_path):
+    turns = 60
+    plain, store_a, _ = chat_agent(tmp_path, "plain", [])
+    plain_sizes, _ = plain(turns)
+    memory = TokenWindowMemory(1500, token_counter="approximate")
+    bounded, store_b, model = chat_agent(tmp_path, "mw", [SessionMemoryMiddleware(memory)])
+    sizes, states = bounded(turns)
+    store_a.close()
+    store_b.close()
+
+    # The state stays bounded: the window (~16 messages) plus at most one trim batch.
+    lengths = [len(s["messages"]) for s in states]
+    assert max(lengths) <= 16 + TRIM_BATCH + 2 and lengths[-1] < 2 * turns / 3
+    assert all(COUNTER(p) <= 1500 + 50 for p in model.prompts)
+    # Each update only dropped a prefix and appended the turn: kept messages keep their ids.
+    for before, after in zip(states, states[1:], strict=False):
+        old = [m.id for m in before["messages"]]
+        new = [m.id for m in after["messages"]]
+        kept = old[old.index(new[0]) :]
+        assert new[: len(kept)] == kept and len(new) == len(kept) + 2
+    # Storage growth per turn is steady (bounded) and near the plain agent's; rewriting the
+    # whole kept list at every model call (REMOVE_ALL) cost 5.8x.
+    base = growth(plain_sizes, 21, turns)
+    first, second = growth(sizes, 21, 40), growth(sizes, 41, turns)
+    assert abs(first - second) <= 0.2 * base
+    assert growth(sizes, 21, turns) <= 1.5 * base
+
+
+def test_summary_lives_in_the_bookkeeping_not_in_the_messages(tmp_path):
+    summarizer = ScriptedChatModel(script=lambda m: "They talked about the storage layer.")
+    memory = SummaryBufferMemory(summarizer, max_tokens=1500, token_counter="approximate")
+    run, store, model = chat_agent(tmp_path, "sum", [SessionMemoryMiddleware(memory)])
+    _, states = run(30)
+    store.close()
+    assert summarizer.calls >= 1
+    assert not any(is_block(m) for s in states for m in s["messages"])
+    assert states[-1]["sessionmem"]["summary"]["text"] == "They talked about the storage layer."
+    blocks = [m for m in model.prompts[-1] if is_block(m)]
+    assert len(blocks) == 1 and "They talked about the storage layer." in blocks[0].text
+    assert len(states[-1]["messages"]) < 30

@@ -66,7 +66,8 @@ class SessionMemory(Runnable[Sequence[BaseMessage], list[BaseMessage]]):
     """Base class of every strategy: override the hooks that apply (each default does nothing).
 
     Hooks (see :class:`~.pipeline.MemoryHooks`): :meth:`prepare`, :meth:`choose_window`,
-    :meth:`rewrite_window`, :meth:`after_turn`, :meth:`rebase`, :meth:`members`; flags
+    :meth:`rewrite_window`, :meth:`after_turn`, :meth:`rebase`, :meth:`needs_from`,
+    :meth:`members`; flags
     ``chooses_window`` and ``keeps_state``. Plans yield the ops of :mod:`.ops`.
     """
 
@@ -113,6 +114,12 @@ class SessionMemory(Runnable[Sequence[BaseMessage], list[BaseMessage]]):
 
     def rebase(self, data: dict[str, Any], shift: int, floor: int) -> None:
         """An agent dropped ``shift`` messages: move stored positions by ``-shift`` (not below ``floor``)."""
+
+    def needs_from(self, data: dict[str, Any], count: int) -> int | None:
+        """The first of ``count`` positions this part still needs after the prompt is built
+        (``data`` is its state), so an agent may drop older messages; ``None``: no need beyond
+        the prompt's own messages."""
+        return None
 
     # -- chat-turn API ---------------------------------------------------------------------
     def load_context(

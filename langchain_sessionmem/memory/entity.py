@@ -255,5 +255,10 @@ class EntityMemory(SessionMemory):
                 "watermark": max(floor, int(record["watermark"]) - shift),
             }
 
+    def needs_from(self, data: dict[str, Any], count: int) -> int | None:
+        """The messages after the watermark, at most the ``max_new_messages`` one call reads."""
+        watermark = int((data.get(self.state_key) or {}).get("watermark", 0))
+        return max(watermark + 1, count - self.max_new_messages + 1)
+
     def __repr__(self) -> str:
         return f"EntityMemory(scope={self.scope!r}, every_n_turns={self.every_n_turns})"

@@ -46,8 +46,9 @@ class MemoryHooks(Protocol):
 
     Load: every part's :meth:`prepare` (read state, raise ``ctx.floor``, add ``ctx.blocks``),
     then the one window part's :meth:`choose_window`, whose messages pass every part's
-    :meth:`rewrite_window`. Save: every part's :meth:`after_turn`. Agents that rewrite their
-    message list call :meth:`rebase`. Plans yield ops from :mod:`.ops` and never do I/O.
+    :meth:`rewrite_window`. Save: every part's :meth:`after_turn`. Agents drop the messages no
+    part :meth:`needs_from` any more and then call :meth:`rebase`. Plans yield ops from
+    :mod:`.ops` and never do I/O.
     """
 
     max_tokens: int | None
@@ -68,6 +69,7 @@ class MemoryHooks(Protocol):
     ) -> list[BaseMessage]: ...
     def after_turn(self, ctx: TurnContext, turn_messages: list[BaseMessage]) -> Plan[None]: ...
     def rebase(self, data: dict[str, Any], shift: int, floor: int) -> None: ...
+    def needs_from(self, data: dict[str, Any], count: int) -> int | None: ...
 
 
 @dataclass

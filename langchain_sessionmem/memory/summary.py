@@ -299,6 +299,10 @@ class SummaryMemory(SessionMemory):
                 "watermark": max(floor, int(record.get("watermark", 0)) - shift),
             }
 
+    def needs_from(self, data: dict[str, Any], count: int) -> int | None:
+        """Every message after the watermark is still to be summarized."""
+        return int((data.get(self.state_key) or {}).get("watermark", 0)) + 1
+
     # -- background ------------------------------------------------------------------------
     def flush(self, timeout: float | None = None) -> None:
         self._background.wait(timeout)

@@ -1,0 +1,143 @@
+"""Agent checkpoints with and without ``SessionMemoryMiddleware``: stored bytes per turn.
+
+A ``create_agent`` agent (a fake model, ~350-character messages, one human and one AI message
+per turn, as in the issue's measurement) runs on one thread of each saver three ways: without
+middleware, with ``SessionMemoryMiddleware(TokenWindowMemory(...))`` and with
+``SessionMemoryMiddleware(SummaryBufferMemory(...))``. A bounded state must mean bounded storage
+growth: the steady-state growth per turn (the second half of the run) with the middleware is
+compared with the growth without it. Our savers are measured by ``saver.thread_info()["bytes"]``
+(what the thread stores: checkpoints, metadata, blobs, writes, log items); LangGraph's by the
+same means as in ``systems/savers.py``.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from _harness import Workspace
+from langchain_core.messages import HumanMessage
+
+from langchain_sessionmem import SessionStore
+
+from .fakes import scripted
+from .savers import InMemory, Sqlite
+
+HUMAN = "Could you tell me more about the design of the storage layer and why it matters here? " * 4
+AI = "Certainly. The storage layer keeps each message once, in an append-only log per thread. " * 4
+BUDGET = 1500
+"""Memory budget in (approximate) tokens: about 16 messages of the scenario."""
+COLUMNS = [  # (result key, table header)
+    ("bytes", "stored"),
+    ("first_half", "bytes/turn, 1st half"),
+    ("per_turn", "bytes/turn, 2nd half"),
+    ("messages", "messages in state"),
+]
+
+
+class Ours:
+    """A saver from ``SessionStore.from_url(url).checkpointer(user_id=...)``."""
+
+    key = label = "sessionmem-memory"
+    tags = frozenset({"ours", "memory"})
+    needs: tuple[str, ...] = ()
+
+    def __init__(self, ws: Workspace):
+        self.ws = ws
+
+    def url(self) -> str:
+        return "memory://"
+
+    def build(self) -> Any:
+        self.namespace = self.ws.name("agent")
+        self.store = SessionStore.from_url(self.url(), namespace=self.namespace)
+        return self.store.checkpointer(user_id="bench-user")
+
+    def size(self, saver: Any, thread_id: str) -> int:
+        return int(saver.thread_info(thread_id)["bytes"])
+
+    def close(self) -> None:
+        self.store.close()
+
+
+class OursSqlite(Ours):
+    key = label = "sessionmem-sqlite"
+    tags = frozenset({"ours", "sqlite"})
+
+    def url(self) -> str:
+        return f"sqlite:///{self.ws.db_path('agent')}"
+
+
+class OursRedis(Ours):
+    key = label = "sessionmem-redis"
+    tags = frozenset({"ours", "redis"})
+    needs = ("redis",)
+
+    def url(self) -> str:
+        self.ws.redis_used = True
+        return self.ws.services.redis_url
+
+    def close(self) -> None:
+        super().close()
+        self.ws.forget_keys(self.namespace)
+
+
+class OursPostgres(Ours):
+    key = label = "sessionmem-postgres"
+    tags = frozenset({"ours", "postgres"})
+    needs = ("postgres",)
+
+    def url(self) -> str:
+        return self.ws.postgres()
+
+
+ALL = [Ours, OursSqlite, OursRedis, OursPostgres, InMemory, Sqlite]
+NEEDS = ("langchain.agents.middleware",)
+
+
+def memories() -> dict[str, Any]:
+    """The three ways the agent runs: no middleware, a token window, summary + window."""
+    from langchain_sessionmem.memory import (
+        SessionMemoryMiddleware,
+        SummaryBufferMemory,
+        TokenWindowMemory,
+    )
+
+    summarizer = scripted("The user asked about the storage layer; it keeps each message once.")
+    return {
+        "none": None,
+        "window": SessionMemoryMiddleware(TokenWindowMemory(BUDGET, token_counter="approximate")),
+        "summary": SessionMemoryMiddleware(
+            SummaryBufferMemory(summarizer, max_tokens=BUDGET, token_counter="approximate")
+        ),
+    }
+
+
+def run(subject: Any, middleware: Any, turns: int) -> dict[str, float]:
+    """``turns`` agent turns on one thread; bytes after each turn, growth per turn by half."""
+    from langchain.agents import create_agent
+
+    saver = subject.build()
+    try:
+        model = scripted(lambda m: AI + str(len(m)))
+        agent = create_agent(
+            model, tools=[], middleware=[middleware] if middleware else [], checkpointer=saver
+        )
+        tid = "agent-" + uuid.uuid4().hex[:8]
+        config = {"configurable": {"thread_id": tid}}
+        sizes = [0]
+        for turn in range(1, turns + 1):
+            agent.invoke({"messages": [HumanMessage(HUMAN + str(turn))]}, config)
+            sizes.append(subject.size(saver, tid))
+        half = turns // 2
+        messages = len(agent.get_state(config).values["messages"])
+        if middleware is None and messages != 2 * turns:
+            raise RuntimeError(f"{subject.label} lost messages: {messages} of {2 * turns}")
+        return {
+            "bytes": sizes[-1],
+            "first_half": (sizes[half] - sizes[1]) / max(1, half - 1),
+            "per_turn": (sizes[-1] - sizes[half]) / max(1, turns - half),
+            "messages": messages,
+        }
+    finally:
+        subject.close()
