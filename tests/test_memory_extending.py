@@ -121,7 +121,8 @@ async def test_the_same_strategy_async_and_standalone():
 
 def test_strategies_implement_the_documented_hooks():
     hooks = [n for n in MemoryHooks.__dict__ if not n.startswith("_")]
-    for name in ("prepare", "choose_window", "rewrite_window", "after_turn", "rebase", "members"):
+    names = ("prepare", "choose_window", "rewrite_window", "after_turn", "rebase", "needs_from")
+    for name in (*names, "members"):
         assert name in hooks and callable(getattr(SessionMemory, name))
     for flag in ("chooses_window", "keeps_state"):
         assert isinstance(getattr(SessionMemory, flag), bool)
