@@ -45,13 +45,20 @@ def url(request: pytest.FixtureRequest, tmp_path: Any) -> str:
     return request.getfixturevalue("postgres_dsn")
 
 
-@pytest.fixture
-def store(url: str, namespace: str):
+@pytest.fixture(params=[False, True], ids=["plain", "encrypted"])
+def store(request: pytest.FixtureRequest, url: str, namespace: str):
+    """A store on ``url``; encrypted with per-user data keys (fetched and created async too)."""
     from conftest import erase_redis_namespace
 
     from langchain_sessionmem import SessionStore
 
-    store = SessionStore.from_url(url, namespace=namespace, allow_anonymous=True)
+    options: dict[str, Any] = {}
+    if request.param:
+        pytest.importorskip("cryptography")
+        from langchain_sessionmem.crypto import Keyring
+
+        options["encryption"] = Keyring({"k1": os.urandom(32)}, "k1", per_user_keys=True)
+    store = SessionStore.from_url(url, namespace=namespace, allow_anonymous=True, **options)
     yield store
     store.close()
     if url.startswith("redis://"):

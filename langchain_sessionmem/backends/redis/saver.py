@@ -46,6 +46,8 @@ from langgraph.checkpoint.base import (
 from ..._steps import adrive, drive
 from ...checkpoint.config import thread_key
 from ...checkpoint.saver import SessionSaverBase
+from ...checkpoint.values import ValueCodec
+from ...crypto import Keyring
 from ...errors import ConfigurationError
 from ...records import ThreadInfo
 from .connections import RedisConnections
@@ -119,6 +121,13 @@ class RedisCheckpointSaver(ThreadSteps, SessionSaverBase):
         """The sync client (for tests and tools that inspect the raw keys)."""
         return self.connections.client
 
+    async def _acodec(self) -> ValueCodec:
+        """:meth:`_codec` without blocking the loop: a store's per-user key is fetched async."""
+        enc = self.encryption
+        if enc is not None and not isinstance(enc, Keyring) and hasattr(enc, "asealer"):
+            return ValueCodec(self.serde, await enc.asealer(self.user_id))
+        return self._codec()
+
     def _drive(self, steps: SaverSteps[T]) -> T:
         return drive(steps, self.connections.send)
 
@@ -130,10 +139,10 @@ class RedisCheckpointSaver(ThreadSteps, SessionSaverBase):
         self, *, config: RunnableConfig, channels: Sequence[str]
     ) -> dict[str, Any]:
         """Writes and seed of each DeltaChannel along the parent chain: two scripts per 200 ancestors."""
-        return self._drive(self._history_steps(config, channels))
+        return self._drive(self._history_steps(self._codec(), config, channels))
 
     def get_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
-        return self._drive(self._get_tuple_steps(config))
+        return self._drive(self._get_tuple_steps(self._codec(), config))
 
     def list(
         self,
@@ -144,7 +153,7 @@ class RedisCheckpointSaver(ThreadSteps, SessionSaverBase):
         limit: int | None = None,
     ) -> Iterator[CheckpointTuple]:
         """Checkpoints of one thread, or with ``config=None`` of every thread of the owner."""
-        yield from self._drive(self._list_steps(config, filter, before, limit))
+        yield from self._drive(self._list_steps(self._codec(), config, filter, before, limit))
 
     def put(
         self,
@@ -153,7 +162,9 @@ class RedisCheckpointSaver(ThreadSteps, SessionSaverBase):
         metadata: CheckpointMetadata,
         new_versions: ChannelVersions,
     ) -> RunnableConfig:
-        return self._drive(self._put_steps(config, checkpoint, metadata, new_versions))
+        return self._drive(
+            self._put_steps(self._codec(), config, checkpoint, metadata, new_versions)
+        )
 
     def put_writes(
         self,
@@ -162,7 +173,7 @@ class RedisCheckpointSaver(ThreadSteps, SessionSaverBase):
         task_id: str,
         task_path: str = "",
     ) -> None:
-        self._drive(self._put_writes_steps(config, writes, task_id, task_path))
+        self._drive(self._put_writes_steps(self._codec(), config, writes, task_id, task_path))
 
     def delete_thread(self, thread_id: str) -> None:
         self._drive(self._delete_thread_steps(thread_id))
@@ -171,10 +182,10 @@ class RedisCheckpointSaver(ThreadSteps, SessionSaverBase):
         self._drive(self._delete_for_runs_steps(run_ids))
 
     def copy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
-        self._drive(self._copy_thread_steps(source_thread_id, target_thread_id))
+        self._drive(self._copy_thread_steps(self._codec(), source_thread_id, target_thread_id))
 
     def prune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
-        self._drive(self._prune_steps(thread_ids, strategy))
+        self._drive(self._prune_steps(self._codec(), thread_ids, strategy))
 
     def thread_info(self, thread_id: str) -> dict[str, Any] | None:
         """Owner, timestamps, TTL, checkpoint count and memory used by one of the owner's threads."""
@@ -199,10 +210,10 @@ class RedisCheckpointSaver(ThreadSteps, SessionSaverBase):
     async def aget_delta_channel_history(
         self, *, config: RunnableConfig, channels: Sequence[str]
     ) -> dict[str, Any]:
-        return await self._adrive(self._history_steps(config, channels))
+        return await self._adrive(self._history_steps(await self._acodec(), config, channels))
 
     async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
-        return await self._adrive(self._get_tuple_steps(config))
+        return await self._adrive(self._get_tuple_steps(await self._acodec(), config))
 
     async def alist(
         self,
@@ -212,7 +223,8 @@ class RedisCheckpointSaver(ThreadSteps, SessionSaverBase):
         before: RunnableConfig | None = None,
         limit: int | None = None,
     ) -> AsyncIterator[CheckpointTuple]:
-        for item in await self._adrive(self._list_steps(config, filter, before, limit)):
+        codec = await self._acodec()
+        for item in await self._adrive(self._list_steps(codec, config, filter, before, limit)):
             yield item
 
     async def aput(
@@ -222,7 +234,10 @@ class RedisCheckpointSaver(ThreadSteps, SessionSaverBase):
         metadata: CheckpointMetadata,
         new_versions: ChannelVersions,
     ) -> RunnableConfig:
-        return await self._adrive(self._put_steps(config, checkpoint, metadata, new_versions))
+        codec = await self._acodec()
+        return await self._adrive(
+            self._put_steps(codec, config, checkpoint, metadata, new_versions)
+        )
 
     async def aput_writes(
         self,
@@ -231,7 +246,8 @@ class RedisCheckpointSaver(ThreadSteps, SessionSaverBase):
         task_id: str,
         task_path: str = "",
     ) -> None:
-        await self._adrive(self._put_writes_steps(config, writes, task_id, task_path))
+        codec = await self._acodec()
+        await self._adrive(self._put_writes_steps(codec, config, writes, task_id, task_path))
 
     async def adelete_thread(self, thread_id: str) -> None:
         await self._adrive(self._delete_thread_steps(thread_id))
@@ -240,10 +256,11 @@ class RedisCheckpointSaver(ThreadSteps, SessionSaverBase):
         await self._adrive(self._delete_for_runs_steps(run_ids))
 
     async def acopy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
-        await self._adrive(self._copy_thread_steps(source_thread_id, target_thread_id))
+        codec = await self._acodec()
+        await self._adrive(self._copy_thread_steps(codec, source_thread_id, target_thread_id))
 
     async def aprune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
-        await self._adrive(self._prune_steps(thread_ids, strategy))
+        await self._adrive(self._prune_steps(await self._acodec(), thread_ids, strategy))
 
     async def athread_info(self, thread_id: str) -> dict[str, Any] | None:
         return await self._adrive(self._thread_info_steps(thread_id))

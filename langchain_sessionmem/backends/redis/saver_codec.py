@@ -107,7 +107,7 @@ def _rows(thread_id: str, reply: list[Any]) -> list[Row]:
     return rows
 
 
-def _typed(value: bytes | None) -> Typed | None:
+def split_typed(value: bytes | None) -> Typed | None:
     if value is None:
         return None
     typ, sep, data = bytes(value).partition(b"\0")
@@ -133,12 +133,14 @@ def apply_values(
 
 
 def _values(asm: TupleAssembler, keys: list[BlobKey], reply: list[Any]) -> None:
-    need = asm.set_blobs({key: _typed(v) for key, v in zip(keys, reply[: len(keys)], strict=True)})
+    need = asm.set_blobs(
+        {key: split_typed(v) for key, v in zip(keys, reply[: len(keys)], strict=True)}
+    )
     by_log: dict[str, list[Typed]] = {}
     i = len(keys)
     while i < len(reply):
         log_id, start, n = text(reply[i]), int(reply[i + 1]), int(reply[i + 2])
-        items = [_typed(v) for v in reply[i + 3 : i + 3 + n - start]]
+        items = [split_typed(v) for v in reply[i + 3 : i + 3 + n - start]]
         i += 3 + n - start
         by_log[log_id] = [t for t in items if t is not None]
     ranges = asm.log_ranges(need)
@@ -185,7 +187,7 @@ def prune_args(
     dead_blobs = [f for f in blob_keys_all if f not in keep_blobs]
     keep_logs = set()
     for value in kept_values.values():
-        typed = _typed(value)
+        typed = split_typed(value)
         if typed is not None and typed[0] == LOGREF:
             keep_logs.add(decode_ref(typed[1])[0])
     dead_logs = sorted(all_logs - keep_logs)
@@ -247,13 +249,14 @@ def rebase_on_conflict(plan: PutPlan, reply: Any) -> bool:
     return False
 
 
-def chain_links(serde: Any, thread_id: str, reply: list[Any]) -> list[Link]:
-    """The DELTA_CHAIN reply, ``(cid, record)*`` in chain order, as links of the walk."""
+def chain_links(codec: Any, key: str, ns: str, reply: list[Any], shown: str) -> list[Link]:
+    """The DELTA_CHAIN reply, ``(cid, record)*`` in chain order, as links of the walk (``key``:
+    the stored thread key, where sealed checkpoints open; ``shown``: the thread id for errors)."""
     links = []
-    with reading(thread_id, "checkpoint chain"):
+    with reading(shown, "checkpoint chain"):
         for i in range(0, len(reply), 2):
             parent, typ, data, _run = ormsgpack.unpackb(reply[i + 1])
-            links.append(link_of(serde, thread_id, text(reply[i]), parent, (typ, data)))
+            links.append(link_of(codec, key, text(reply[i]), parent, (typ, data), ns=ns))
     return links
 
 
@@ -265,16 +268,18 @@ def delta_fetch_args(ns: str, chans: list[str], links: list[Link]) -> list[Any]:
 
 
 def parse_delta_fetch(
-    serde: Any, thread_id: str, chans: list[str], reply: list[Any]
+    codec: Any, where: tuple[str, str, str], chans: list[str], reply: list[Any]
 ) -> tuple[set[tuple[str, str]], dict[str, Any], dict[str, list[WriteRow]]]:
-    """The DELTA_FETCH reply as (channel versions found, seed values, writes by checkpoint id)."""
-    with reading(thread_id, "channel history"):
-        return _delta_fetch(serde, thread_id, chans, reply)
+    """The DELTA_FETCH reply as (channel versions found, seed values, writes by checkpoint id);
+    ``where`` is (thread id, stored key, ns)."""
+    with reading(where[0], "channel history"):
+        return _delta_fetch(codec, where, chans, reply)
 
 
 def _delta_fetch(
-    serde: Any, thread_id: str, chans: list[str], reply: list[Any]
+    codec: Any, where: tuple[str, str, str], chans: list[str], reply: list[Any]
 ) -> tuple[set[tuple[str, str]], dict[str, Any], dict[str, list[WriteRow]]]:
+    thread_id, key, ns = where
     nseeds, i = int(reply[1]), 2
     filled: set[tuple[str, str]] = set()
     seeds: dict[str, Any] = {}
@@ -282,15 +287,15 @@ def _delta_fetch(
         ch, ver, typed, n = (
             chans[int(reply[i]) - 1],
             text(reply[i + 1]),
-            _typed(reply[i + 2]),
+            split_typed(reply[i + 2]),
             int(reply[i + 3]),
         )
-        items = [t for t in (_typed(v) for v in reply[i + 4 : i + 4 + n]) if t is not None]
+        items = [t for t in (split_typed(v) for v in reply[i + 4 : i + 4 + n]) if t is not None]
         i += 4 + n
         if typed is None:
             raise CorruptDataError(f"channel {ch!r} of thread {thread_id!r} has no stored seed")
         filled.add((ch, ver))
-        seeds[ch] = decode_value(serde, typed, items, ch, thread_id)
+        seeds[ch] = decode_value(codec, typed, items, ch, thread_id, key=key, ns=ns, version=ver)
     writes: dict[str, list[WriteRow]] = {}
     for k in range(i, len(reply), 2):
         parts = text(reply[k]).split("\0")

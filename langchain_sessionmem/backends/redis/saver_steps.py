@@ -21,7 +21,8 @@ from ..._steps import Steps
 from ...checkpoint.assemble import BlobKey, Row, TupleAssembler
 from ...checkpoint.config import target
 from ...checkpoint.delta import DeltaWalk, empty_history
-from ...checkpoint.linear import LogCache, PutPlan
+from ...checkpoint.linear import LogCache, plan_put
+from ...checkpoint.values import ValueCodec
 from ...checkpoint.writes import WriteRow, plan_writes
 from ...errors import CorruptDataError
 from .connections import Cmd, Pipe, Request, Script
@@ -58,13 +59,13 @@ class CheckpointSteps:
 
     keys: ThreadKeys
     serde: Any
+    linear: bool
     ttl: float | None
     refresh_on_read: bool
     _logs: LogCache
 
     if TYPE_CHECKING:  # from SessionSaverBase and thread_steps.ThreadSteps
 
-        def _plan(self, *args: Any) -> PutPlan: ...
         def _key(self, thread_id: str) -> str: ...
         def _public(self, key: str) -> str: ...
         def _index_ops(
@@ -101,10 +102,10 @@ class CheckpointSteps:
         return parse_rows(self._key(thread_id), reply, thread_id)
 
     def _assemble_steps(
-        self, rows: builtins.list[Row], cache: bool
+        self, codec: ValueCodec, rows: builtins.list[Row], cache: bool
     ) -> SaverSteps[builtins.list[CheckpointTuple]]:
         """Channel values and log items of ``rows``: one VALUES script per thread."""
-        asm = TupleAssembler(self.serde, rows, self._logs, public=self._public)
+        asm = TupleAssembler(codec, rows, self._logs, public=self._public)
         by_thread: dict[str, list[BlobKey]] = {}
         for key in asm.blob_keys():
             by_thread.setdefault(key[0], []).append(key)
@@ -114,14 +115,17 @@ class CheckpointSteps:
             apply_values(asm, keys, reply, tid)
         return asm.tuples(self._logs if cache else None)
 
-    def _get_tuple_steps(self, config: RunnableConfig) -> SaverSteps[CheckpointTuple | None]:
+    def _get_tuple_steps(
+        self, codec: ValueCodec, config: RunnableConfig
+    ) -> SaverSteps[CheckpointTuple | None]:
         t = target(config)
         args = rows_args(t.ns, t.checkpoint_id, None, 1, {}, self._refresh_ms)
         rows = yield from self._rows_steps(t.thread_id, args)
-        return (yield from self._assemble_steps(rows, cache=True))[0] if rows else None
+        return (yield from self._assemble_steps(codec, rows, cache=True))[0] if rows else None
 
     def _list_steps(
         self,
+        codec: ValueCodec,
         config: RunnableConfig | None,
         filter: dict[str, Any] | None,
         before: RunnableConfig | None,
@@ -137,10 +141,11 @@ class CheckpointSteps:
         rows: list[Row] = []
         for tid in threads:
             rows += yield from self._rows_steps(tid, args)
-        return (yield from self._assemble_steps(merge_pages(rows, local, limit), cache=False))
+        return (yield from self._assemble_steps(codec, merge_pages(rows, local, limit), False))
 
     def _delta_steps(
         self,
+        codec: ValueCodec,
         thread_id: str,
         ns: str,
         checkpoint_id: str | None,
@@ -152,9 +157,10 @@ class CheckpointSteps:
         """The DeltaChannel walk: one DELTA_CHAIN call reads the target and up to 200 ancestors,
         one DELTA_FETCH call walks them server-side and returns the seeds and the writes of the
         visited checkpoints (two round trips per 200 ancestors). None when there is no target."""
+        key = self._key(thread_id)
         chain = [ns, checkpoint_id or "", CHAIN_PAGE + 1, refresh_ms]
         reply = yield self._lua("delta_chain", thread_id, chain)
-        links = chain_links(self.serde, thread_id, reply)
+        links = chain_links(codec, key, ns, reply, thread_id)
         if not links:
             return None
         walk = DeltaWalk(channels, links[0].parent_id if from_parent else links[0].checkpoint_id)
@@ -166,13 +172,14 @@ class CheckpointSteps:
             if not links:
                 page = [ns, walk.cursor, CHAIN_PAGE, 0]
                 reply = yield self._lua("delta_chain", thread_id, page)
-                links = chain_links(self.serde, thread_id, reply)
+                links = chain_links(codec, key, ns, reply, thread_id)
                 if not links:
                     walk.end()
                     break
             chans = [ch for ch in walk.channels if ch in walk.remaining]
             reply = yield self._lua("delta_fetch", thread_id, delta_fetch_args(ns, chans, links))
-            filled, found, more = parse_delta_fetch(self.serde, thread_id, chans, reply)
+            where = (thread_id, key, ns)
+            filled, found, more = parse_delta_fetch(codec, where, chans, reply)
             seeds.update(found)
             for cid, rows in more.items():
                 writes.setdefault(cid, []).extend(rows)
@@ -181,29 +188,40 @@ class CheckpointSteps:
         return walk, writes, seeds
 
     def _history_steps(
-        self, config: RunnableConfig, channels: Sequence[str]
+        self, codec: ValueCodec, config: RunnableConfig, channels: Sequence[str]
     ) -> SaverSteps[dict[str, Any]]:
         if not channels:
             return {}
         t = target(config)
         found = yield from self._delta_steps(
-            t.thread_id, t.ns, t.checkpoint_id, channels, refresh_ms=self._refresh_ms
+            codec, t.thread_id, t.ns, t.checkpoint_id, channels, refresh_ms=self._refresh_ms
         )
         if found is None:
             return empty_history(channels)
         walk, writes, seeds = found
-        return walk.history(self.serde, t.thread_id, writes, seeds)
+        return walk.history(codec, t.thread_id, writes, seeds, key=self._key(t.thread_id), ns=t.ns)
 
     # -- writes --------------------------------------------------------------------------------
     def _put_steps(
         self,
+        codec: ValueCodec,
         config: RunnableConfig,
         checkpoint: Checkpoint,
         metadata: CheckpointMetadata,
         new_versions: ChannelVersions,
     ) -> SaverSteps[RunnableConfig]:
         """Index the thread, then one PUT script; a log another writer grew is rebased and retried."""
-        plan = self._plan(config, checkpoint, metadata, new_versions)
+        key = self._key(target(config).thread_id)
+        plan = plan_put(
+            codec,
+            self._logs,
+            config,
+            checkpoint,
+            metadata,
+            new_versions,
+            linear=self.linear,
+            key=key,
+        )
         yield from self._pipe(self._index_ops(plan.thread_id, plan.run_id))
         for _ in range(len(plan.appends) + 1):
             reply = yield self._lua("put", plan.thread_id, put_args(plan, self._ttl_ms))
@@ -223,13 +241,15 @@ class CheckpointSteps:
 
     def _put_writes_steps(
         self,
+        codec: ValueCodec,
         config: RunnableConfig,
         writes: Sequence[tuple[str, Any]],
         task_id: str,
         task_path: str,
     ) -> SaverSteps[None]:
         t = target(config)
-        rows = plan_writes(self.serde, writes, task_id, task_path)
+        key, cid = self._key(t.thread_id), t.checkpoint_id
+        rows = plan_writes(codec, writes, task_id, task_path, key=key, ns=t.ns, checkpoint_id=cid)
         yield from self._pipe(self._index_ops(t.thread_id, None))
         args = writes_args(rows, self._ttl_ms, t.thread_id, t.ns, str(t.checkpoint_id))
         reply = yield self._lua("put_writes", t.thread_id, args)

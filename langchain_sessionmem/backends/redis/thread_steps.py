@@ -19,10 +19,13 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from ...checkpoint.delta import delta_channels
+from ...checkpoint.values import ValueCodec, checkpoint_place
 from ...errors import ConflictError, InvalidIdError, SessionMemoryError
 from ...ids import validate_id
 from ...records import ThreadInfo
 from .connections import Cmd, Pipe, Script
+from .keys import THREAD_SUFFIXES
+from .reseal import SEALED_SUFFIXES, resealed
 from .saver_codec import prune_args, rows_args, text, thread_info_of, thread_row
 from .saver_steps import CheckpointSteps, SaverSteps
 from .scripts import script
@@ -141,8 +144,11 @@ class ThreadSteps(CheckpointSteps):
         if threads:
             yield Pipe([Cmd("srem", (self.keys.run(run), *threads)) for run in runs])
 
-    def _copy_thread_steps(self, source_thread_id: str, target_thread_id: str) -> SaverSteps[None]:
-        """DUMP every key of the source, RESTORE it under the target's tag, re-stamp and index it."""
+    def _copy_thread_steps(
+        self, codec: ValueCodec, source_thread_id: str, target_thread_id: str
+    ) -> SaverSteps[None]:
+        """DUMP every key of the source, RESTORE it under the target's tag, re-stamp and index it;
+        with encryption the sealed hashes are re-sealed for the target instead (:mod:`.reseal`)."""
         source = validate_id(source_thread_id, "thread_id")
         target = validate_id(target_thread_id, "thread_id")
         src, dst = self.keys.script_keys(source), self.keys.script_keys(target)
@@ -158,22 +164,34 @@ class ThreadSteps(CheckpointSteps):
             + [Cmd("sadd", (self.keys.run(r), target)) for r in sorted(runs)]
             + [Cmd("srem", (self.keys.run(r), target)) for r in sorted(old_runs - runs)]
         )
+        sealed: dict[str, dict[bytes, bytes]] = {}
+        at = {suffix: THREAD_SUFFIXES.index(suffix) for suffix in SEALED_SUFFIXES}
+        if codec.sealing:
+            got = yield Pipe([Cmd("hgetall", (src[at[s]],)) for s in SEALED_SUFFIXES])
+            hashes = dict(zip(SEALED_SUFFIXES, got, strict=True))
+            sealed = resealed(codec, self._key(source), self._key(target), hashes, source)
+        rewritten = {dst[at[s]]: mapping for s, mapping in sealed.items()}
         cmds = [Cmd("delete", (key,)) for key in dst]  # cluster pipelines refuse multi-key DEL
         cmds += [
             Cmd("restore", (key, self._ttl_ms if key != dst[-1] else 0, blob), {"replace": True})
             for key, blob in zip(dst, dumps[: len(src)], strict=True)
-            if blob is not None
+            if blob is not None and key not in rewritten
         ]
-        at = repr(time.time())
+        for key, mapping in rewritten.items():
+            if mapping:
+                cmds.append(Cmd("hset", (key,), {"mapping": mapping}))
+                if self._ttl_ms:
+                    cmds.append(Cmd("pexpire", (key, self._ttl_ms)))
+        stamp = repr(time.time())
         cmds.append(
-            Cmd("hset", (dst[0],), {"mapping": {"tid": target, "created": at, "updated": at}})
+            Cmd("hset", (dst[0],), {"mapping": {"tid": target, "created": stamp, "updated": stamp}})
         )
         yield Pipe(cmds)
         self._registered.pop(self.keys.tag(target), None)
         self._logs.drop_thread(self._key(target))
 
     def _keep_steps(
-        self, thread_id: str, rows: builtins.list[Any]
+        self, codec: ValueCodec, thread_id: str, rows: builtins.list[Any]
     ) -> SaverSteps[set[tuple[str, str]]]:
         """(ns, id) of the newest checkpoint per namespace plus the ancestors its DeltaChannels replay."""
         latest = {r.ns: r for r in sorted(rows, key=lambda r: r.checkpoint_id)}
@@ -181,13 +199,15 @@ class ThreadSteps(CheckpointSteps):
         for r in latest.values():
             if chans := delta_channels(json.loads(r.metadata)):
                 found = yield from self._delta_steps(
-                    thread_id, r.ns, r.checkpoint_id, chans, from_parent=False
+                    codec, thread_id, r.ns, r.checkpoint_id, chans, from_parent=False
                 )
                 if found is not None:
                     keep |= {(r.ns, cid) for cid in found[0].visited}
         return keep
 
-    def _prune_steps(self, thread_ids: Sequence[str], strategy: str) -> SaverSteps[None]:
+    def _prune_steps(
+        self, codec: ValueCodec, thread_ids: Sequence[str], strategy: str
+    ) -> SaverSteps[None]:
         """keep_latest: the newest checkpoint per namespace and what its DeltaChannels replay stay;
         the PRUNE script drops the other checkpoints, the blobs none of them names, unused logs."""
         self._strategy(strategy)
@@ -200,10 +220,11 @@ class ThreadSteps(CheckpointSteps):
             rows = yield from self._rows_steps(tid, rows_args(None, None, None, None, {}, 0))
             if not rows:
                 continue
-            keep = yield from self._keep_steps(tid, rows)
+            keep = yield from self._keep_steps(codec, tid, rows)
             keep_fields = set()
             for r in [r for r in rows if (r.ns, r.checkpoint_id) in keep]:
-                versions = self.serde.loads_typed(r.ckpt).get("channel_versions", {})
+                place = checkpoint_place(r.thread_id, r.ns, r.checkpoint_id)
+                versions = codec.load(r.ckpt, "checkpoint", tid, place).get("channel_versions", {})
                 keep_fields |= {f"{r.ns}\0{ch}\0{v}" for ch, v in versions.items()}
             fields = sorted(keep_fields)
             keys = self.keys.thread(tid)
