@@ -264,7 +264,15 @@ class CheckpointStatements:
     def _listing(
         self, thread: bool, ns: bool, exact: bool, before: bool, filtered: bool, limited: bool
     ) -> str:
-        where = [LIVE, "t.thread_key = %(tk)s" if thread else "t.owner = %(owner)s"]
+        if thread:  # the thread's id first: then the newest rows come straight off the index
+            where = [
+                f"c.thread = (SELECT t.id FROM {self.threads} t WHERE t.thread_key = %(tk)s AND {LIVE})"
+            ]
+            source, key = f"{self.ckpts} c", "%(tk)s::text"
+        else:
+            where = [LIVE, "t.owner = %(owner)s"]
+            source = f"{self.ckpts} c JOIN {self.threads} t ON t.id = c.thread"
+            key = "t.thread_key"
         if ns:
             where.append("c.ns = %(ns)s")
         if exact:
@@ -274,10 +282,9 @@ class CheckpointStatements:
         if filtered:
             where.append("c.metadata @> %(filter)s::jsonb")
         page = (
-            "SELECT c.thread, t.thread_key, c.ns, c.checkpoint_id, c.parent_id, c.type, c.ckpt, "
-            f"c.metadata FROM {self.ckpts} c JOIN {self.threads} t ON t.id = c.thread "
-            f"WHERE {' AND '.join(where)} ORDER BY c.checkpoint_id DESC"
-            + (" LIMIT %(limit)s" if limited else "")
+            f"SELECT c.thread, {key} AS thread_key, c.ns, c.checkpoint_id, c.parent_id, c.type, "
+            f"c.ckpt, c.metadata FROM {source} WHERE {' AND '.join(where)} "
+            "ORDER BY c.checkpoint_id DESC" + (" LIMIT %(limit)s" if limited else "")
         )
         return (
             f"WITH page AS ({page}) SELECT p.thread, p.thread_key, p.ns, p.checkpoint_id, "

@@ -200,7 +200,7 @@ class PostgresConnections:
         }
         self._kwargs = _default_kwargs(conninfo)
         # False for servers behind a pooler that cannot keep prepared statements (pgbouncer in
-        # transaction mode before 1.21): then only the connections' prepare_threshold decides.
+        # transaction mode before 1.21): then no statement is ever prepared.
         self.prepare = prepare
         self._pool = pool
         self._apool = apool
@@ -239,8 +239,11 @@ class PostgresConnections:
             pass
 
     def _prepare(self, query: Query) -> bool | None:
-        """psycopg's ``prepare``: True for hot statements, else the connection's threshold."""
-        return True if query.prepare and self.prepare else None
+        """psycopg's ``prepare``: hot statements at once, others by the connection's threshold;
+        never with ``prepare=False``."""
+        if not self.prepare:
+            return False
+        return True if query.prepare else None
 
     # -- errors ----------------------------------------------------------------------------
     @property
