@@ -522,6 +522,30 @@ def test_in_place_edit_of_tool_calls_is_stored(store_factory: Any, kind: str) ->
     assert cold[0].additional_kwargs == {"note": "edited"} and len(cold) == 5
 
 
+def test_reads_hand_out_fresh_objects(store_factory: Any) -> None:
+    """What get_state returns is never an object the graph stored (a model's own response) nor
+    one an earlier read returned: editing it in place changes nothing else (as InMemorySaver)."""
+    response = AIMessage("", id="ai-r", tool_calls=[{"id": "c", "name": "f", "args": {"q": "x"}}])
+
+    def reply(state: MessagesState) -> dict:
+        return {"messages": [response]}  # a fake model hands out the same object each time
+
+    builder = StateGraph(MessagesState)
+    builder.add_node("reply", reply)
+    builder.add_edge(START, "reply")
+    graph = builder.compile(checkpointer=store_factory().checkpointer())
+    tid = "fresh-" + uuid.uuid4().hex[:6]
+    graph.invoke({"messages": [HumanMessage("q")]}, cfg(tid))
+    first = graph.get_state(cfg(tid)).values["messages"]
+    second = graph.get_state(cfg(tid)).values["messages"]
+    assert first == second and first[-1] is not response and first[-1] is not second[-1]
+    first[-1].tool_calls[0]["args"]["q"] = "edited"
+    first[0].content = "edited too"
+    assert response.tool_calls[0]["args"] == {"q": "x"}
+    assert [m.content for m in second] == ["q", ""]
+    assert graph.get_state(cfg(tid)).values["messages"][-1].tool_calls[0]["args"] == {"q": "x"}
+
+
 def test_log_ids_stay_unique_when_uuid4_is_fixed(
     store_factory: Any, kind: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -6,6 +6,7 @@ decoding path. Log items are decoded once per page and shared by every tuple tha
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,7 +20,7 @@ from langgraph.checkpoint.base import (
 
 from ..errors import CorruptDataError
 from .config import decode_metadata, make_config
-from .linear import MISSING, LogCache, LogState, decode_ref, digest, snapshot, unchanged
+from .linear import MISSING, LogCache, LogState, decode_ref, digest, snapshot
 from .serde import Typed, load
 from .values import (
     EMPTY,
@@ -53,8 +54,8 @@ class Row:
 class TupleAssembler:
     """Turns fetched rows into CheckpointTuples in three phases (rows, blobs, logs).
 
-    Log items are decoded once per page and shared by every tuple that references them.
-    ``Row.thread_id`` is the stored thread key; ``public`` maps it to the thread id the returned
+    Log items are decoded once per page and shared by every tuple of that page; nothing returned
+    is shared with earlier calls or with what the graph stored. ``Row.thread_id`` is the stored thread key; ``public`` maps it to the thread id the returned
     configs carry (owner-keyed savers pass ``lambda key: split_thread_key(key)[1]``).
     """
 
@@ -82,8 +83,8 @@ class TupleAssembler:
         self.digests: dict[LogKey, list[bytes]] = {}  # of the stored (plaintext) log items
         self._plain: dict[LogKey, list[Typed | None]] = {}  # None: a snapshot is known
         self._snapshots: dict[LogKey, list[Any]] = {}
-        # Log prefixes this process already holds decoded: read only the items after them. Each
-        # cached item must still be what is stored (callers may edit what they read in place).
+        # Log prefixes this process holds as private snapshots of the stored items: served as
+        # fresh deep copies (never objects anyone else holds), so only later items are read.
         self.known: dict[LogKey, list[Any]] = {}
         self._known: dict[LogKey, LogState] = {}
         self._starts: dict[LogKey, int] = {}
@@ -92,16 +93,10 @@ class TupleAssembler:
                 for channel in ckpt.get("channel_versions", {}):
                     state = cache.get((row.thread_id, row.ns, channel))
                     key = (row.thread_id, row.ns, state.log_id) if state is not None else None
-                    if state is None or key in self.known or not self._intact(state, channel):
+                    if state is None or key in self.known:
                         continue
-                    self.known[key] = state.items
+                    self.known[key] = _copies(state.snapshots)
                     self._known[key] = state
-
-    def _intact(self, state: LogState, channel: str) -> bool:
-        return all(
-            unchanged(self.codec, v, state, i, f"channel_values.{channel}[{i}]")[0]
-            for i, v in enumerate(state.items)
-        )
 
     def blob_keys(self) -> list[BlobKey]:
         keys: dict[BlobKey, None] = {}
@@ -227,3 +222,16 @@ def referenced(assembler: TupleAssembler) -> tuple[set[BlobKey], set[LogKey]]:
 
 def _same_id(key: str) -> str:
     return key
+
+
+def _copies(snapshots: Sequence[Any]) -> list[Any]:
+    """Deep copies of the snapshots up to the first one that is missing or cannot be copied."""
+    out = []
+    for snap in snapshots:
+        if snap is MISSING:
+            break
+        try:
+            out.append(copy.deepcopy(snap))
+        except Exception:  # noqa: BLE001 - read that item (and the rest) from storage instead
+            break
+    return out
