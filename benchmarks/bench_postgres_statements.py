@@ -58,12 +58,11 @@ def main() -> int:
         g = graph(sides["prepared"])
         for i in range(args.turns):
             g.invoke({"messages": [HumanMessage(f"turn {i}: " + "some words " * 20)]}, config)
-        latest = sides["prepared"].get_tuple(config)
-        assert latest is not None
+        latest, older = list(sides["prepared"].list(config, limit=2))  # writes go to the older
         calls = {
             "get_tuple": lambda s: s.get_tuple(config),
             "list(limit=10)": lambda s: list(s.list(config, limit=10)),
-            "put_writes": lambda s: s.put_writes(latest.config, [("x", 1)], uuid.uuid4().hex),
+            "put_writes": lambda s: s.put_writes(older.config, [("x", 1)], uuid.uuid4().hex),
             "put": lambda s: s.put(latest.config, latest.checkpoint, latest.metadata, {}),
         }
         times: dict[tuple[str, str], list[float]] = {}
