@@ -101,7 +101,10 @@ def main() -> None:
             [lookup_ticket],
             checkpointer=saver,
             middleware=[
-                SessionMemoryMiddleware(TokenWindowMemory(300, token_counter="approximate"))
+                # trim_batch: drop what the window no longer needs once 4 messages piled up
+                SessionMemoryMiddleware(
+                    TokenWindowMemory(300, token_counter="approximate"), trim_batch=4
+                )
             ],
         )
         config = {"configurable": {"thread_id": "alice-support"}}

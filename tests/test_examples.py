@@ -67,7 +67,8 @@ def test_agent_demo_keeps_a_bounded_private_thread_across_runs(tmp_path):
             line for line in run().splitlines() if line.startswith("thread alice-support")
         ]
         sizes.append(int(summary.split(": ")[1].split(" messages")[0]))
-    assert max(sizes) <= 20  # the thread goes on for 12 turns, its state stays within the budget
+    # the thread goes on for 12 turns; its state stays within the window plus one trim batch (4)
+    assert max(sizes) <= 24
 
 
 def test_summary_demo_summarizes_rarely_and_keeps_the_facts(tmp_path):
@@ -81,7 +82,7 @@ def test_summary_demo_summarizes_rarely_and_keeps_the_facts(tmp_path):
         check=True,
     ).stdout
     last_prompt = out.split("ana: What should I check next?")[1]
-    assert "Summary of the earlier conversation: My name is Ana. I live in Porto." in last_prompt
+    assert "<summary> My name is Ana. I live in Porto." in last_prompt  # marked as data
     assert "human: I sail mostly in summer." in last_prompt  # the recent window stays verbatim
     assert "20 messages stored" in out
     assert "summarizer calls: 1 for 10 turns" in out
