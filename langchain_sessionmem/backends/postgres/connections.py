@@ -18,16 +18,11 @@ from contextlib import asynccontextmanager, contextmanager, nullcontext
 from typing import Any, Protocol, TypeVar
 
 from ..._steps import adrive, drive
-from ...errors import (
-    ConfigurationError,
-    EngineUnavailableError,
-    InvalidArgumentError,
-    InvalidIdError,
-    SerializationError,
-)
+from ...errors import ConfigurationError, EngineUnavailableError
 from .._loops import PerLoop
 from ..base import redacted
 from .queries import Plan, Query
+from .value_errors import typed_error
 
 try:
     import psycopg
@@ -81,36 +76,12 @@ def _default_kwargs(conninfo: str | None) -> dict[str, Any]:
     return kwargs
 
 
-def _typed(exc: BaseException) -> Exception | None:
-    """A typed error for values PostgreSQL cannot take (the caller's input), else ``None``."""
-    if isinstance(exc, UnicodeEncodeError):
-        return InvalidIdError(
-            "a value contains a lone surrogate (not valid UTF-8), which PostgreSQL cannot "
-            f"store: {exc.object[max(0, exc.start - 20) : exc.end + 20]!r}; pass whole characters"
-        )
-    if isinstance(exc, psycopg.DataError) and "NUL" in str(exc):
-        return InvalidIdError(
-            "a text value contains a NUL character (\\x00), which PostgreSQL text cannot store: "
-            "remove it from ids and metadata"
-        )
-    if isinstance(exc, psycopg.errors.UntranslatableCharacter):
-        return SerializationError(
-            f"PostgreSQL cannot store a value of this call ({exc.diag.message_primary}): JSON "
-            "metadata cannot hold the character \\u0000"
-        )
-    if isinstance(exc, psycopg.errors.NumericValueOutOfRange):
-        return InvalidArgumentError(
-            f"a number of this call is out of PostgreSQL's range ({exc.diag.message_primary})"
-        )
-    return None
-
-
 def _execute(conn: psycopg.Connection[Any], query: Query, prepare: bool | None) -> Any:
     cur = conn.cursor(row_factory=tuple_row)
     try:
         cur.execute(query.sql, query.params, prepare=prepare)
     except (UnicodeEncodeError, psycopg.DataError) as exc:
-        raise (_typed(exc) or exc) from exc
+        raise (typed_error(exc) or exc) from exc
     return cur.fetchall() if query.fetch == "all" else None
 
 
@@ -119,7 +90,7 @@ async def _aexecute(conn: psycopg.AsyncConnection[Any], query: Query, prepare: b
     try:
         await cur.execute(query.sql, query.params, prepare=prepare)
     except (UnicodeEncodeError, psycopg.DataError) as exc:
-        raise (_typed(exc) or exc) from exc
+        raise (typed_error(exc) or exc) from exc
     return await cur.fetchall() if query.fetch == "all" else None
 
 
