@@ -23,15 +23,23 @@ _TWIN_CALL = re.compile(r"\b(_?)a([a-z][a-z0-9_]*)\(")
 
 
 def _normalise(source: str) -> list[str]:
-    text = source.replace("await ", "").replace("async for ", "for ").replace("async with ", "with ")
-    text = text.replace("AsyncIterator", "Iterator").replace("asynccontextmanager", "contextmanager")
+    text = (
+        source.replace("await ", "").replace("async for ", "for ").replace("async with ", "with ")
+    )
+    text = text.replace("AsyncIterator", "Iterator").replace(
+        "asynccontextmanager", "contextmanager"
+    )
     text = _TWIN_CALL.sub(lambda m: f"{m.group(1)}{m.group(2)}(", text)
     return [line.strip() for line in text.splitlines() if line.strip()]
 
 
 def _body(node: ast.AST, source: str) -> tuple[list[str], int]:
     body = list(node.body)  # type: ignore[attr-defined]
-    if body and isinstance(body[0], ast.Expr) and isinstance(getattr(body[0], "value", None), ast.Constant):
+    if (
+        body
+        and isinstance(body[0], ast.Expr)
+        and isinstance(getattr(body[0], "value", None), ast.Constant)
+    ):
         body = body[1:]  # the docstring
     if not body:
         return [], 0
@@ -58,7 +66,9 @@ def repeated_lines(path: Path) -> list[tuple[str, int]]:
                 continue
             ratio = difflib.SequenceMatcher(None, a_lines, s_lines).ratio()
             if ratio >= THRESHOLD:
-                found.append((f"{path}:{node.lineno} {node.name}", node.end_lineno - node.lineno + 1))
+                found.append(
+                    (f"{path}:{node.lineno} {node.name}", node.end_lineno - node.lineno + 1)
+                )
     return found
 
 

@@ -15,6 +15,7 @@ from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
+from .. import telemetry
 from .._steps import adrive, drive
 from ..codec import StoredMessage
 from ..records import SessionState
@@ -178,10 +179,17 @@ class Invoke(Op):
     config: Any = None
 
     def call(self) -> Any:
-        return self.runnable.invoke(self.input, self.config)
+        with telemetry.span("memory.model_call", runnable=_name(self.runnable)):
+            return self.runnable.invoke(self.input, self.config)
 
     async def acall(self) -> Any:
-        return await self.runnable.ainvoke(self.input, self.config)
+        with telemetry.span("memory.model_call", runnable=_name(self.runnable)):
+            return await self.runnable.ainvoke(self.input, self.config)
+
+
+def _name(runnable: Any) -> str:
+    get_name = getattr(runnable, "get_name", None)
+    return str(get_name()) if callable(get_name) else type(runnable).__name__
 
 
 class Spawner(Protocol):

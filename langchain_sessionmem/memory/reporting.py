@@ -18,6 +18,7 @@ from langchain_core.runnables.config import (
     get_callback_manager_for_config,
 )
 
+from .. import telemetry
 from .._steps import Steps, adrive, drive
 
 logger = logging.getLogger("langchain_sessionmem.memory")
@@ -88,6 +89,7 @@ async def _acall(call: Call) -> Any:
 def _data(stats: MemoryStats, config: RunnableConfig | None) -> dict[str, Any] | None:
     data = stats.as_dict()
     logger.debug("memory %s %s: %s", stats.strategy, stats.phase, data)
+    telemetry.record_memory(data)  # a no-op unless metrics are enabled
     return data if config and config.get("callbacks") else None
 
 
