@@ -394,3 +394,82 @@ def test_with_allowlist_keeps_the_connections(make):
     assert clone.connections is saver.connections and clone is not saver
     config = put(clone, "t", {"a": 1})
     assert saver.get_tuple(config).checkpoint["channel_values"]["v"] == {"a": 1}
+
+
+# -- encryption (CONTRACTS §4) ----------------------------------------------------------------
+def _inflated_rows(dsn: str, ns: str) -> str:
+    """Every value column as stored and as inflated: packing must not hide plaintext."""
+    out = []
+    with psycopg.connect(dsn) as conn:
+        for table, column in (
+            ("checkpoints", "ckpt"),
+            ("blobs", "blob"),
+            ("writes", "blob"),
+            ("logs", "blob"),
+        ):
+            for typ, data in conn.execute(f'SELECT type, {column} FROM "{ns}_cp_{table}"'):
+                out.append(typ + repr(bytes(data)) + repr(unpack(typ, data)[1]))
+    return "\n".join(out)
+
+
+def test_encrypted_rows_hold_no_plaintext(postgres_dsn, ns):
+    pytest.importorskip("cryptography")
+    from langchain_sessionmem.crypto import Keyring
+
+    marker = "zq-secret-" + uuid.uuid4().hex[:6]
+    keyring = Keyring({"k1": os.urandom(32)}, "k1")
+    with PostgresCheckpointSaver.from_conn_string(
+        postgres_dsn, namespace=ns, encryption=keyring
+    ) as saver:
+        chat(saver).invoke({"messages": [HumanMessage(marker)]}, cfg("t"))
+        assert contents(chat(saver), "t") == [marker, "re: " + marker]
+    sealed = _inflated_rows(postgres_dsn, ns)
+    assert marker not in sealed and "+sealed" in sealed
+    with PostgresCheckpointSaver.from_conn_string(postgres_dsn, namespace=ns) as plain:
+        chat(plain).invoke({"messages": [HumanMessage(marker)]}, cfg("control"))
+    assert marker in _inflated_rows(postgres_dsn, ns)  # the scan would see plaintext
+
+
+def test_a_value_moved_to_another_thread_does_not_open(postgres_dsn, ns):
+    pytest.importorskip("cryptography")
+    from langchain_sessionmem.crypto import Keyring
+
+    keyring = Keyring({"k1": os.urandom(32)}, "k1")
+    with PostgresCheckpointSaver.from_conn_string(
+        postgres_dsn, namespace=ns, encryption=keyring
+    ) as saver:
+        alice, bob = saver.for_user("alice"), saver.for_user("bob")
+        chat(alice).invoke({"messages": [HumanMessage("alice only")]}, cfg("t"))
+        chat(bob).invoke({"messages": [HumanMessage("bob")]}, cfg("t"))
+        with psycopg.connect(postgres_dsn, autocommit=True) as conn:  # bob's log items := alice's
+            conn.execute(
+                f'UPDATE "{ns}_cp_logs" b SET blob = a.blob, type = a.type FROM "{ns}_cp_logs" a, '
+                f'"{ns}_cp_threads" ta, "{ns}_cp_threads" tb WHERE ta.id = a.thread AND '
+                "tb.id = b.thread AND ta.owner = 'alice' AND tb.owner = 'bob' AND a.seq = b.seq"
+            )
+        fresh = PostgresCheckpointSaver(saver.connections, namespace=ns, encryption=keyring)
+        with pytest.raises(CorruptDataError):
+            fresh.for_user("bob").get_tuple(cfg("t"))
+
+
+def test_per_user_keys_through_the_store_async_and_erase(postgres_dsn, ns):
+    pytest.importorskip("cryptography")
+    from langchain_sessionmem.crypto import Keyring
+
+    keyring = Keyring({"k1": os.urandom(32)}, "k1", per_user_keys=True)
+
+    async def run() -> list[str]:
+        store = SessionStore.from_url(postgres_dsn, namespace=ns, encryption=keyring)
+        try:
+            graph = chat(store.checkpointer(user_id="erin"))
+            await graph.ainvoke({"messages": [HumanMessage("keyed")]}, cfg("t"))
+            state = await graph.aget_state(cfg("t"))
+            assert store.engine.get_user_key("erin") is not None
+            await store.adelete_user("erin")
+            assert store.engine.get_user_key("erin") is None
+            assert await store.alist_threads(user_id="erin") == []
+            return [m.content for m in state.values["messages"]]
+        finally:
+            await store.aclose()
+
+    assert asyncio.run(run()) == ["keyed", "re: keyed"]
