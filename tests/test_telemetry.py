@@ -8,7 +8,6 @@ import sys
 
 import pytest
 from fakes import ScriptedChatModel
-from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.prompts import ChatPromptTemplate, MessagesPlaceholder
 
 from langchain_sessionmem import telemetry, with_session_memory
@@ -100,24 +99,13 @@ def test_metrics_route_after_a_few_turns(store, registry):
     assert "alice" not in page.text and "t1" not in page.text and "nope" not in page.text
 
 
-class ForwardMemoryReports(BaseCallbackHandler):
-    """What the library does when wired: each memory report becomes metrics."""
-
-    def on_custom_event(self, name, data, **kwargs):
-        if name == "sessionmem_memory":
-            telemetry.record_memory(data)
-
-
 def test_memory_reports_become_per_strategy_metrics(store, registry):
     from langchain_sessionmem.memory import SummaryMemory, WindowMemory
 
     summarizer = ScriptedChatModel(script=lambda messages: "a short summary")
     memory = [SummaryMemory(summarizer, trigger_tokens=60, max_summary_tokens=32), WindowMemory(4)]
     chain = chain_on(store, ScriptedChatModel(script=lambda m: "a reply " * 5), memory=memory)
-    config = {
-        "configurable": {"session_id": "m", "user_id": "alice"},
-        "callbacks": [ForwardMemoryReports()],
-    }
+    config = {"configurable": {"session_id": "m", "user_id": "alice"}}  # no callbacks needed
     for i in range(6):
         chain.invoke({"input": f"message number {i} with some words in it"}, config)
     found = samples(telemetry.render()[0].decode())
