@@ -26,6 +26,7 @@ _BY_SCHEME = {scheme: name for name, schemes in SCHEMES.items() for scheme in sc
 SQLALCHEMY_DRIVERS: dict[str, str] = {
     "sqlite+pysqlite": "sqlite",
     "sqlite+aiosqlite": "sqlite",
+    "postgresql+psycopg": "postgresql",
     "postgresql+psycopg2": "postgresql",
     "postgresql+asyncpg": "postgresql",
     "postgres+psycopg": "postgresql",

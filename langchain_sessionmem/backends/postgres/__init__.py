@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .. import normalize_url
 from .connections import PostgresConnections
 from .engine import PostgresEngine
 
@@ -13,9 +14,7 @@ POOL_OPTIONS = ("min_size", "max_size", "pool_timeout", "prepare")
 
 def _conninfo(url: str) -> str:
     """libpq takes ``postgresql://`` / ``postgres://``; SQLAlchemy's ``postgresql+psycopg://`` maps to it."""
-    return (
-        "postgresql://" + url.split("://", 1)[1] if url.startswith("postgresql+psycopg://") else url
-    )
+    return normalize_url(url)
 
 
 def _engine_options(options: dict[str, Any]) -> dict[str, Any]:

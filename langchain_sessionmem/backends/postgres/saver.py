@@ -31,6 +31,7 @@ from ...crypto import Keyring
 from ...errors import ConfigurationError
 from ...ids import validate_id
 from ...records import ThreadInfo
+from .. import normalize_url
 from .checkpoint_statements import CheckpointStatements
 from .checkpoint_writes import CheckpointWrites
 from .connections import PostgresConnections
@@ -81,9 +82,7 @@ class PostgresCheckpointSaver(CheckpointWrites, SessionSaverBase):
     def from_conn_string(cls, conn_string: str, **options: Any) -> _Opened:
         """``with PostgresCheckpointSaver.from_conn_string(url) as saver:`` (or ``async with``):
         a saver on its own pools, closed at the end of the block (LangGraph's habit)."""
-        from . import _conninfo
-
-        return _Opened(cls(conninfo=_conninfo(conn_string), **options))
+        return _Opened(cls(conninfo=normalize_url(conn_string), **options))
 
     def _clock(self) -> float:
         return self._clock_fn()
