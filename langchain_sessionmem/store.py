@@ -203,12 +203,25 @@ class SessionStore:
 
         return get_session_history
 
-    def list_sessions(self, user_id: Any = MISSING) -> list[SessionInfo]:
-        """The live sessions of ``user_id``, newest first."""
-        return self.engine.list_sessions(self._user(user_id, "list_sessions()"))
+    def list_sessions(
+        self, user_id: Any = MISSING, *, limit: int | None = None, after: str | None = None
+    ) -> list[SessionInfo]:
+        """The live sessions of ``user_id``, most recently updated first.
 
-    async def alist_sessions(self, user_id: Any = MISSING) -> list[SessionInfo]:
-        return await self.engine.alist_sessions(self._user(user_id, "alist_sessions()"))
+        Page with ``limit`` and ``after=store.cursor(page[-1])``; an empty page is the end.
+        """
+        user = self._user(user_id, "list_sessions()")
+        return self.engine.list_sessions(user, limit=limit, after=after)
+
+    async def alist_sessions(
+        self, user_id: Any = MISSING, *, limit: int | None = None, after: str | None = None
+    ) -> list[SessionInfo]:
+        user = self._user(user_id, "alist_sessions()")
+        return await self.engine.alist_sessions(user, limit=limit, after=after)
+
+    def cursor(self, info: SessionInfo) -> str:
+        """The ``after=`` of the page that follows the row ``info`` of :meth:`list_sessions`."""
+        return str(self.engine.cursor(info))  # type: ignore[attr-defined]
 
     def delete_session(self, session_id: str, *, user_id: Any = MISSING) -> bool:
         """Delete one session with its state; ``False`` when there was none."""

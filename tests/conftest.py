@@ -69,11 +69,20 @@ def store_url_for(kind: str, request: pytest.FixtureRequest, tmp_path) -> str:
 
 
 def drop_postgres_namespace(dsn: str, namespace: str) -> None:
-    """Drop the tables a test made under ``namespace``."""
+    """Drop every table a test made under ``namespace`` (chat, checkpoint and migration tables)."""
     import psycopg
 
     with psycopg.connect(dsn, autocommit=True) as conn:
-        conn.execute(f'DROP TABLE IF EXISTS "{namespace}_messages", "{namespace}_sessions"')
+        names = [
+            row[0]
+            for row in conn.execute(
+                "SELECT tablename FROM pg_tables WHERE schemaname = current_schema() "
+                "AND starts_with(tablename, %s)",
+                (namespace + "_",),
+            )
+        ]
+        if names:
+            conn.execute("DROP TABLE IF EXISTS " + ", ".join(f'"{n}"' for n in names) + " CASCADE")
 
 
 @contextmanager

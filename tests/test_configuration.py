@@ -60,3 +60,18 @@ def test_a_user_scoped_chain_without_user_id_is_refused():
     chain = with_session_memory(RunnableLambda(lambda m: "ok"), SessionStore.from_url("memory://"))
     with pytest.raises(ConfigurationError, match="user_id"):
         chain.invoke("hi", {"configurable": {"session_id": "s"}})
+
+
+@pytest.mark.parametrize("kind", ["memory", "sqlite"])
+def test_list_sessions_pages_with_a_cursor(kind, tmp_path):
+    url = "memory://" if kind == "memory" else f"sqlite:///{tmp_path / 'p.db'}"
+    with SessionStore.from_url(url) as store:
+        for i in range(7):
+            store.history(f"s{i}", user_id="alice").add_user_message(f"m{i}")
+        seen, after = [], None
+        while page := store.list_sessions("alice", limit=3, after=after):
+            assert len(page) <= 3
+            seen += [info.session_id for info in page]
+            after = store.cursor(page[-1])
+        assert sorted(seen) == [f"s{i}" for i in range(7)] and len(seen) == 7
+        assert [i.session_id for i in store.list_sessions("alice")] == seen  # same order
