@@ -45,6 +45,7 @@ class SessionStore:
         on_corrupt: OnCorrupt = "raise",
         allow_anonymous: bool = False,
         encryption: Keyring | None = None,
+        key_store: SessionStore | None = None,
     ):
         if on_corrupt not in ("raise", "skip"):
             raise ConfigurationError(f"on_corrupt must be 'raise' or 'skip', got {on_corrupt!r}")
@@ -61,8 +62,15 @@ class SessionStore:
                 "encryption= takes a langchain_sessionmem.Keyring({'k1': key}, 'k1'), "
                 f"got {type(encryption).__name__}"
             )
+        if key_store is not None and (encryption is None or not encryption.per_user_keys):
+            raise ConfigurationError(
+                "key_store= holds per-user data keys: pass encryption=Keyring(..., "
+                "per_user_keys=True) too"
+            )
         self.encryption = encryption
-        self._keys = None if encryption is None else DataKeys(engine, namespace, encryption)
+        self.key_store = key_store  # where wrapped user keys live (default: this store's engine)
+        key_engine = engine if key_store is None else key_store.engine
+        self._keys = None if encryption is None else DataKeys(key_engine, namespace, encryption)
         self._savers: list[Any] = []
         self._checkpointer: Any = None
 
@@ -253,6 +261,8 @@ class SessionStore:
         if saver is not None:
             yield (saver, "delete_user_threads")
         deleted = yield (self.engine, "delete_user", user)
+        if self.key_store is not None:  # the only copy of the user's key: shred it
+            yield (self.key_store.engine, "delete_user", user)
         if self._keys is not None:
             self._keys.forget(user)
         return int(deleted)
