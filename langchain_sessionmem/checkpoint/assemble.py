@@ -19,7 +19,7 @@ from langgraph.checkpoint.base import (
 )
 
 from ..errors import CorruptDataError
-from .config import decode_metadata, make_config
+from .config import check_skeleton, decode_metadata, make_config
 from .linear import MISSING, LogCache, LogState, decode_ref, digest, snapshot
 from .serde import Typed, load
 from .values import (
@@ -76,7 +76,14 @@ class TupleAssembler:
         for row in self.rows:
             shown = self.public(row.thread_id)
             place = checkpoint_place(row.thread_id, row.ns, row.checkpoint_id)
-            self.ckpts.append(self.codec.load(row.ckpt, "checkpoint", shown, place))
+            if row.parent_id is not None and not isinstance(row.parent_id, str):
+                raise CorruptDataError(
+                    f"checkpoint {row.checkpoint_id!r} of thread {shown!r} has a damaged parent "
+                    f"id {row.parent_id!r:.40}",
+                    session_id=shown,
+                )
+            loaded = self.codec.load(row.ckpt, "checkpoint", shown, place)
+            self.ckpts.append(check_skeleton(loaded, shown, row.checkpoint_id))
             self.metas.append(decode_metadata(row.metadata, shown))
         self.blobs: dict[BlobKey, Typed | None] = {}
         self.logs: dict[LogKey, list[Any]] = {}

@@ -9,6 +9,7 @@ from typing import Any
 from langgraph.checkpoint.base import PendingWrite, SerializerProtocol
 
 from ..errors import CorruptDataError
+from .config import check_skeleton
 from .linear import decode_ref
 from .serde import Typed
 from .values import (
@@ -45,6 +46,7 @@ def link_of(
     """The link of a fetched checkpoint (``thread_id`` is the stored key, ``ns`` its namespace)."""
     place = checkpoint_place(thread_id, ns, checkpoint_id)
     skeleton = as_codec(serde).load(ckpt, "checkpoint", thread_id, place)
+    check_skeleton(skeleton, thread_id, checkpoint_id)
     return Link(checkpoint_id, parent_id, skeleton.get("channel_versions", {}))
 
 

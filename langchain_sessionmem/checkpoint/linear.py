@@ -23,6 +23,7 @@ import os
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,9 +35,9 @@ from langgraph.checkpoint.base import (
     SerializerProtocol,
 )
 
-from ..errors import CorruptDataError
+from ..errors import CorruptDataError, InvalidArgumentError
 from ..ids import validate_id
-from .config import encode_metadata, target
+from .config import encode_metadata, target, validate_name
 from .serde import Typed
 from .values import (
     EMPTY,
@@ -262,9 +263,16 @@ def plan_put(
     codec = as_codec(serde)
     t = target(config)
     key = key or t.thread_id
-    cid = validate_id(checkpoint["id"], "checkpoint_id")
+    if not isinstance(checkpoint, Mapping) or not isinstance(new_versions, Mapping):
+        raise InvalidArgumentError(
+            "put() takes a Checkpoint dict and a dict of new channel versions, got "
+            f"{type(checkpoint).__name__} and {type(new_versions).__name__}"
+        )
+    cid = validate_id(checkpoint.get("id"), "checkpoint_id")
     skeleton = {k: v for k, v in checkpoint.items() if k != "channel_values"}
-    values = checkpoint["channel_values"]
+    values = checkpoint.get("channel_values") or {}
+    if not isinstance(values, Mapping):
+        raise InvalidArgumentError(f"checkpoint channel_values must be a dict, got {values!r:.40}")
     md_text, run_id = encode_metadata(config, metadata)
     plan = PutPlan(
         t.thread_id,
@@ -279,7 +287,8 @@ def plan_put(
         key=key,
     )
     for channel, version in new_versions.items():
-        ver = str(version)
+        validate_name(channel, "channel name")
+        ver = validate_name(str(version), f"the version of channel {channel!r}")
         if channel not in values:
             plan.blobs[(channel, ver)] = (EMPTY, b"")
             continue

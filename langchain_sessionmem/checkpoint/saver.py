@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import logging
 import threading
+import time
 import weakref
 from collections.abc import AsyncIterator, Callable, Collection, Mapping, Sequence
 from datetime import timedelta
@@ -22,10 +23,10 @@ from langgraph.checkpoint.serde.base import SerializerProtocol, maybe_add_typed_
 
 from .._offload import Offload
 from ..crypto import Keyring, Sealer
-from ..errors import ConfigurationError, ThreadOwnershipError
+from ..errors import ConfigurationError, InvalidArgumentError, ThreadOwnershipError
 from ..ids import validate_id, validate_user_id
 from ..records import ThreadInfo, ttl_seconds
-from .config import next_version, split_thread_key, target, thread_key
+from .config import next_version, split_thread_key, target, thread_key, validate_name
 from .linear import LogCache, PutPlan, plan_put
 from .serde import default_serde, with_allowlist
 from .values import ValueCodec
@@ -99,6 +100,9 @@ class SessionSaverBase(BaseCheckpointSaver[str]):
     :meth:`purge_expired` that often, stopped by :meth:`close`. ``linear=False`` turns off
     log-backed list channels.
 
+    ``clock`` (a zero-argument callable returning epoch seconds, default ``time.time``) is where
+    TTL logic reads the time, so tests move it forward instead of sleeping.
+
     ``serde`` defaults to LangGraph's own (``JsonPlusSerializer()``: user types come back as
     themselves, as with ``InMemorySaver``); ``strict=True`` admits only safe types plus what
     ``with_allowlist`` adds (see :mod:`.serde`).
@@ -135,6 +139,7 @@ class SessionSaverBase(BaseCheckpointSaver[str]):
         encryption: Keyring | Any | None = None,
         data_key: Callable[[str | None], bytes | None] | None = None,
         strict: bool = False,
+        clock: Callable[[], float] | None = None,
     ) -> None:
         super().__init__(serde=serde or default_serde(strict=strict))
         if isinstance(encryption, Keyring) and encryption.per_user_keys and data_key is None:
@@ -151,6 +156,7 @@ class SessionSaverBase(BaseCheckpointSaver[str]):
             )
         self.encryption = encryption
         self.data_key = data_key
+        self.clock: Callable[[], float] = clock or time.time
         self.namespace = namespace
         self.ttl, self.refresh_on_read, self.sweep_interval = parse_ttl(ttl, refresh_on_read)
         self.user_id = validate_user_id(user_id)
@@ -256,6 +262,7 @@ class SessionSaverBase(BaseCheckpointSaver[str]):
             new_versions,
             linear=self.linear,
             key=self._key(target(config).thread_id),
+            clock=self.clock,
         )
 
     def _expires(self, now: float) -> float | None:
@@ -273,7 +280,15 @@ class SessionSaverBase(BaseCheckpointSaver[str]):
 
     @staticmethod
     def _thread_ids(thread_ids: Any) -> list[str]:
-        return [validate_id(t, "thread_id") for t in thread_ids]
+        return [validate_id(t, "thread_id") for t in _sequence(thread_ids, "thread ids")]
+
+    @staticmethod
+    def _run_ids(run_ids: Any) -> list[str]:
+        return [validate_name(str(r), "run id", limit=256) for r in _sequence(run_ids, "run ids")]
+
+    @staticmethod
+    def _channels(channels: Any) -> list[str]:
+        return [validate_name(c, "channel name") for c in _sequence(channels, "channels")]
 
     @staticmethod
     def _strategy(strategy: str) -> str:
@@ -282,6 +297,13 @@ class SessionSaverBase(BaseCheckpointSaver[str]):
                 f"unknown prune strategy {strategy!r}: use one of {STRATEGIES}"
             )
         return strategy
+
+
+def _sequence(values: Any, what: str) -> list[Any]:
+    """A list of ``values`` (a list, tuple, set... of items; never one str taken letter by letter)."""
+    if isinstance(values, (str, bytes, Mapping)) or not isinstance(values, Collection):
+        raise InvalidArgumentError(f"{what} must be a list, got {type(values).__name__}")
+    return list(values)
 
 
 class OffloadedSaver(Offload):

@@ -86,6 +86,12 @@ class ValueCodec:
                     f"{path} of thread {thread_id!r} is encrypted: build the saver (or the store) "
                     "with encryption=Keyring(...) holding its key"
                 )
+            if not isinstance(data, (bytes, bytearray, memoryview)):
+                raise CorruptDataError(
+                    f"{path} of thread {thread_id!r} is damaged: sealed bytes expected, found "
+                    f"{type(data).__name__}",
+                    session_id=thread_id,
+                )
             try:
                 return typ[: -len(SEALED)], self.sealer.open(bytes(data), *place)
             except KeyUnavailableError as exc:

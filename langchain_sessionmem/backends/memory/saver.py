@@ -21,7 +21,7 @@ from langgraph.checkpoint.base import (
 )
 
 from ...checkpoint.assemble import Row, TupleAssembler
-from ...checkpoint.config import matches, now, target, validate_ns
+from ...checkpoint.config import list_query, matches, target
 from ...checkpoint.delta import decode_value, empty_history
 from ...checkpoint.linear import LOGREF, decode_ref
 from ...checkpoint.saver import OffloadedSaver, SessionSaverBase
@@ -103,7 +103,7 @@ class MemoryCheckpointSaver(OffloadedSaver, SessionSaverBase):
     # -- reads ---------------------------------------------------------------------------------
     def get_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
         with self.data.lock:
-            picked = self._pointed(config, now())
+            picked = self._pointed(config, self.clock())
             return None if picked is None else self._assemble([picked], cache=True)[0]
 
     def list(
@@ -123,33 +123,31 @@ class MemoryCheckpointSaver(OffloadedSaver, SessionSaverBase):
         before: RunnableConfig | None,
         limit: int | None,
     ) -> builtins.list[CheckpointTuple]:
-        conf = (config or {}).get("configurable") or {}
-        ns = conf.get("checkpoint_ns")
-        if ns is not None:
-            validate_ns(ns)
-        exact = conf.get("checkpoint_id")
-        before_id = ((before or {}).get("configurable") or {}).get("checkpoint_id")
+        q = list_query(config, filter, before, limit)
         with self.data.lock:
-            at = now()
-            if config:
-                key = self._key(target(config).thread_id)
+            at = self.clock()
+            if q.thread_id is not None:
+                key = self._key(q.thread_id)
                 th = self._live(key, at)
                 threads = [] if th is None else [(key, th)]
             else:
                 threads = self._mine(at)
+            wanted = {**q.pushed, **q.local}
             picked: builtins.list[Picked] = []
             for key, th in threads:
                 for cns, ckpts in th.ckpts.items():
-                    if ns is not None and cns != ns:
+                    if q.ns is not None and cns != q.ns:
                         continue
                     for cid, c in ckpts.items():
-                        if (exact and cid != exact) or (before_id and cid >= before_id):
+                        if (q.checkpoint_id and cid != q.checkpoint_id) or (
+                            q.before and cid >= q.before
+                        ):
                             continue
-                        if matches(c.meta, filter):
+                        if matches(c.meta, wanted):
                             picked.append((key, th, cns, cid, c))
             picked.sort(key=lambda p: p[3], reverse=True)
-            if limit is not None:
-                picked = picked[: max(limit, 0)]
+            if q.limit is not None:
+                picked = picked[: q.limit]
             for th in {id(p[1]): p[1] for p in picked}.values():
                 self._refresh(th, at)
             return self._assemble(picked, cache=False)
@@ -158,12 +156,13 @@ class MemoryCheckpointSaver(OffloadedSaver, SessionSaverBase):
         self, *, config: RunnableConfig, channels: Sequence[str]
     ) -> dict[str, Any]:
         """Writes and seed of each DeltaChannel along the parent chain, read straight from the dicts."""
+        channels = self._channels(channels)
         if not channels:
             return {}
         t = target(config)
         codec = self._codec()
         with self.data.lock:
-            picked = self._pointed(config, now())
+            picked = self._pointed(config, self.clock())
             if picked is None:
                 return empty_history(channels)
             key, th, ns, _cid, c = picked
@@ -188,7 +187,7 @@ class MemoryCheckpointSaver(OffloadedSaver, SessionSaverBase):
     ) -> RunnableConfig:
         plan = self._plan(config, checkpoint, metadata, new_versions)
         with self.data.lock:
-            th = self._writable(plan.key, now())
+            th = self._writable(plan.key, self.clock())
             for channel, app in list(plan.appends.items()):
                 if len(th.logs.get((plan.ns, app.log_id), [])) != app.start:
                     plan.rebase(channel)
@@ -232,7 +231,7 @@ class MemoryCheckpointSaver(OffloadedSaver, SessionSaverBase):
             checkpoint_id=t.checkpoint_id,
         )
         with self.data.lock:
-            th = self._writable(key, now())
+            th = self._writable(key, self.clock())
             stored = th.writes.setdefault((t.ns, str(t.checkpoint_id)), {})
             for w in rows:
                 if w.replace or (w.task_id, w.idx) not in stored:
@@ -245,11 +244,11 @@ class MemoryCheckpointSaver(OffloadedSaver, SessionSaverBase):
         self._logs.drop_thread(key)
 
     def delete_for_runs(self, run_ids: Sequence[str]) -> None:
-        runs = {str(r) for r in run_ids}
+        runs = set(self._run_ids(run_ids))
         if not runs:
             return
         with self.data.lock:
-            for _key, th in self._mine(now()):
+            for _key, th in self._mine(self.clock()):
                 for ns, ckpts in th.ckpts.items():
                     for cid in [cid for cid, c in ckpts.items() if c.run_id in runs]:
                         del ckpts[cid]
@@ -260,7 +259,7 @@ class MemoryCheckpointSaver(OffloadedSaver, SessionSaverBase):
         src_key, dst = self._key(src_id), self._key(dst_id)
         codec = self._codec()
         with self.data.lock:
-            at = now()
+            at = self.clock()
             src = self._live(src_key, at)
             if src is None:
                 return
@@ -278,7 +277,7 @@ class MemoryCheckpointSaver(OffloadedSaver, SessionSaverBase):
                 continue
             key, codec = self._key(tid), self._codec()
             with self.data.lock:
-                th = self._live(key, now())
+                th = self._live(key, self.clock())
                 if th is not None:
                     keep_latest(codec, key, th)
             self._logs.drop_thread(key)
@@ -288,7 +287,7 @@ class MemoryCheckpointSaver(OffloadedSaver, SessionSaverBase):
         """Owner, timestamps, checkpoint count and stored bytes of one of the owner's threads."""
         key = self._key(self._thread_ids([thread_id])[0])
         with self.data.lock:
-            th = self._live(key, now())
+            th = self._live(key, self.clock())
             if th is None:
                 return None
             return {
@@ -303,7 +302,7 @@ class MemoryCheckpointSaver(OffloadedSaver, SessionSaverBase):
 
     def list_threads(self) -> builtins.list[ThreadInfo]:
         with self.data.lock:
-            mine = self._mine(now())
+            mine = self._mine(self.clock())
             infos = [
                 ThreadInfo(
                     self._public(key),
@@ -319,7 +318,7 @@ class MemoryCheckpointSaver(OffloadedSaver, SessionSaverBase):
 
     def delete_user_threads(self) -> int:
         with self.data.lock:
-            at = now()
+            at = self.clock()
             keys = [k for k, th in self.data.threads.items() if th.owner == self.user_id]
             live = sum(not self.data.threads.pop(k).expired(at) for k in keys)
         for key in keys:
@@ -329,7 +328,7 @@ class MemoryCheckpointSaver(OffloadedSaver, SessionSaverBase):
     def purge_expired(self) -> int:
         """Drop expired threads of every owner now (they are also dropped lazily when touched)."""
         with self.data.lock:
-            at = now()
+            at = self.clock()
             gone = [k for k, th in self.data.threads.items() if th.expired(at)]
             for key in gone:
                 del self.data.threads[key]

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from ...checkpoint.config import check_skeleton
 from ...checkpoint.delta import DeltaWalk, Link, delta_channels, is_stored
 from ...checkpoint.linear import LOGREF, decode_ref
 from ...checkpoint.serde import Typed
@@ -111,7 +112,9 @@ def walk(
             break
         if c.versions is None:
             place = checkpoint_place(key, ns, str(chain.cursor))
-            skeleton = codec.load(c.ckpt, "checkpoint", key, place)
+            skeleton = check_skeleton(
+                codec.load(c.ckpt, "checkpoint", key, place), key, chain.cursor
+            )
             c.versions = dict(skeleton.get("channel_versions", {}))
         link = Link(str(chain.cursor), c.parent_id, c.versions)
         chain.advance([link], {p for p in chain.pairs([link]) if is_stored(th.blobs.get((ns, *p)))})
@@ -136,7 +139,9 @@ def keep_latest(codec: ValueCodec, key: str, th: ThreadRecord) -> None:
             skeleton = codec.load(
                 ckpts[cid].ckpt, "checkpoint", key, checkpoint_place(key, ns, cid)
             )
-            keep_blobs |= {(ns, ch, str(v)) for ch, v in skeleton["channel_versions"].items()}
+            keep_blobs |= {
+                (ns, ch, str(v)) for ch, v in skeleton.get("channel_versions", {}).items()
+            }
     th.blobs = {k: v for k, v in th.blobs.items() if k in keep_blobs}
     keep_logs = {(k[0], decode_ref(v[1])[0]) for k, v in th.blobs.items() if v[0] == LOGREF}
     th.logs = {k: v for k, v in th.logs.items() if k in keep_logs}

@@ -26,12 +26,16 @@ def database_path(url: str) -> str:
 def open_engine(
     url: str, *, namespace: str, ttl: float | None, options: dict[str, Any]
 ) -> SqliteEngine:
-    known = {k: options.pop(k) for k in ("busy_timeout", "refresh_on_read") if k in options}
+    known = {
+        k: options.pop(k) for k in ("busy_timeout", "refresh_on_read", "clock") if k in options
+    }
     return SqliteEngine(database_path(url), namespace=namespace, ttl=ttl, **known)
 
 
 def open_saver(engine: SqliteEngine, **options: Any) -> Any:
-    """A saver on the engine's connections (so ``sqlite://`` shares its one in-memory database)."""
+    """A saver on the engine's connections (so ``sqlite://`` shares its one in-memory database)
+    and its clock."""
     from .saver import SqliteCheckpointSaver
 
+    options.setdefault("clock", engine.clock)
     return SqliteCheckpointSaver(connections=engine.connections, **options)

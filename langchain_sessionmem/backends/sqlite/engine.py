@@ -1,29 +1,37 @@
-"""Embedded engine on stdlib sqlite3 (connections: :mod:`.sqlite_connections`).
+"""Embedded engine on stdlib sqlite3 (connections: :mod:`.connections`, SQL: :mod:`.statements`).
 
 Reads of the last K messages are one indexed query on (session, seq); a batch append is one
 ``BEGIN IMMEDIATE`` transaction, so concurrent writers from threads or processes queue instead of
 failing with ``database is locked``. Async methods run in worker threads so the loop never blocks.
+TTL reads the injectable ``clock`` (epoch seconds), so tests move time instead of sleeping.
 """
 
 from __future__ import annotations
 
+import json
+import logging
 import sqlite3
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 
-from ...records import (
-    EncodedMessage,
-    Record,
-    SessionInfo,
-    SessionKey,
-    to_datetime,
-    to_optional_datetime,
-    unique_new,
+from ...records import EncodedMessage, Record, SessionInfo, SessionKey, unique_new
+from ..args import (
+    check_bytes,
+    check_int,
+    check_key,
+    check_messages,
+    check_page,
+    check_user,
+    decode_cursor,
+    encode_cursor,
+    to_datetime_checked,
 )
 from ..base import OffloadedEngine, sql_params, stored_user
 from .connections import SqliteConnections
 from .statements import SessionStatements
+
+logger = logging.getLogger(__name__)
 
 
 class SqliteEngine(OffloadedEngine):
@@ -37,29 +45,34 @@ class SqliteEngine(OffloadedEngine):
         ttl: float | None = None,
         refresh_on_read: bool = False,
         busy_timeout: float = 30.0,
+        clock: Callable[[], float] = time.time,
     ):
         self.path = path
         self.ttl = ttl
         self.refresh_on_read = refresh_on_read and ttl is not None
+        self.clock = clock
         self.sql = SessionStatements(namespace)
         self.connections = SqliteConnections(path, busy_timeout=busy_timeout)
         with self.connections.connection() as conn:
             conn.executescript(self.sql.schema)
 
+    def _expires(self, now: float) -> float | None:
+        return None if self.ttl is None else now + self.ttl
+
     def _touch(
         self, conn: sqlite3.Connection, key: SessionKey, now: float, added: int = 0
     ) -> tuple[int, int]:
-        """Start the session afresh if it expired, then create or refresh it; returns (pk, count)."""
+        """Start the session afresh if it expired, then create or refresh it; returns
+        (pk, last position)."""
         conn.execute(self.sql.drop_expired_one, sql_params(key, now=now))
-        expires = None if self.ttl is None else now + self.ttl
-        return conn.execute(
-            self.sql.touch, sql_params(key, now=now, expires=expires, n=added)
-        ).fetchone()
+        params = sql_params(key, now=now, expires=self._expires(now), n=added)
+        return conn.execute(self.sql.touch, params).fetchone()
 
     @contextmanager
     def _reading(self, key: SessionKey) -> Iterator[tuple[sqlite3.Connection, float]]:
         """A connection for a read of ``key``; with refresh_on_read the session's expiry slides first."""
-        now = time.time()
+        check_key(key)
+        now = self.clock()
         with self.connections.connection() as conn:
             if self.refresh_on_read and self.ttl is not None:
                 conn.execute(self.sql.refresh, sql_params(key, now=now, expires=now + self.ttl))
@@ -67,18 +80,17 @@ class SqliteEngine(OffloadedEngine):
 
     # -- messages --------------------------------------------------------------------------
     def append(self, key: SessionKey, messages: Sequence[EncodedMessage]) -> int:
+        check_key(key)
+        messages = check_messages(messages)
         with self.connections.transaction() as conn:
-            now = time.time()
-            fresh = list(messages)
+            now = self.clock()
+            fresh = messages
             if not all(m.generated for m in messages):  # ids made by this call need no lookup
-                ids = {f"id{i}": m.id for i, m in enumerate(messages)}
-                marks = ",".join(f":{name}" for name in ids)
-                rows = conn.execute(
-                    self.sql.known_ids.format(marks=marks), sql_params(key, now=now, **ids)
-                )
+                ids = json.dumps([m.id for m in messages])
+                rows = conn.execute(self.sql.known_ids, sql_params(key, now=now, ids=ids))
                 fresh = unique_new(messages, {row[0] for row in rows})
-            pk, count = self._touch(conn, key, now, len(fresh))
-            first = count - len(fresh)
+            pk, last = self._touch(conn, key, now, len(fresh))
+            first = last - len(fresh)
             conn.executemany(
                 self.sql.insert_message,
                 [(pk, first + i + 1, m.id, m.data) for i, m in enumerate(fresh)],
@@ -86,22 +98,41 @@ class SqliteEngine(OffloadedEngine):
             return len(fresh)
 
     def tail(self, key: SessionKey, k: int | None) -> list[Record]:
+        limit = -1 if k is None else check_int(k, "k", low=0)
         with self._reading(key) as (conn, now):
-            rows = conn.execute(
-                self.sql.tail, sql_params(key, now=now, k=-1 if k is None else k)
-            ).fetchall()
+            rows = conn.execute(self.sql.tail, sql_params(key, now=now, k=limit)).fetchall()
         rows.reverse()
         return rows
 
     def range(self, key: SessionKey, start: int, end: int | None) -> list[Record]:
+        start = check_int(start, "start")
+        stop = 2**62 if end is None else check_int(end, "end")
         with self._reading(key) as (conn, now):
-            params = sql_params(key, now=now, start=start, end=2**62 if end is None else end)
+            params = sql_params(key, now=now, start=start, end=stop)
             return conn.execute(self.sql.range, params).fetchall()
 
     def count(self, key: SessionKey) -> int:
+        """The rows the session holds (a row lost to damage is not counted)."""
         with self._reading(key) as (conn, now):
-            row = conn.execute(self.sql.count, sql_params(key, now=now)).fetchone()
-        return 0 if row is None else row[0]
+            return conn.execute(self.sql.count, sql_params(key, now=now)).fetchone()[0]
+
+    def pop(self, key: SessionKey, n: int) -> list[Record]:
+        """Remove the last ``n`` messages atomically; returns them oldest first."""
+        check_key(key)
+        n = check_int(n, "n", low=0)
+        if n == 0:
+            return []
+        with self.connections.transaction() as conn:
+            now = self.clock()
+            conn.execute(self.sql.drop_expired_one, sql_params(key, now=now))
+            row = conn.execute(self.sql.session_pk, sql_params(key, now=now)).fetchone()
+            if row is None:
+                return []
+            gone = conn.execute(self.sql.pop, {"pk": row[0], "n": n}).fetchall()
+            conn.execute(
+                self.sql.after_pop, {"pk": row[0], "now": now, "expires": self._expires(now)}
+            )
+        return sorted((seq, bytes(data)) for seq, data in gone)
 
     # -- state -----------------------------------------------------------------------------
     def get_state(self, key: SessionKey) -> tuple[int, bytes | None]:
@@ -110,13 +141,12 @@ class SqliteEngine(OffloadedEngine):
         return (0, None) if row is None else (row[0], row[1])
 
     def cas_state(self, key: SessionKey, expected_version: int, data: bytes) -> bool:
+        check_key(key)
+        params = {"data": check_bytes(data, "data"), "expected": check_int(expected_version, "v")}
         try:
             with self.connections.transaction() as conn:
-                pk, _ = self._touch(conn, key, time.time())
-                updated = conn.execute(
-                    self.sql.cas_state, {"pk": pk, "data": data, "expected": expected_version}
-                )
-                if updated.rowcount != 1:
+                pk, _ = self._touch(conn, key, self.clock())
+                if conn.execute(self.sql.cas_state, {"pk": pk, **params}).rowcount != 1:
                     raise _Lost  # rolls the touch back too
         except _Lost:
             return False
@@ -124,50 +154,92 @@ class SqliteEngine(OffloadedEngine):
 
     def get_user_state(self, user_id: str) -> tuple[int, bytes | None]:
         with self.connections.connection() as conn:
-            row = conn.execute(self.sql.get_user_state, {"user": user_id}).fetchone()
+            row = conn.execute(self.sql.get_user_state, {"user": check_user(user_id)}).fetchone()
         return (0, None) if row is None else (row[0], row[1])
 
     def cas_user_state(self, user_id: str, expected_version: int, data: bytes) -> bool:
-        sql = self.sql.create_user_state if expected_version == 0 else self.sql.cas_user_state
-        params = {"user": user_id, "data": data, "expected": expected_version}
+        expected = check_int(expected_version, "expected_version")
+        sql = self.sql.create_user_state if expected == 0 else self.sql.cas_user_state
+        params = {"user": check_user(user_id), "data": check_bytes(data, "data")}
         with self.connections.connection() as conn:
-            return conn.execute(sql, params).rowcount == 1
-
-    # -- sessions --------------------------------------------------------------------------
-    def delete_session(self, key: SessionKey) -> bool:
-        with self.connections.transaction() as conn:
-            return any(
-                live
-                for (live,) in conn.execute(
-                    self.sql.delete_session, sql_params(key, now=time.time())
-                )
-            )
-
-    def list_sessions(self, user_id: str | None) -> list[SessionInfo]:
-        params = {"user": stored_user(user_id), "now": time.time()}
-        with self.connections.connection() as conn:
-            rows = conn.execute(self.sql.list_sessions, params).fetchall()
-        return [
-            SessionInfo(
-                sid,
-                user_id,
-                to_datetime(created),
-                to_datetime(updated),
-                count,
-                to_optional_datetime(expires),
-            )
-            for sid, created, updated, count, expires in rows
-        ]
+            return conn.execute(sql, {**params, "expected": expected}).rowcount == 1
 
     def get_user_key(self, user_id: str) -> bytes | None:
         with self.connections.connection() as conn:
-            row = conn.execute(self.sql.get_user_key, {"user": user_id}).fetchone()
+            row = conn.execute(self.sql.get_user_key, {"user": check_user(user_id)}).fetchone()
         return None if row is None else bytes(row[0])
 
     def create_user_key(self, user_id: str, wrapped: bytes) -> bytes:
+        params = {"user": check_user(user_id), "wrapped": check_bytes(wrapped, "wrapped")}
         with self.connections.transaction() as conn:
-            conn.execute(self.sql.create_user_key, {"user": user_id, "wrapped": wrapped})
-            return bytes(conn.execute(self.sql.get_user_key, {"user": user_id}).fetchone()[0])
+            conn.execute(self.sql.create_user_key, params)
+            return bytes(conn.execute(self.sql.get_user_key, params).fetchone()[0])
+
+    # -- sessions --------------------------------------------------------------------------
+    def delete_session(self, key: SessionKey) -> bool:
+        check_key(key)
+        params = sql_params(key, now=self.clock())
+        with self.connections.transaction() as conn:
+            return any(live for (live,) in conn.execute(self.sql.delete_session, params))
+
+    def list_sessions(
+        self,
+        user_id: str | None,
+        *,
+        limit: int | None = None,
+        after: str | None = None,
+        order: str = "updated_desc",
+    ) -> list[SessionInfo]:
+        """Live sessions, newest first; ``limit`` / ``after`` (see :meth:`cursor`) page them.
+
+        A row damaged by hand (a timestamp that is not a number) is skipped with a warning, so
+        it never hides the healthy sessions.
+        """
+        user = check_user(user_id, anonymous=True)
+        page = check_page(limit, order)
+        params = {"user": stored_user(user), "now": self.clock(), "limit": page or -1}
+        sql = self.sql.list_sessions
+        if after is not None:
+            params["at"], params["sid"] = decode_cursor(after)
+            sql = self.sql.list_sessions_after
+        if page == 0:
+            return []
+        with self.connections.connection() as conn:
+            rows = conn.execute(sql, params).fetchall()
+        infos = []
+        for sid, created, updated, count, expires in rows:
+            try:
+                infos.append(
+                    SessionInfo(
+                        sid,
+                        user,
+                        to_datetime_checked(created),
+                        to_datetime_checked(updated),
+                        count,
+                        None if expires is None else to_datetime_checked(expires),
+                    )
+                )
+            except ValueError as exc:
+                logger.warning("skipping the damaged session %r of %r: %s", sid, user, exc)
+        return infos
+
+    cursor = staticmethod(encode_cursor)
+    """``engine.cursor(info)``: the ``after=`` of the page that follows ``info``."""
+
+    async def apop(self, key: SessionKey, n: int) -> list[Record]:
+        return await self._offload(self.pop, key, n)
+
+    async def alist_sessions(
+        self,
+        user_id: str | None,
+        *,
+        limit: int | None = None,
+        after: str | None = None,
+        order: str = "updated_desc",
+    ) -> list[SessionInfo]:
+        return await self._offload(
+            self.list_sessions, user_id, limit=limit, after=after, order=order
+        )
 
     def delete_user(self, user_id: str | None) -> int:
         """Erase the user's sessions, state and data key, then truncate the WAL.
@@ -176,7 +248,7 @@ class SqliteEngine(OffloadedEngine):
         checkpoint moves those pages into the file and empties the WAL, so no erased text stays in
         either (what the filesystem or a backup kept is outside SQLite's reach).
         """
-        params = {"user": stored_user(user_id), "now": time.time()}
+        params = {"user": stored_user(check_user(user_id, anonymous=True)), "now": self.clock()}
         with self.connections.transaction() as conn:
             conn.execute(self.sql.delete_user_state, params)
             conn.execute(self.sql.delete_user_key, params)
@@ -186,7 +258,7 @@ class SqliteEngine(OffloadedEngine):
 
     def purge_expired(self) -> int:
         with self.connections.transaction() as conn:
-            return conn.execute(self.sql.purge_expired, {"now": time.time()}).rowcount
+            return conn.execute(self.sql.purge_expired, {"now": self.clock()}).rowcount
 
     def close(self) -> None:
         self.connections.close()

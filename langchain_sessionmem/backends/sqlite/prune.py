@@ -6,9 +6,9 @@ their last stored value), the blobs those checkpoints reference and the logs tho
 
 from __future__ import annotations
 
-import json
 import sqlite3
 
+from ...checkpoint.config import check_skeleton, decode_metadata
 from ...checkpoint.delta import delta_channels
 from ...checkpoint.linear import LOGREF, decode_ref
 from ...checkpoint.values import ValueCodec, checkpoint_place
@@ -26,7 +26,7 @@ def keep_latest(
     for ns, cid in latest:
         typ, data, md = conn.execute(sql.checkpoint_record, (tid, ns, cid)).fetchone()
         records[(ns, cid)] = (typ, data)
-        if chans := delta_channels(json.loads(md)):
+        if chans := delta_channels(decode_metadata(md, tid)):
             keep |= {(ns, c) for c in walk(conn, sql, codec, tid, ns, cid, chans).visited}
     doomed = [
         (tid, ns, cid)
@@ -41,7 +41,9 @@ def keep_latest(
             typ, data, _md = conn.execute(sql.checkpoint_record, (tid, ns, cid)).fetchone()
             records[(ns, cid)] = (typ, data)
         place = checkpoint_place(tid, ns, cid)
-        skeleton = codec.load(records[(ns, cid)], "checkpoint", tid, place)
+        skeleton = check_skeleton(
+            codec.load(records[(ns, cid)], "checkpoint", tid, place), tid, cid
+        )
         versions = skeleton.get("channel_versions", {})
         keep_blobs |= {(ns, ch, str(v)) for ch, v in versions.items()}
     keep_logs: set[tuple[str, str]] = set()

@@ -22,7 +22,7 @@ from langgraph.checkpoint.base import (
     CheckpointTuple,
 )
 
-from ...checkpoint.config import matches, now, split_filter, target, thread_key, validate_ns
+from ...checkpoint.config import decode_metadata, list_query, matches, target, thread_key
 from ...checkpoint.delta import empty_history
 from ...checkpoint.saver import OffloadedSaver, SessionSaverBase
 from ...checkpoint.writes import plan_writes
@@ -141,7 +141,7 @@ class SqliteCheckpointSaver(OffloadedSaver, ThreadAdmin, SessionSaverBase):
     # -- reads ---------------------------------------------------------------------------------------
     def get_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
         with self.connections.connection() as conn:
-            row = self._latest(conn, config, now())
+            row = self._latest(conn, config, self.clock())
             if row is None:
                 return None
             return self._assemble(conn, [to_row(row)], cache=True)[0]
@@ -163,30 +163,28 @@ class SqliteCheckpointSaver(OffloadedSaver, ThreadAdmin, SessionSaverBase):
         before: RunnableConfig | None,
         limit: int | None,
     ) -> builtins.list[CheckpointTuple]:
-        conf = (config or {}).get("configurable") or {}
-        key = self._key(target(config).thread_id) if config else None
-        ns = conf.get("checkpoint_ns")
-        if ns is not None:
-            validate_ns(ns)
-        before_id = ((before or {}).get("configurable") or {}).get("checkpoint_id")
-        pushed, local = split_filter(filter)
+        q = list_query(config, filter, before, limit)
         with self.connections.connection() as conn:
-            at = now()
+            at = self.clock()
             sql, params = self.sql.listing(
-                thread_id=key,
-                ns=ns,
-                checkpoint_id=conf.get("checkpoint_id"),
-                before=before_id,
+                thread_id=None if q.thread_id is None else self._key(q.thread_id),
+                ns=q.ns,
+                checkpoint_id=q.checkpoint_id,
+                before=q.before,
                 owner=self.user_id,
-                pushed=pushed,
-                limit=None if local else limit,
+                pushed=q.pushed,
+                limit=None if q.local else q.limit,
                 at=at,
             )
             rows = [to_row(r) for r in conn.execute(sql, params)]
-            if local:
-                rows = [r for r in rows if matches(json.loads(r.metadata), local)]
-                if limit is not None:
-                    rows = rows[: max(limit, 0)]
+            if q.local:
+                shown = self._public
+                rows = [
+                    r
+                    for r in rows
+                    if matches(decode_metadata(r.metadata, shown(r.thread_id)), q.local)
+                ]
+                rows = rows if q.limit is None else rows[: q.limit]
             self._refresh(conn, [r.thread_id for r in rows], at)
             out: list[CheckpointTuple] = []
             for chunk in chunks(rows, 500):
@@ -198,11 +196,12 @@ class SqliteCheckpointSaver(OffloadedSaver, ThreadAdmin, SessionSaverBase):
     ) -> dict[str, Any]:
         """Writes and seed of each DeltaChannel along the parent chain, in a bounded number of
         statements (see :func:`.fetch.delta_history`)."""
+        channels = self._channels(channels)
         if not channels:
             return {}
         t = target(config)
         with self.connections.connection() as conn:
-            row = self._latest(conn, config, now())
+            row = self._latest(conn, config, self.clock())
             if row is None:
                 return empty_history(channels)
             return delta_history(
@@ -277,7 +276,7 @@ class SqliteCheckpointSaver(OffloadedSaver, ThreadAdmin, SessionSaverBase):
             checkpoint_id=t.checkpoint_id,
         )
         with self.connections.transaction() as conn:
-            self._claim(conn, key, now())
+            self._claim(conn, key, self.clock())
             for statement, replace in (
                 (self.sql.replace_write, True),
                 (self.sql.insert_write, False),

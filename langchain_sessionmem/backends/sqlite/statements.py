@@ -88,7 +88,9 @@ class SessionStatements:
             f"DELETE FROM {s} WHERE user_id = :user AND session_id = :sid "
             "AND expires_at IS NOT NULL AND expires_at <= :now"
         )
-        # Creates or refreshes the session and reserves :n positions; returns the new count.
+        # Creates or refreshes the session and reserves :n positions; returns the last position.
+        # message_count is the last position handed out (the next append starts after it), so a
+        # row lost to damage never makes two messages share a seq; count() counts the rows.
         self.touch = (
             f"INSERT INTO {s} (user_id, session_id, created_at, updated_at, expires_at, message_count) "
             "VALUES (:user, :sid, :now, :now, :expires, :n) "
@@ -96,7 +98,10 @@ class SessionStatements:
             "message_count = message_count + :n RETURNING id, message_count"
         )
         session_of = f"SELECT id FROM {s} WHERE user_id = :user AND session_id = :sid AND {LIVE}"
-        self.known_ids = f"SELECT message_id FROM {m} WHERE session_pk = ({session_of}) AND message_id IN ({{marks}})"
+        self.known_ids = (
+            f"SELECT message_id FROM {m} WHERE session_pk = ({session_of}) "
+            "AND message_id IN (SELECT value FROM json_each(:ids))"
+        )
         self.insert_message = (
             f"INSERT INTO {m} (session_pk, seq, message_id, data) VALUES (?, ?, ?, ?)"
         )
@@ -106,8 +111,17 @@ class SessionStatements:
             "AND seq >= :start AND seq < :end ORDER BY seq"
         )
         self.refresh = f"UPDATE {s} SET expires_at = :expires WHERE user_id = :user AND session_id = :sid AND {LIVE}"
-        self.count = (
-            f"SELECT message_count FROM {s} WHERE user_id = :user AND session_id = :sid AND {LIVE}"
+        self.count = f"SELECT COUNT(*) FROM {m} WHERE session_pk = ({session_of})"
+        self.session_pk = session_of
+        # pop: the last :n rows go (their ids leave the dedup index with them), then the session's
+        # last position drops to the last remaining seq and its TTL slides, as on a write.
+        self.pop = (
+            f"DELETE FROM {m} WHERE session_pk = :pk AND seq IN (SELECT seq FROM {m} "
+            "WHERE session_pk = :pk ORDER BY seq DESC LIMIT :n) RETURNING seq, data"
+        )
+        self.after_pop = (
+            f"UPDATE {s} SET message_count = COALESCE((SELECT MAX(seq) FROM {m} "
+            "WHERE session_pk = :pk), 0), updated_at = :now, expires_at = :expires WHERE id = :pk"
         )
         self.get_state = f"SELECT state_version, state FROM {s} WHERE user_id = :user AND session_id = :sid AND {LIVE}"
         self.cas_state = (
@@ -118,9 +132,16 @@ class SessionStatements:
         self.delete_session = (
             f"DELETE FROM {s} WHERE user_id = :user AND session_id = :sid RETURNING {LIVE}"
         )
-        self.list_sessions = (
-            f"SELECT session_id, created_at, updated_at, message_count, expires_at FROM {s} "
-            f"WHERE user_id = :user AND {LIVE} ORDER BY updated_at DESC"
+        listing = (
+            f"SELECT session_id, created_at, updated_at, (SELECT COUNT(*) FROM {m} "
+            f"WHERE session_pk = {s}.id), expires_at FROM {s} WHERE user_id = :user AND {LIVE}"
+        )
+        # pages in (updated_at in microseconds, session_id) order, as the cursors spell them
+        micros = "CAST(round(updated_at * 1000000) AS INTEGER)"
+        order = f" ORDER BY {micros} DESC, session_id DESC LIMIT :limit"
+        self.list_sessions = listing + order
+        self.list_sessions_after = (
+            f"{listing} AND ({micros} < :at OR ({micros} = :at AND session_id < :sid)){order}"
         )
         self.delete_user = f"DELETE FROM {s} WHERE user_id = :user RETURNING {LIVE}"
         self.purge_expired = f"DELETE FROM {s} WHERE expires_at IS NOT NULL AND expires_at <= :now"
@@ -333,14 +354,16 @@ class CheckpointStatements:
         if before is not None:
             where.append("c.checkpoint_id < ?")
             params.append(before)
+        # The JSON path is bound too (keys never touch the SQL); a row whose metadata is damaged
+        # matches no filter instead of failing the whole listing.
         for key, value in pushed.items():
-            where.append(f"json_extract(c.metadata, '$.\"{key}\"') = ?")
-            params.append(value)
+            where.append("json_extract(iif(json_valid(c.metadata), c.metadata, '{}'), ?) = ?")
+            params += [f'$."{key}"', value]
         sql = (
             f"SELECT {self.select_row} FROM {self.ckpts} c JOIN {self.threads} t ON t.thread_id = c.thread_id "
             f"WHERE {' AND '.join(where)} ORDER BY c.checkpoint_id DESC"
         )
         if limit is not None:
             sql += " LIMIT ?"
-            params.append(max(limit, 0))
+            params.append(limit)
         return sql, params

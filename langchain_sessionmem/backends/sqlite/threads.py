@@ -9,14 +9,17 @@ from __future__ import annotations
 
 import builtins
 import json
+import logging
 import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
-from ...checkpoint.config import now
-from ...records import ThreadInfo, to_datetime, to_optional_datetime
+from ...records import ThreadInfo
+from ..args import to_datetime_checked
 from .prune import keep_latest
 from .reseal import copy_resealed
+
+logger = logging.getLogger(__name__)
 
 
 class ThreadAdmin:
@@ -24,6 +27,7 @@ class ThreadAdmin:
 
     sql: Any
     connections: Any
+    clock: Any
     user_id: str | None
     _logs: Any
 
@@ -47,7 +51,7 @@ class ThreadAdmin:
         self._logs.drop_thread(key)
 
     def delete_for_runs(self, run_ids: Sequence[str]) -> None:
-        runs = [str(r) for r in run_ids]
+        runs = self._run_ids(run_ids)
         if not runs:
             return
         with self.connections.transaction() as conn:
@@ -61,7 +65,7 @@ class ThreadAdmin:
         src, dst = (self._key(t) for t in self._thread_ids([source_thread_id, target_thread_id]))
         codec = self._codec()
         with self.connections.transaction() as conn:
-            at = now()
+            at = self.clock()
             if not self._live(conn, src, at):
                 return
             self._drop(conn, [dst])
@@ -81,7 +85,7 @@ class ThreadAdmin:
                 continue
             key, codec = self._key(tid), self._codec()
             with self.connections.transaction() as conn:
-                if self._live(conn, key, now()):
+                if self._live(conn, key, self.clock()):
                     keep_latest(conn, self.sql, codec, key)
             self._logs.drop_thread(key)
 
@@ -91,7 +95,7 @@ class ThreadAdmin:
         key = self._key(self._thread_ids([thread_id])[0])
         with self.connections.connection() as conn:
             row = conn.execute(self.sql.thread_info, (key,)).fetchone()
-            if row is None or (row[3] is not None and row[3] <= now()):
+            if row is None or (row[3] is not None and row[3] <= self.clock()):
                 return None
             count, total = conn.execute(self.sql.thread_size, (key,)).fetchone()
         return {
@@ -105,25 +109,31 @@ class ThreadAdmin:
         }
 
     def list_threads(self) -> builtins.list[ThreadInfo]:
+        """The owner's live threads, newest first; a row damaged by hand is skipped (logged)."""
         with self.connections.connection() as conn:
-            rows = conn.execute(self.sql.owner_threads, (self.user_id, now())).fetchall()
-        return [
-            ThreadInfo(
-                self._public(key),
-                self.user_id,
-                to_datetime(created),
-                to_datetime(updated),
-                to_optional_datetime(expires),
-                count,
-            )
-            for key, created, updated, expires, count in rows
-        ]
+            rows = conn.execute(self.sql.owner_threads, (self.user_id, self.clock())).fetchall()
+        infos = []
+        for key, created, updated, expires, count in rows:
+            try:
+                infos.append(
+                    ThreadInfo(
+                        self._public(key),
+                        self.user_id,
+                        to_datetime_checked(created),
+                        to_datetime_checked(updated),
+                        None if expires is None else to_datetime_checked(expires),
+                        count,
+                    )
+                )
+            except ValueError as exc:
+                logger.warning("skipping the damaged thread %r: %s", self._public(key), exc)
+        return infos
 
     def delete_user_threads(self) -> int:
         """Delete every thread of the owner, then truncate the WAL (freed pages are zeroed by
         ``secure_delete``), so none of the erased checkpoints stays in the file or its WAL."""
         with self.connections.transaction() as conn:
-            at = now()
+            at = self.clock()
             rows = conn.execute(self.sql.all_owner_threads, (self.user_id,)).fetchall()
             self._drop(conn, [key for key, _ in rows])
         self.connections.truncate_wal()
@@ -134,6 +144,6 @@ class ThreadAdmin:
     def purge_expired(self) -> int:
         """Delete every expired thread (all its rows); returns how many. Run it periodically."""
         with self.connections.transaction() as conn:
-            gone = [r[0] for r in conn.execute(self.sql.expired_threads, (now(),))]
+            gone = [r[0] for r in conn.execute(self.sql.expired_threads, (self.clock(),))]
             self._drop(conn, gone)
         return len(gone)
