@@ -78,6 +78,19 @@ def cfg(thread_id: str) -> dict:
     return {"configurable": {"thread_id": thread_id}}
 
 
+class Clock:
+    """A clock the test moves by hand (epoch seconds): TTL tests never sleep against real time."""
+
+    def __init__(self, start: float = 1_700_000_000.0) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
 # -- linear storage -------------------------------------------------------------------------------
 def test_storage_grows_linearly_with_turns(store_factory: Any) -> None:
     saver = store_factory().checkpointer()
@@ -179,24 +192,48 @@ def test_two_savers_on_one_thread_never_corrupt_the_log(store_factory: Any, kind
 
 
 # -- retention and introspection -----------------------------------------------------------------------
+@pytest.mark.parametrize("kind", ["memory", "sqlite"])
 def test_ttl_expires_whole_threads(store_factory: Any, kind: str) -> None:
-    store = store_factory(ttl=timedelta(seconds=1))
+    clock = Clock()
+    store = store_factory(ttl=timedelta(minutes=1), clock=clock)
+    saver = store.checkpointer()
+    graph = chat_graph(saver)
+    tid = "ttl-" + uuid.uuid4().hex[:6]
+    graph.invoke({"messages": [HumanMessage("hello")]}, cfg(tid))
+    assert saver.thread_info(tid)["expires_at"] == clock.now + 60
+    clock.advance(59.9)
+    assert saver.get_tuple(cfg(tid)) is not None  # a read does not slide it (no refresh_on_read)
+    assert saver.purge_expired() == 0
+    clock.advance(0.2)
+    if kind == "sqlite":
+        assert saver.purge_expired() == 1
+    assert saver.get_tuple(cfg(tid)) is None
+    assert list(saver.list(cfg(tid))) == [] and list(saver.list(None)) == []
+    assert saver.thread_info(tid) is None and saver.list_threads() == []
+    graph.invoke({"messages": [HumanMessage("again")]}, cfg(tid))  # the id starts a new thread
+    assert [m.content for m in graph.get_state(cfg(tid)).values["messages"]][0] == "again"
+
+
+@pytest.mark.redis
+def test_ttl_expires_whole_threads_natively_on_redis(redis_url: str, namespace: str) -> None:
+    """Redis expires keys on its own clock: this one test waits for real time."""
+    store = SessionStore.from_url(
+        redis_url, namespace=namespace, ttl=timedelta(seconds=1), allow_anonymous=True
+    )
     saver = store.checkpointer()
     graph = chat_graph(saver)
     tid = "ttl-" + uuid.uuid4().hex[:6]
     graph.invoke({"messages": [HumanMessage("hello")]}, cfg(tid))
     info = saver.thread_info(tid)
     assert info["expires_at"] is not None and info["expires_at"] - time.time() <= 1.01
-    if kind == "redis":
-        keys = saver.keys.thread(tid)
-        ttls = [saver.client.pttl(k) for k in keys if saver.client.exists(k)]
-        assert len(ttls) >= 7 and all(0 < t <= 1000 for t in ttls), ttls
+    keys = saver.keys.thread(tid)
+    ttls = [saver.client.pttl(k) for k in keys if saver.client.exists(k)]
+    assert len(ttls) >= 7 and all(0 < t <= 1000 for t in ttls), ttls
     time.sleep(1.2)
-    if kind == "sqlite":
-        assert saver.purge_expired() == 1
     assert saver.get_tuple(cfg(tid)) is None
     assert list(saver.list(cfg(tid))) == []
     assert saver.thread_info(tid) is None
+    store.close()
 
 
 def test_prune_keep_latest_keeps_a_working_thread(store_factory: Any) -> None:
@@ -882,27 +919,46 @@ def test_prune_keep_latest_keeps_delta_channel_state(store_factory: Any) -> None
 
 
 # -- LangGraph's TTLConfig names ----------------------------------------------------------------------
+@pytest.mark.parametrize("kind", ["memory", "sqlite"])
 def test_ttl_config_refresh_on_read_slides_expiry(store_factory: Any, kind: str) -> None:
-    saver = store_factory().checkpointer(ttl={"default_ttl": 0.6 / 60, "refresh_on_read": True})
-    assert saver.ttl == pytest.approx(0.6) and saver.refresh_on_read
+    clock = Clock()
+    saver = store_factory(clock=clock).checkpointer(ttl={"default_ttl": 1, "refresh_on_read": True})
+    assert saver.ttl == pytest.approx(60) and saver.refresh_on_read
     graph = chat_graph(saver)
     tid = "slide-" + uuid.uuid4().hex[:6]
     graph.invoke({"messages": [HumanMessage("hello")]}, cfg(tid))
-    for _ in range(3):  # 3 reads 0.3 s apart: 0.9 s after the write, kept alive by the reads alone
-        time.sleep(0.3)
+    for _ in range(3):  # reads 40 s apart: 120 s after the write, kept alive by the reads alone
+        clock.advance(40)
         assert saver.get_tuple(cfg(tid)) is not None
-        if kind == "redis":
-            ttls = [saver.client.pttl(k) for k in saver.keys.thread(tid) if saver.client.exists(k)]
-            assert all(450 < t <= 600 for t in ttls), (
-                ttls
-            )  # every key re-expired in the read's script
-        assert saver.thread_info(tid)["expires_at"] - time.time() > 0.45
-    time.sleep(0.3)
+        assert saver.thread_info(tid)["expires_at"] == clock.now + 60
+    clock.advance(40)
     assert len(list(saver.list(cfg(tid)))) == 3  # list() is a read too
-    time.sleep(0.3)
+    clock.advance(40)
     assert len(graph.get_state(cfg(tid)).values["messages"]) == 2
-    time.sleep(0.75)  # no read for longer than the TTL
+    assert saver.get_delta_channel_history(config=cfg(tid), channels=["messages"])
+    clock.advance(59)  # the delta history read slid it as well
+    assert saver.thread_info(tid) is not None
+    clock.advance(61)  # no read for longer than the TTL
     assert saver.get_tuple(cfg(tid)) is None
+
+
+@pytest.mark.redis
+def test_ttl_config_refresh_on_read_slides_expiry_natively_on_redis(
+    redis_url: str, namespace: str
+) -> None:
+    """Each Redis read re-expires every key of the thread in its own script (server time)."""
+    store = SessionStore.from_url(redis_url, namespace=namespace, allow_anonymous=True)
+    saver = store.checkpointer(ttl={"default_ttl": 1, "refresh_on_read": True})
+    graph = chat_graph(saver)
+    tid = "slide-" + uuid.uuid4().hex[:6]
+    graph.invoke({"messages": [HumanMessage("hello")]}, cfg(tid))
+    for k in saver.keys.thread(tid):
+        if saver.client.exists(k):
+            saver.client.pexpire(k, 5_000)  # as if the write was 55 s ago
+    assert saver.get_tuple(cfg(tid)) is not None
+    ttls = [saver.client.pttl(k) for k in saver.keys.thread(tid) if saver.client.exists(k)]
+    assert ttls and all(55_000 < t <= 60_000 for t in ttls), ttls  # the read slid every key
+    store.close()
 
 
 def test_ttl_config_falls_back_to_the_store_ttl(store_factory: Any) -> None:
@@ -920,8 +976,9 @@ def test_ttl_config_falls_back_to_the_store_ttl(store_factory: Any) -> None:
 
 @pytest.mark.parametrize("kind", ["memory", "sqlite"])  # Redis expires natively
 def test_ttl_config_sweeper_thread(store_factory: Any, kind: str) -> None:
-    store = store_factory()
-    saver = store.checkpointer(ttl={"default_ttl": 0.5 / 60, "sweep_interval_minutes": 0.2 / 60})
+    clock = Clock()
+    store = store_factory(clock=clock)
+    saver = store.checkpointer(ttl={"default_ttl": 1, "sweep_interval_minutes": 0.05 / 60})
     thread = saver._sweeper[0]
     assert thread.is_alive() and thread.daemon
     graph = chat_graph(saver)
@@ -938,9 +995,10 @@ def test_ttl_config_sweeper_thread(store_factory: Any, kind: str) -> None:
             )
 
     assert stored_rows() > 0
-    deadline = time.time() + 3
-    while stored_rows() and time.time() < deadline:  # nobody calls purge_expired: the sweeper does
-        time.sleep(0.1)
+    clock.advance(61)  # expired now; nobody calls purge_expired: the sweeper (every 50 ms) does
+    deadline = time.monotonic() + 30
+    while stored_rows() and time.monotonic() < deadline:
+        time.sleep(0.05)
     assert stored_rows() == 0
     saver.close()
     assert not thread.is_alive() and saver._sweeper is None

@@ -175,6 +175,12 @@ class SessionSaverBase(BaseCheckpointSaver[str]):
             self._sweeper = (thread, stop)
             thread.start()
 
+    def setup(self) -> None:
+        """Create what the saver needs in its storage (idempotent); a no-op where nothing is."""
+
+    async def asetup(self) -> None:
+        self.setup()
+
     def purge_expired(self) -> int:
         """Delete expired threads of every owner (engines without native expiry); how many."""
         raise NotImplementedError
@@ -299,6 +305,30 @@ class SessionSaverBase(BaseCheckpointSaver[str]):
         return strategy
 
 
+class SaverContext:
+    """What ``from_conn_string`` returns, as LangGraph's savers do: ``with`` (or ``async with``)
+    yields a saver on its own connections and closes it at the end of the block."""
+
+    def __init__(self, make: Callable[[], SessionSaverBase]) -> None:
+        self._make = make
+        self._saver: SessionSaverBase | None = None
+
+    def __enter__(self) -> Any:
+        self._saver = self._make()
+        return self._saver
+
+    def __exit__(self, *exc: object) -> None:
+        if self._saver is not None:
+            self._saver.close()
+
+    async def __aenter__(self) -> Any:
+        return self.__enter__()
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._saver is not None:
+            await self._saver.aclose()
+
+
 def _sequence(values: Any, what: str) -> list[Any]:
     """A list of ``values`` (a list, tuple, set... of items; never one str taken letter by letter)."""
     if isinstance(values, (str, bytes, Mapping)) or not isinstance(values, Collection):
@@ -371,6 +401,9 @@ class OffloadedSaver(Offload):
     async def apurge_expired(self) -> int:
         return await self._offload(self.purge_expired)  # type: ignore[attr-defined]
 
+    async def asetup(self) -> None:
+        await self._offload(self.setup)  # type: ignore[attr-defined]
+
     async def alist_threads(self) -> list[ThreadInfo]:
         return await self._offload(self.list_threads)  # type: ignore[attr-defined]
 
@@ -381,4 +414,4 @@ class OffloadedSaver(Offload):
         self.close()  # type: ignore[attr-defined]
 
 
-__all__ = ["OffloadedSaver", "SessionSaverBase", "parse_ttl"]
+__all__ = ["OffloadedSaver", "SaverContext", "SessionSaverBase", "parse_ttl"]

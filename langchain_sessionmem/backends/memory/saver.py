@@ -24,8 +24,9 @@ from ...checkpoint.assemble import Row, TupleAssembler
 from ...checkpoint.config import list_query, matches, target
 from ...checkpoint.delta import decode_value, empty_history
 from ...checkpoint.linear import LOGREF, decode_ref
-from ...checkpoint.saver import OffloadedSaver, SessionSaverBase
+from ...checkpoint.saver import OffloadedSaver, SaverContext, SessionSaverBase
 from ...checkpoint.writes import plan_writes
+from ...errors import ConfigurationError
 from ...records import ThreadInfo, to_datetime, to_optional_datetime
 from .engine import MemoryCheckpointData
 from .threads import StoredCheckpoint, ThreadRecord, keep_latest, walk
@@ -45,6 +46,17 @@ class MemoryCheckpointSaver(OffloadedSaver, SessionSaverBase):
     def __init__(self, data: MemoryCheckpointData | None = None, **options: Any) -> None:
         super().__init__(**options)
         self.data = data or MemoryCheckpointData()
+
+    @classmethod
+    def from_conn_string(cls, conn_string: str = "memory://", **options: Any) -> SaverContext:
+        """``with MemoryCheckpointSaver.from_conn_string() as saver:``, for code written against
+        LangGraph's savers; the data lives as long as the saver."""
+        if conn_string not in ("memory://", ":memory:", ""):
+            raise ConfigurationError(
+                f"MemoryCheckpointSaver holds its data in memory: pass 'memory://', not "
+                f"{conn_string!r} (for a file use SqliteCheckpointSaver.from_conn_string)"
+            )
+        return SaverContext(lambda: cls(**options))
 
     # -- helpers (call with the lock held) ---------------------------------------------------
     def _live(self, key: str, at: float) -> ThreadRecord | None:

@@ -24,7 +24,7 @@ from langgraph.checkpoint.base import (
 
 from ...checkpoint.config import decode_metadata, list_query, matches, target, thread_key
 from ...checkpoint.delta import empty_history
-from ...checkpoint.saver import OffloadedSaver, SessionSaverBase
+from ...checkpoint.saver import OffloadedSaver, SaverContext, SessionSaverBase
 from ...checkpoint.writes import plan_writes
 from ...errors import ConfigurationError
 from .connections import SqliteConnections
@@ -68,6 +68,16 @@ class SqliteCheckpointSaver(OffloadedSaver, ThreadAdmin, SessionSaverBase):
         self.path = connections.path
         self.sql = CheckpointStatements(self.namespace)
         self.setup()
+
+    @classmethod
+    def from_conn_string(cls, conn_string: str, **options: Any) -> SaverContext:
+        """``with SqliteCheckpointSaver.from_conn_string("checkpoints.db") as saver:`` (or
+        ``async with``), as LangGraph's ``SqliteSaver``: a saver on its own connections to a path,
+        ``":memory:"`` or a ``sqlite:///`` URL, closed when the block ends."""
+        from . import database_path
+
+        path = database_path(conn_string) if conn_string.startswith("sqlite:") else conn_string
+        return SaverContext(lambda: cls(path=path, **options))
 
     def setup(self) -> None:
         """Create the tables if needed and bring older ones up to date (idempotent).
