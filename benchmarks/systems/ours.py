@@ -14,6 +14,8 @@ from langchain_sessionmem import SessionStore
 
 from .turns import OTHER, TAIL, AsyncChatSystem, ChatSystem
 
+USER = "bench-user"  # every session of a run belongs to one user, as in one signed-in app
+
 
 class OursSqlite(ChatSystem):
     key, label, tags = "ours-sqlite", "ours: SessionStore sqlite", frozenset({"ours", "sqlite"})
@@ -24,10 +26,10 @@ class OursSqlite(ChatSystem):
     def open(self, other_rows: int) -> None:
         self.store = self.make_store()
         if other_rows:
-            self.store.history(OTHER).add_messages(self.corpus.messages[:other_rows])
+            self.store.history(OTHER, user_id=USER).add_messages(self.corpus.messages[:other_rows])
 
     def new_session(self, n: int) -> Any:
-        history = self.store.history(uuid.uuid4().hex)
+        history = self.store.history(uuid.uuid4().hex, user_id=USER)
         if n:
             history.add_messages(self.corpus.messages[:n])
         return history
@@ -85,7 +87,7 @@ class AsyncOursSqlite(AsyncChatSystem):
         self.store = self.make_store()
 
     async def new_session(self, n: int) -> Any:
-        history = self.store.history(uuid.uuid4().hex)
+        history = self.store.history(uuid.uuid4().hex, user_id=USER)
         await history.aadd_messages(self.corpus.messages[:n])
         return history
 
