@@ -1,12 +1,9 @@
-"""What every engine's saver shares: serde, versions, user scope, TTL, the log cache."""
+"""What every engine's saver shares: serde and sealing, versions, user scope, TTL, the log cache."""
 
 from __future__ import annotations
 
 import copy
-import logging
-import threading
 import time
-import weakref
 from collections.abc import AsyncIterator, Callable, Collection, Mapping, Sequence
 from datetime import timedelta
 from typing import Any
@@ -25,55 +22,14 @@ from .._offload import Offload
 from ..crypto import Keyring, Sealer
 from ..errors import ConfigurationError, InvalidArgumentError, ThreadOwnershipError
 from ..ids import validate_id, validate_user_id
-from ..records import ThreadInfo, ttl_seconds
+from ..records import ThreadInfo
 from .config import next_version, split_thread_key, target, thread_key, validate_name
 from .linear import LogCache, PutPlan, plan_put
 from .serde import default_serde, with_allowlist
+from .ttl import Sweeper, parse_ttl, start_sweeper, stop_sweeper
 from .values import ValueCodec
 
 STRATEGIES = ("keep_latest", "delete")
-TTL_KEYS = ("default_ttl", "refresh_on_read", "sweep_interval_minutes")
-"""LangGraph's ``TTLConfig`` names (durations in minutes)."""
-
-logger = logging.getLogger(__name__)
-
-
-def parse_ttl(
-    ttl: timedelta | float | Mapping[str, Any] | None, refresh_on_read: bool
-) -> tuple[float | None, bool, float | None]:
-    """(ttl seconds, refresh_on_read, sweep interval seconds) from a duration or a ``TTLConfig`` dict.
-
-    A dict uses LangGraph's names and minutes: ``{"default_ttl": 60 * 24, "refresh_on_read": True,
-    "sweep_interval_minutes": 10}``.
-    """
-    if not isinstance(ttl, Mapping):
-        return ttl_seconds(ttl), refresh_on_read, None
-    unknown = sorted(set(ttl) - set(TTL_KEYS))
-    if unknown:
-        raise ConfigurationError(
-            f"unknown ttl option(s) {unknown}: use {list(TTL_KEYS)} (durations in minutes)"
-        )
-    minutes = ttl.get("default_ttl")
-    sweep = ttl.get("sweep_interval_minutes")
-    if sweep is not None and float(sweep) <= 0:
-        raise ConfigurationError(f"sweep_interval_minutes must be positive, got {sweep!r}")
-    return (
-        None if minutes is None else ttl_seconds(float(minutes) * 60),
-        bool(ttl.get("refresh_on_read", refresh_on_read)),
-        None if sweep is None else float(sweep) * 60,
-    )
-
-
-def _sweep(ref: weakref.ReferenceType, stop: threading.Event, interval: float) -> None:
-    while not stop.wait(interval):
-        saver = ref()
-        if saver is None:
-            return
-        try:
-            saver.purge_expired()
-        except Exception:  # keep sweeping: the next round may succeed
-            logger.warning("checkpoint TTL sweep failed", exc_info=True)
-        del saver
 
 
 class SessionSaverBase(BaseCheckpointSaver[str]):
@@ -163,17 +119,10 @@ class SessionSaverBase(BaseCheckpointSaver[str]):
         self.linear = linear
         self._logs = LogCache()
         self._core: SessionSaverBase | None = None  # set on clones: the saver that owns the sweeper
-        self._sweeper: tuple[threading.Thread, threading.Event] | None = None
+        self._sweeper: Sweeper | None = None
         if self.sweep_interval is not None and self._sweeps:
-            stop = threading.Event()
-            thread = threading.Thread(
-                target=_sweep,
-                args=(weakref.ref(self), stop, self.sweep_interval),
-                name=f"sessionmem-ttl-sweep-{namespace}",
-                daemon=True,
-            )
-            self._sweeper = (thread, stop)
-            thread.start()
+            name = f"sessionmem-ttl-sweep-{namespace}"
+            self._sweeper = start_sweeper(self, self.sweep_interval, name)
 
     def setup(self) -> None:
         """Create what the saver needs in its storage (idempotent); a no-op where nothing is."""
@@ -196,10 +145,7 @@ class SessionSaverBase(BaseCheckpointSaver[str]):
 
     def _stop_sweeper(self) -> None:
         if self._sweeper is not None:
-            thread, stop = self._sweeper
-            stop.set()
-            if thread is not threading.current_thread():
-                thread.join(timeout=5)
+            stop_sweeper(self._sweeper)
             self._sweeper = None
 
     def close(self) -> None:
