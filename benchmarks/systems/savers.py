@@ -159,7 +159,7 @@ class Ours(Saver):
     def build(self) -> Any:
         self.namespace = self.ws.name("ckpt")
         self.store = SessionStore.from_url(self.url(), namespace=self.namespace)
-        return self.store.checkpointer()
+        return self.store.checkpointer(user_id="bench-user")
 
     def size(self, saver: Any, thread_id: str) -> int:
         return saver.thread_info(thread_id)["bytes"]
