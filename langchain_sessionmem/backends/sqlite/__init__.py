@@ -4,23 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from ...errors import ConfigurationError
+from .connections import database_path
 from .engine import SqliteEngine
 
 KIND = "sqlite"
-
-
-def database_path(url: str) -> str:
-    """SQLAlchemy's convention: ``sqlite://`` is in-memory, ``sqlite:///rel.db`` and
-    ``sqlite:////abs.db`` are files."""
-    rest = url[len("sqlite://") :]
-    if rest in ("", "/", "/:memory:"):
-        return ":memory:"
-    if not rest.startswith("/"):
-        raise ConfigurationError(
-            f"bad SQLite URL {url!r}: use sqlite:///relative.db or sqlite:////absolute/path.db"
-        )
-    return rest[1:]
+__all__ = ["KIND", "database_path", "open_engine", "open_saver"]
 
 
 def open_engine(

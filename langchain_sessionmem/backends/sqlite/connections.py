@@ -21,6 +21,19 @@ from .statements import BEGIN, COMMIT, FILE_PRAGMAS, PRAGMAS, ROLLBACK, WAL_TRUN
 MEMORY = ":memory:"
 
 
+def database_path(url: str) -> str:
+    """SQLAlchemy's convention: ``sqlite://`` is in-memory, ``sqlite:///rel.db`` and
+    ``sqlite:////abs.db`` are files."""
+    rest = url[len("sqlite://") :]
+    if rest in ("", "/", "/:memory:"):
+        return MEMORY
+    if not rest.startswith("/"):
+        raise ConfigurationError(
+            f"bad SQLite URL {url!r}: use sqlite:///relative.db or sqlite:////absolute/path.db"
+        )
+    return rest[1:]
+
+
 class SqliteConnections:
     def __init__(self, path: str, *, busy_timeout: float = 30.0):
         self.path = path

@@ -27,7 +27,7 @@ from ...checkpoint.delta import empty_history
 from ...checkpoint.saver import OffloadedSaver, SaverContext, SessionSaverBase
 from ...checkpoint.writes import plan_writes
 from ...errors import ConfigurationError
-from .connections import SqliteConnections
+from .connections import SqliteConnections, database_path
 from .fetch import assemble, chunks, delta_history, to_row
 from .statements import CheckpointStatements
 from .threads import ThreadAdmin
@@ -74,8 +74,6 @@ class SqliteCheckpointSaver(OffloadedSaver, ThreadAdmin, SessionSaverBase):
         """``with SqliteCheckpointSaver.from_conn_string("checkpoints.db") as saver:`` (or
         ``async with``), as LangGraph's ``SqliteSaver``: a saver on its own connections to a path,
         ``":memory:"`` or a ``sqlite:///`` URL, closed when the block ends."""
-        from . import database_path
-
         path = database_path(conn_string) if conn_string.startswith("sqlite:") else conn_string
         return SaverContext(lambda: cls(path=path, **options))
 
