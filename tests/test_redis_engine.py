@@ -23,7 +23,7 @@ from langchain_sessionmem.errors import (
     InvalidArgumentError,
     SessionMemoryError,
 )
-from langchain_sessionmem.records import SessionKey
+from langchain_sessionmem.records import EncodedMessage, SessionKey
 
 redis = pytest.importorskip("redis")
 
@@ -54,29 +54,59 @@ def namespace_keys(store: SessionStore) -> set[str]:
     }
 
 
-class CommandCounter:
-    """Records the commands a client sends; the client keeps doing its real work."""
+def _command_name(packed) -> str:
+    """The first command of a packed request: ``*N\r\n$L\r\nNAME\r\n...`` (bytes, or chunks
+    whose first one holds the name)."""
+    head = bytes(packed if isinstance(packed, (bytes, bytearray)) else packed[0])
+    return head.split(b"\r\n")[2].decode().upper()
 
-    def __init__(self, client, *, is_async: bool = False):
+
+class CommandCounter:
+    """Records each request written to a Redis connection while it is active: one per round
+    trip (a command, a script, or a whole pipeline, named by its first command). The
+    connections keep doing their real work.
+
+    It watches redis-py's connections themselves, so it sees the engine's direct connections
+    (:mod:`langchain_sessionmem.backends.redis.lanes`) as well as redis-py's command path, on
+    a single server and on every node of a cluster.
+    """
+
+    def __init__(self, *, is_async: bool = False):
+        import redis.asyncio.connection
+        import redis.connection
+
         self.commands: list[str] = []
-        original = client.execute_command
+        cls = (redis.asyncio.connection if is_async else redis.connection).AbstractConnection
+        original = cls.send_packed_command
+        commands = self.commands
 
         if is_async:
 
-            async def counting(*args, **kwargs):
-                self.commands.append(str(args[0]).upper())
-                return await original(*args, **kwargs)
+            async def counting(conn, command, *args, **kwargs):
+                commands.append(_command_name(command))
+                return await original(conn, command, *args, **kwargs)
         else:
 
-            def counting(*args, **kwargs):
-                self.commands.append(str(args[0]).upper())
-                return original(*args, **kwargs)
+            def counting(conn, command, *args, **kwargs):
+                commands.append(_command_name(command))
+                return original(conn, command, *args, **kwargs)
 
-        client.execute_command = counting
+        self._restore = lambda: setattr(cls, "send_packed_command", original)
+        cls.send_packed_command = counting
+
+    HANDSHAKE = {"HELLO", "CLIENT", "AUTH", "SELECT", "READONLY"}
+    """What a new connection sends once before its first command: not part of an operation."""
 
     def take(self) -> list[str]:
-        commands, self.commands = self.commands, []
+        commands = [c for c in self.commands if c not in self.HANDSHAKE]
+        self.commands.clear()
         return commands
+
+    def __enter__(self) -> CommandCounter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._restore()
 
 
 # -- round trips ---------------------------------------------------------------------------
@@ -85,8 +115,37 @@ def test_tail_and_append_are_one_round_trip_whatever_the_history_length(make_sto
     history = store.history("s-cost", user_id="alice")
     history.add_messages([HumanMessage(f"m{i}") for i in range(10)])
     history.tail(1)  # the server has the scripts now
-    counter = CommandCounter(store.engine.client)
+    with CommandCounter() as counter:
+        _one_trip_each(history, counter)
 
+
+def test_a_read_that_slides_the_expiry_is_one_round_trip_too(make_store):
+    """refresh_on_read: the tail read and the expiry refresh of every key are one script."""
+    clock = [1_000.0]
+    store = make_store(ttl=60, refresh_on_read=True, clock=lambda: clock[0])
+    history = store.history("s-refresh", user_id="alice")
+    history.add_messages([HumanMessage(f"m{i}") for i in range(10)])
+    history.tail(1)
+    keys = store.engine.keys.touch_keys(SessionKey("s-refresh", "alice"))
+    client = store.engine.client
+    client.hset(keys[3], "v", 0)  # a state key too, so every key has an expiry to slide
+    for key in keys:
+        client.pexpire(key, 5_000)
+    clock[0] += 30
+    with CommandCounter() as counter:
+        assert [m.content for m in history.tail(2)] == ["m8", "m9"]
+        assert counter.take() == ["EVALSHA"]
+    assert all(client.pttl(k) > 50_000 for k in keys), [client.pttl(k) for k in keys]
+    expires = int(client.hget(keys[2], "expires"))
+    assert expires == 1_030_000 + 60_000
+    with CommandCounter() as counter:
+        history.add_messages([HumanMessage("q"), AIMessage("a")])
+        assert counter.take() == ["EVALSHA"]
+        assert [e.seq for e in history.tail_entries(3)] == [10, 11, 12]
+        assert counter.take() == ["EVALSHA"]
+
+
+def _one_trip_each(history, counter: CommandCounter) -> None:
     for length in (10, 2_000):
         if length > history.count():
             history.add_messages(
@@ -116,12 +175,13 @@ async def test_async_tail_and_append_are_one_round_trip(make_store):
         history = store.history("s-acost")
         await history.aadd_messages([HumanMessage(f"m{i}") for i in range(500)])
         await history.atail(1)
-        counter = CommandCounter(store.engine.connections.aclient, is_async=True)
-        assert len(await history.atail(20)) == 20
-        assert counter.take() == ["EVALSHA"]
-        await history.aadd_messages([HumanMessage("q"), AIMessage("a")])
-        assert counter.take() == ["EVALSHA"]
-        assert await history.acount() == 502
+        with CommandCounter(is_async=True) as counter:
+            assert len(await history.atail(20)) == 20
+            assert counter.take() == ["EVALSHA"]
+            await history.aadd_messages([HumanMessage("q"), AIMessage("a")])
+            assert counter.take() == ["EVALSHA"]
+            assert await history.acount() == 502
+            assert counter.take() == ["LLEN"]
     finally:
         await store.aclose()
 
@@ -436,9 +496,9 @@ def test_pop_removes_the_last_messages_and_forgets_their_ids(make_store):
     engine, key = store.engine, SessionKey("s-pop", "alice")
     assert engine.append(key, _messages(5)) == 5
     assert engine.pop(key, 0) == []  # the server has the script now
-    counter = CommandCounter(engine.client)
-    assert engine.pop(key, 2) == [(4, b"m4"), (5, b"m5")]
-    assert counter.take() == ["EVALSHA"]  # one script: LRANGE + LTRIM + HDEL of the ids
+    with CommandCounter() as counter:
+        assert engine.pop(key, 2) == [(4, b"m4"), (5, b"m5")]
+        assert counter.take() == ["EVALSHA"]  # one script: LRANGE + LTRIM + HDEL of the ids
     assert engine.count(key) == 3
     assert engine.append(key, _messages(5)) == 2  # m4, m5 are new again; m1..m3 still known
     assert [seq for seq, _ in engine.tail(key, None)] == [1, 2, 3, 4, 5]
@@ -448,6 +508,27 @@ def test_pop_removes_the_last_messages_and_forgets_their_ids(make_store):
     missing = SessionKey("never-written", "alice")
     assert engine.pop(missing, 3) == []
     assert not any("never-written" in k for k in namespace_keys(store))
+
+
+def test_a_bulk_append_frees_its_arguments_on_the_server():
+    """A batch of thousands of messages leaves no megabytes of Lua garbage for the next scripts
+    of every client to collect in steps; ids, seqs and dedup are as for any batch."""
+    with services.throwaway_redis() as (url, _proc):
+        store = SessionStore.from_url(url, namespace="bulk", allow_anonymous=True)
+        try:
+            engine, key = store.engine, SessionKey("s-bulk", "alice")
+            # distinct bytes (Lua interns equal strings), and one id repeated inside the batch
+            batch = [EncodedMessage(f"m{i}", b"%05d" % i + b"x" * 2_000) for i in range(3_000)]
+            batch.insert(1_500, EncodedMessage("m7", b"repeated"))
+            assert engine.append(key, batch) == 3_000
+            assert engine.client.info("memory")["used_memory_lua"] < 2_000_000
+            assert engine.append(key, _messages(2, prefix="m") + _messages(1, "n")) == 1
+            assert engine.count(key) == 3_001
+            assert engine.tail(key, 2) == [(3_000, b"02999" + b"x" * 2_000), (3_001, b"n1")]
+            assert [seq for seq, _ in engine.pop(key, 2)] == [3_000, 3_001]
+            assert engine.append(key, [EncodedMessage("m2999", b"again")]) == 1
+        finally:
+            store.close()
 
 
 def test_pop_forgets_ids_written_before_back_references(make_store):

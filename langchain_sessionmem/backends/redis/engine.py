@@ -30,6 +30,7 @@ from .listing import (
 from .scripts import script
 
 RedisSteps = Steps[Request, Any]
+_APPEND, _TAIL, _TAIL_REFRESH = script("append"), script("tail"), script("tail_refresh")
 MAX_BOUND = 2**53
 """Larger counts and positions are clamped: Lua numbers are doubles, Redis indexes int64."""
 
@@ -110,13 +111,20 @@ class RedisEngine:
     def _append(self, key: SessionKey, messages: Sequence[EncodedMessage]) -> RedisSteps:
         args = self._touch_args(key)
         for message in messages:
-            args += [message.id, message.data]
-        reply = yield Script(script("append"), self.keys.touch_keys(key), args)
+            args.append(message.id)
+            args.append(message.data)
+        reply = yield Script(_APPEND, self.keys.touch_keys(key), args)
         return int(reply[0])
 
     def _tail(self, key: SessionKey, k: int | None) -> RedisSteps:
-        args = [*self._read_args(), -1 if k is None else bound(k, "k", low=0)]
-        length, items = yield Script(script("tail"), self.keys.touch_keys(key), args)
+        """One script; it reads the log key alone unless the read slides the expiry."""
+        count = -1 if k is None else bound(k, "k", low=0)
+        keys = self.keys.touch_keys(key)
+        if self.refresh_on_read:
+            request = Script(_TAIL_REFRESH, keys, [*self._read_args(), count])
+        else:
+            request = Script(_TAIL, keys[:1], [count])
+        length, items = yield request
         first = int(length) - len(items) + 1
         return [(first + i, item) for i, item in enumerate(items)]
 

@@ -30,8 +30,12 @@ def unescape(value: str) -> str:
 class Keys:
     """Key names of one namespace; no I/O."""
 
+    CACHED = 4096
+    """How many sessions' key lists :meth:`touch_keys` keeps (a turn reuses them twice)."""
+
     def __init__(self, namespace: str):
         self.namespace = namespace
+        self._touch: dict[SessionKey, list[str]] = {}
 
     def tag(self, user_id: str | None) -> str:
         return (
@@ -46,7 +50,16 @@ class Keys:
         return [prefix + suffix for suffix in _SUFFIXES]
 
     def touch_keys(self, key: SessionKey) -> list[str]:
-        return [*self.session(key.user_id, key.session_id), self.index(key.user_id)]
+        """log, ids, meta, state and the user's index: what the session scripts get (cached;
+        callers must not change the list)."""
+        keys = self._touch.get(key)
+        if keys is None:
+            if len(self._touch) >= self.CACHED:
+                self._touch.clear()
+            tag = self.tag(key.user_id)
+            prefix = f"{tag}:s:{escape(key.session_id)}:"
+            keys = self._touch[key] = [prefix + s for s in _SUFFIXES] + [f"{tag}:sessions"]
+        return keys
 
     def user_state(self, user_id: str | None) -> str:
         """The per-user state hash (entities shared by a user's sessions): not a session."""

@@ -12,4 +12,5 @@ for i = 4, #ARGV, 2 do
   end
 end
 --#include session_touch
+--#include release_arguments
 return {added, n}
