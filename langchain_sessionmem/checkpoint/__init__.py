@@ -17,6 +17,7 @@ __all__ = [
     "AesGcmKeyring",
     "MemoryCheckpointSaver",
     "OffloadedSaver",
+    "PostgresCheckpointSaver",
     "RedisCheckpointSaver",
     "SessionSaverBase",
     "SqliteCheckpointSaver",
@@ -40,4 +41,8 @@ def __getattr__(name: str) -> Any:
         from ..backends.redis.saver import RedisCheckpointSaver
 
         return RedisCheckpointSaver
+    if name == "PostgresCheckpointSaver":
+        from ..backends.postgres.saver import PostgresCheckpointSaver
+
+        return PostgresCheckpointSaver
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
