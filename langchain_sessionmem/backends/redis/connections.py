@@ -31,6 +31,7 @@ except ImportError as exc:  # the backend is imported only when a Redis store is
     ) from exc
 
 from .failures import MAPPED, typed
+from .lanes import AsyncLane, Lane
 
 try:  # redis-py >= 7: CLIENT SETINFO metadata; resolved here, once, outside any event loop
     from redis.driver_info import DriverInfo
@@ -127,6 +128,10 @@ class RedisConnections:
         self._aclient = aclient
         self._owns_clients = url is not None
         self._loop_clients: PerLoop[Any] = PerLoop(lambda: self._make(use_asyncio=True))
+        self._lanes = url is not None and urlsplit(url).scheme not in CLUSTER_SCHEMES
+        """Scripts go through :mod:`.lanes` (clients made here, not for a cluster)."""
+        self._lane: Lane | None = None
+        self._loop_lanes: PerLoop[AsyncLane] = PerLoop(lambda: AsyncLane(self.aclient))
 
     # -- clients ---------------------------------------------------------------------------
     @property
@@ -138,6 +143,8 @@ class RedisConnections:
         """The sync client (``redis.Redis`` or ``redis.cluster.RedisCluster``), made on first use."""
         if self._client is None:
             self._client = self._make(use_asyncio=False)
+            if self._lanes:
+                self._lane = Lane(self._client)
         return self._client
 
     @property
@@ -196,12 +203,20 @@ class RedisConnections:
     # -- executors -------------------------------------------------------------------------
     def send(self, request: Request) -> Any:
         """Run one request on the sync client and return its reply."""
+        if isinstance(request, Script):  # the hot path: no context manager, a lane if any
+            try:
+                lane = self._lane
+                if lane is None:
+                    client = self.client  # made on first use, with its lane when it gets one
+                    lane = self._lane
+                call = _splat(client.execute_command) if lane is None else lane.call
+                return _run_script(call, request)
+            except MAPPED as exc:
+                raise typed(exc, self.where, request) from exc
         if isinstance(request, Pipe) and not request.cmds:
             return []  # nothing to send (and no client to make)
         with self.guard(request):
             client = self.client
-            if isinstance(request, Script):
-                return _eval(client, request)
             if isinstance(request, Cmd):
                 return getattr(client, request.name)(*request.args, **(request.kwargs or {}))
             if request.tolerant:
@@ -211,12 +226,17 @@ class RedisConnections:
 
     async def asend(self, request: Request) -> Any:
         """Run one request on the running loop's asyncio client and return its reply."""
+        if isinstance(request, Script) and self._lanes:
+            try:
+                return await _arun_script(self._loop_lanes.get().call, request)
+            except MAPPED as exc:
+                raise typed(exc, self.where, request) from exc
         if isinstance(request, Pipe) and not request.cmds:
             return []
         client = await self.ready()
         with self.guard(request):
             if isinstance(request, Script):
-                return await _aeval(client, request)
+                return await _arun_script(_splat(client.execute_command), request)
             if isinstance(request, Cmd):
                 return await getattr(client, request.name)(*request.args, **(request.kwargs or {}))
             if request.tolerant:
@@ -228,33 +248,44 @@ class RedisConnections:
     def close(self) -> None:
         """Close the sync client this object made (a given client stays its owner's)."""
         if self._owns_clients and self._client is not None:
+            self._lane = None
             self._client.close()
             self._client = None
 
     async def aclose(self) -> None:
         """Close the running loop's client (and the sync client) when this object made them."""
         if self._owns_clients:
+            lane = self._loop_lanes.pop()
+            if lane is not None:
+                await lane.aclose()
             client = self._loop_clients.pop()
             if client is not None:
                 await client.aclose()
         self.close()
 
 
-def _eval(client: Any, request: Script) -> Any:
-    """EVALSHA, falling back to EVAL (which caches the script) on a server that lacks it."""
-    lua, keys, args = request
-    try:
-        return client.evalsha(lua.sha, len(keys), *keys, *args)
-    except NoScriptError:
-        return client.eval(lua.source, len(keys), *keys, *args)
+def _splat(execute: Any) -> Any:
+    """``execute_command`` taking one sequence, as a lane's ``call`` does."""
+    return lambda args: execute(*args)
 
 
-async def _aeval(client: Any, request: Script) -> Any:
+def _run_script(call: Any, request: Script) -> Any:
+    """EVALSHA, falling back to EVAL (which caches the script) on a server that lacks it.
+
+    ``call`` sends one command given as a sequence: a lane's, or the client's own path."""
     lua, keys, args = request
     try:
-        return await client.evalsha(lua.sha, len(keys), *keys, *args)
+        return call(("EVALSHA", lua.sha, len(keys), *keys, *args))
     except NoScriptError:
-        return await client.eval(lua.source, len(keys), *keys, *args)
+        return call(("EVAL", lua.source, len(keys), *keys, *args))
+
+
+async def _arun_script(call: Any, request: Script) -> Any:
+    lua, keys, args = request
+    try:
+        return await call(("EVALSHA", lua.sha, len(keys), *keys, *args))
+    except NoScriptError:
+        return await call(("EVAL", lua.source, len(keys), *keys, *args))
 
 
 def _queue(client: Any, cmds: list[Cmd]) -> Any:

@@ -1,0 +1,129 @@
+"""Direct connections for the hot path: one held per thread (sync), a free list per event loop.
+
+redis-py's command path takes a connection from the pool and gives it back on every command
+(a lock, a poll of the socket, metrics hooks, a retry closure): about as much client time as the
+round trip itself. A lane keeps connections of the same pool checked out and writes each
+request, packed once, straight on one of them, with the connection's own retry policy (the
+scripts sent this way are safe to repeat: appends skip ids already stored). Only clients this
+package made get lanes; a caller's own client, and a cluster client, take the usual path.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+try:  # hiredis packs a command in C; redis-py's asyncio connections pack in Python
+    from hiredis import pack_command as _pack
+except ImportError:  # pragma: no cover - hiredis ships with the redis extra
+    _pack = None
+
+_STALE = (RedisConnectionError, RedisTimeoutError, OSError)
+
+
+def pack(conn: Any, args: Sequence[Any]) -> list[bytes]:
+    """``args`` (str, bytes, int) as the chunks of one RESP command for ``conn``."""
+    if _pack is not None:
+        return [_pack(tuple(args))]
+    return conn.pack_command(*args)  # type: ignore[no-any-return]
+
+
+class _Held:
+    """A connection checked out of ``pool`` by one thread; back to the pool when dropped."""
+
+    __slots__ = ("conn", "pid", "pool")
+
+    def __init__(self, pool: Any):
+        self.pool = pool
+        self.pid = os.getpid()
+        self.conn = pool.get_connection()
+
+    def __del__(self) -> None:  # the thread ended or the lane was replaced
+        if self.pid == os.getpid():
+            with contextlib.suppress(Exception):  # interpreter shutdown, a closed pool
+                self.pool.release(self.conn)
+
+
+class Lane:
+    """The sync lane of one ``redis.Redis`` client: each thread holds one pool connection."""
+
+    def __init__(self, client: Any):
+        self.client = client
+        self._local = threading.local()
+
+    def _conn(self) -> Any:
+        held = getattr(self._local, "held", None)
+        if held is None or held.pid != os.getpid():  # first use here, or a forked child
+            held = self._local.held = _Held(self.client.connection_pool)
+        return held.conn
+
+    def call(self, args: Sequence[Any]) -> Any:
+        """Send one command, return its reply; connection errors retry as redis-py does.
+
+        Like the pool on every checkout, a connection the server hung up on (or one holding a
+        reply nobody asked for) is reconnected before the request is written."""
+        conn = self._conn()
+        try:
+            if conn.can_read():
+                conn.disconnect()
+        except _STALE:
+            conn.disconnect()
+        packed = pack(conn, args)
+
+        def attempt() -> Any:
+            conn.send_packed_command(packed)
+            return conn.read_response()
+
+        return conn.retry.call_with_retry(attempt, lambda _error: conn.disconnect())
+
+
+class AsyncLane:
+    """The asyncio lane of one event loop's client: idle connections wait in a free list.
+
+    One loop runs one task at a time, so the list needs no lock; a connection is taken for one
+    request and put back after its reply (or given back to the pool when the request failed).
+    """
+
+    def __init__(self, client: Any):
+        self.client = client
+        self._free: list[Any] = []
+
+    async def call(self, args: Sequence[Any]) -> Any:
+        pool = self.client.connection_pool
+        if self._free:
+            conn = self._free.pop()
+            try:  # the pool's checkout test: a hung-up connection is reconnected
+                if await conn.can_read():
+                    await conn.disconnect()
+            except _STALE:
+                await conn.disconnect()
+        else:
+            conn = await pool.get_connection()
+        packed = pack(conn, args)
+
+        async def attempt() -> Any:
+            await conn.send_packed_command(packed)
+            return await conn.read_response()
+
+        async def failed(_error: BaseException) -> None:
+            await conn.disconnect()
+
+        try:
+            reply = await conn.retry.call_with_retry(attempt, failed)
+        except BaseException:
+            await pool.release(conn)  # the pool reconnects it on its next use
+            raise
+        self._free.append(conn)
+        return reply
+
+    async def aclose(self) -> None:
+        """Give every idle connection back to the pool."""
+        free, self._free = self._free, []
+        for conn in free:
+            await self.client.connection_pool.release(conn)
