@@ -5,9 +5,6 @@ from __future__ import annotations
 import os
 import sys
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from typing import Any
 
 import pytest
 
@@ -49,65 +46,16 @@ def namespace() -> str:
     return "t" + uuid.uuid4().hex[:12]
 
 
-def erase_redis_namespace(url: str, namespace: str) -> None:
-    """Delete every key a test wrote under ``namespace`` (SCAN is fine in a test, not in the package)."""
-    import redis
-
-    client = redis.Redis.from_url(url)
-    keys = list(client.scan_iter(match=f"*{namespace}*", count=1000))
-    if keys:
-        client.delete(*keys)
-    client.close()
+from backends import (  # noqa: E402, F401  (the one list of test backends, re-exported)
+    drop_postgres_namespace,
+    erase_redis_namespace,
+    stores_on,
+    url_for,
+)
 
 
 def store_url_for(kind: str, request: pytest.FixtureRequest, tmp_path) -> str:
-    if kind == "memory":
-        return "memory://"
-    if kind == "sqlite":
-        return f"sqlite:///{tmp_path / 'sessions.db'}"
-    return request.getfixturevalue("redis_url")
-
-
-def drop_postgres_namespace(dsn: str, namespace: str) -> None:
-    """Drop every table a test made under ``namespace`` (chat, checkpoint and migration tables)."""
-    import psycopg
-
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        names = [
-            row[0]
-            for row in conn.execute(
-                "SELECT tablename FROM pg_tables WHERE schemaname = current_schema() "
-                "AND starts_with(tablename, %s)",
-                (namespace + "_",),
-            )
-        ]
-        if names:
-            conn.execute("DROP TABLE IF EXISTS " + ", ".join(f'"{n}"' for n in names) + " CASCADE")
-
-
-@contextmanager
-def stores_on(url: str, namespace: str) -> Iterator[Callable[..., Any]]:
-    """A maker of stores on ``url`` / ``namespace``; afterwards they are closed and the Redis keys or
-    PostgreSQL tables erased."""
-    from langchain_sessionmem import SessionStore
-
-    made: list[SessionStore] = []
-
-    def make(**options: Any) -> SessionStore:
-        options.setdefault("namespace", namespace)
-        options.setdefault("allow_anonymous", True)  # suites test the anonymous namespace too
-        made.append(SessionStore.from_url(url, **options))
-        return made[-1]
-
-    try:
-        yield make
-    finally:
-        for store in made:
-            store.close()
-        if url.startswith("redis://"):  # a throwaway cluster goes away by itself
-            erase_redis_namespace(url, namespace)
-        elif url.startswith(("postgresql://", "postgres://")):
-            drop_postgres_namespace(url, namespace)
+    return url_for(kind, request, tmp_path)
 
 
 @pytest.fixture(params=["sqlite", "redis"])

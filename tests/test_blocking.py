@@ -15,6 +15,7 @@ import time
 import uuid
 from typing import Any
 
+import backends
 import pytest
 from langchain_core.messages import AIMessage, HumanMessage
 from langgraph.graph import START, MessagesState, StateGraph
@@ -22,27 +23,12 @@ from langgraph.graph import START, MessagesState, StateGraph
 blockbuster = pytest.importorskip("blockbuster")
 from blockbuster import BlockingError, blockbuster_ctx  # noqa: E402
 
-ENGINES = [
-    pytest.param("memory", id="memory"),
-    pytest.param("sqlite", id="sqlite"),
-    pytest.param("redis", id="redis", marks=pytest.mark.redis),
-    pytest.param("cluster", id="cluster", marks=pytest.mark.cluster),
-    pytest.param("postgres", id="postgres", marks=pytest.mark.postgres),
-]
+ENGINES = backends.params()  # every engine, the Redis Cluster included
 
 
 @pytest.fixture(params=ENGINES)
 def url(request: pytest.FixtureRequest, tmp_path: Any) -> str:
-    if request.param == "memory":
-        return "memory://"
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'blocking.db'}"
-    if request.param == "redis":
-        return request.getfixturevalue("redis_url")
-    if request.param == "cluster":
-        cluster = request.getfixturevalue("redis_cluster_url")
-        return cluster.replace("redis://", "redis+cluster://")
-    return request.getfixturevalue("postgres_dsn")
+    return backends.url_for(request.param, request, tmp_path)
 
 
 @pytest.fixture(params=[False, True], ids=["plain", "encrypted"])

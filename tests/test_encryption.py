@@ -9,11 +9,12 @@ import shutil
 import sqlite3
 from typing import Any
 
+import backends
 import pytest
 from langchain_core.messages import AIMessage, HumanMessage
 from langgraph.graph import START, MessagesState, StateGraph
 
-from langchain_sessionmem import CorruptDataError, KeyUnavailableError, Keyring, SessionStore
+from langchain_sessionmem import CorruptDataError, Keyring, KeyUnavailableError, SessionStore
 
 MARK = "zebra-sapphire-4417"  # a text marker that must never appear in raw storage
 KEY1, KEY2 = os.urandom(32), os.urandom(32)
@@ -65,22 +66,16 @@ def raw_bytes(store: SessionStore, kind: str, url: str, namespace: str) -> bytes
         )
 
 
-@pytest.fixture(params=["sqlite", "redis", "postgres"])
+@pytest.fixture(params=backends.params("sqlite", "redis", "postgres"))
 def engine_url(request, tmp_path):
-    if request.param == "sqlite":
-        return "sqlite", f"sqlite:///{tmp_path / 'enc.db'}"
-    if request.param == "redis":
-        return "redis", request.getfixturevalue("redis_url")
-    return "postgres", request.getfixturevalue("postgres_dsn")
+    return request.param, backends.url_for(request.param, request, tmp_path)
 
 
 @pytest.mark.parametrize("per_user", [False, True], ids=["keyring", "per-user-keys"])
 def test_raw_storage_holds_no_plaintext(engine_url, namespace, per_user):
-    from conftest import stores_on
-
     kind, url = engine_url
     keyring = Keyring({"k1": KEY1}, "k1", per_user_keys=per_user)
-    with stores_on(url, namespace) as make:
+    with backends.stores_on(url, namespace) as make:
         store = make(encryption=keyring)
         history = store.history("s1", user_id="alice")
         history.add_messages([HumanMessage(f"my secret is {MARK}"), AIMessage(f"noted {MARK}")])
@@ -100,10 +95,8 @@ def test_raw_storage_holds_no_plaintext(engine_url, namespace, per_user):
 
 
 async def test_async_paths_encrypt_too(engine_url, namespace):
-    from conftest import stores_on
-
     kind, url = engine_url
-    with stores_on(url, namespace) as make:
+    with backends.stores_on(url, namespace) as make:
         store = make(encryption=Keyring({"k1": KEY1}, "k1", per_user_keys=True))
         history = store.history("s1", user_id="bob")
         await history.aadd_messages([HumanMessage(f"async {MARK}")])
@@ -132,7 +125,7 @@ def test_a_message_copied_into_another_session_does_not_decrypt(tmp_path, namesp
                 f"(SELECT id FROM {s} WHERE user_id = 'bob')"
             )
         with pytest.raises(CorruptDataError):
-            store.history("s-bob", user_id="bob").messages
+            _ = store.history("s-bob", user_id="bob").messages
         assert store.history("s-alice", user_id="alice").messages[0].content == "alice's words"
 
 
@@ -150,11 +143,13 @@ def test_rotation_reads_old_data_and_a_missing_key_is_named(tmp_path):
         ]
     with SessionStore.from_url(url, encryption=Keyring({"new": KEY2}, "new")) as store:
         with pytest.raises(KeyUnavailableError) as caught:
-            store.history("s", user_id="alice").messages
+            _ = store.history("s", user_id="alice").messages
         assert caught.value.key_id == "old" and "'old'" in str(caught.value)
-    with SessionStore.from_url(url) as store:  # no keyring at all: ciphertext is not text
-        with pytest.raises(CorruptDataError):
-            store.history("s", user_id="alice").messages
+    with (
+        SessionStore.from_url(url) as store,  # no keyring at all: ciphertext is not text
+        pytest.raises(CorruptDataError),
+    ):
+        _ = store.history("s", user_id="alice").messages
 
 
 def test_erasing_a_user_shreds_backups_when_keys_live_apart(tmp_path):
@@ -172,5 +167,5 @@ def test_erasing_a_user_shreds_backups_when_keys_live_apart(tmp_path):
         store2.close()
     restored = SessionStore.from_url(f"sqlite:///{backup}", encryption=keyring, key_store=keys)
     with pytest.raises(CorruptDataError):  # the backup still has alice's bytes, not her key
-        restored.history("s", user_id="alice").messages
+        _ = restored.history("s", user_id="alice").messages
     assert restored.history("s", user_id="carol").messages[0].content == "carol stays"

@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import backends
 import pytest
-from conftest import store_url_for, stores_on
 from fakes import ScriptedChatModel, numbered
 from langchain_core.messages import (
     AIMessage,
@@ -20,12 +20,12 @@ from langchain_core.runnables import RunnableLambda
 
 from langchain_sessionmem import ConfigurationError, with_session_memory
 
-ENGINES = ["memory", "sqlite", "redis"]
+ENGINES = backends.params("memory", "sqlite", "redis", "postgres")
 
 
 @pytest.fixture(params=ENGINES)
 def store(request, tmp_path, namespace):
-    with stores_on(store_url_for(request.param, request, tmp_path), namespace) as make:
+    with backends.stores_on(backends.url_for(request.param, request, tmp_path), namespace) as make:
         yield make()
 
 

@@ -18,8 +18,9 @@ import uuid
 from collections import defaultdict
 from datetime import datetime, timedelta, timezone
 
+import backends
 import pytest
-from conftest import stores_on
+from backends import stores_on
 from langchain_core.messages import (
     AIMessage,
     AIMessageChunk,
@@ -46,14 +47,7 @@ from langchain_sessionmem.errors import (
 )
 from langchain_sessionmem.records import SessionKey
 
-ENGINES = [
-    pytest.param("memory", id="memory"),
-    pytest.param("sqlite-file", id="sqlite-file"),
-    pytest.param("sqlite-mem", id="sqlite-mem"),
-    pytest.param("redis", id="redis", marks=pytest.mark.redis),
-    pytest.param("cluster", id="cluster", marks=pytest.mark.cluster),
-    pytest.param("postgres", id="postgres", marks=pytest.mark.postgres),
-]
+ENGINES = backends.params("memory", "sqlite", "sqlite-mem", "redis", "cluster", "postgres")
 
 
 # -- fixtures ------------------------------------------------------------------------------
@@ -64,17 +58,7 @@ def kind(request: pytest.FixtureRequest) -> str:
 
 @pytest.fixture
 def engine_url(kind: str, request: pytest.FixtureRequest, tmp_path) -> str:
-    if kind == "memory":
-        return "memory://"
-    if kind == "sqlite-file":
-        return f"sqlite:///{tmp_path}/sessions.db"  # tmp_path is absolute: sqlite:////tmp/...
-    if kind == "sqlite-mem":
-        return "sqlite://"
-    if kind == "redis":
-        return request.getfixturevalue("redis_url")
-    if kind == "postgres":
-        return request.getfixturevalue("postgres_dsn")
-    return request.getfixturevalue("redis_cluster_url").replace("redis://", "redis+cluster://")
+    return backends.url_for(kind, request, tmp_path)
 
 
 @pytest.fixture
@@ -935,35 +919,6 @@ def test_unserializable_message_fails_the_whole_batch(store):
     assert history.count() == 1
 
 
-def _corrupt_message(
-    store: SessionStore, kind: str, user: str, sid: str, seq: int, garbage: bytes
-) -> None:
-    """Overwrite stored bytes directly in the engine, bypassing the codec."""
-    engine = store.engine
-    if kind == "memory":
-        engine._sessions[SessionKey(sid, user)].messages[seq - 1] = garbage
-    elif kind.startswith("sqlite"):
-        ns = store.namespace
-        with engine.connections.connection() as conn:
-            cur = conn.execute(
-                f'UPDATE "{ns}_messages" SET data = ? WHERE seq = ? AND session_pk = '
-                f'(SELECT id FROM "{ns}_sessions" WHERE user_id = ? AND session_id = ?)',
-                (garbage, seq, user, sid),
-            )
-            assert cur.rowcount == 1
-    elif kind == "postgres":
-        ns = store.namespace
-        with engine.connections.connection() as conn:
-            cur = conn.execute(
-                f'UPDATE "{ns}_messages" SET data = %s WHERE seq = %s AND session_pk = '
-                f'(SELECT id FROM "{ns}_sessions" WHERE user_id = %s AND session_id = %s)',
-                (garbage, seq, user, sid),
-            )
-            assert cur.rowcount == 1
-    else:
-        engine.client.lset(engine.keys.session(user, sid)[0], seq - 1, garbage)
-
-
 def _corrupt_state(store: SessionStore, kind: str, user: str, sid: str, garbage: bytes) -> None:
     engine = store.engine
     if kind == "memory":
@@ -992,7 +947,7 @@ def _corrupt_state(store: SessionStore, kind: str, user: str, sid: str, garbage:
 def test_corrupt_record_is_reported_and_the_rest_stays_readable(store, kind, garbage, caplog):
     history = store.history("s-corrupt", user_id="alice")
     history.add_messages([HumanMessage(f"m{i}") for i in range(1, 6)])
-    _corrupt_message(store, kind, "alice", "s-corrupt", 3, garbage)
+    backends.corrupt_message(store, kind, "alice", "s-corrupt", 3, garbage)
 
     with pytest.raises(CorruptDataError) as info:
         history.messages  # noqa: B018 - the property read is the call under test
@@ -1020,7 +975,7 @@ def test_corrupt_record_is_reported_and_the_rest_stays_readable(store, kind, gar
 async def test_async_corrupt_record(astore, kind):
     history = astore.history("s-acorrupt", user_id="alice")
     await history.aadd_messages([HumanMessage("a"), HumanMessage("b")])
-    _corrupt_message(astore, kind, "alice", "s-acorrupt", 1, b"garbage")
+    backends.corrupt_message(astore, kind, "alice", "s-acorrupt", 1, b"garbage")
     with pytest.raises(CorruptDataError, match="position 1"):
         await history.aget_messages()
     assert contents(await history.atail(1)) == ["b"]
