@@ -224,3 +224,24 @@ def test_each_turn_reports_what_memory_did(store, caplog):
         and loads[-1]["session_id"] == "rep"
     )
     assert "memory SummaryMemory load" in caplog.text
+
+
+@pytest.mark.parametrize("kind", ["memory", "sqlite", "redis", "postgres"])
+def test_user_scoped_entities_are_no_session_and_go_with_the_user(kind, request, tmp_path, namespace):
+    """Regression: the per-user record used to be a fake session ``__user__`` that listings,
+    the HTTP app and the CLI showed, and that could be deleted over HTTP."""
+    import backends
+
+    if kind in ("redis", "postgres"):
+        request.applymarker(getattr(pytest.mark, kind))
+    with backends.stores_on(backends.url_for(kind, request, tmp_path), namespace) as make:
+        store = make()
+        llm = ScriptedChatModel(script=[extraction(("Rex", ["is the user's dog"]))])
+        memory = EntityMemory(llm, scope="user")
+        history = store.history("s1", user_id="alice")
+        history.add_messages([HumanMessage("My dog Rex is 3."), AIMessage("Nice!")])
+        memory.save_context(history, [])
+        assert [s.session_id for s in store.list_sessions("alice")] == ["s1"]
+        assert "Rex" in str(history.get_user_state().data)
+        store.delete_user("alice")
+        assert store.history("s9", user_id="alice").get_user_state().data == {}
