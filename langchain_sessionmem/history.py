@@ -13,7 +13,7 @@ import json
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from langchain_core.messages import BaseMessage, get_buffer_string
 
@@ -33,6 +33,10 @@ from .ids import validate_id, validate_user_id
 from .records import Record, SessionKey, SessionState
 from .sealing import DataKeys
 
+if TYPE_CHECKING:
+    from .recall_index import RecallIndex
+    from .recall_search import RecallResult
+
 logger = logging.getLogger(__name__)
 
 StateUpdate = Callable[[dict[str, Any]], "dict[str, Any] | None"]
@@ -50,6 +54,7 @@ class HistoryContext:
     max_message_bytes: int
     on_corrupt: OnCorrupt = "raise"
     keys: DataKeys | None = None
+    recall: RecallIndex | None = None
 
 
 class SessionHistory(ChatHistoryBase):
@@ -73,7 +78,11 @@ class SessionHistory(ChatHistoryBase):
 
     def _encode(self, messages: Sequence[BaseMessage], sealer: Sealer | None) -> Any:
         limit = self.context.max_message_bytes
-        return encode(messages, limit, sealer=sealer, session_id=self.session_id)
+        encoded = encode(messages, limit, sealer=sealer, session_id=self.session_id)
+        index = self.context.recall
+        if index is None:  # no recall index: nothing analysed, nothing written
+            return encoded
+        return index.with_documents(encoded, messages, index.secret(sealer))
 
     def _entries(self, records: Sequence[Record], sealer: Sealer | None) -> list[StoredMessage]:
         sid = self.session_id
@@ -112,10 +121,14 @@ class SessionHistory(ChatHistoryBase):
         """Append a batch atomically in one round trip; ids already stored are skipped."""
         if messages:
             self.engine.append(self._key, self._encode(messages, self._sealer()))
+            if self.context.recall is not None:
+                self.context.recall.after_append(self._key)
 
     async def aadd_messages(self, messages: Sequence[BaseMessage]) -> None:
         if messages:
             await self.engine.aappend(self._key, self._encode(messages, await self._asealer()))
+            if self.context.recall is not None:
+                self.context.recall.after_append(self._key)
 
     def add_message(self, message: BaseMessage) -> None:
         self.add_messages([message])
@@ -190,6 +203,40 @@ class SessionHistory(ChatHistoryBase):
     async def apop(self, n: int = 1) -> list[BaseMessage]:
         records = await self.engine.apop(self._key, _check_int(n, "n"))  # type: ignore[attr-defined]
         return self._messages(self._entries(records, await self._asealer()))
+
+    # -- recall: the stored messages most relevant to a query (see recall_search.py) --------
+    def recall(self, query: str, budget: int, **options: Any) -> RecallResult:
+        """The turns of this session (``scope="session"``) or of every live session of its
+        user (``scope="user"``) most relevant to ``query`` that fit ``budget`` tokens."""
+        return drive(self._recall(query, budget, options), self._recall_call)
+
+    async def arecall(self, query: str, budget: int, **options: Any) -> RecallResult:
+        return await adrive(self._recall(query, budget, options), self._arecall_call)
+
+    def _recall(self, query: str, budget: int, options: dict[str, Any]) -> Any:
+        from .recall_search import recall_scope, search_steps
+
+        index = self.context.recall
+        if index is None:
+            raise ConfigurationError(
+                "this store keeps no recall index: build it with SessionStore(..., recall=True)"
+            )
+        scope = recall_scope(self.user_id, self.session_id, options.pop("scope", "session"))
+        return search_steps(index, scope, query, _check_int(budget, "budget"), **options)
+
+    def _recall_call(self, call: Call) -> Any:
+        if call[0] == "engine":
+            return getattr(self.engine, call[1])(*call[2:])
+        if call[0] == "embed":
+            return self.context.recall.embeddings.embed_query(call[1])  # type: ignore[union-attr]
+        return self._sealer()
+
+    async def _arecall_call(self, call: Call) -> Any:
+        if call[0] == "engine":
+            return await getattr(self.engine, "a" + call[1])(*call[2:])
+        if call[0] == "embed":
+            return await self.context.recall.embeddings.aembed_query(call[1])  # type: ignore[union-attr]
+        return await self._asealer()
 
     # -- session state ---------------------------------------------------------------------
     def get_state(self) -> SessionState:

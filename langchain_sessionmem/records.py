@@ -9,9 +9,12 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from .recall.postings import IndexDocument
 
 Record = tuple[int, bytes]
 """A stored message as an engine returns it: ``(seq, bytes)``, seq being its 1-based position."""
@@ -61,12 +64,15 @@ class SessionState:
 class EncodedMessage:
     """A message ready for an engine: its stable id and its bytes.
 
-    ``generated`` ids were made by the encoder, so no session can hold them yet.
+    ``generated`` ids were made by the encoder, so no session can hold them yet. ``index`` is
+    the message's recall document when the store keeps a recall index (the engine writes its
+    postings in the same atomic write as the message); ``None`` costs nothing.
     """
 
     id: str
     data: bytes
     generated: bool = False
+    index: IndexDocument | None = None
 
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(d|h|m|s|)\s*$")

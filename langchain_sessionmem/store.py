@@ -16,6 +16,7 @@ from .errors import ConfigurationError
 from .history import HistoryContext, OnCorrupt, SessionHistory
 from .ids import ANONYMOUS, MISSING, resolve_user_id, validate_id, validate_user_id
 from .instrument import instrumented
+from .recall_index import RecallIndex
 from .records import SessionInfo, SessionKey, ThreadInfo, ttl_seconds
 from .sealing import DataKeys
 
@@ -46,6 +47,7 @@ class SessionStore:
         allow_anonymous: bool = False,
         encryption: Keyring | None = None,
         key_store: SessionStore | None = None,
+        recall: bool | RecallIndex = False,
     ):
         if on_corrupt not in ("raise", "skip"):
             raise ConfigurationError(f"on_corrupt must be 'raise' or 'skip', got {on_corrupt!r}")
@@ -73,6 +75,10 @@ class SessionStore:
         self._keys = None if encryption is None else DataKeys(key_engine, namespace, encryption)
         self._savers: list[Any] = []
         self._checkpointer: Any = None
+        self.recall = _recall_index(recall)
+        """The store's :class:`RecallIndex` (``None``: no index is kept, nothing is paid)."""
+        if self.recall is not None:
+            self.recall.bind(self)
 
     @property
     def ttl(self) -> timedelta | None:
@@ -187,8 +193,17 @@ class SessionStore:
         """The chat history of one session of one user (a ``BaseChatMessageHistory``)."""
         validate_id(session_id, "session_id")
         user_id = self._user(user_id, f"store.history({session_id!r})")
-        context = HistoryContext(self.engine, self.max_message_bytes, self.on_corrupt, self._keys)
+        context = HistoryContext(
+            self.engine, self.max_message_bytes, self.on_corrupt, self._keys, self.recall
+        )
         return SessionHistory(context, session_id, user_id=user_id)
+
+    def backfill_recall(self, user_id: Any = MISSING) -> int:
+        """Index (and embed) the user's stored sessions now; returns how many messages were
+        indexed. Without it they are indexed in the background when a recall first reads them."""
+        if self.recall is None:
+            raise ConfigurationError("this store keeps no recall index: pass recall=True")
+        return self.recall.backfill(self._user(user_id, "backfill_recall()"))
 
     def history_factory(self, *, user_id: Any = None) -> Callable[..., SessionHistory]:
         """A ``get_session_history`` for LangChain's ``RunnableWithMessageHistory``.
@@ -358,6 +373,18 @@ def _call(call: Call) -> Any:
 
 async def _acall(call: Call) -> Any:
     return await getattr(call[0], "a" + call[1])(*call[2:])
+
+
+def _recall_index(recall: bool | RecallIndex) -> RecallIndex | None:
+    if isinstance(recall, RecallIndex):
+        return recall
+    if recall is True:
+        return RecallIndex()
+    if recall is False or recall is None:
+        return None
+    raise ConfigurationError(
+        f"recall= takes True, False or a RecallIndex(embeddings=...), got {type(recall).__name__}"
+    )
 
 
 def _check_namespace(namespace: str) -> None:

@@ -31,6 +31,7 @@ from .ops import (
     UpdateUserState,
 )
 from .pipeline import BLOCK_MARKER, MemoryHooks, TurnContext, is_block
+from .recall import Recall, RecallMemory
 from .reporting import MEMORY_EVENT, MemoryStats
 from .summary import SummaryBufferMemory, SummaryMemory
 from .transcript import format_transcript
@@ -80,6 +81,8 @@ __all__ = [
     "Op",
     "Plan",
     "Range",
+    "Recall",
+    "RecallMemory",
     "SessionMemory",
     "SessionMemoryAgentState",
     "SessionMemoryMiddleware",

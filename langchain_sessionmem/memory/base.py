@@ -66,9 +66,8 @@ class SessionMemory(Runnable[Sequence[BaseMessage], list[BaseMessage]]):
     """Base class of every strategy: override the hooks that apply (each default does nothing).
 
     Hooks (see :class:`~.pipeline.MemoryHooks`): :meth:`prepare`, :meth:`choose_window`,
-    :meth:`rewrite_window`, :meth:`after_turn`, :meth:`rebase`, :meth:`needs_from`,
-    :meth:`members`; flags
-    ``chooses_window`` and ``keeps_state``. Plans yield the ops of :mod:`.ops`.
+    :meth:`rewrite_window`, :meth:`reserve`, :meth:`fill`, :meth:`after_turn`, :meth:`rebase`,
+    :meth:`needs_from`, :meth:`members`; flags ``chooses_window`` and ``keeps_state``. Plans yield the ops of :mod:`.ops`.
     """
 
     max_tokens: int | None = None
@@ -106,6 +105,17 @@ class SessionMemory(Runnable[Sequence[BaseMessage], list[BaseMessage]]):
     def rewrite_window(self, ctx: TurnContext, messages: list[BaseMessage]) -> list[BaseMessage]:
         """Rewrite window candidates (new objects; stored messages are never changed)."""
         return messages
+
+    def reserve(self, ctx: TurnContext, available: int) -> int:
+        """Tokens of ``available`` to hold back from the window for :meth:`fill` (default 0)."""
+        return 0
+
+    def fill(
+        self, ctx: TurnContext, window: list[BaseMessage], budget: int | None
+    ) -> Plan[list[BaseMessage]]:
+        """Load, after the window: messages to add before it within ``budget`` (recall)."""
+        return []
+        yield  # pragma: no cover
 
     def after_turn(self, ctx: TurnContext, turn_messages: list[BaseMessage]) -> Plan[None]:
         """Save, after the turn was stored: update summaries, entities."""

@@ -45,8 +45,9 @@ class MemoryHooks(Protocol):
     """The extension points of a strategy; :class:`~.base.SessionMemory` has a default for each.
 
     Load: every part's :meth:`prepare` (read state, raise ``ctx.floor``, add ``ctx.blocks``),
-    then the one window part's :meth:`choose_window`, whose messages pass every part's
-    :meth:`rewrite_window`. Save: every part's :meth:`after_turn`. Agents drop the messages no
+    then the one window part's :meth:`choose_window` (within the budget less what parts
+    :meth:`reserve`), whose messages pass every part's :meth:`rewrite_window`, then every part's
+    :meth:`fill` with the tokens left (recall). Save: every part's :meth:`after_turn`. Agents drop the messages no
     part :meth:`needs_from` any more and then call :meth:`rebase`. Plans yield ops from
     :mod:`.ops` and never do I/O.
     """
@@ -67,6 +68,10 @@ class MemoryHooks(Protocol):
     def rewrite_window(
         self, ctx: TurnContext, messages: list[BaseMessage]
     ) -> list[BaseMessage]: ...
+    def reserve(self, ctx: TurnContext, available: int) -> int: ...
+    def fill(
+        self, ctx: TurnContext, window: list[BaseMessage], budget: int | None
+    ) -> Plan[list[BaseMessage]]: ...
     def after_turn(self, ctx: TurnContext, turn_messages: list[BaseMessage]) -> Plan[None]: ...
     def rebase(self, data: dict[str, Any], shift: int, floor: int) -> None: ...
     def needs_from(self, data: dict[str, Any], count: int) -> int | None: ...
@@ -168,10 +173,19 @@ def load_plan(
                 )
             blocks = [m for k in BLOCK_ORDER for m in ctx.blocks.get(k, [])]
         window_budget = max(0, budget - fixed - sum(counter.counts(blocks)))
+        held = sum(part.reserve(ctx, window_budget) for part in parts)
+        window_budget = max(0, window_budget - held)
 
     window_part = next((p for p in parts if p.chooses_window), memory)
     window = yield from window_part.choose_window(ctx, window_budget, min_seq)
-    result = [*system, *blocks, *window]
+    filled: list[BaseMessage] = []
+    for part in parts:  # what the window left, for parts that add after it (recall)
+        left = None
+        if budget is not None:
+            spent = sum(counter.counts([*blocks, *filled, *window]))
+            left = max(0, budget - fixed - spent)
+        filled += yield from part.fill(ctx, window, left)
+    result = [*system, *blocks, *filled, *window]
 
     stats.window_messages = len(window)
     stats.window_tokens = sum(counter.counts(window))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from langchain_core.runnables import RunnableConfig
@@ -32,7 +32,8 @@ class MemoryStats:
     """What memory did in one load or save: sizes, evictions, model calls and time.
 
     ``summary_cut`` counts summaries cut to ``max_summary_tokens`` (a summarizer that ignored
-    its length limit); ``summary_tokens`` is what the summary block takes in the prompt.
+    its length limit); ``summary_tokens`` is what the summary block takes in the prompt;
+    ``recalled`` says what recall brought back, from which session, scored how, at what cost.
     """
 
     strategy: str
@@ -50,6 +51,10 @@ class MemoryStats:
     extractor_calls: int = 0
     background: bool = False
     seconds: float = 0.0
+    recall_messages: int = 0
+    recall_tokens: int = 0
+    recalled: list[dict[str, Any]] = field(default_factory=list)
+    """One entry per recalled turn: ``session_id``, ``seqs``, ``score``, ``tokens``, ``date``."""
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -23,6 +23,7 @@ from .postings import (
     without_docs,
 )
 from .rank import RecallParams, fuse_and_expand, rrf
+from .result import RecalledTurn, RecallResult
 from .steps import DenseRequest, FetchRequest, LexicalRequest, Recalled, neighbour, recall_steps
 from .vectors import VectorCache, VectorRows, decode_vector, encode_vector, normalized
 
@@ -35,7 +36,9 @@ __all__ = [
     "LexicalRequest",
     "PackResult",
     "RecallParams",
+    "RecallResult",
     "Recalled",
+    "RecalledTurn",
     "Turn",
     "VectorCache",
     "VectorRows",

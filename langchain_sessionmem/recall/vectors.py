@@ -90,6 +90,8 @@ class VectorRows:
     epoch: Any
     cursor: Any
     rows: list[tuple[int, int, bytes]] = field(default_factory=list)
+    sessions: dict[int, str] = field(default_factory=dict)
+    """The scope's live sessions (``session_no -> session_id``): hits of others are dropped."""
 
 
 @dataclass

@@ -32,6 +32,7 @@ from ..args import (
     micros,
 )
 from ..base import OffloadedEngine
+from .recall import MemoryRecall, SessionIndex
 
 
 @dataclass
@@ -44,9 +45,10 @@ class _Session:
     ids: set[str] = field(default_factory=set)
     state_version: int = 0
     state: bytes | None = None
+    index: SessionIndex | None = None  # the recall index, once the store keeps one
 
 
-class MemoryEngine(OffloadedEngine):
+class MemoryEngine(MemoryRecall, OffloadedEngine):
     """Sessions in process memory; async twins run inline (nothing here blocks)."""
 
     kind = "memory"
@@ -67,12 +69,20 @@ class MemoryEngine(OffloadedEngine):
         self._user_keys: dict[str, bytes] = {}
         self.checkpoints = MemoryCheckpointData()
         self._lock = threading.Lock()
+        self._recall_init()
 
     def _live(self, key: SessionKey, now: float) -> _Session | None:
         session = self._sessions.get(key)
         if session is not None and session.expires_at is not None and session.expires_at <= now:
-            del self._sessions[key]
+            self._drop(key)
             return None
+        return session
+
+    def _drop(self, key: SessionKey) -> _Session | None:
+        """Remove a session with its recall data."""
+        session = self._sessions.pop(key, None)
+        if session is not None and session.index is not None:
+            self._recall_forget(key, session)
         return session
 
     def _read(self, key: SessionKey) -> _Session | None:
@@ -94,11 +104,15 @@ class MemoryEngine(OffloadedEngine):
         check_key(key)
         messages = check_messages(messages)
         with self._lock:
-            session = self._touch(key, self.clock())
+            now = self.clock()
+            session = self._touch(key, now)
             fresh = unique_new(messages, session.ids)
+            first = len(session.messages) + 1
             session.messages.extend(m.data for m in fresh)
             session.message_ids.extend(m.id for m in fresh)
             session.ids.update(m.id for m in fresh)
+            if fresh and fresh[0].index is not None:
+                self._index_appended(key, session, first, fresh, now)
             return len(fresh)
 
     def tail(self, key: SessionKey, k: int | None) -> list[Record]:
@@ -141,6 +155,8 @@ class MemoryEngine(OffloadedEngine):
             ]
             session.ids.difference_update(session.message_ids[first:])
             del session.messages[first:], session.message_ids[first:]
+            if session.index is not None:
+                self._unindex_after(key, session, first)
             self._touch(key, now)
             return popped
 
@@ -193,7 +209,7 @@ class MemoryEngine(OffloadedEngine):
     def delete_session(self, key: SessionKey) -> bool:
         check_key(key)
         with self._lock:
-            return self._live(key, self.clock()) is not None and self._sessions.pop(key) is not None
+            return self._live(key, self.clock()) is not None and self._drop(key) is not None
 
     def list_sessions(
         self,
@@ -249,9 +265,7 @@ class MemoryEngine(OffloadedEngine):
             if user is not None:
                 self._user_states.pop(user, None)
                 self._user_keys.pop(user, None)
-            return sum(
-                self._live(k, now) is not None and self._sessions.pop(k) is not None for k in keys
-            )
+            return sum(self._live(k, now) is not None and self._drop(k) is not None for k in keys)
 
     def purge_expired(self) -> int:
         with self._lock:
@@ -262,7 +276,7 @@ class MemoryEngine(OffloadedEngine):
                 if s.expires_at is not None and s.expires_at <= now
             ]
             for k in expired:
-                del self._sessions[k]
+                self._drop(k)
             return len(expired)
 
     def close(self) -> None:

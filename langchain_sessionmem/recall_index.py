@@ -1,0 +1,322 @@
+"""`RecallIndex`: a store's recall index settings and its background work (backfill, embeddings).
+
+``SessionStore(..., recall=True)`` (lexical) or ``recall=RecallIndex(embeddings=...)`` (lexical +
+dense, any LangChain ``Embeddings``). With it, every append carries each message's index
+document and the engine writes its postings in the same atomic write; without it nothing is
+analysed or written (window-only stores pay nothing). Embedding never runs on a turn's path: an
+append only puts the session on a bounded queue that one worker thread drains; a full queue
+drops the request and a later append or recall puts the session back (the engine's watermarks
+say what is missing). Sessions stored before recall was enabled are indexed the same way, a
+batch at a time, when a recall first reads them (or all at once by :meth:`backfill`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import queue
+import threading
+from collections.abc import Sequence
+from dataclasses import replace
+from typing import Any
+
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage, ToolMessage
+
+from .backends.recall import RecallScope, supports_recall
+from .errors import ConfigurationError
+from .ids import ANONYMOUS
+from .recall import IndexDocument, VectorCache, encode_vector, index_document, normalized
+from .records import EncodedMessage, SessionKey
+
+logger = logging.getLogger(__name__)
+
+_TERM_KEY_INFO = b"sessionmem recall terms"
+Job = tuple[str, SessionKey]  # ("index" | "embed", session)
+
+
+def role_label(message: BaseMessage) -> str:
+    """How a recalled message is labelled: its ``name``, else its role."""
+    if message.name:
+        return str(message.name)
+    if isinstance(message, HumanMessage):
+        return "User"
+    if isinstance(message, AIMessage):
+        return "Assistant"
+    if isinstance(message, ToolMessage):
+        return "Tool"
+    if isinstance(message, SystemMessage):
+        return "System"
+    return message.type.capitalize()
+
+
+def message_text(message: BaseMessage) -> str:
+    """The searchable text of a message: its text, plus tool calls' names and arguments."""
+    text = message.text
+    if isinstance(message, AIMessage) and message.tool_calls:
+        calls = " ".join(
+            f"{c.get('name', '')} {json.dumps(c.get('args', {}), ensure_ascii=False)}"
+            for c in message.tool_calls
+        )
+        text = f"{text} {calls}".strip()
+    return text
+
+
+class RecallIndex:
+    """Recall settings of one store: ``embeddings`` (optional), the background queue, the cache.
+
+    ``index_names``: index a message's ``name`` with its text (questions name people);
+    ``term_key``: the key of term digests when the store encrypts without per-user keys.
+    """
+
+    def __init__(
+        self,
+        embeddings: Any = None,
+        *,
+        index_names: bool = True,
+        queue_size: int = 1024,
+        batch_size: int = 64,
+        term_key: bytes | None = None,
+        cache_bytes: int = 256 * 1024 * 1024,
+    ) -> None:
+        if embeddings is not None and not hasattr(embeddings, "embed_documents"):
+            raise ConfigurationError(
+                f"embeddings={embeddings!r} is not a LangChain Embeddings (no embed_documents): "
+                "pass e.g. OpenAIEmbeddings() or HuggingFaceEmbeddings(...)"
+            )
+        if queue_size < 1 or batch_size < 1:
+            raise ConfigurationError("queue_size and batch_size must be at least 1")
+        self.embeddings = embeddings
+        self.index_names = index_names
+        self.batch_size = batch_size
+        self.term_key = term_key
+        self.vectors = VectorCache(cache_bytes)
+        self._queue: queue.Queue[Job] = queue.Queue(maxsize=queue_size)
+        self._pending: set[Job] = set()
+        self._lock = threading.Lock()
+        self._idle = threading.Condition(self._lock)
+        self._busy = 0
+        self._worker: threading.Thread | None = None
+        self._store: Any = None
+        self.dropped = 0
+        """Jobs refused by a full queue (their sessions are retried by a later turn)."""
+
+    # -- binding to a store ----------------------------------------------------------------
+    def bind(self, store: Any) -> RecallIndex:
+        """Called by the store that owns this index (one store per index)."""
+        if self._store is not None and self._store is not store:
+            raise ConfigurationError("a RecallIndex belongs to one store: make one per store")
+        if not supports_recall(store.engine):
+            raise ConfigurationError(
+                f"the {store.engine.kind!r} engine keeps no recall index yet: use recall=False "
+                "there, or a memory:// or sqlite:// store"
+            )
+        keyring = store.encryption
+        if keyring is not None and not keyring.per_user_keys and self.term_key is None:
+            raise ConfigurationError(
+                "recall over encrypted sessions keeps keyed term digests: use "
+                "Keyring(..., per_user_keys=True), or RecallIndex(term_key=os.urandom(32))"
+            )
+        self._store = store
+        return self
+
+    @property
+    def dense(self) -> bool:
+        return self.embeddings is not None
+
+    # -- documents -------------------------------------------------------------------------
+    def secret(self, sealer: Any) -> bytes | None:
+        """The key of the owner's term digests (``None``: plaintext terms, no encryption)."""
+        if sealer is None:
+            return None
+        base = sealer.data_key or self.term_key
+        if base is None:
+            raise ConfigurationError(
+                "an anonymous encrypted session has no data key for recall term digests: "
+                "pass RecallIndex(term_key=os.urandom(32))"
+            )
+        return hmac.new(base, _TERM_KEY_INFO, hashlib.sha256).digest()
+
+    def document(
+        self, message: BaseMessage, secret: bytes | None, minute: int | None = None
+    ) -> IndexDocument:
+        text = message_text(message)
+        if self.index_names and message.name:
+            text = f"{message.name} {text}"
+        return index_document(text, secret=secret, minute=minute)
+
+    def with_documents(
+        self,
+        encoded: Sequence[EncodedMessage],
+        messages: Sequence[BaseMessage],
+        secret: bytes | None,
+    ) -> list[EncodedMessage]:
+        """The append path: each encoded message with its index document."""
+        return [
+            replace(e, index=self.document(m, secret))
+            for e, m in zip(encoded, messages, strict=True)
+        ]
+
+    def embed_text(self, message: BaseMessage, previous: BaseMessage | None) -> str:
+        """What is embedded: the message with the one before it as context."""
+        line = f"{role_label(message)}: {message_text(message)}"
+        if previous is None:
+            return line
+        return f"{role_label(previous)}: {message_text(previous)}\n{line}"
+
+    # -- scheduling ------------------------------------------------------------------------
+    def after_append(self, key: SessionKey) -> None:
+        """A turn was stored: embed its messages in the background (never on the turn's path)."""
+        if self.dense:
+            self.schedule("embed", key)
+
+    def schedule(self, kind: str, key: SessionKey) -> bool:
+        """Put a job on the queue unless it is pending or the queue is full (then ``False``)."""
+        job = (kind, key)
+        with self._lock:
+            if job in self._pending:
+                return True
+            try:
+                self._queue.put_nowait(job)
+            except queue.Full:
+                self.dropped += 1
+                return False
+            self._pending.add(job)
+            if self._worker is None or not self._worker.is_alive():
+                self._worker = threading.Thread(
+                    target=self._work, name="sessionmem-recall", daemon=True
+                )
+                self._worker.start()
+        return True
+
+    def stale(self, user_id: str | None, sessions: Sequence[str]) -> None:
+        """A recall read found sessions not indexed up to date: backfill them."""
+        for sid in sessions:
+            self.schedule("index", SessionKey(sid, user_id))
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Wait until the queue is drained (tests, shutdown); ``False`` on timeout."""
+        with self._idle:
+            return self._idle.wait_for(lambda: not self._pending and not self._busy, timeout)
+
+    def _work(self) -> None:
+        while True:
+            try:
+                job = self._queue.get(timeout=5.0)
+            except queue.Empty:
+                with self._lock:
+                    if self._queue.empty():
+                        self._worker = None
+                        return
+                continue
+            with self._lock:
+                self._pending.discard(job)
+                self._busy += 1
+            try:
+                kind, key = job
+                if kind == "index":
+                    self.backfill_session(key)
+                    if self.dense:
+                        self.schedule("embed", key)
+                else:
+                    self.embed_session(key)
+            except Exception:  # noqa: BLE001 - background work: log, a later turn retries
+                logger.exception("recall %s of session %r failed", job[0], job[1].session_id)
+            finally:
+                with self._idle:
+                    self._busy -= 1
+                    self._idle.notify_all()
+
+    # -- the jobs (sync: they run on the worker thread or in backfill()) --------------------
+    def backfill_session(self, key: SessionKey) -> int:
+        """Index the session's messages not indexed yet, a batch at a time; returns how many."""
+        store, done = self._store, 0
+        history = store.history(key.session_id, user_id=_user_arg(key))
+        engine = store.engine
+        secret = self.secret(history._sealer())
+        while True:
+            marks = engine.recall_marks(key)
+            if marks.indexed >= marks.count:
+                return done
+            start = marks.indexed + 1
+            entries = {
+                e.seq: e.message for e in history.range_entries(start, start + self.batch_size)
+            }
+            last = max(entries, default=start - 1)
+            empty = IndexDocument({}, 0)
+            docs = [
+                (
+                    seq,
+                    self.document(m, secret, uuid7_minute(m)) if (m := entries.get(seq)) else empty,
+                )
+                for seq in range(start, last + 1)
+            ]
+            if not docs:
+                return done
+            if engine.recall_index(key, marks.indexed, docs):
+                done += len(docs)
+
+    def embed_session(self, key: SessionKey) -> int:
+        """Embed the session's messages that have no vector yet; returns how many."""
+        store, done = self._store, 0
+        history = store.history(key.session_id, user_id=_user_arg(key))
+        engine = store.engine
+        sealer = history._sealer()
+        while True:
+            marks = engine.recall_marks(key)
+            if marks.embedded >= marks.indexed:  # vectors follow the lexical index
+                return done
+            start = marks.embedded + 1
+            end = min(marks.indexed, start + self.batch_size - 1)
+            entries = {e.seq: e.message for e in history.range_entries(max(1, start - 1), end + 1)}
+            seqs = list(range(start, end + 1))
+            texts = [
+                self.embed_text(entries[s], entries.get(s - 1)) if s in entries else ""
+                for s in seqs
+            ]
+            vectors = self.embeddings.embed_documents(texts)
+            rows = []
+            for seq, vec in zip(seqs, vectors, strict=True):
+                blob = encode_vector(normalized(vec))
+                if sealer is not None:
+                    blob = sealer.seal(blob, "session", key.session_id, "vector", str(seq))
+                rows.append((seq, blob))
+            if engine.recall_put_vectors(key, marks.embedded, rows):
+                done += len(rows)
+
+    def backfill(self, user_id: str | None, session_ids: Sequence[str] | None = None) -> int:
+        """Index (and embed) a user's sessions now, in this thread; returns messages indexed."""
+        store = self._store
+        if session_ids is None:
+            session_ids = [s.session_id for s in store.engine.list_sessions(user_id)]
+        total = 0
+        for sid in session_ids:
+            key = SessionKey(sid, user_id)
+            total += self.backfill_session(key)
+            if self.dense:
+                self.embed_session(key)
+        return total
+
+    def scope_key(self, scope: RecallScope) -> tuple[Any, ...]:
+        """The vector cache's key of a scope (per store: one index belongs to one store)."""
+        return (scope.user_id, scope.session_id)
+
+    def close(self) -> None:
+        """Forget cached vectors (the worker is a daemon and stops when idle)."""
+        self.vectors = VectorCache(self.vectors.max_bytes)
+
+
+def uuid7_minute(message: BaseMessage) -> int | None:
+    """The minute a message was made, from its time-ordered (uuid7) id if it has one."""
+    text = str(message.id or "").replace("-", "")
+    if len(text) != 32 or text[12] != "7":
+        return None
+    try:
+        return int(text[:12], 16) // 60_000
+    except ValueError:
+        return None
+
+
+def _user_arg(key: SessionKey) -> Any:
+    return ANONYMOUS if key.user_id is None else key.user_id
