@@ -37,6 +37,7 @@ def test_threads_each_hold_their_own_connection(store):
     engine = store.engine
     seen: dict[int, object] = {}
     errors: list[BaseException] = []
+    all_done = threading.Barrier(8, timeout=60)  # no thread ends (giving its connection back) early
 
     def work(t: int) -> None:
         try:
@@ -48,6 +49,7 @@ def test_threads_each_hold_their_own_connection(store):
             seen[t] = engine.connections._lane._conn()
         except BaseException as exc:  # noqa: BLE001 - reported below
             errors.append(exc)
+        all_done.wait()
 
     threads = [threading.Thread(target=work, args=(t,)) for t in range(8)]
     for thread in threads:

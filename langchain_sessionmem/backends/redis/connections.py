@@ -32,6 +32,7 @@ except ImportError as exc:  # the backend is imported only when a Redis store is
 
 from .failures import MAPPED, typed
 from .lanes import AsyncLane, Lane
+from .scripts import script
 
 try:  # redis-py >= 7: CLIENT SETINFO metadata; resolved here, once, outside any event loop
     from redis.driver_info import DriverInfo
@@ -71,13 +72,16 @@ class Cmd(NamedTuple):
 
 
 class Pipe(NamedTuple):
-    """Commands sent in one non-transactional pipeline (a cluster client splits it by slot, so a
-    DEL names one key). An empty pipe is not sent and reads as ``[]``. A ``tolerant`` pipe returns
-    a failed command's typed error in its place instead of raising it (one damaged record must
-    not hide the others)."""
+    """Commands sent in one pipeline (a cluster client splits it by slot, so a DEL names one
+    key). An empty pipe is not sent and reads as ``[]``. A ``tolerant`` pipe returns a failed
+    command's typed error in its place instead of raising it (one damaged record must not hide
+    the others). An ``atomic`` pipe is a MULTI / EXEC transaction on keys of one slot: nothing
+    runs between its commands, which must be ones whose raw replies need no redis-py callback
+    (no options)."""
 
     cmds: list[Cmd]
     tolerant: bool = False
+    atomic: bool = False
 
 
 Request: TypeAlias = Script | Cmd | Pipe
@@ -217,6 +221,10 @@ class RedisConnections:
             return []  # nothing to send (and no client to make)
         with self.guard(request):
             client = self.client
+            if isinstance(request, Pipe) and request.atomic:
+                if self._lane is not None:
+                    return _exec_reply(self._lane.call(*_transaction(request))[-1])
+                return _run_script(_splat(client.execute_command), _as_script(request))
             if isinstance(request, Cmd):
                 return getattr(client, request.name)(*request.args, **(request.kwargs or {}))
             if request.tolerant:
@@ -226,9 +234,12 @@ class RedisConnections:
 
     async def asend(self, request: Request) -> Any:
         """Run one request on the running loop's asyncio client and return its reply."""
-        if isinstance(request, Script) and self._lanes:
+        if self._lanes and (isinstance(request, Script) or getattr(request, "atomic", False)):
             try:
-                return await _arun_script(self._loop_lanes.get().call, request)
+                call = self._loop_lanes.get().call
+                if isinstance(request, Script):
+                    return await _arun_script(call, request)
+                return _exec_reply((await call(*_transaction(request)))[-1])  # type: ignore[arg-type]
             except MAPPED as exc:
                 raise typed(exc, self.where, request) from exc
         if isinstance(request, Pipe) and not request.cmds:
@@ -236,7 +247,10 @@ class RedisConnections:
         client = await self.ready()
         with self.guard(request):
             if isinstance(request, Script):
-                return await _arun_script(_splat(client.execute_command), request)
+                return await _arun_script(_asplat(client.execute_command), request)
+            if isinstance(request, Pipe) and request.atomic:  # (redis-py's asyncio cluster
+                # transactions queue commands on a thread of their own, blocking the loop)
+                return await _arun_script(_asplat(client.execute_command), _as_script(request))
             if isinstance(request, Cmd):
                 return await getattr(client, request.name)(*request.args, **(request.kwargs or {}))
             if request.tolerant:
@@ -265,27 +279,59 @@ class RedisConnections:
 
 
 def _splat(execute: Any) -> Any:
-    """``execute_command`` taking one sequence, as a lane's ``call`` does."""
-    return lambda args: execute(*args)
+    """``execute_command`` as a lane's ``call``: commands given as sequences, a list of replies."""
+    return lambda *commands: [execute(*args) for args in commands]
+
+
+def _asplat(execute: Any) -> Any:
+    async def call(*commands: Any) -> list[Any]:
+        return [await execute(*args) for args in commands]
+
+    return call
 
 
 def _run_script(call: Any, request: Script) -> Any:
     """EVALSHA, falling back to EVAL (which caches the script) on a server that lacks it.
 
-    ``call`` sends one command given as a sequence: a lane's, or the client's own path."""
+    ``call`` sends commands given as sequences and returns their replies: a lane's, or the
+    client's own path."""
     lua, keys, args = request
     try:
-        return call(("EVALSHA", lua.sha, len(keys), *keys, *args))
+        return call(("EVALSHA", lua.sha, len(keys), *keys, *args))[0]
     except NoScriptError:
-        return call(("EVAL", lua.source, len(keys), *keys, *args))
+        return call(("EVAL", lua.source, len(keys), *keys, *args))[0]
 
 
 async def _arun_script(call: Any, request: Script) -> Any:
     lua, keys, args = request
     try:
-        return await call(("EVALSHA", lua.sha, len(keys), *keys, *args))
+        return (await call(("EVALSHA", lua.sha, len(keys), *keys, *args)))[0]
     except NoScriptError:
-        return await call(("EVAL", lua.source, len(keys), *keys, *args))
+        return (await call(("EVAL", lua.source, len(keys), *keys, *args)))[0]
+
+
+def _transaction(request: Pipe) -> list[tuple[Any, ...]]:
+    """An atomic pipe as the commands a lane writes: MULTI, the pipe's commands, EXEC."""
+    return [("MULTI",), *((cmd.name.upper(), *cmd.args) for cmd in request.cmds), ("EXEC",)]
+
+
+def _as_script(request: Pipe) -> Script:
+    """An atomic pipe as one call of ``lua/atomic.lua``, where no lane writes MULTI / EXEC."""
+    args: list[Any] = []
+    for cmd in request.cmds:
+        args += [cmd.name, len(cmd.args) - 1, *cmd.args[1:]]
+    return Script(_ATOMIC, [cmd.args[0] for cmd in request.cmds], args)
+
+
+_ATOMIC = script("atomic")
+
+
+def _exec_reply(replies: Any) -> list[Any]:
+    """EXEC's replies, or the first command error among them raised."""
+    for reply in replies:
+        if isinstance(reply, Exception):
+            raise reply
+    return list(replies)
 
 
 def _queue(client: Any, cmds: list[Cmd]) -> Any:

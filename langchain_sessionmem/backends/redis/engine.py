@@ -30,7 +30,7 @@ from .listing import (
 from .scripts import script
 
 RedisSteps = Steps[Request, Any]
-_APPEND, _TAIL, _TAIL_REFRESH = script("append"), script("tail"), script("tail_refresh")
+_APPEND, _TAIL_REFRESH = script("append"), script("tail_refresh")
 MAX_BOUND = 2**53
 """Larger counts and positions are clamped: Lua numbers are doubles, Redis indexes int64."""
 
@@ -117,14 +117,17 @@ class RedisEngine:
         return int(reply[0])
 
     def _tail(self, key: SessionKey, k: int | None) -> RedisSteps:
-        """One script; it reads the log key alone unless the read slides the expiry."""
+        """The length and the last ``k`` items in one round trip, atomically: LLEN + LRANGE in
+        MULTI / EXEC (no script: Lua would copy every item twice), or the refresh script."""
         count = -1 if k is None else bound(k, "k", low=0)
         keys = self.keys.touch_keys(key)
         if self.refresh_on_read:
-            request = Script(_TAIL_REFRESH, keys, [*self._read_args(), count])
+            length, items = yield Script(_TAIL_REFRESH, keys, [*self._read_args(), count])
+        elif count == 0:
+            length, items = (yield Cmd("llen", (keys[0],))), []
         else:
-            request = Script(_TAIL, keys[:1], [count])
-        length, items = yield request
+            read = Cmd("lrange", (keys[0], 0 if count < 0 else -count, -1))
+            length, items = yield Pipe([Cmd("llen", (keys[0],)), read], atomic=True)
         first = int(length) - len(items) + 1
         return [(first + i, item) for i, item in enumerate(items)]
 

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 try:  # hiredis packs a command in C; redis-py's asyncio connections pack in Python
@@ -27,11 +28,24 @@ except ImportError:  # pragma: no cover - hiredis ships with the redis extra
 _STALE = (RedisConnectionError, RedisTimeoutError, OSError)
 
 
-def pack(conn: Any, args: Sequence[Any]) -> list[bytes]:
-    """``args`` (str, bytes, int) as the chunks of one RESP command for ``conn``."""
+Command = Sequence[Any]
+"""A command as its arguments (str, bytes, int): ``("EVALSHA", sha, 1, key, 20)``."""
+
+
+def pack(conn: Any, commands: Sequence[Command]) -> list[bytes]:
+    """``commands`` as the chunks of one write to ``conn``."""
     if _pack is not None:
-        return [_pack(tuple(args))]
-    return conn.pack_command(*args)  # type: ignore[no-any-return]
+        return [b"".join([_pack(tuple(args)) for args in commands])]
+    return conn.pack_commands(commands)  # type: ignore[no-any-return]
+
+
+def _replies(replies: list[Any]) -> list[Any]:
+    """``replies``, or the first error among them raised (each reply was read by then, so the
+    connection is in step for the next request)."""
+    for reply in replies:
+        if isinstance(reply, ResponseError):
+            raise reply
+    return replies
 
 
 class _Held:
@@ -63,8 +77,9 @@ class Lane:
             held = self._local.held = _Held(self.client.connection_pool)
         return held.conn
 
-    def call(self, args: Sequence[Any]) -> Any:
-        """Send one command, return its reply; connection errors retry as redis-py does.
+    def call(self, *commands: Command) -> list[Any]:
+        """Send ``commands`` in one write and return their replies; an error reply is raised.
+        Connection errors retry as redis-py does.
 
         Like the pool on every checkout, a connection the server hung up on (or one holding a
         reply nobody asked for) is reconnected before the request is written."""
@@ -74,13 +89,19 @@ class Lane:
                 conn.disconnect()
         except _STALE:
             conn.disconnect()
-        packed = pack(conn, args)
+        packed = pack(conn, commands)
 
-        def attempt() -> Any:
+        def attempt() -> list[Any]:
             conn.send_packed_command(packed)
-            return conn.read_response()
+            replies = []
+            for _ in commands:
+                try:
+                    replies.append(conn.read_response())
+                except ResponseError as exc:  # read on: the other replies are on the wire
+                    replies.append(exc)
+            return replies
 
-        return conn.retry.call_with_retry(attempt, lambda _error: conn.disconnect())
+        return _replies(conn.retry.call_with_retry(attempt, lambda _error: conn.disconnect()))
 
 
 class AsyncLane:
@@ -94,7 +115,8 @@ class AsyncLane:
         self.client = client
         self._free: list[Any] = []
 
-    async def call(self, args: Sequence[Any]) -> Any:
+    async def call(self, *commands: Command) -> list[Any]:
+        """:meth:`Lane.call` on one of the loop's connections."""
         pool = self.client.connection_pool
         if self._free:
             conn = self._free.pop()
@@ -105,22 +127,28 @@ class AsyncLane:
                 await conn.disconnect()
         else:
             conn = await pool.get_connection()
-        packed = pack(conn, args)
+        packed = pack(conn, commands)
 
-        async def attempt() -> Any:
+        async def attempt() -> list[Any]:
             await conn.send_packed_command(packed)
-            return await conn.read_response()
+            replies = []
+            for _ in commands:
+                try:
+                    replies.append(await conn.read_response())
+                except ResponseError as exc:
+                    replies.append(exc)
+            return replies
 
         async def failed(_error: BaseException) -> None:
             await conn.disconnect()
 
         try:
-            reply = await conn.retry.call_with_retry(attempt, failed)
+            replies = await conn.retry.call_with_retry(attempt, failed)
         except BaseException:
             await pool.release(conn)  # the pool reconnects it on its next use
             raise
         self._free.append(conn)
-        return reply
+        return _replies(replies)
 
     async def aclose(self) -> None:
         """Give every idle connection back to the pool."""
