@@ -245,6 +245,7 @@ PG_SCHEMA = """CREATE TABLE IF NOT EXISTS "{table}" (
     session TEXT NOT NULL, seq BIGINT NOT NULL, data TEXT NOT NULL, PRIMARY KEY (session, seq))"""
 PG_TAIL = 'SELECT seq, data FROM "{table}" WHERE session = %s ORDER BY seq DESC LIMIT %s'
 PG_INSERT = 'INSERT INTO "{table}" (session, seq, data) VALUES (%s, %s, %s)'
+PG_INSERT_TWO = 'INSERT INTO "{table}" (session, seq, data) VALUES (%s, %s, %s), (%s, %s, %s)'
 
 
 def _pg_rows(session: str, seq: int, h: BaseMessage, a: BaseMessage) -> list[tuple]:
@@ -295,6 +296,19 @@ class FloorPostgres(ChatSystem):
         self.ws.drop_tables(self.table)
 
 
+class FloorPostgresApart(FloorPostgres):
+    """The two calls a chain makes: the indexed SELECT, then one INSERT of both rows (autocommit)."""
+
+    key, label = "floor-pg-apart", "floor: psycopg, read then write"
+
+    def turn(self, handle: Any, h: BaseMessage, a: BaseMessage) -> None:
+        rows = self.conn.execute(self.tail, (handle, TAIL)).fetchall()
+        decode([data for _, data in reversed(rows)])
+        seq = rows[0][0] + 1 if rows else 1
+        params = (handle, seq, encode(h), handle, seq + 1, encode(a))
+        self.conn.execute(PG_INSERT_TWO.format(table=self.table), params)
+
+
 class AsyncFloorPostgres(AsyncChatSystem):
     key, label, tags = "floor-pg", "floor: psycopg async pipeline", frozenset({"floor", "postgres"})
     needs = ("postgres", "psycopg_pool")
@@ -334,11 +348,33 @@ class AsyncFloorPostgres(AsyncChatSystem):
         self.ws.drop_tables(self.table)
 
 
-SYNC = [FloorSqlite, FloorSqliteApart, FloorRedis, FloorRedisApart, FloorPostgres]
+class AsyncFloorPostgresApart(AsyncFloorPostgres):
+    key, label = "floor-pg-apart", "floor: psycopg async, read then write"
+    note = "two pool checkouts per turn"
+
+    async def turn(self, handle: Any, h: BaseMessage, a: BaseMessage) -> None:
+        async with self.pool.connection() as conn:
+            rows = await (await conn.execute(self.tail, (handle, TAIL))).fetchall()
+        decode([data for _, data in reversed(rows)])
+        seq = rows[0][0] + 1 if rows else 1
+        params = (handle, seq, encode(h), handle, seq + 1, encode(a))
+        async with self.pool.connection() as conn:
+            await conn.execute(PG_INSERT_TWO.format(table=self.table), params)
+
+
+SYNC = [
+    FloorSqlite,
+    FloorSqliteApart,
+    FloorRedis,
+    FloorRedisApart,
+    FloorPostgres,
+    FloorPostgresApart,
+]
 ASYNC = [
     AsyncFloorSqlite,
     AsyncFloorSqliteApart,
     AsyncFloorRedis,
     AsyncFloorRedisApart,
     AsyncFloorPostgres,
+    AsyncFloorPostgresApart,
 ]
