@@ -71,7 +71,14 @@ def test_bounded_reads_use_indexes_on_realistic_data(make_store, namespace):
     plans = {
         "tail": _plan(store, sql.tail, k=20, **key),
         "range": _plan(store, sql.range, start=5, end=15, **key),
-        "known_ids": _plan(store, sql.known_ids, ids=["a", "b"], **key),
+        # an append of given ids looks them up on the (session_pk, message_id) index, in rows...
+        "known ids, 2 rows": _plan(
+            store, sql.append(2, True), i1="a", d1=b"x", i2="b", d2=b"y", expires=None, **key
+        ),
+        # ... and in a batch too large for rows (binary arrays)
+        "known ids, array": _plan(
+            store, sql.append(20, True), ids=["a"] * 20, datas=[b"x"] * 20, expires=None, **key
+        ),
     }
     for name, plan in plans.items():
         assert (

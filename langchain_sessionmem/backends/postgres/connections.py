@@ -36,6 +36,7 @@ except ImportError as exc:  # the backend is imported only when a PostgreSQL sto
     ) from exc
 
 T = TypeVar("T")
+_IDLE = psycopg.pq.TransactionStatus.IDLE
 
 
 class Schema(Protocol):
@@ -76,19 +77,30 @@ def _default_kwargs(conninfo: str | None) -> dict[str, Any]:
     return kwargs
 
 
-def _execute(conn: psycopg.Connection[Any], query: Query, prepare: bool | None) -> Any:
-    cur = conn.cursor(row_factory=tuple_row)
+_CURSOR = "_sessionmem_cursor"
+
+
+def _cursor(conn: Any) -> Any:
+    """The connection's cursor for our statements, made once: a fresh cursor per statement
+    would redo its adapter lookups. A connection serves one caller at a time, so does this."""
+    cur = getattr(conn, _CURSOR, None)
+    if cur is None or cur.closed:
+        cur = conn.cursor(row_factory=tuple_row)
+        setattr(conn, _CURSOR, cur)
+    return cur
+
+
+def _execute(cur: psycopg.Cursor[Any], query: Query, prepare: bool | None) -> Any:
     try:
-        cur.execute(query.sql, query.params, prepare=prepare)
+        cur.execute(query.sql, query.params, prepare=prepare, binary=query.binary)
     except (UnicodeEncodeError, psycopg.DataError) as exc:
         raise (typed_error(exc) or exc) from exc
     return cur.fetchall() if query.fetch == "all" else None
 
 
-async def _aexecute(conn: psycopg.AsyncConnection[Any], query: Query, prepare: bool | None) -> Any:
-    cur = conn.cursor(row_factory=tuple_row)
+async def _aexecute(cur: psycopg.AsyncCursor[Any], query: Query, prepare: bool | None) -> Any:
     try:
-        await cur.execute(query.sql, query.params, prepare=prepare)
+        await cur.execute(query.sql, query.params, prepare=prepare, binary=query.binary)
     except (UnicodeEncodeError, psycopg.DataError) as exc:
         raise (typed_error(exc) or exc) from exc
     return await cur.fetchall() if query.fetch == "all" else None
@@ -109,31 +121,41 @@ class LoopConnections:
         self._idle: list[psycopg.AsyncConnection[Any]] = []
         self._slots = asyncio.Semaphore(max_size)
 
-    @asynccontextmanager
-    async def connection(self) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
-        try:
-            await asyncio.wait_for(self._slots.acquire(), self.timeout)
-        except asyncio.TimeoutError as exc:
-            raise PoolTimeout(f"no connection free within {self.timeout} s") from exc
-        try:
-            conn = (
-                self._idle.pop()
-                if self._idle
-                else await psycopg.AsyncConnection.connect(self.conninfo, **self.kwargs)
-            )
+    async def getconn(self) -> psycopg.AsyncConnection[Any]:
+        """An idle connection, or a new one while fewer than ``max_size`` are lent; the
+        timeout's task is paid only when every connection is lent."""
+        if self._slots.locked():
             try:
-                yield conn
-            finally:
-                clean = (
-                    not conn.closed
-                    and conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
-                )
-                if clean:
-                    self._idle.append(conn)
-                elif not conn.closed:
-                    await conn.close()  # never lend a connection left mid-transaction or broken
+                await asyncio.wait_for(self._slots.acquire(), self.timeout)
+            except asyncio.TimeoutError as exc:
+                raise PoolTimeout(f"no connection free within {self.timeout} s") from exc
+        else:
+            await self._slots.acquire()  # returns at once
+        try:
+            if self._idle:
+                return self._idle.pop()
+            return await psycopg.AsyncConnection.connect(self.conninfo, **self.kwargs)
+        except BaseException:
+            self._slots.release()
+            raise
+
+    async def putconn(self, conn: psycopg.AsyncConnection[Any]) -> None:
+        """Take ``conn`` back; one left mid-transaction or broken is closed, never lent again."""
+        try:
+            if not conn.closed and conn.pgconn.transaction_status == _IDLE:
+                self._idle.append(conn)
+            elif not conn.closed:
+                await conn.close()
         finally:
             self._slots.release()
+
+    @asynccontextmanager
+    async def connection(self) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
+        conn = await self.getconn()
+        try:
+            yield conn
+        finally:
+            await self.putconn(conn)
 
     async def close(self) -> None:
         idle, self._idle = self._idle, []
@@ -190,14 +212,14 @@ class PostgresConnections:
         if self._pending(schema):
             assert schema is not None
             with conn.transaction():
-                drive(schema.plan(), lambda q: _execute(conn, q, False))
+                drive(schema.plan(), lambda q: _execute(_cursor(conn), q, False))
             self._ready.add(schema)
 
     async def _aset_up(self, conn: psycopg.AsyncConnection[Any], schema: Schema | None) -> None:
         if self._pending(schema):
             assert schema is not None
             async with conn.transaction():
-                await adrive(schema.plan(), lambda q: _aexecute(conn, q, False))
+                await adrive(schema.plan(), lambda q: _aexecute(_cursor(conn), q, False))
             self._ready.add(schema)
 
     def set_up(self, schema: Schema) -> None:
@@ -301,9 +323,28 @@ class PostgresConnections:
 
     def run(self, plan: Plan[T], *, write: bool = False, schema: Schema | None = None) -> T:
         """Drive ``plan`` on a pooled connection: in autocommit, or as one transaction; the
-        tables of ``schema`` are made first if this process has not seen them yet."""
-        with self.connection(schema) as conn, conn.transaction() if write else nullcontext():
-            return drive(plan, lambda q: _execute(conn, q, self._prepare(q)))
+        tables of ``schema`` are made first if this process has not seen them yet.
+
+        The hot path of every call: a bare ``getconn`` / ``putconn`` (no context managers of
+        the pool), the connection's own cursor, autocommit switched only on a caller's
+        connection that is not in it."""
+        pool = self._sync_pool(schema)
+        with self.guard():
+            conn = pool.getconn()
+            try:
+                restore = not conn.autocommit
+                if restore:
+                    conn.autocommit = True
+                try:
+                    self._set_up(conn, schema)
+                    cur, prepare = _cursor(conn), self._prepare
+                    with conn.transaction() if write else nullcontext():
+                        return drive(plan, lambda q: _execute(cur, q, prepare(q)))
+                finally:
+                    if restore and not conn.closed:
+                        conn.autocommit = False
+            finally:
+                pool.putconn(conn)
 
     # -- async -----------------------------------------------------------------------------
     def _new_loop_pool(self) -> LoopConnections:
@@ -352,11 +393,27 @@ class PostgresConnections:
                         await conn.set_autocommit(False)
 
     async def arun(self, plan: Plan[T], *, write: bool = False, schema: Schema | None = None) -> T:
-        async with self.aconnection(schema) as conn:
-            if write:
-                async with conn.transaction():
-                    return await adrive(plan, lambda q: _aexecute(conn, q, self._prepare(q)))
-            return await adrive(plan, lambda q: _aexecute(conn, q, self._prepare(q)))
+        """The asyncio twin of :meth:`run`, on this loop's connections or the given pool."""
+        pool = await self.apool(schema)
+        with self.guard():
+            conn = await pool.getconn()
+            try:
+                restore = not conn.autocommit
+                if restore:
+                    await conn.set_autocommit(True)
+                try:
+                    if self._pending(schema):
+                        await self._aset_up(conn, schema)
+                    cur, prepare = _cursor(conn), self._prepare
+                    if not write:
+                        return await adrive(plan, lambda q: _aexecute(cur, q, prepare(q)))
+                    async with conn.transaction():
+                        return await adrive(plan, lambda q: _aexecute(cur, q, prepare(q)))
+                finally:
+                    if restore and not conn.closed:
+                        await conn.set_autocommit(False)
+            finally:
+                await pool.putconn(conn)
 
     # -- lifecycle -------------------------------------------------------------------------
     def close(self) -> None:

@@ -15,7 +15,7 @@ from ...errors import InvalidArgumentError, InvalidIdError
 from ...records import EncodedMessage, Record, SessionInfo, SessionKey, unique_new
 from ..base import sql_params, stored_user
 from .queries import BIG, Plan, Query, Run, clamp, hot
-from .statements import Statements
+from .statements import ROWS, Statements
 
 __all__ = ["BIG", "Lost", "Plan", "Plans", "Query", "Run", "clamp", "hot"]
 
@@ -93,30 +93,25 @@ class Plans:
         self, key: SessionKey, messages: Sequence[EncodedMessage], *, restart: bool = False
     ) -> Plan[int | None]:
         """Appends in one statement; ``None`` when the session had expired, so the caller runs the
-        plan again with ``restart=True`` in a transaction, which first drops the expired session."""
+        plan again with ``restart=True`` in a transaction, which first drops the expired session.
+
+        Ids made by this call's encoder need no lookup; otherwise the statement itself skips the
+        ids the session holds (and the batch keeps the first of a repeated id).
+        """
         check_message_ids(messages)
         now = self._now()
         if restart:
             yield Query(self.sql.drop_expired_one, sql_params(key, now=now))
-        fresh = list(messages)
-        if not all(m.generated for m in messages):  # ids made by this call need no lookup
-            rows = yield hot(
-                self.sql.known_ids, sql_params(key, now=now, ids=[m.id for m in messages]), "all"
-            )
-            fresh = unique_new(messages, {row[0] for row in rows})
-        rows = yield hot(
-            self.sql.append,
-            sql_params(
-                key,
-                now=now,
-                expires=self._expires(now),
-                n=len(fresh),
-                ids=[m.id for m in fresh],
-                datas=[m.data for m in fresh],
-            ),
-            "all",
-        )
-        return len(fresh) if rows[0][0] else None
+        check = not all(m.generated for m in messages)
+        batch = unique_new(messages, frozenset()) if check else messages
+        params = sql_params(key, now=now, expires=self._expires(now))
+        if len(batch) <= ROWS:
+            for i, m in enumerate(batch, 1):
+                params[f"i{i}"], params[f"d{i}"] = m.id, m.data
+        else:
+            params.update(n=len(batch), ids=[m.id for m in batch], datas=[m.data for m in batch])
+        rows = yield hot(self.sql.append(len(batch), check), params, "all")
+        return int(rows[0][0]) if rows else None
 
     def pop(self, key: SessionKey, n: int) -> Plan[list[Record]]:
         """Remove the last ``n`` messages in one statement; returns them oldest first."""
@@ -124,7 +119,7 @@ class Plans:
             return []
         now = self._now()
         params = sql_params(key, now=now, expires=self._expires(now), n=clamp(n, "n"))
-        rows = yield hot(self.sql.pop, params, "all")
+        rows = yield hot(self.sql.pop, params, "all", binary=True)
         return [(seq, bytes(data)) for seq, data in rows]
 
     def cas_state(self, key: SessionKey, expected_version: int, data: bytes) -> Plan[bool]:
@@ -190,7 +185,7 @@ class Plans:
         now = self._now()
         if self.refresh_on_read and self.ttl is not None:
             yield hot(self.sql.refresh, sql_params(key, now=now, expires=self._expires(now)))
-        rows = yield hot(sql, sql_params(key, now=now, **extra), "all")
+        rows = yield hot(sql, sql_params(key, now=now, **extra), "all", binary=True)
         return rows
 
     def tail(self, key: SessionKey, k: int | None) -> Plan[list[Record]]:

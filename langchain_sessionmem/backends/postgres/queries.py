@@ -18,12 +18,14 @@ class Query:
 
     ``prepare`` marks the fixed statements of every call: the server parses and plans them once
     per connection (psycopg ``prepare=True``) unless the connections turn preparing off.
+    ``binary`` asks for rows in binary: stored bytes then travel as they are, not hex-escaped.
     """
 
     sql: str
     params: dict[str, Any] | tuple[Any, ...] | None = None
     fetch: Fetch = "none"
     prepare: bool = False
+    binary: bool = False
 
 
 Plan = Generator[Query, Any, T]
@@ -48,6 +50,6 @@ def clamp(value: int, name: str = "a bound") -> int:
     return max(-BIG, min(BIG, value))
 
 
-def hot(sql: str, params: dict[str, Any], fetch: Fetch = "none") -> Query:
+def hot(sql: str, params: dict[str, Any], fetch: Fetch = "none", binary: bool = False) -> Query:
     """A statement of the hot path, prepared once per connection."""
-    return Query(sql, params, fetch, prepare=True)
+    return Query(sql, params, fetch, prepare=True, binary=binary)
