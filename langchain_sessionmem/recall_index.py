@@ -92,6 +92,8 @@ class RecallIndex:
         self.batch_size = batch_size
         self.term_key = term_key
         self.vectors = VectorCache(cache_bytes)
+        self.decoded = DecodedCache()
+        """Messages decoded by recent recalls, by their stored bytes (recall re-reads the same)."""
         self._queue: queue.Queue[Job] = queue.Queue(maxsize=queue_size)
         self._pending: set[Job] = set()
         self._lock = threading.Lock()
@@ -303,8 +305,29 @@ class RecallIndex:
         return (scope.user_id, scope.session_id)
 
     def close(self) -> None:
-        """Forget cached vectors (the worker is a daemon and stops when idle)."""
+        """Forget cached vectors and messages (the worker is a daemon and stops when idle)."""
         self.vectors = VectorCache(self.vectors.max_bytes)
+        self.decoded = DecodedCache(self.decoded.size)
+
+
+class DecodedCache:
+    """A bounded map ``(session_id, seq, stored bytes) -> message``: decoding is a recall's
+    largest cost, and consecutive turns fetch mostly the same messages."""
+
+    def __init__(self, size: int = 20_000) -> None:
+        self.size = size
+        self._items: dict[tuple[str, int, bytes], BaseMessage] = {}
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[str, int, bytes]) -> BaseMessage | None:
+        return self._items.get(key)
+
+    def put(self, key: tuple[str, int, bytes], message: BaseMessage) -> None:
+        with self._lock:
+            if len(self._items) >= self.size:
+                for stale in list(self._items)[: self.size // 2]:
+                    self._items.pop(stale, None)
+            self._items[key] = message
 
 
 def uuid7_minute(message: BaseMessage) -> int | None:

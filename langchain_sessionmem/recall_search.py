@@ -104,7 +104,9 @@ def search_steps(
             reply = yield from _dense(index, scope, request, sessions, sealer)
         else:
             assert isinstance(request, FetchRequest)
-            reply = yield from _fetch(scope, request.keys, sessions, sealer, cost, set(exclude))
+            reply = yield from _fetch(
+                index, scope, request.keys, sessions, sealer, cost, set(exclude)
+            )
     options = {"fixed_cost": fixed_cost, "header_cost": header_cost}
     return finished(recalled, options)
 
@@ -136,6 +138,7 @@ def _dense(
 
 
 def _fetch(
+    index: RecallIndex,
     scope: RecallScope,
     keys: Sequence[int],
     sessions: dict[int, str],
@@ -145,7 +148,7 @@ def _fetch(
 ) -> Steps[Call, dict[int, Turn]]:
     """The turns of ``keys``: decoded, grown to whole tool-call units, window messages left out."""
     want = [(no, seq) for no, seq in map(split_doc_key, keys) if no in sessions]
-    got = yield from _read(scope, [(sessions[no], seq) for no, seq in want], sealer)
+    got = yield from _read(index, scope, [(sessions[no], seq) for no, seq in want], sealer)
     around = {
         (sid, seq + off)
         for (sid, seq), (message, _) in got.items()
@@ -153,7 +156,7 @@ def _fetch(
         for off in range(-UNIT_REACH, UNIT_REACH + 1)
     } - got.keys()
     if around:
-        got.update((yield from _read(scope, sorted(around), sealer)))
+        got.update((yield from _read(index, scope, sorted(around), sealer)))
     numbers = {sid: no for no, sid in sessions.items()}
     out: dict[int, Turn] = {}
     for no, seq in want:
@@ -176,17 +179,23 @@ def _fetch(
 
 
 def _read(
-    scope: RecallScope, keys: Sequence[tuple[str, int]], sealer: Any
+    index: RecallIndex, scope: RecallScope, keys: Sequence[tuple[str, int]], sealer: Any
 ) -> Steps[Call, dict[tuple[str, int], tuple[BaseMessage, int | None]]]:
     if not keys:
         return {}
     rows = yield ("engine", "recall_fetch", scope, list(keys))
     out = {}
+    cache = index.decoded
     for (sid, seq), (data, minute) in rows.items():
-        try:
-            out[(sid, seq)] = (decode(data, session_id=sid, position=seq, sealer=sealer), minute)
-        except CorruptDataError:
-            logger.warning("recall skips the unreadable message %d of session %r", seq, sid)
+        message = cache.get((sid, seq, data))
+        if message is None:
+            try:
+                message = decode(data, session_id=sid, position=seq, sealer=sealer)
+            except CorruptDataError:
+                logger.warning("recall skips the unreadable message %d of session %r", seq, sid)
+                continue
+            cache.put((sid, seq, data), message)
+        out[(sid, seq)] = (message, minute)
     return out
 
 

@@ -112,6 +112,7 @@ class RecallMemory(SessionMemory):
         self.dense = dense
         self.params = params
         self.prefix = prefix
+        self._costs: dict[Any, int] = {}  # rendered tokens of recalled turns, by message ids
 
     # -- hooks -----------------------------------------------------------------------------
     def reserve(self, ctx: TurnContext, available: int) -> int:
@@ -147,8 +148,22 @@ class RecallMemory(SessionMemory):
         def line_cost(line: str) -> int:
             return counter.count_message(SystemMessage(line)) - empty + 1
 
+        costs = self._costs
+
         def cost(messages: list[BaseMessage]) -> int:
-            return sum(line_cost(line) for line in unit_lines(messages))
+            key = (
+                tuple((m.id, len(m.text)) for m in messages)
+                if all(m.id for m in messages)
+                else None
+            )
+            value = costs.get(key) if key is not None else None
+            if value is None:
+                value = sum(line_cost(line) for line in unit_lines(messages))
+                if key is not None:
+                    if len(costs) > 50_000:
+                        costs.clear()
+                    costs[key] = value
+            return value
 
         options = {
             "scope": self.scope,

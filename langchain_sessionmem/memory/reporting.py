@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from langchain_core.runnables import RunnableConfig
@@ -57,7 +57,9 @@ class MemoryStats:
     """One entry per recalled turn: ``session_id``, ``seqs``, ``score``, ``tokens``, ``date``."""
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        data = {f.name: getattr(self, f.name) for f in fields(self)}  # flat: cheap every turn
+        data["recalled"] = [dict(item) for item in self.recalled]
+        return data
 
     def add(self, other: MemoryStats) -> None:
         """Count ``other``'s model calls, evictions and cuts into these stats."""

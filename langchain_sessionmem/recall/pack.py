@@ -11,6 +11,7 @@ import datetime as _dt
 import re
 from collections.abc import Callable, Hashable, Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 EPOCH = _dt.date(1970, 1, 1)
@@ -23,8 +24,29 @@ def day_of(minute: int) -> _dt.date:
 
 def date_label(minute: int) -> str:
     """``"7 May 2023"``: the label of a group of turns."""
-    day = day_of(minute)
-    return f"{day.day} {day.strftime('%B')} {day.year}"
+    return _day_label(minute // 1440)
+
+
+@lru_cache(maxsize=4096)
+def _day_label(days: int) -> str:
+    day = EPOCH + _dt.timedelta(days=days)
+    return f"{day.day} {_MONTH_NAMES[day.month - 1]} {day.year}"
+
+
+_MONTH_NAMES = (
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+)
 
 
 def candidate_limit(budget: int) -> int:
