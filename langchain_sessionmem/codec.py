@@ -34,6 +34,20 @@ DEFAULT_MAX_MESSAGE_BYTES = 1_048_576
 MAX_DEPTH = 100
 """How deeply stored JSON may nest: deeper payloads are refused before they reach the encoder."""
 _ID_SEP = b"\x00"
+_DUMP = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+_SCALARS = (str, int, float, bool, type(None))
+
+
+def _shallow(record: dict) -> bool:
+    """A message dict whose fields are scalars or flat containers (the usual case): it cannot nest
+    deeply, so the full walk of :func:`depth_ok` is skipped."""
+    for value in record["data"].values():
+        if isinstance(value, _SCALARS):
+            continue
+        items = value.values() if isinstance(value, dict) else value
+        if not isinstance(value, (dict, list)) or not all(isinstance(v, _SCALARS) for v in items):
+            return False
+    return True
 
 
 @dataclass(frozen=True)
@@ -86,15 +100,16 @@ def encode(
         record = message_to_dict(message)  # a fresh dict: safe to complete
         generated = not message.id
         if generated:
-            record["data"]["id"] = uuid7()
-        message_id = validate_id(str(record["data"]["id"]), f"message {position}'s id")
-        if not depth_ok(record):
+            message_id = record["data"]["id"] = uuid7()  # valid by construction
+        else:
+            message_id = validate_id(str(record["data"]["id"]), f"message {position}'s id")
+        if not _shallow(record) and not depth_ok(record):
             raise SerializationError(
                 f"message {position} ({message.type}) nests more than {MAX_DEPTH} levels deep: "
                 "flatten additional_kwargs / content before storing it"
             )
         try:
-            data = json.dumps(record, ensure_ascii=False, separators=(",", ":")).encode()
+            data = _DUMP(record).encode()
         except (TypeError, ValueError, RecursionError, UnicodeError) as exc:
             raise SerializationError(
                 f"message {position} ({message.type}) cannot be stored as JSON: {exc}. Keep "
