@@ -5,20 +5,35 @@ autocommit) and gives it back, so short-lived worker threads (LangGraph starts a
 reuse connections instead of opening one each. ``:memory:`` is one private database per
 connection, so there everyone shares a single connection behind a lock. Writes go through
 :meth:`SqliteConnections.transaction`, a ``BEGIN IMMEDIATE`` that queues writers from threads
-and processes on the busy timeout instead of failing with ``database is locked``.
+and processes on the busy timeout instead of failing with ``database is locked``; a transaction
+opened inside another one of the same thread is a savepoint of it (how a group commit nests the
+appends it batches). Async callers go through :meth:`SqliteConnections.lane`.
 """
 
 from __future__ import annotations
 
+import itertools
+import os
 import sqlite3
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 
 from ...errors import ConfigurationError, EngineUnavailableError
-from .statements import BEGIN, COMMIT, FILE_PRAGMAS, PRAGMAS, ROLLBACK, WAL_TRUNCATE
+from .lane import Lane
+from .statements import (
+    BEGIN,
+    COMMIT,
+    FILE_PRAGMAS,
+    PRAGMAS,
+    RELEASE,
+    ROLLBACK,
+    ROLLBACK_TO,
+    SAVEPOINT,
+    WAL_TRUNCATE,
+)
 
 MEMORY = ":memory:"
+_LANES = itertools.count(1)  # lane thread names: one per database a process opened
 
 
 def database_path(url: str) -> str:
@@ -44,6 +59,8 @@ class SqliteConnections:
         self._registry = threading.Lock()
         self._shared_lock = threading.RLock() if path == MEMORY else None
         self._closed = False
+        self._lane: Lane | None = None
+        self._lane_lock = threading.Lock()  # taken once, when the first async call makes the lane
 
     def connect(self) -> sqlite3.Connection:
         """A new connection with these settings."""
@@ -83,38 +100,36 @@ class SqliteConnections:
             else:
                 self._idle.append(conn)
 
-    @contextmanager
-    def connection(self) -> Iterator[sqlite3.Connection]:
+    def connection(self) -> AbstractContextManager[sqlite3.Connection]:
         """A connection for this block (the shared one, locked, for ``:memory:``).
 
         Nested blocks in one thread get the same connection, so they see its transaction.
         """
-        if self._shared_lock is not None:
-            with self._shared_lock:
-                yield self._borrow()
-            return
-        held = getattr(self._local, "conn", None)
-        if held is not None:
-            yield held
-            return
-        conn = self._local.conn = self._borrow()
-        try:
-            yield conn
-        finally:
-            self._local.conn = None
-            self._give_back(conn)
+        return _Use(self)
 
-    @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
-        """One ``BEGIN IMMEDIATE`` transaction, rolled back if the block raises."""
-        with self.connection() as conn:
-            conn.execute(BEGIN)
-            try:
-                yield conn
-            except BaseException:
-                conn.execute(ROLLBACK)
-                raise
-            conn.execute(COMMIT)
+    def transaction(self) -> AbstractContextManager[sqlite3.Connection]:
+        """One ``BEGIN IMMEDIATE`` transaction, rolled back if the block raises.
+
+        Inside a transaction of the same thread it is a savepoint instead: the block's writes
+        are undone alone if it raises, and become durable with the outer transaction.
+        """
+        return _Transaction(self)
+
+    def lane(self) -> Lane:
+        """The thread that runs this database's async calls (made on first use, and again in a
+        forked child, where the parent's thread does not exist)."""
+        lane = self._lane
+        if lane is not None and lane.pid == os.getpid():
+            return lane
+        if self._closed:
+            raise ConfigurationError(
+                f"the connections to {self.path!r} are closed (its store or checkpointer was closed): open a new one"
+            )
+        with self._lane_lock:
+            if self._lane is None or self._lane.pid != os.getpid():
+                name = f"sessionmem-sqlite-{next(_LANES)}:{os.path.basename(self.path)}"
+                self._lane = Lane(self, name=name)
+            return self._lane
 
     def truncate_wal(self) -> None:
         """Checkpoint the WAL into the file and truncate it (after an erase); no-op in memory."""
@@ -135,3 +150,71 @@ class SqliteConnections:
         if self._shared_lock is not None:
             for conn in busy:
                 conn.close()
+
+
+class _Use:
+    """The block of :meth:`SqliteConnections.connection` (a class: a generator-based context
+    manager costs more than the statements of a short read)."""
+
+    __slots__ = ("_conn", "_pool", "_returns")
+
+    def __init__(self, pool: SqliteConnections) -> None:
+        self._pool = pool
+
+    def __enter__(self) -> sqlite3.Connection:
+        pool = self._pool
+        lock = pool._shared_lock
+        if lock is not None:  # :memory: one connection, one thread at a time
+            lock.acquire()
+            try:
+                self._conn = pool._borrow()
+            except BaseException:
+                lock.release()
+                raise
+            self._returns = False
+            return self._conn
+        conn = getattr(pool._local, "conn", None)
+        self._returns = conn is None
+        if conn is None:
+            conn = pool._local.conn = pool._borrow()
+        self._conn = conn
+        return conn
+
+    def __exit__(self, *exc: object) -> None:
+        pool = self._pool
+        if pool._shared_lock is not None:
+            pool._shared_lock.release()
+        elif self._returns:
+            pool._local.conn = None
+            pool._give_back(self._conn)
+
+
+class _Transaction(_Use):
+    """The block of :meth:`SqliteConnections.transaction`: BEGIN IMMEDIATE, or a savepoint when
+    the thread's connection is already in a transaction."""
+
+    __slots__ = ("_nested",)
+
+    def __enter__(self) -> sqlite3.Connection:
+        conn = super().__enter__()
+        try:
+            self._nested = conn.in_transaction
+            conn.execute(SAVEPOINT if self._nested else BEGIN)
+        except BaseException:
+            super().__exit__(None, None, None)
+            raise
+        return conn
+
+    def __exit__(self, kind: type | None, *exc: object) -> None:
+        conn = self._conn
+        try:
+            if kind is None:
+                conn.execute(RELEASE if self._nested else COMMIT)
+            elif conn.in_transaction:  # else SQLite already rolled it all back (full disk, ...)
+                if self._nested:
+                    conn.execute(ROLLBACK_TO)
+                    conn.execute(RELEASE)
+                else:
+                    conn.execute(ROLLBACK)
+        finally:
+            super().__exit__(kind, *exc)

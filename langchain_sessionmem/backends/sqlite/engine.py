@@ -2,7 +2,8 @@
 
 Reads of the last K messages are one indexed query on (session, seq); a batch append is one
 ``BEGIN IMMEDIATE`` transaction, so concurrent writers from threads or processes queue instead of
-failing with ``database is locked``. Async methods run in worker threads so the loop never blocks.
+failing with ``database is locked``. Async methods run on the database's lane (a thread of its
+own, :mod:`.lane`) so the loop never blocks; appends queued there together commit together.
 TTL reads the injectable ``clock`` (epoch seconds), so tests move time instead of sleeping.
 """
 
@@ -12,8 +13,7 @@ import json
 import logging
 import sqlite3
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 
 from ...records import EncodedMessage, Record, SessionInfo, SessionKey, unique_new
 from ..args import (
@@ -29,6 +29,7 @@ from ..args import (
 )
 from ..base import OffloadedEngine, sql_params, stored_user
 from .connections import SqliteConnections
+from .lane import Lane
 from .statements import SessionStatements
 
 logger = logging.getLogger(__name__)
@@ -62,21 +63,25 @@ class SqliteEngine(OffloadedEngine):
     def _touch(
         self, conn: sqlite3.Connection, key: SessionKey, now: float, added: int = 0
     ) -> tuple[int, int]:
-        """Start the session afresh if it expired, then create or refresh it; returns
-        (pk, last position)."""
-        conn.execute(self.sql.drop_expired_one, sql_params(key, now=now))
+        """Refresh a live session (one statement), else start it afresh: an expired one is
+        deleted first. Reserves ``added`` positions; returns (pk, last position)."""
         params = sql_params(key, now=now, expires=self._expires(now), n=added)
-        return conn.execute(self.sql.touch, params).fetchone()
+        row = conn.execute(self.sql.touch_live, params).fetchone()
+        if row is None:
+            conn.execute(self.sql.drop_expired_one, params)
+            row = conn.execute(self.sql.touch, params).fetchone()
+        return row
 
-    @contextmanager
-    def _reading(self, key: SessionKey) -> Iterator[tuple[sqlite3.Connection, float]]:
-        """A connection for a read of ``key``; with refresh_on_read the session's expiry slides first."""
+    def _read(self, key: SessionKey, sql: str, **extra: object) -> list:
+        """The rows of one read statement of ``key``; with refresh_on_read the expiry slides
+        first."""
         check_key(key)
         now = self.clock()
+        params = sql_params(key, now=now, **extra)
         with self.connections.connection() as conn:
-            if self.refresh_on_read and self.ttl is not None:
-                conn.execute(self.sql.refresh, sql_params(key, now=now, expires=now + self.ttl))
-            yield conn, now
+            if self.refresh_on_read:
+                conn.execute(self.sql.refresh, {**params, "expires": self._expires(now)})
+            return conn.execute(sql, params).fetchall()
 
     # -- messages --------------------------------------------------------------------------
     def append(self, key: SessionKey, messages: Sequence[EncodedMessage]) -> int:
@@ -90,31 +95,34 @@ class SqliteEngine(OffloadedEngine):
                 rows = conn.execute(self.sql.known_ids, sql_params(key, now=now, ids=ids))
                 fresh = unique_new(messages, {row[0] for row in rows})
             pk, last = self._touch(conn, key, now, len(fresh))
-            first = last - len(fresh)
+            first = last - len(fresh) + 1
             conn.executemany(
                 self.sql.insert_message,
-                [(pk, first + i + 1, m.id, m.data) for i, m in enumerate(fresh)],
+                [(pk, first + i, m.id, m.data) for i, m in enumerate(fresh)],
             )
             return len(fresh)
 
+    async def aappend(self, key: SessionKey, messages: Sequence[EncodedMessage]) -> int:
+        """On the database's lane, sharing a transaction with the appends queued beside it."""
+        return await self.connections.lane().run(self.append, (key, messages), grouped=True)
+
+    def _offload_lane(self) -> Lane:
+        return self.connections.lane()
+
     def tail(self, key: SessionKey, k: int | None) -> list[Record]:
         limit = -1 if k is None else check_int(k, "k", low=0)
-        with self._reading(key) as (conn, now):
-            rows = conn.execute(self.sql.tail, sql_params(key, now=now, k=limit)).fetchall()
+        rows = self._read(key, self.sql.tail, k=limit)
         rows.reverse()
         return rows
 
     def range(self, key: SessionKey, start: int, end: int | None) -> list[Record]:
         start = check_int(start, "start")
         stop = 2**62 if end is None else check_int(end, "end")
-        with self._reading(key) as (conn, now):
-            params = sql_params(key, now=now, start=start, end=stop)
-            return conn.execute(self.sql.range, params).fetchall()
+        return self._read(key, self.sql.range, start=start, end=stop)
 
     def count(self, key: SessionKey) -> int:
         """The rows the session holds (a row lost to damage is not counted)."""
-        with self._reading(key) as (conn, now):
-            return conn.execute(self.sql.count, sql_params(key, now=now)).fetchone()[0]
+        return self._read(key, self.sql.count)[0][0]
 
     def pop(self, key: SessionKey, n: int) -> list[Record]:
         """Remove the last ``n`` messages atomically; returns them oldest first."""
@@ -136,9 +144,8 @@ class SqliteEngine(OffloadedEngine):
 
     # -- state -----------------------------------------------------------------------------
     def get_state(self, key: SessionKey) -> tuple[int, bytes | None]:
-        with self._reading(key) as (conn, now):
-            row = conn.execute(self.sql.get_state, sql_params(key, now=now)).fetchone()
-        return (0, None) if row is None else (row[0], row[1])
+        rows = self._read(key, self.sql.get_state)
+        return (0, None) if not rows else (rows[0][0], rows[0][1])
 
     def cas_state(self, key: SessionKey, expected_version: int, data: bytes) -> bool:
         check_key(key)

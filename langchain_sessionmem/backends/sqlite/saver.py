@@ -1,7 +1,7 @@
 """SQLite checkpointer: stdlib sqlite3 in WAL mode, one IMMEDIATE transaction per write.
 
-Async methods run the sync ones in a worker thread (:class:`OffloadedSaver`), so the event loop
-never blocks and there is no second driver to drift out of sync. Metadata is a JSON column, so
+Async methods run the sync ones on the database's lane (:class:`OffloadedSaver`, :mod:`.lane`), so
+the event loop never blocks and there is no second driver to drift out of sync. Metadata is a JSON column, so
 ``list(filter=...)``, ``before`` and ``limit`` run inside SQLite. The SQL is in
 :mod:`.statements`, the reads in :mod:`.fetch`, whole-thread operations in :mod:`.threads`.
 """
@@ -29,6 +29,7 @@ from ...checkpoint.writes import plan_writes
 from ...errors import ConfigurationError
 from .connections import SqliteConnections, database_path
 from .fetch import assemble, chunks, delta_history, to_row
+from .lane import Lane
 from .statements import CheckpointStatements
 from .threads import ThreadAdmin
 
@@ -99,6 +100,10 @@ class SqliteCheckpointSaver(OffloadedSaver, ThreadAdmin, SessionSaverBase):
     def _version(self, conn: sqlite3.Connection) -> str | None:
         row = conn.execute(self.sql.get_meta, ("schema",)).fetchone()
         return None if row is None else row[0]
+
+    def _offload_lane(self) -> Lane:
+        """Async methods run on the database's lane, beside the chat histories' calls."""
+        return self.connections.lane()
 
     def close(self) -> None:
         self._stop_sweeper()

@@ -15,6 +15,9 @@ WAL_TRUNCATE = "PRAGMA wal_checkpoint(TRUNCATE)"
 BEGIN = "BEGIN IMMEDIATE"  # take the write lock up front: writers queue on the busy timeout
 COMMIT = "COMMIT"
 ROLLBACK = "ROLLBACK"
+SAVEPOINT = 'SAVEPOINT "sessionmem"'  # a transaction nested in another one of the same thread
+RELEASE = 'RELEASE "sessionmem"'
+ROLLBACK_TO = 'ROLLBACK TO "sessionmem"'
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS "{ns}_sessions" (
@@ -96,6 +99,13 @@ class SessionStatements:
             "VALUES (:user, :sid, :now, :now, :expires, :n) "
             "ON CONFLICT (user_id, session_id) DO UPDATE SET updated_at = :now, expires_at = :expires, "
             "message_count = message_count + :n RETURNING id, message_count"
+        )
+        # The same for a live session, in one statement (no expiry check, no insert attempt):
+        # no row back means the session is new or expired, and the two statements above run.
+        self.touch_live = (
+            f"UPDATE {s} SET updated_at = :now, expires_at = :expires, message_count = "
+            f"message_count + :n WHERE user_id = :user AND session_id = :sid AND {LIVE} "
+            "RETURNING id, message_count"
         )
         session_of = f"SELECT id FROM {s} WHERE user_id = :user AND session_id = :sid AND {LIVE}"
         self.known_ids = (
