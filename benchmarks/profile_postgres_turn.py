@@ -116,7 +116,7 @@ def run(args: argparse.Namespace, store: Any, bare: Any, ns: str, floor_table: s
         (mh, ma), now = our_encode([h, a]), engine.plans._now()
         params = {"user": USER, "sid": "s", "now": now, "expires": None}
         params.update(i1=mh.id, d1=mh.data, i2=ma.id, d2=ma.data)
-        bare.execute(sql.append(2, False), params, prepare=True).fetchall()
+        bare.execute(sql.appends.sql(2, False, create=False), params, prepare=True).fetchall()
 
     def engine_append() -> None:
         engine.append(key, our_encode(list(turn_pair())))

@@ -73,11 +73,23 @@ def test_bounded_reads_use_indexes_on_realistic_data(make_store, namespace):
         "range": _plan(store, sql.range, start=5, end=15, **key),
         # an append of given ids looks them up on the (session_pk, message_id) index, in rows...
         "known ids, 2 rows": _plan(
-            store, sql.append(2, True), i1="a", d1=b"x", i2="b", d2=b"y", expires=None, **key
+            store,
+            sql.appends.sql(2, True, create=False),
+            i1="a",
+            d1=b"x",
+            i2="b",
+            d2=b"y",
+            expires=None,
+            **key,
         ),
         # ... and in a batch too large for rows (binary arrays)
         "known ids, array": _plan(
-            store, sql.append(20, True), ids=["a"] * 20, datas=[b"x"] * 20, expires=None, **key
+            store,
+            sql.appends.sql(20, True, create=True),
+            ids=["a"] * 20,
+            datas=[b"x"] * 20,
+            expires=None,
+            **key,
         ),
     }
     for name, plan in plans.items():
@@ -204,6 +216,49 @@ def test_concurrent_appends_with_the_same_explicit_id_store_it_once(make_store):
     )
     assert len(messages) == 10 + 80
     assert [e.seq for e in store.history("s").range_entries(1, None)] == list(range(1, 91))
+
+
+def test_every_append_shape_skips_known_ids_and_numbers_densely(make_store):
+    """Rows and arrays, given and generated ids, sync and async: one statement each, and the
+    positions stay 1..count with no gap however many ids were already stored."""
+    from langchain_sessionmem.backends.postgres.appends import ROWS
+
+    store = make_store()
+    history = store.history("s", user_id="alice")
+    history.add_messages([HumanMessage(x, id=x) for x in "abc"])  # creates the session
+    history.add_messages([HumanMessage(x, id=x) for x in "bdde"])  # b known, d repeated
+    big = [HumanMessage(f"x{i}", id=f"x{i}") for i in range(ROWS + 4)]
+    history.add_messages([HumanMessage("a", id="a"), *big, HumanMessage("c", id="c")])
+    history.add_messages([AIMessage(f"g{i}") for i in range(ROWS + 1)])  # generated, arrays
+    asyncio.run(history.aadd_messages([HumanMessage("e", id="e"), HumanMessage("f", id="f")]))
+    asyncio.run(history.aadd_messages([AIMessage("h")]))
+    entries = history.range_entries(1, None)
+    contents = [e.message.content for e in entries]
+    expected = [*"abcde", *(f"x{i}" for i in range(ROWS + 4))]
+    expected += [f"g{i}" for i in range(ROWS + 1)] + ["f", "h"]
+    assert contents == expected
+    assert [e.seq for e in entries] == list(range(1, len(expected) + 1))
+    assert history.count() == len(expected)
+    assert len({e.message.id for e in entries}) == len(expected)
+
+
+def test_an_expired_session_starts_afresh_and_appends_slide_the_ttl(make_store):
+    now = [1_000_000.0]
+    store = make_store(ttl=60, clock=lambda: now[0])
+    history = store.history("s", user_id="alice")
+    history.add_messages([HumanMessage("one", id="1"), HumanMessage("two", id="2")])
+    now[0] += 50
+    history.add_messages([HumanMessage("three")])  # a live session: updated, TTL slides
+    now[0] += 50  # 100 s after the start, 50 s after the last append: still live
+    assert [m.content for m in history.tail(5)] == ["one", "two", "three"]
+    now[0] += 61
+    assert history.tail(5) == []
+    history.add_messages([HumanMessage("again", id="1")])  # the expired session's id is free
+    entries = history.range_entries(1, None)
+    assert [(e.seq, e.message.content) for e in entries] == [(1, "again")]
+    now[0] += 61
+    asyncio.run(history.aadd_messages([HumanMessage("async", id="1")]))
+    assert [(e.seq, e.message.content) for e in history.range_entries(1, None)] == [(1, "async")]
 
 
 def test_text_ids_of_any_shape(make_store):

@@ -14,8 +14,9 @@ from typing import Any
 from ...errors import InvalidArgumentError, InvalidIdError
 from ...records import EncodedMessage, Record, SessionInfo, SessionKey, unique_new
 from ..base import sql_params, stored_user
+from .appends import bind
 from .queries import BIG, Plan, Query, Run, clamp, hot
-from .statements import ROWS, Statements
+from .statements import Statements
 
 __all__ = ["BIG", "Lost", "Plan", "Plans", "Query", "Run", "clamp", "hot"]
 
@@ -92,25 +93,23 @@ class Plans:
     def append(
         self, key: SessionKey, messages: Sequence[EncodedMessage], *, restart: bool = False
     ) -> Plan[int | None]:
-        """Appends in one statement; ``None`` when the session had expired, so the caller runs the
-        plan again with ``restart=True`` in a transaction, which first drops the expired session.
-
-        Ids made by this call's encoder need no lookup; otherwise the statement itself skips the
-        ids the session holds (and the batch keeps the first of a repeated id).
-        """
+        """Append in one statement (see :mod:`.appends`): the update of a live session, else
+        the upsert; ``None`` when the session had expired, so the caller runs the plan again
+        with ``restart=True`` in a transaction, which first drops the expired session."""
         check_message_ids(messages)
         now = self._now()
         if restart:
             yield Query(self.sql.drop_expired_one, sql_params(key, now=now))
-        check = not all(m.generated for m in messages)
+        check = not all(m.generated for m in messages)  # ids made by this call need no lookup
         batch = unique_new(messages, frozenset()) if check else messages
         params = sql_params(key, now=now, expires=self._expires(now))
-        if len(batch) <= ROWS:
-            for i, m in enumerate(batch, 1):
-                params[f"i{i}"], params[f"d{i}"] = m.id, m.data
-        else:
-            params.update(n=len(batch), ids=[m.id for m in batch], datas=[m.data for m in batch])
-        rows = yield hot(self.sql.append(len(batch), check), params, "all")
+        bind(params, batch)
+        appends = self.sql.appends
+        if not restart:
+            rows = yield hot(appends.sql(len(batch), check, create=False), params, "all")
+            if rows:
+                return int(rows[0][0])
+        rows = yield hot(appends.sql(len(batch), check, create=True), params, "all")
         return int(rows[0][0]) if rows else None
 
     def pop(self, key: SessionKey, n: int) -> Plan[list[Record]]:

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
+from .appends import Appends
 from .migrations import check_namespace
 
 LIVE = "(expires_at IS NULL OR expires_at > %(now)s)"
-ROWS = 8
-"""Batches up to this size bind each message as two scalars (``VALUES`` rows): cheaper to send
-and to plan than arrays, whose bytes would travel hex-escaped. Larger ones go as binary arrays."""
 
 
 class Statements:
@@ -17,9 +15,8 @@ class Statements:
         check_namespace(ns)
         s, m = f'"{ns}_sessions"', f'"{ns}_messages"'
         self.drop_expired_one = f"DELETE FROM {s} WHERE user_id = %(user)s AND session_id = %(sid)s AND expires_at <= %(now)s"
-        self._s, self._m = s, m
-        self.touch = self._touch("%(n)s")
-        self._appends: dict[tuple[int, bool], str] = {}
+        self.appends = Appends(s, m)  # the append statements, one per batch shape
+        self.touch = self.appends.touch("%(n)s")
         session_of = (
             f"SELECT id FROM {s} WHERE user_id = %(user)s AND session_id = %(sid)s AND {LIVE}"
         )
@@ -85,68 +82,3 @@ class Statements:
             "ON CONFLICT (user_id) DO NOTHING RETURNING wrapped"
         )
         self.delete_user_key = f"DELETE FROM {k} WHERE user_id = %(user)s"
-
-    def _touch(self, count: str) -> str:
-        """Create or refresh the session, adding ``count`` to its messages. The conflict path
-        takes the row lock, so writers of one session queue here, each reserving its positions
-        after the last writer's."""
-        return (
-            f"INSERT INTO {self._s} AS s (user_id, session_id, created_at, updated_at, "
-            f"expires_at, message_count) VALUES (%(user)s, %(sid)s, %(now)s, %(now)s, "
-            f"%(expires)s, {count}) ON CONFLICT (user_id, session_id) DO UPDATE SET "
-            "updated_at = EXCLUDED.updated_at, expires_at = EXCLUDED.expires_at, "
-            "message_count = s.message_count + EXCLUDED.message_count"
-        )
-
-    def append(self, n: int, check: bool) -> str:
-        """Append ``n`` messages in one statement (see :meth:`_append`), built once per shape."""
-        rows = n if n <= ROWS else 0
-        sql = self._appends.get((rows, check))
-        if sql is None:
-            sql = self._appends[(rows, check)] = self._append(rows, check)
-        return sql
-
-    def _append(self, rows: int, check: bool) -> str:
-        """The session upsert and the inserts as one statement (one round trip, atomic alone).
-
-        The upsert takes the session's row lock, so writers of one session queue there, each
-        reserving its positions after the last writer's. ``check`` skips messages whose id the
-        session already holds (``fresh``, looked up on the ``(session_pk, message_id)`` index)
-        and numbers the rest from 1; a concurrent writer storing the same id first makes the
-        insert fail on that unique index, and the engine retries. ``OFFSET 0`` keeps each lookup
-        a probe of that index: as an anti-join, a generic plan (prepared statements) that guessed
-        short sessions reads every message of the session, O(history) per append. An expired session is left
-        alone (its row locked, nothing written) and no row comes back: the caller then drops it
-        with ``drop_expired_one`` and runs this again, both in one transaction. Returns the
-        number of messages added. Parameters: ``user, sid, now, expires`` and ``i1, d1, ...``
-        (``rows`` scalars) or ``ids, datas`` (binary arrays) with ``n``.
-        """
-        m = self._m
-        if rows:
-            values = ", ".join(
-                f"({i}, %(i{i})s::text, %(d{i})s::bytea)" for i in range(1, rows + 1)
-            )
-            source = f"(VALUES {values}) AS new(ord, message_id, data)"
-        else:
-            source = "unnest(%(ids)b::text[], %(datas)b::bytea[]) WITH ORDINALITY AS new(message_id, data, ord)"
-        if check:
-            known = (
-                f"SELECT 1 FROM {m} WHERE session_pk = (SELECT id FROM {self._s} WHERE "
-                "user_id = %(user)s AND session_id = %(sid)s) AND message_id = new.message_id "
-                "OFFSET 0"  # a probe of the unique index per message, never an anti-join: see above
-            )
-            fresh = (
-                "fresh AS (SELECT row_number() OVER (ORDER BY new.ord) AS ord, new.message_id, "
-                f"new.data FROM {source} WHERE NOT EXISTS ({known})), "
-            )
-            count, source = "(SELECT count(*) FROM fresh)", "fresh AS new"
-        else:
-            fresh, count = "", str(rows) if rows else "%(n)s"
-        return (
-            f"WITH {fresh}session AS ({self._touch(count)} "
-            "WHERE s.expires_at IS NULL OR s.expires_at > %(now)s RETURNING id, message_count), "
-            f"added AS (INSERT INTO {m} (session_pk, seq, message_id, data) "
-            f"SELECT session.id, session.message_count - {count} + new.ord, new.message_id, new.data "
-            f"FROM session, {source}) "
-            f"SELECT {count} FROM session"
-        )
