@@ -237,3 +237,19 @@ def test_recall_over_a_plain_message_list():
     messages.append(HumanMessage("Where is the spare key?", id="q"))
     out = RecallMemory(200).invoke(messages)
     assert len(out) == 1 and "blue pot" in out[0].text and "Where is the spare" not in out[0].text
+
+
+def test_an_erased_user_leaves_no_index_bytes_in_the_sqlite_file(tmp_path, namespace):
+    path = tmp_path / "erase.db"
+    with stores_on(f"sqlite:///{path}", namespace) as make:
+        store = make(recall=True)
+        history = store.history("s", user_id="erin-4711")
+        chat(history, [("Erin", "The zebracorn password is quillfeather.")], filler=3)
+        _, stats = recall(RecallMemory(300), history, "zebracorn password?")
+        assert stats.recalled
+        chat(store.history("t", user_id="kept-user"), [("Kim", "Nothing secret.")], filler=1)
+        store.delete_user("erin-4711")
+        raw = path.read_bytes() + (tmp_path / "erase.db-wal").read_bytes()
+        for marker in (b"erin-4711", b"zebracorn", b"quillfeath"):
+            assert marker not in raw
+        assert b"kept-user" in raw  # the scan can see what is still there

@@ -30,12 +30,13 @@ from ..args import (
 from ..base import OffloadedEngine, sql_params, stored_user
 from .connections import SqliteConnections
 from .lane import Lane
+from .recall import SqliteRecall
 from .statements import SessionStatements
 
 logger = logging.getLogger(__name__)
 
 
-class SqliteEngine(OffloadedEngine):
+class SqliteEngine(SqliteRecall, OffloadedEngine):
     kind = "sqlite"
 
     def __init__(
@@ -52,6 +53,7 @@ class SqliteEngine(OffloadedEngine):
         self.ttl = ttl
         self.refresh_on_read = refresh_on_read and ttl is not None
         self.clock = clock
+        self.namespace = namespace
         self.sql = SessionStatements(namespace)
         self.connections = SqliteConnections(path, busy_timeout=busy_timeout)
         with self.connections.connection() as conn:
@@ -100,6 +102,8 @@ class SqliteEngine(OffloadedEngine):
                 self.sql.insert_message,
                 [(pk, first + i, m.id, m.data) for i, m in enumerate(fresh)],
             )
+            if fresh and fresh[0].index is not None:  # the store keeps a recall index
+                self._recall_appended(conn, key, pk, first, fresh, now)
             return len(fresh)
 
     async def aappend(self, key: SessionKey, messages: Sequence[EncodedMessage]) -> int:
