@@ -261,6 +261,91 @@ def test_an_expired_session_starts_afresh_and_appends_slide_the_ttl(make_store):
     assert [(e.seq, e.message.content) for e in history.range_entries(1, None)] == [(1, "async")]
 
 
+def _orphans(store: SessionStore, namespace: str) -> int:
+    with store.engine.connections.connection() as conn:
+        return conn.execute(
+            f'SELECT count(*) FROM "{namespace}_messages" m WHERE NOT EXISTS '
+            f'(SELECT 1 FROM "{namespace}_sessions" s WHERE s.id = m.session_pk)'
+        ).fetchone()[0]
+
+
+def test_deleted_sessions_take_their_messages_even_racing_appends(make_store, namespace):
+    """Messages follow their session out (a statement trigger since schema version 3): clear,
+    delete_user, the TTL purge and an expired session's restart leave no row behind, and
+    neither do appends racing a clear of the same session."""
+    now = [1_000_000.0]
+    store = make_store(ttl=60, clock=lambda: now[0])
+    for user in ("alice", "bob"):
+        for sid in ("a", "b"):
+            store.history(sid, user_id=user).add_messages([HumanMessage(f"{user} {sid}")] * 3)
+    store.history("a", user_id="alice").clear()
+    store.engine.delete_user("bob")
+    assert _orphans(store, namespace) == 0
+    now[0] += 61
+    store.history("b", user_id="alice").add_messages([HumanMessage("again")])  # restarts
+    assert _orphans(store, namespace) == 0
+    store.history("c", user_id="alice").add_messages([HumanMessage("soon gone")])
+    now[0] += 61
+    assert store.engine.purge_expired() == 2
+    assert _orphans(store, namespace) == 0
+    with store.engine.connections.connection() as conn:
+        assert conn.execute(f'SELECT count(*) FROM "{namespace}_messages"').fetchone()[0] == 0
+
+    stop = threading.Event()
+    errors: list[BaseException] = []
+
+    def append(w: int) -> None:
+        history = store.history("race", user_id="alice")
+        try:
+            while not stop.is_set():
+                history.add_messages([HumanMessage(f"w{w}"), AIMessage(f"w{w}")])
+        except BaseException as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    writers = [threading.Thread(target=append, args=(w,)) for w in range(3)]
+    for t in writers:
+        t.start()
+    try:
+        for _ in range(40):
+            store.history("race", user_id="alice").clear()
+    finally:
+        stop.set()
+        for t in writers:
+            t.join()
+    assert errors == []
+    assert _orphans(store, namespace) == 0
+
+
+def test_schema_version_2_migrates_to_the_delete_trigger(postgres_dsn, namespace, make_store):
+    from langchain_sessionmem._steps import drive
+    from langchain_sessionmem.backends.postgres.migrations import HISTORY, MigrationPlans
+
+    with psycopg.connect(postgres_dsn, autocommit=True) as conn, conn.transaction():
+
+        def send(query):  # the schema as released up to version 2: with the foreign key
+            cur = conn.execute(query.sql, query.params)
+            return cur.fetchall() if query.fetch == "all" else None
+
+        drive(MigrationPlans(namespace, "history", HISTORY[:2]).plan(), send)
+        assert conn.execute(
+            "SELECT count(*) FROM pg_constraint WHERE conrelid = %s::regclass AND contype = 'f'",
+            (f'"{namespace}_messages"',),
+        ).fetchone() == (1,)
+    store = make_store()
+    history = store.history("s", user_id="alice")
+    history.add_messages([HumanMessage("one"), HumanMessage("two")])
+    with store.engine.connections.connection() as conn:
+        keys = conn.execute(
+            "SELECT contype FROM pg_constraint WHERE conrelid = %s::regclass",
+            (f'"{namespace}_messages"',),
+        ).fetchall()
+        versions = conn.execute(f'SELECT version FROM "{namespace}_migrations"').fetchall()
+    assert ("f",) not in keys and ("p",) in keys
+    assert sorted(v for (v,) in versions) == [m.version for m in HISTORY]
+    history.clear()
+    assert _orphans(store, namespace) == 0 and history.count() == 0
+
+
 def test_text_ids_of_any_shape(make_store):
     store = make_store()
     odd = ["not-a-uuid", "ticket/42:chat", "ünïcødé 会话", "x" * 200]
