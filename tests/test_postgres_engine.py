@@ -346,6 +346,26 @@ def test_schema_version_2_migrates_to_the_delete_trigger(postgres_dsn, namespace
     assert _orphans(store, namespace) == 0 and history.count() == 0
 
 
+def test_refresh_on_read_slides_the_ttl_with_every_read(make_store):
+    now = [1_000_000.0]
+    store = make_store(ttl=60, refresh_on_read=True, clock=lambda: now[0])
+    history = store.history("s", user_id="alice")
+    history.add_messages([HumanMessage("one"), HumanMessage("two")])
+    history.update_state(lambda state: {"n": 1})
+    reads = [
+        lambda: [m.content for m in history.tail(1)] == ["two"],
+        lambda: [e.seq for e in history.range_entries(1, None)] == [1, 2],
+        lambda: history.count() == 2,
+        lambda: history.get_state().data == {"n": 1},
+        lambda: asyncio.run(history.atail(5))[0].content == "one",
+    ]
+    for read in reads * 2:  # each read 50 s after the last keeps the session alive
+        now[0] += 50
+        assert read()
+    now[0] += 61
+    assert history.tail(5) == [] and history.count() == 0
+
+
 def test_text_ids_of_any_shape(make_store):
     store = make_store()
     odd = ["not-a-uuid", "ticket/42:chat", "ünïcødé 会话", "x" * 200]

@@ -179,12 +179,13 @@ class Plans:
         rows = yield Query(self.sql.purge_expired, {"now": self._now()}, "all")
         return int(rows[0][0])
 
-    # -- reads (autocommit; with refresh_on_read the expiry slides in the same round trip) -
+    # -- reads (autocommit; with refresh_on_read the expiry slides in the same statement) ---
     def _read(self, key: SessionKey, sql: str, **extra: Any) -> Plan[list[tuple[Any, ...]]]:
         now = self._now()
-        if self.refresh_on_read and self.ttl is not None:
-            yield hot(self.sql.refresh, sql_params(key, now=now, expires=self._expires(now)))
-        rows = yield hot(sql, sql_params(key, now=now, **extra), "all", binary=True)
+        params = sql_params(key, now=now, **extra)
+        if self.refresh_on_read:
+            sql, params["expires"] = self.sql.refreshing[sql], self._expires(now)
+        rows = yield hot(sql, params, "all", binary=True)
         return rows
 
     def tail(self, key: SessionKey, k: int | None) -> Plan[list[Record]]:

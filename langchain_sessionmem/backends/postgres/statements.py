@@ -20,14 +20,24 @@ class Statements:
         session_of = (
             f"SELECT id FROM {s} WHERE user_id = %(user)s AND session_id = %(sid)s AND {LIVE}"
         )
-        self.tail = f"SELECT seq, data FROM {m} WHERE session_pk = ({session_of}) ORDER BY seq DESC LIMIT %(k)s"
-        self.range = (
-            f"SELECT seq, data FROM {m} WHERE session_pk = ({session_of}) "
+        tail = "SELECT seq, data FROM {m} WHERE session_pk = {pk} ORDER BY seq DESC LIMIT %(k)s"
+        range_ = (
+            "SELECT seq, data FROM {m} WHERE session_pk = {pk} "
             "AND seq >= %(start)s AND seq < %(end)s ORDER BY seq"
         )
+        self.tail = tail.format(m=m, pk=f"({session_of})")
+        self.range = range_.format(m=m, pk=f"({session_of})")
         self.refresh = f"UPDATE {s} SET expires_at = %(expires)s WHERE user_id = %(user)s AND session_id = %(sid)s AND {LIVE}"
         self.count = f"SELECT message_count FROM {s} WHERE user_id = %(user)s AND session_id = %(sid)s AND {LIVE}"
         self.get_state = f"SELECT state_version, state FROM {s} WHERE user_id = %(user)s AND session_id = %(sid)s AND {LIVE}"
+        # refresh_on_read: each read with the expiry slid by the same statement (one round trip)
+        touched = f"WITH touched AS ({self.refresh} RETURNING id) "
+        self.refreshing = {
+            self.tail: touched + tail.format(m=m, pk="(SELECT id FROM touched)"),
+            self.range: touched + range_.format(m=m, pk="(SELECT id FROM touched)"),
+            self.count: f"{self.refresh} RETURNING message_count",
+            self.get_state: f"{self.refresh} RETURNING state_version, state",
+        }
         self.cas_state = (
             f"UPDATE {s} SET state = %(data)s, state_version = state_version + 1 "
             "WHERE user_id = %(user)s AND session_id = %(sid)s AND state_version = %(expected)s RETURNING 1"
