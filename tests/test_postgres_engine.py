@@ -366,6 +366,20 @@ def test_refresh_on_read_slides_the_ttl_with_every_read(make_store):
     assert history.tail(5) == [] and history.count() == 0
 
 
+def test_prepare_false_never_prepares_a_statement(make_store):
+    """For poolers that cannot keep prepared statements (pgbouncer in transaction mode)."""
+    for prepare, prepared in ((False, False), (True, True)):
+        store = make_store(prepare=prepare, max_size=1)
+        history = store.history(f"s-{prepare}", user_id="alice")
+        for i in range(6):
+            history.add_messages([HumanMessage(f"h{i}", id=f"h{i}"), AIMessage(f"a{i}")])
+            assert len(history.tail(20)) == 2 * (i + 1)
+        assert asyncio.run(history.atail(1))[0].content == "a5"
+        with store.engine.connections.connection() as conn:
+            count = conn.execute("SELECT count(*) FROM pg_prepared_statements").fetchone()[0]
+        assert (count > 0) is prepared
+
+
 def test_text_ids_of_any_shape(make_store):
     store = make_store()
     odd = ["not-a-uuid", "ticket/42:chat", "ünïcødé 会话", "x" * 200]
