@@ -6,7 +6,6 @@ decoding path. Log items are decoded once per page and shared by every tuple tha
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,6 +19,7 @@ from langgraph.checkpoint.base import (
 
 from ..errors import CorruptDataError
 from .config import check_skeleton, decode_metadata, make_config
+from .copies import fresh
 from .linear import MISSING, LogCache, LogState, decode_ref, digest, snapshot
 from .serde import Typed, load
 from .values import (
@@ -238,7 +238,7 @@ def _copies(snapshots: Sequence[Any]) -> list[Any]:
         if snap is MISSING:
             break
         try:
-            out.append(copy.deepcopy(snap))
+            out.append(fresh(snap))
         except Exception:  # noqa: BLE001 - read that item (and the rest) from storage instead
             break
     return out
