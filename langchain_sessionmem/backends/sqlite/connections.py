@@ -61,6 +61,7 @@ class SqliteConnections:
         self._closed = False
         self._lane: Lane | None = None
         self._lane_lock = threading.Lock()  # taken once, when the first async call makes the lane
+        self._writer = threading.Lock()  # held from BEGIN to COMMIT by this process's writers
 
     def connect(self) -> sqlite3.Connection:
         """A new connection with these settings."""
@@ -191,16 +192,29 @@ class _Use:
 
 class _Transaction(_Use):
     """The block of :meth:`SqliteConnections.transaction`: BEGIN IMMEDIATE, or a savepoint when
-    the thread's connection is already in a transaction."""
+    the thread's connection is already in a transaction.
 
-    __slots__ = ("_nested",)
+    Writers of this process queue on a lock before BEGIN: one that finds SQLite's write lock
+    taken would poll it in sleeps of whole milliseconds (the busy handler), while the lock wakes
+    it the moment the other commits. Other processes still meet on the busy timeout.
+    """
+
+    __slots__ = ("_locked", "_nested")
 
     def __enter__(self) -> sqlite3.Connection:
         conn = super().__enter__()
+        self._locked = False
         try:
             self._nested = conn.in_transaction
-            conn.execute(SAVEPOINT if self._nested else BEGIN)
+            if self._nested:
+                conn.execute(SAVEPOINT)
+            else:
+                pool = self._pool
+                if pool._shared_lock is None:
+                    self._locked = pool._writer.acquire(timeout=pool.busy_timeout)
+                conn.execute(BEGIN)
         except BaseException:
+            self._unlock()
             super().__exit__(None, None, None)
             raise
         return conn
@@ -217,4 +231,10 @@ class _Transaction(_Use):
                 else:
                     conn.execute(ROLLBACK)
         finally:
+            self._unlock()
             super().__exit__(kind, *exc)
+
+    def _unlock(self) -> None:
+        if self._locked:
+            self._locked = False
+            self._pool._writer.release()

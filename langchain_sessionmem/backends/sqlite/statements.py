@@ -254,8 +254,10 @@ class CheckpointStatements:
             f"JOIN {ck} c ON c.thread_id = ?1 AND c.ns = ?2 AND c.checkpoint_id = chain.parent "
             "WHERE chain.depth + 1 < ?4) SELECT cid, parent, typ, ckpt FROM chain ORDER BY depth"
         )
+        # CROSS JOIN keeps json_each the outer loop: each pair is one primary-key lookup (left
+        # to itself the planner scans every blob of the thread once per pair)
         pairs = (
-            f"FROM json_each(?3) j JOIN {bl} b ON b.thread_id = ?1 AND b.ns = ?2 "
+            f"FROM json_each(?3) j CROSS JOIN {bl} b ON b.thread_id = ?1 AND b.ns = ?2 "
             "AND b.channel = json_extract(j.value, '$[0]') AND b.version = json_extract(j.value, '$[1]') "
             "WHERE b.type != 'empty'"
         )
