@@ -246,3 +246,42 @@ async def test_a_group_rolled_back_by_sqlite_fails_the_appends_it_held(store: Se
         await crashed
     assert await asyncio.gather(*after) == [None, None]
     assert [await h.acount() for h in histories] == [0, 0, 1, 1]
+
+
+def test_writers_of_one_process_take_turns_and_a_failed_one_lets_go(tmp_path: Path) -> None:
+    """A second writer waits for the first (no 'database is locked' even with a 0 s busy timeout,
+    since they queue in the process) and runs as soon as the first one ends, raised or not."""
+    connections = SqliteConnections(str(tmp_path / "turns.db"), busy_timeout=0.0)
+    try:
+        with connections.transaction() as conn:
+            conn.execute("CREATE TABLE t (x INTEGER)")
+        inside, leave, order = threading.Event(), threading.Event(), []
+
+        def first() -> None:
+            with pytest.raises(RuntimeError), connections.transaction() as conn:
+                conn.execute("INSERT INTO t VALUES (1)")
+                inside.set()
+                leave.wait(5)
+                order.append("first ends")
+                raise RuntimeError("rolled back")
+
+        def second() -> None:
+            with connections.transaction() as conn:
+                order.append("second begins")
+                conn.execute("INSERT INTO t VALUES (2)")
+
+        one = threading.Thread(target=first)
+        one.start()
+        inside.wait(5)
+        two = threading.Thread(target=second)
+        two.start()
+        two.join(0.2)
+        assert two.is_alive() and order == []  # waiting for the first writer
+        leave.set()
+        one.join(5)
+        two.join(5)
+        assert order == ["first ends", "second begins"]
+        with connections.connection() as conn:
+            assert [r[0] for r in conn.execute("SELECT x FROM t")] == [2]
+    finally:
+        connections.close()
