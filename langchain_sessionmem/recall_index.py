@@ -33,7 +33,7 @@ from .records import EncodedMessage, SessionKey
 logger = logging.getLogger(__name__)
 
 _TERM_KEY_INFO = b"sessionmem recall terms"
-Job = tuple[str, SessionKey]  # ("index" | "embed", session)
+Job = tuple[str, SessionKey]  # ("index" | "embed" | "compact", session or user)
 
 
 def role_label(message: BaseMessage) -> str:
@@ -221,6 +221,8 @@ class RecallIndex:
                     self.backfill_session(key)
                     if self.dense:
                         self.schedule("embed", key)
+                elif kind == "compact":
+                    self._store.engine.recall_compact(key.user_id)
                 else:
                     self.embed_session(key)
             except Exception:  # noqa: BLE001 - background work: log, a later turn retries

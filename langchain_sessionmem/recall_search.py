@@ -37,6 +37,7 @@ from .recall import (
 )
 from .recall.result import RecallResult, finished
 from .recall_index import RecallIndex
+from .records import SessionKey
 
 logger = logging.getLogger(__name__)
 
@@ -94,6 +95,8 @@ def search_steps(
             sessions.update(rows.sessions)
             if rows.stale:
                 index.stale(scope.user_id, rows.stale)
+            if rows.compact:
+                index.schedule("compact", SessionKey("", scope.user_id))
             minutes: dict[int, int] = {}
             live = rows.sessions.__contains__
             scores = bm25_packed(

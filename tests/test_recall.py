@@ -6,8 +6,11 @@ async.
 
 from __future__ import annotations
 
+import time
+
+import backends
 import pytest
-from conftest import stores_on
+from conftest import store_url_for, stores_on
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage, ToolMessage
 
 from langchain_sessionmem.memory import RecallMemory, TokenWindowMemory
@@ -15,7 +18,7 @@ from langchain_sessionmem.memory.ops import arun, run
 from langchain_sessionmem.memory.pipeline import is_block, load_plan
 from langchain_sessionmem.tokens import tiktoken_counter
 
-ENGINES = ["memory", "sqlite"]
+ENGINES = backends.params("memory", "sqlite", "redis", "cluster")
 FILLER = [
     "How was the weekend?",
     "Quiet, mostly reading at home.",
@@ -34,8 +37,8 @@ class Clock:
 
 @pytest.fixture(params=ENGINES)
 def make(request, tmp_path, namespace):
-    url = "memory://" if request.param == "memory" else f"sqlite:///{tmp_path / 'recall.db'}"
-    with stores_on(url, namespace) as maker:
+    with stores_on(store_url_for(request.param, request, tmp_path), namespace) as maker:
+        maker.kind = request.param
         yield maker
 
 
@@ -100,34 +103,51 @@ def test_scopes_never_cross_users_or_sessions(make):
     assert not any("Marigold" in t for t in recalled_texts(bobs, store, "bob"))
 
 
-def test_erased_deleted_popped_and_expired_messages_are_never_recalled(make):
-    clock = Clock()
-    store = make(recall=True, ttl=3600, clock=clock)
+def test_deleted_popped_and_erased_messages_are_never_recalled(make):
+    store = make(recall=True)
     keep = store.history("keep", user_id="ann")
     chat(keep, [("Ann", "Walrus facts are fun.")], filler=2)
-    for sid in ("gone", "stale"):
-        chat(store.history(sid, user_id="ann"), [("Ann", f"The walrus in {sid} is secret.")])
+    chat(store.history("gone", user_id="ann"), [("Ann", "The walrus in gone is secret.")])
     memory = RecallMemory(500, scope="user")
     _, before = recall(memory, keep, "walrus")
-    assert {i["session_id"] for i in before.recalled} == {"keep", "gone", "stale"}
+    assert {i["session_id"] for i in before.recalled} == {"keep", "gone"}
     store.delete_session("gone", user_id="ann")
-    popped = store.history("keep", user_id="ann")
-    popped.add_messages([HumanMessage("Another walrus sighting, ignore me.")])
-    popped.pop(1)
-    clock.now += 1800
-    keep.add_messages([HumanMessage("Still here, about the walrus.")])  # keep stays live
-    clock.now += 2000  # "stale" expired (no write for 3800 s)
+    keep.add_messages([HumanMessage("Another walrus sighting, ignore me.")])
+    keep.pop(1)
+    keep.add_messages([HumanMessage("Still here, about the walrus.")])  # the freed seq, anew
     _, after = recall(memory, keep, "walrus")
     texts = recalled_texts(after, store, "ann")
     assert {i["session_id"] for i in after.recalled} == {"keep"}
     assert not any("ignore me" in t for t in texts)
-    assert any("Still here" in t for t in texts)  # the seq a pop freed was indexed afresh
-    other = store.history("other", user_id="bob")
-    chat(other, [("Bob", "walrus")], filler=1)
+    assert any("Still here" in t for t in texts)
+    chat(store.history("other", user_id="bob"), [("Bob", "walrus")], filler=1)
     store.delete_user("ann")
-    fresh = store.history("keep", user_id="ann")
-    _, erased = recall(memory, fresh, "walrus")
+    _, erased = recall(memory, store.history("keep", user_id="ann"), "walrus")
     assert erased.recalled == []
+    _, bobs = recall(memory, store.history("other", user_id="bob"), "walrus")
+    assert bobs.recalled
+
+
+def test_expired_sessions_are_never_recalled(make):
+    clock = Clock()
+    native = make.kind in ("redis", "cluster")  # Redis expires keys itself, in real time
+    store = make(recall=True, ttl=1 if native else 3600, clock=time.time if native else clock)
+    keep = store.history("keep", user_id="ann")
+    chat(store.history("stale", user_id="ann"), [("Ann", "The walrus in stale is secret.")])
+    if native:
+        time.sleep(1.3)
+    else:
+        clock.now += 3601
+    chat(keep, [("Ann", "Walrus facts are fun.")], filler=1)
+    memory = RecallMemory(500, scope="user")
+    _, after = recall(memory, keep, "walrus")
+    assert {i["session_id"] for i in after.recalled} == {"keep"}
+    assert store.recall.wait(30)  # expired records are compacted away in the background
+    engine = getattr(store.engine, "_engine", store.engine)
+    from langchain_sessionmem.backends.recall import RecallScope
+
+    rows = engine.recall_postings(RecallScope("ann"), ["walrus"])
+    assert rows.n_docs == keep.count() and not rows.compact
 
 
 def test_the_window_is_never_repeated_and_the_budget_holds(make):
@@ -253,3 +273,23 @@ def test_an_erased_user_leaves_no_index_bytes_in_the_sqlite_file(tmp_path, names
         for marker in (b"erin-4711", b"zebracorn", b"quillfeath"):
             assert marker not in raw
         assert b"kept-user" in raw  # the scan can see what is still there
+
+
+@pytest.mark.redis
+def test_an_erased_user_leaves_no_recall_keys_on_redis(redis_url, namespace):
+    import redis
+
+    with stores_on(redis_url, namespace) as make:
+        store = make(recall=True)
+        history = store.history("s", user_id="erin-4711")
+        chat(history, [("Erin", "The zebracorn password is quillfeather.")], filler=3)
+        history.pop(1)
+        assert recall(RecallMemory(300), history, "zebracorn password?")[1].recalled
+        chat(store.history("t", user_id="kept-user"), [("Kim", "Nothing secret.")], filler=1)
+        store.delete_user("erin-4711")
+        client = redis.Redis.from_url(redis_url)
+        keys = list(client.scan_iter(match=f"*{namespace}*"))
+        values = b"".join(client.dump(k) or b"" for k in keys)  # every value, whatever its type
+        client.close()
+        assert keys and not [k for k in keys if b"erin-4711" in k]
+        assert b"zebracorn" not in values and b"quillfeath" not in values

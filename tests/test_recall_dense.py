@@ -8,8 +8,9 @@ import os
 import random
 import threading
 
+import backends
 import pytest
-from conftest import stores_on
+from conftest import store_url_for, stores_on
 from langchain_core.embeddings import Embeddings
 from langchain_core.messages import AIMessage, HumanMessage
 
@@ -57,10 +58,9 @@ class WordVectors(Embeddings):
         return self._vector(text)
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+@pytest.fixture(params=backends.params("memory", "sqlite", "redis"))
 def make(request, tmp_path, namespace):
-    url = "memory://" if request.param == "memory" else f"sqlite:///{tmp_path / 'dense.db'}"
-    with stores_on(url, namespace) as maker:
+    with stores_on(store_url_for(request.param, request, tmp_path), namespace) as maker:
         yield maker
 
 

@@ -47,13 +47,16 @@ class LexicalRows:
 
     ``sessions``: ``session_no -> session_id`` of the live sessions in the scope (records of any
     other session number are skipped). ``stale``: live sessions whose older messages are not
-    indexed yet (the caller schedules their backfill)."""
+    indexed yet (the caller schedules their backfill). Engines that skip dead records instead
+    of deleting them at once (Redis) also offer ``recall_compact(user_id)``."""
 
     n_docs: int = 0
     total_len: int = 0
     blobs: list[bytes | None] = field(default_factory=list)
     sessions: dict[int, str] = field(default_factory=dict)
     stale: list[str] = field(default_factory=list)
+    compact: bool = False
+    """Records of sessions that died are still stored: worth a ``recall_compact``."""
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,7 @@ from .listing import (
     page_entries,
     parse_infos,
 )
+from .recall import RedisRecall
 from .scripts import script
 
 RedisSteps = Steps[Request, Any]
@@ -55,7 +56,7 @@ def version_of(value: Any, where: str) -> int:
         ) from None
 
 
-class RedisEngine:
+class RedisEngine(RedisRecall):
     """Sessions on Redis through :class:`RedisConnections` (its own clients, or the caller's)."""
 
     kind = "redis"
@@ -109,6 +110,8 @@ class RedisEngine:
 
     # -- messages --------------------------------------------------------------------------
     def _append(self, key: SessionKey, messages: Sequence[EncodedMessage]) -> RedisSteps:
+        if messages and messages[0].index is not None:  # the store keeps a recall index
+            return (yield from self._recall_append(key, messages))
         args = self._touch_args(key)
         for message in messages:
             args.append(message.id)
@@ -233,6 +236,7 @@ class RedisEngine:
                 Cmd("delete", (self.keys.user_key(user_id),)),
             ]
         )
+        yield from self._recall_erase(user_id)
         return removed
 
     # -- sync and async entry points -------------------------------------------------------
