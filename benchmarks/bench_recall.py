@@ -153,13 +153,14 @@ def latency(args, report: h.Report, services: h.Services, convs: list[data.Conv]
         "append+index ms",
     ]
     table = []
+    workspace = h.Workspace(services)
     for engine in ENGINES:
-        url = engine_url(engine, services)
+        url = engine_url(engine, services, workspace)
         if url is None:
             continue
         for size in args.sizes:
             try:
-                row = measure(url, size, texts, questions, counter, budget)
+                row = measure(url, workspace.name("ns"), size, texts, questions, counter, budget)
             except NotImplementedError as exc:
                 print(f"  skipped {engine}: {exc}")
                 break
@@ -176,24 +177,29 @@ def latency(args, report: h.Report, services: h.Services, convs: list[data.Conv]
     print("Latency (median of interleaved samples)\n")
     print(h.table(header, table))
     print()
+    for note in workspace.close():
+        print(f"cleanup: {note}")
 
 
-def engine_url(engine: str, services: h.Services) -> str | None:
-    import tempfile
-
+def engine_url(engine: str, services: h.Services, workspace: h.Workspace) -> str | None:
     if engine == "memory":
         return "memory://"
     if engine == "sqlite":
-        return f"sqlite:///{tempfile.mkdtemp(prefix='bench-recall-')}/recall.db"
-    return None  # Redis and PostgreSQL keep no recall index yet (see docs/recall.md)
+        return f"sqlite:///{workspace.db_path('recall')}"
+    if engine == "redis" and services.redis_version:
+        workspace.redis_used = True
+        return services.redis_url
+    if engine == "redis":
+        print(f"  skipped redis: {services.problems.get('redis')}")
+    return None  # PostgreSQL keeps no recall index yet (see docs/recall.md)
 
 
-def measure(url, size, texts, questions, counter, budget) -> list[float]:
+def measure(url, namespace, size, texts, questions, counter, budget) -> list[float]:
     try:
-        indexed = SessionStore.from_url(url, namespace="recall", allow_anonymous=True, recall=True)
+        indexed = SessionStore.from_url(url, namespace=namespace + "r", recall=True)
     except ConfigurationError as exc:
         raise NotImplementedError(str(exc)) from exc
-    plain = SessionStore.from_url(url, namespace="plain", allow_anonymous=True)
+    plain = SessionStore.from_url(url, namespace=namespace + "p")
     try:
         for store in (plain, indexed):
             fill(store, size, texts)

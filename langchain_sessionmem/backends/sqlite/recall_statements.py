@@ -85,10 +85,11 @@ class RecallStatements:
             f"SELECT p.term, p.session_pk, p.postings FROM {rp} p JOIN {s} s ON s.id = p.session_pk "
             f"WHERE p.user_id = :user AND p.term IN (SELECT value FROM json_each(:terms)) AND {scope}"
         )
+        # CROSS JOIN keeps the keys the outer loop: one primary-key lookup per key
         self.fetch = (
             f"SELECT s.session_id, m.seq, m.data, d.minute FROM json_each(:keys) j "
-            f"JOIN {s} s ON s.user_id = :user AND s.session_id = json_extract(j.value, '$[0]') "
-            f"JOIN {m} m ON m.session_pk = s.id AND m.seq = json_extract(j.value, '$[1]') "
+            f"CROSS JOIN {s} s ON s.user_id = :user AND s.session_id = json_extract(j.value, '$[0]') "
+            f"CROSS JOIN {m} m ON m.session_pk = s.id AND m.seq = json_extract(j.value, '$[1]') "
             f"LEFT JOIN {rd} d ON d.session_pk = m.session_pk AND d.seq = m.seq "
             f"WHERE {LIVE} AND (:sid IS NULL OR s.session_id = :sid)"
         )
