@@ -61,7 +61,7 @@ class SqliteConnections:
         self._closed = False
         self._lane: Lane | None = None
         self._lane_lock = threading.Lock()  # taken once, when the first async call makes the lane
-        self._writer = threading.Lock()  # held from BEGIN to COMMIT by this process's writers
+        self._writer = threading.RLock()  # held from BEGIN to COMMIT by this process's writers
 
     def connect(self) -> sqlite3.Connection:
         """A new connection with these settings."""
