@@ -94,6 +94,8 @@ def run(args: argparse.Namespace, store: Any, bare: Any) -> int:
     texts = corpus.dumped[-20:]  # both sides decode 20 messages
     records = [(i, m.data) for i, m in enumerate(our_encode(corpus.messages[-20:]), 1)]
 
+    batches = [our_encode(list(turn_pair())) for _ in range(args.calls * 2 + 200)]
+
     def with_ids() -> None:
         h, a = turn_pair()
         h.id, a.id = uuid.uuid4().hex, uuid.uuid4().hex
@@ -115,7 +117,7 @@ def run(args: argparse.Namespace, store: Any, bare: Any) -> int:
         "read  our decode_many (20 records)": lambda: decode_many(records, session_id="s"),
         "write floor: IMMEDIATE max + 2 INSERT + encode": floor_write,
         "write engine.append (pre-encoded, generated ids)": lambda: engine.append(
-            key, our_encode(list(turn_pair()))
+            key, batches.pop()
         ),
         "write history.add_messages (no ids)": lambda: history.add_messages(list(turn_pair())),
         "write history.add_messages (ids given)": with_ids,

@@ -257,3 +257,36 @@ def test_short_lived_threads_reuse_pooled_connections(tmp_path):
             worker.join()
         assert len(store.list_sessions("alice")) == 200
         assert len(store.engine.connections._all) <= 2
+
+
+def test_writes_stay_in_order_when_another_engine_changed_the_session(tmp_path):
+    """An engine remembers where its sessions end; every other change (another store's appends,
+    a pop, a delete and a new session under the same key, an expiry) must still be seen."""
+    url = f"sqlite:///{tmp_path}/two.db"
+    now = [1_700_000_000.0]
+    with (
+        SessionStore.from_url(url, ttl=60, clock=lambda: now[0]) as one,
+        SessionStore.from_url(url, ttl=60, clock=lambda: now[0]) as two,
+    ):
+        a, b = one.history("s", user_id="alice"), two.history("s", user_id="alice")
+
+        def texts() -> list[tuple[int, str]]:
+            return [(e.seq, e.message.content) for e in a.range_entries(1)]
+
+        a.add_messages([HumanMessage("a1"), AIMessage("a2")])
+        b.add_messages([HumanMessage("b3")])
+        a.add_messages([HumanMessage("a4")])
+        assert texts() == [(1, "a1"), (2, "a2"), (3, "b3"), (4, "a4")]
+        b.pop(2)
+        a.add_messages([HumanMessage("a3")])
+        assert texts() == [(1, "a1"), (2, "a2"), (3, "a3")]
+        b.clear()  # the next session under this key may get the same row id
+        b.add_messages([HumanMessage("new1"), AIMessage("new2"), HumanMessage("new3")])
+        a.add_messages([HumanMessage("a4")])
+        assert texts() == [(1, "new1"), (2, "new2"), (3, "new3"), (4, "a4")]
+        now[0] += 61  # expired: the next write starts the session afresh
+        a.add_messages([HumanMessage("fresh")])
+        assert texts() == [(1, "fresh")]
+        b.add_messages([HumanMessage("b2")])
+        a.add_messages([HumanMessage("a3")])
+        assert texts() == [(1, "fresh"), (2, "b2"), (3, "a3")]

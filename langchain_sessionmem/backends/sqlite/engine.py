@@ -34,6 +34,8 @@ from .recall import SqliteRecall
 from .statements import SessionStatements
 
 logger = logging.getLogger(__name__)
+POSITIONS = 4096
+"""Sessions whose (pk, last position) an engine remembers; beyond that it starts over."""
 
 
 class SqliteEngine(SqliteRecall, OffloadedEngine):
@@ -55,6 +57,8 @@ class SqliteEngine(SqliteRecall, OffloadedEngine):
         self.clock = clock
         self.namespace = namespace
         self.sql = SessionStatements(namespace)
+        # (pk, last position) of sessions this engine wrote: a guess the next write checks
+        self._positions: dict[SessionKey, tuple[int, int]] = {}
         self.connections = SqliteConnections(path, busy_timeout=busy_timeout)
         with self.connections.connection() as conn:
             conn.executescript(self.sql.schema)
@@ -65,13 +69,22 @@ class SqliteEngine(SqliteRecall, OffloadedEngine):
     def _touch(
         self, conn: sqlite3.Connection, key: SessionKey, now: float, added: int = 0
     ) -> tuple[int, int]:
-        """Refresh a live session (one statement), else start it afresh: an expired one is
-        deleted first. Reserves ``added`` positions; returns (pk, last position)."""
+        """Refresh a live session, else start it afresh (an expired one is deleted first).
+        Reserves ``added`` positions; returns (pk, last position)."""
         params = sql_params(key, now=now, expires=self._expires(now), n=added)
+        seen = self._positions.get(key)
+        if seen is not None:
+            params["pk"], params["last"] = seen
+            if conn.execute(self.sql.touch_known, params).rowcount == 1:
+                row = self._positions[key] = (seen[0], seen[1] + added)
+                return row
         row = conn.execute(self.sql.touch_live, params).fetchone()
         if row is None:
             conn.execute(self.sql.drop_expired_one, params)
             row = conn.execute(self.sql.touch, params).fetchone()
+        if len(self._positions) >= POSITIONS:
+            self._positions.clear()
+        self._positions[key] = (row[0], row[1])
         return row
 
     def _read(self, key: SessionKey, sql: str, **extra: object) -> list:

@@ -107,6 +107,13 @@ class SessionStatements:
             f"message_count + :n WHERE user_id = :user AND session_id = :sid AND {LIVE} "
             "RETURNING id, message_count"
         )
+        # Cheaper still when this engine wrote the session last: a rowid lookup that checks the
+        # row still is that session at that length (any other change: no row, the above runs).
+        self.touch_known = (
+            f"UPDATE {s} SET updated_at = :now, expires_at = :expires, message_count = :last + :n "
+            "WHERE id = :pk AND user_id = :user AND session_id = :sid AND message_count = :last "
+            f"AND {LIVE}"
+        )
         session_of = f"SELECT id FROM {s} WHERE user_id = :user AND session_id = :sid AND {LIVE}"
         self.known_ids = (
             f"SELECT message_id FROM {m} WHERE session_pk = ({session_of}) "
