@@ -795,7 +795,7 @@ def delta_graph(checkpointer: Any, *, messages_every: int = 1000, notes_every: i
 
 
 class _Counter:
-    """Counts engine round trips: SQL statements on SQLite, commands on Redis, get_tuple calls on memory."""
+    """Counts engine round trips: SQL statements on SQLite, requests on Redis, get_tuple on memory."""
 
     def __init__(self, saver: Any, kind: str):
         self.n = 0
@@ -809,15 +809,15 @@ class _Counter:
         if self.kind == "sqlite":
             with self.saver.connections.connection() as conn:
                 conn.set_trace_callback(self.bump)
-        elif self.kind == "redis":
-            client = self.saver.client
-            original = type(client).execute_command
+        elif self.kind == "redis":  # every request the saver sends is one round trip
+            connections = self.saver.connections
+            original = type(connections).send
 
-            def counted(*args: Any, **kw: Any) -> Any:
+            def counted(request: Any) -> Any:
                 self.bump()
-                return original(client, *args, **kw)
+                return original(connections, request)
 
-            client.execute_command = counted
+            connections.send = counted
         else:
             original_get = type(self.saver).get_tuple
 
@@ -833,7 +833,7 @@ class _Counter:
             with self.saver.connections.connection() as conn:
                 conn.set_trace_callback(None)
         elif self.kind == "redis":
-            del self.saver.client.execute_command
+            del self.saver.connections.send
         else:
             del self.saver.get_tuple
 

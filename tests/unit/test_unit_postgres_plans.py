@@ -35,21 +35,27 @@ def test_a_tail_is_one_statement_and_comes_back_oldest_first():
     assert sent[0].params["user"] == "alice" and sent[0].params["sid"] == "s1"
 
 
-def test_refresh_on_read_slides_the_expiry_in_the_same_plan():
+def test_refresh_on_read_slides_the_expiry_in_the_same_statement():
     _, sent = run(plans(ttl=60.0, refresh=True).tail(KEY, 2), [[]])
-    assert len(sent) == 2 and "expires" in sent[0].params
+    assert len(sent) == 1 and "expires" in sent[0].params  # the read itself slides it
 
 
-def test_appending_generated_ids_needs_no_lookup():
+def test_appending_to_a_live_session_is_one_statement():
     batch = [
         EncodedMessage("m1", b"{}", generated=True),
         EncodedMessage("m2", b"{}", generated=True),
     ]
-    result, sent = run(plans().append(KEY, batch), [[(1,)]])
-    assert result == 2 and len(sent) == 1  # one statement: touch and inserts together
+    result, sent = run(plans().append(KEY, batch), [[(2,)]])
+    assert result == 2 and len(sent) == 1  # touch and inserts together, no id lookup
+
+
+def test_a_new_session_is_created_by_a_second_statement():
+    batch = [EncodedMessage("m1", b"{}", generated=True)]
+    result, sent = run(plans().append(KEY, batch), [[], [(1,)]])
+    assert result == 1 and len(sent) == 2
 
 
 def test_an_expired_session_tells_the_caller_to_restart():
     batch = [EncodedMessage("m1", b"{}", generated=True)]
-    result, _ = run(plans().append(KEY, batch), [[(0,)]])
+    result, _ = run(plans().append(KEY, batch), [[], []])
     assert result is None
