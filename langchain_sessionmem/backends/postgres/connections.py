@@ -202,12 +202,14 @@ class PostgresConnections:
         """Map "cannot reach the server" failures and closed pools to typed errors."""
         try:
             yield
-        except PoolClosed as exc:
-            raise self._closed_error() from exc
         except Exception as exc:
-            if _unreachable(exc):
-                raise self._unavailable(exc) from exc
-            raise
+            raise self._typed(exc) from exc
+
+    def _typed(self, exc: Exception) -> Exception:
+        """The typed error of a failure (see :meth:`guard`), or ``exc`` itself."""
+        if isinstance(exc, PoolClosed):
+            return self._closed_error()
+        return self._unavailable(exc) if _unreachable(exc) else exc
 
     def _closed_error(self) -> ConfigurationError:
         return ConfigurationError(
@@ -272,7 +274,7 @@ class PostgresConnections:
         the pool), the connection's own cursor, autocommit switched only on a caller's
         connection that is not in it."""
         pool = self._sync_pool(schema)
-        with self.guard():
+        try:
             conn = pool.getconn()
             try:
                 restore = not conn.autocommit
@@ -288,6 +290,11 @@ class PostgresConnections:
                         conn.autocommit = False
             finally:
                 pool.putconn(conn)
+        except Exception as exc:  # guard() inline: a context manager costs a few microseconds
+            typed = self._typed(exc)
+            if typed is exc:
+                raise
+            raise typed from exc
 
     # -- async -----------------------------------------------------------------------------
     def _new_loop_pool(self) -> LoopConnections:
@@ -338,7 +345,7 @@ class PostgresConnections:
     async def arun(self, plan: Plan[T], *, write: bool = False, schema: Schema | None = None) -> T:
         """The asyncio twin of :meth:`run`, on this loop's connections or the given pool."""
         pool = await self.apool(schema)
-        with self.guard():
+        try:
             conn = await pool.getconn()
             try:
                 restore = not conn.autocommit
@@ -357,6 +364,11 @@ class PostgresConnections:
                         await conn.set_autocommit(False)
             finally:
                 await pool.putconn(conn)
+        except Exception as exc:
+            typed = self._typed(exc)
+            if typed is exc:
+                raise
+            raise typed from exc
 
     # -- lifecycle -------------------------------------------------------------------------
     def close(self) -> None:

@@ -193,7 +193,7 @@ class Plans:
             return []
         rows = yield from self._read(key, self.sql.tail, k=None if k is None else clamp(k, "k"))
         rows.reverse()
-        return [(seq, bytes(data)) for seq, data in rows]
+        return rows  # binary rows: (seq, bytes) tuples already
 
     def range(self, key: SessionKey, start: int, end: int | None) -> Plan[list[Record]]:
         rows = yield from self._read(
@@ -202,7 +202,7 @@ class Plans:
             start=clamp(start, "start"),
             end=BIG if end is None else clamp(end, "end"),
         )
-        return [(seq, bytes(data)) for seq, data in rows]
+        return rows
 
     def count(self, key: SessionKey) -> Plan[int]:
         rows = yield from self._read(key, self.sql.count)

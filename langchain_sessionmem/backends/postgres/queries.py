@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Generator
-from dataclasses import dataclass
 from typing import Any, Literal, NamedTuple, TypeVar
 
 from ...errors import InvalidArgumentError
@@ -12,8 +11,7 @@ T = TypeVar("T")
 Fetch = Literal["none", "all"]
 
 
-@dataclass(frozen=True)
-class Query:
+class Query(NamedTuple):
     """One statement of a plan; ``fetch="all"`` returns its rows to the plan.
 
     ``prepare`` marks the fixed statements of every call: the server parses and plans them once
