@@ -290,3 +290,33 @@ def test_writes_stay_in_order_when_another_engine_changed_the_session(tmp_path):
         b.add_messages([HumanMessage("b2")])
         a.add_messages([HumanMessage("a3")])
         assert texts() == [(1, "fresh"), (2, "b2"), (3, "a3")]
+
+
+def test_a_read_right_after_a_slide_writes_nothing(tmp_path):
+    """refresh_on_read: a read within 0.1 % of the TTL of the last slide leaves the row alone (no
+    write, no commit); a later read slides the expiry to read time + TTL."""
+    now = [1_700_000_000.0]
+    with SessionStore.from_url(
+        f"sqlite:///{tmp_path}/slide.db", ttl=100, refresh_on_read=True, clock=lambda: now[0]
+    ) as store:
+        history = store.history("s", user_id="alice")
+        history.add_messages([HumanMessage("hi")])
+        engine = store.engine
+
+        def expires() -> float:
+            return store.list_sessions(user_id="alice")[0].expires_at.timestamp()
+
+        with engine.connections.connection() as conn:
+            before = conn.total_changes
+            now[0] += 0.05  # under the 0.1 s slack of a 100 s TTL
+            assert [m.content for m in history.tail(5)] == ["hi"]
+            assert conn.total_changes == before
+            assert expires() == pytest.approx(1_700_000_100.0)
+            now[0] += 50
+            assert history.count() == 1
+            assert conn.total_changes == before + 1
+            assert expires() == pytest.approx(now[0] + 100)
+        now[0] += 99
+        assert history.count() == 1  # kept alive by the read 50 s in
+        now[0] += 101
+        assert history.count() == 0

@@ -36,6 +36,8 @@ from .statements import SessionStatements
 logger = logging.getLogger(__name__)
 POSITIONS = 4096
 """Sessions whose (pk, last position) an engine remembers; beyond that it starts over."""
+SLACK_SECONDS = 60.0
+"""The most a read-slid expiry may lag (refresh_on_read): reads that close skip the write."""
 
 
 class SqliteEngine(SqliteRecall, OffloadedEngine):
@@ -54,6 +56,9 @@ class SqliteEngine(SqliteRecall, OffloadedEngine):
         self.path = path
         self.ttl = ttl
         self.refresh_on_read = refresh_on_read and ttl is not None
+        # a read within this many seconds of the last slide leaves the expiry (0.1 % of the TTL,
+        # at most a minute): a session may expire that much early, and such reads write nothing
+        self._slack = 0.0 if ttl is None else min(ttl * 0.001, SLACK_SECONDS)
         self.clock = clock
         self.namespace = namespace
         self.sql = SessionStatements(namespace)
@@ -95,7 +100,8 @@ class SqliteEngine(SqliteRecall, OffloadedEngine):
         params = sql_params(key, now=now, **extra)
         with self.connections.connection() as conn:
             if self.refresh_on_read:
-                conn.execute(self.sql.refresh, {**params, "expires": self._expires(now)})
+                slide = {"expires": self._expires(now), "slack": self._slack}
+                conn.execute(self.sql.refresh, {**params, **slide})
             return conn.execute(sql, params).fetchall()
 
     # -- messages --------------------------------------------------------------------------

@@ -127,7 +127,12 @@ class SessionStatements:
             f"SELECT seq, data FROM {m} WHERE session_pk = ({session_of}) "
             "AND seq >= :start AND seq < :end ORDER BY seq"
         )
-        self.refresh = f"UPDATE {s} SET expires_at = :expires WHERE user_id = :user AND session_id = :sid AND {LIVE}"
+        # A read slides the expiry unless it moved less than :slack ago: then the UPDATE matches
+        # nothing and writes nothing (no WAL frame, no commit), as on a read right after a write.
+        self.refresh = (
+            f"UPDATE {s} SET expires_at = :expires WHERE user_id = :user AND session_id = :sid "
+            f"AND {LIVE} AND expires_at < :expires - :slack"
+        )
         self.count = f"SELECT COUNT(*) FROM {m} WHERE session_pk = ({session_of})"
         self.session_pk = session_of
         # pop: the last :n rows go (their ids leave the dedup index with them), then the session's
