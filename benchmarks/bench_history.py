@@ -62,11 +62,12 @@ ASYNC_FLOOR = {
     "floor-pg-apart": "floor-pg",
 }  # fmt: skip
 TWO_CALL = [  # (engine, its read-then-write floor, most ours / that floor per turn): issue 11
+    ("SQLite", "floor-sqlite-apart", 1.25),
     ("Redis", "floor-redis-apart", 1.25),
     ("PostgreSQL", "floor-pg-apart", 1.25),
 ]
 # least ours / one-call floor in part 2 (issue 11); others 0.7
-ASYNC_MIN = {"Redis": 0.85, "PostgreSQL": 0.85}
+ASYNC_MIN = {"SQLite": 0.85, "Redis": 0.85, "PostgreSQL": 0.85}
 PACKAGES = ("langchain-core", "langchain-community", "SQLAlchemy", "redis", "aiosqlite", "psycopg")
 
 
