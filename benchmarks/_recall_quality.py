@@ -346,25 +346,57 @@ def as_json(rows: Rows, budgets: Sequence[int]) -> dict[str, Any]:
     }
 
 
-def plot(results: dict[str, Rows], budgets: Sequence[int], path: str) -> None:
+def curves(results: dict[str, Rows], budgets: Sequence[int]) -> dict[str, dict[str, list[float]]]:
+    """``{setting: {strategy: [recall at each budget]}}``: what the plot draws."""
+    return {
+        setting: {m: [summary(rows[m][b])[0] for b in budgets] for m in rows}
+        for setting, rows in results.items()
+    }
+
+
+def curves_from_json(path: str) -> tuple[dict[str, dict[str, list[float]]], list[int]]:
+    """The curves of a ``--json`` report written by an earlier run."""
+    import json
+
+    with open(path) as f:
+        results = json.load(f)["results"]
+    out, budgets = {}, []
+    for key, methods in results.items():
+        if not key.startswith("quality_"):
+            continue
+        budgets = sorted(int(b) for b in next(iter(methods.values())))
+        out[key[len("quality_") :]] = {
+            m: [cells[str(b)]["all"][0] for b in budgets] for m, cells in methods.items()
+        }
+    return out, budgets
+
+
+def plot(lines: dict[str, dict[str, list[float]]], budgets: Sequence[int], path: str) -> None:
+    """Evidence recall against budget, one panel per setting, one colour per strategy."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, len(results), figsize=(6.2 * len(results), 4.6), sharey=True)
-    axes = axes if len(results) > 1 else [axes]
-    for ax, (setting, rows) in zip(axes, results.items(), strict=True):
-        for m in sorted(rows, key=lambda m: -summary(rows[m][budgets[-1]])[0]):
-            ys = [summary(rows[m][b])[0] for b in budgets]
-            style = "-" if m.startswith("ours") else "--"
+    names = sorted(
+        {m for per in lines.values() for m in per}, key=lambda m: (not m.startswith("ours"), m)
+    )
+    colours = {m: plt.get_cmap("tab10")(i % 10) for i, m in enumerate(names)}
+    fig, axes = plt.subplots(1, len(lines), figsize=(6.2 * len(lines), 5.4), sharey=True)
+    axes = axes if len(lines) > 1 else [axes]
+    for ax, (setting, per) in zip(axes, lines.items(), strict=True):
+        for m in names:
+            if m not in per:
+                continue
+            ours = m.startswith("ours")
             ax.plot(
                 budgets,
-                ys,
-                style,
+                per[m],
+                "-" if ours else "--",
                 marker="o",
+                color=colours[m],
                 label=m,
-                linewidth=2 if m.startswith("ours") else 1.2,
+                linewidth=2.2 if ours else 1.2,
             )
         ax.set_xscale("log", base=2)
         ax.set_xticks(list(budgets), [f"{b:,}" for b in budgets])
@@ -373,10 +405,18 @@ def plot(results: dict[str, Rows], budgets: Sequence[int], path: str) -> None:
             if setting == "session"
             else "question in a new session (scope='user')"
         )
-        ax.set_xlabel("token budget (cl100k, prompt included)")
+        ax.set_xlabel("token budget (cl100k, whole prompt)")
         ax.grid(alpha=0.3)
         ax.set_ylim(0, 1)
     axes[0].set_ylabel("LoCoMo evidence recall")
-    axes[-1].legend(fontsize=8, loc="lower right")
-    fig.tight_layout()
+    handles = {h.get_label(): h for ax in axes for h in ax.get_lines()}
+    fig.legend(
+        [handles[m] for m in names if m in handles],
+        [m for m in names if m in handles],
+        loc="lower center",
+        ncol=3,
+        fontsize=8,
+        frameon=False,
+    )
+    fig.tight_layout(rect=(0, 0.13, 1, 1))
     fig.savefig(path, dpi=110)

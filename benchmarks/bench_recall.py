@@ -60,6 +60,7 @@ def parse_args(argv: list[str] | None = None):
     p.add_argument("--skip-quality", action="store_true")
     p.add_argument("--skip-latency", action="store_true")
     p.add_argument("--plot", default="", help="write the recall-vs-budget plot (PNG) here")
+    p.add_argument("--plot-from", default="", help="only redraw --plot from an earlier --json")
     p.add_argument("--cache-dir", default=os.path.expanduser("~/.cache/sessionmem-bench"))
     args = h.parse(p, argv)
     args.budgets = [
@@ -114,7 +115,7 @@ def run_quality(args, report: h.Report, convs: list[data.Conv]) -> None:
         report.results[f"quality_{setting}"] = quality.as_json(rows, args.budgets)
         judge(report, setting, rows, args.budgets)
     if args.plot:
-        quality.plot(results, args.budgets, args.plot)
+        quality.plot(quality.curves(results, args.budgets), args.budgets, args.plot)
         print(f"plot written to {args.plot}")
 
 
@@ -264,6 +265,10 @@ def fill(store: SessionStore, size: int, texts) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.plot_from:
+        lines, budgets = quality.curves_from_json(args.plot_from)
+        quality.plot(lines, budgets, args.plot or "recall.png")
+        return 0
     services = h.Services.discover(args.redis_url, args.postgres_url)
     report = h.Report(
         "bench_recall", "Recall memory: LoCoMo evidence recall and turn latency", args, services

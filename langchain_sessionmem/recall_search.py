@@ -98,9 +98,13 @@ def search_steps(
             if rows.compact:
                 index.schedule("compact", SessionKey("", scope.user_id))
             minutes: dict[int, int] = {}
-            live = rows.sessions.__contains__
             scores = bm25_packed(
-                request.terms, rows.blobs, rows.n_docs, rows.total_len, live=live, minutes=minutes
+                request.terms,
+                rows.blobs,
+                rows.n_docs,
+                rows.total_len,
+                live=rows.sessions,
+                minutes=minutes,
             )
             reply = lexical_candidates(scores, minutes, request.limit, request.time_ranges)
         elif isinstance(request, DenseRequest):

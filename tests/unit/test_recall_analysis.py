@@ -102,7 +102,11 @@ def test_bm25_over_packed_postings_equals_the_textbook_formula():
     assert got.keys() == want.keys() and got
     assert all(abs(got[k] - want[k]) < 1e-9 for k in got)
     live = bm25_packed(
-        terms, [bytes(blobs.get(t, b"")) for t in terms], len(texts), total, live=lambda s: s != 0
+        terms,
+        [bytes(blobs.get(t, b"")) for t in terms],
+        len(texts),
+        total,
+        live={1, 2, 3, 4, 5, 6, 7, 8, 9},
     )
     assert live and all(split_doc_key(k)[0] != 0 for k in live)
 
@@ -122,3 +126,22 @@ def test_lexical_candidates_add_the_matches_inside_named_dates():
     ranges = query_time_ranges("what happened on 23 May 2023?")
     assert lexical_candidates(scores, minutes, 2) == [(1, 0), (2, 0)]
     assert lexical_candidates(scores, minutes, 2, ranges) == [(1, 0), (2, 0), (4, day)]
+
+
+def test_the_numpy_scorer_equals_the_pure_loop(monkeypatch):
+    from langchain_sessionmem.recall import postings
+
+    rnd = random.Random(5)
+    texts = [" ".join(rnd.choice(WORDS) for _ in range(rnd.randint(3, 12))) for _ in range(3000)]
+    blobs, total, _ = _index(texts)
+    terms = list(dict.fromkeys(analyze("painting adoption agencies running")))
+    got = [bytes(blobs.get(t, b"")) for t in terms]
+    assert sum(map(len, got)) >= 4096  # large enough for the numpy path
+    fast_minutes: dict[int, int] = {}
+    fast = bm25_packed(terms, got, len(texts), total, live={1, 5, 9}, minutes=fast_minutes)
+    monkeypatch.setattr(postings, "_np", None)
+    slow_minutes: dict[int, int] = {}
+    slow = bm25_packed(terms, got, len(texts), total, live={1, 5, 9}, minutes=slow_minutes)
+    assert fast.keys() == slow.keys() and fast
+    assert all(abs(fast[k] - slow[k]) < 1e-9 for k in fast)
+    assert fast_minutes == slow_minutes

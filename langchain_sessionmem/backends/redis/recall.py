@@ -109,29 +109,29 @@ class RedisRecall:
         return bool((yield Script(script("recall_index"), keys, args)))
 
     # -- scope reads -----------------------------------------------------------------------
-    def _live(self, scope: RecallScope) -> Any:
+    def _live(self, scope: RecallScope, extra: Sequence[Cmd] = ()) -> Any:
         """The scope's live sessions ``{number: (id, count, indexed, docs, length, embedded)}``,
-        the live sessions not indexed to their end, and the numbers that died."""
+        the live sessions not indexed to their end, the numbers that died, and the replies to
+        ``extra`` (sent in the first round trip): one round trip for a session, two for a user."""
         if scope.session_id is not None:
-            sids, numbered = [escape(scope.session_id)], None
+            sids, numbered, head = [escape(scope.session_id)], None, list(extra)
         else:
-            listed, found = yield Pipe(
-                [
-                    Cmd("zrange", (self.keys.index(scope.user_id), 0, -1)),  # type: ignore[attr-defined]
-                    Cmd("hgetall", (self._rx(scope.user_id) + "sess",)),
-                ]
-            )
+            index, sess = self.keys.index(scope.user_id), self._rx(scope.user_id) + "sess"  # type: ignore[attr-defined]
+            found = yield Pipe([*extra, Cmd("zrange", (index, 0, -1)), Cmd("hgetall", (sess,))])
+            head, (listed, pairs) = found[: len(extra)], found[len(extra) :]
             numbered = {}
-            for field, value in (found or {}).items():
+            for field, value in (pairs or {}).items():
                 name = _text(field)
                 if name.startswith("n:"):
                     numbered[_int(name[2:])] = _text(value)
             sids = sorted({_text(v) for v in listed} | set(numbered.values()))
-        cmds = []
+        cmds = list(extra) if numbered is None else []
         for sid in sids:
             log, _, meta, _ = self.keys.session(scope.user_id, unescape(sid))  # type: ignore[attr-defined]
             cmds += [Cmd("hmget", (meta, "rx", "rxi", "rxn", "rxl", "rxe")), Cmd("llen", (log,))]
         replies = (yield Pipe(cmds)) if cmds else []
+        if numbered is None:
+            head, replies = replies[: len(extra)], replies[len(extra) :]
         live, current, stale = {}, {}, []
         for i, sid in enumerate(sids):
             (no, ix, n, length, emb), count = replies[2 * i], replies[2 * i + 1]
@@ -149,12 +149,12 @@ class RedisRecall:
             if numbered is None
             else [(no, sid) for no, sid in numbered.items() if current.get(sid) != no]
         )
-        return live, stale, dead
+        return live, stale, dead, head
 
     def _recall_postings(self, scope: RecallScope, terms: Sequence[str]) -> Any:
         rx = self._rx(scope.user_id)
-        blobs = (yield Pipe([Cmd("get", (rx + "p:" + t,)) for t in terms])) if terms else []
-        live, stale, dead = yield from self._live(scope)
+        gets = [Cmd("get", (rx + "p:" + t,)) for t in terms]
+        live, stale, dead, blobs = yield from self._live(scope, gets)
         return LexicalRows(
             n_docs=sum(s[3] for s in live.values()),
             total_len=sum(s[4] for s in live.values()),
@@ -168,20 +168,17 @@ class RedisRecall:
         wanted = [(sid, seq) for sid, seq in keys if scope.session_id in (None, sid) and seq >= 1]
         if not wanted:
             return {}
-        minutes = self._rx(scope.user_id) + "min"
+        session = self.keys.session  # type: ignore[attr-defined]
         sids = sorted({sid for sid, _ in wanted})
-        cmds = [Cmd("hget", (self.keys.session(scope.user_id, sid)[2], "rx")) for sid in sids]  # type: ignore[attr-defined]
-        for sid, seq in wanted:
-            log = self.keys.session(scope.user_id, sid)[0]  # type: ignore[attr-defined]
-            cmds += [
-                Cmd("lindex", (log, seq - 1)),
-                Cmd("hget", (minutes, struct.pack("<I", seq) + escape(sid).encode())),
-            ]
+        fields = [struct.pack("<I", seq) + escape(sid).encode() for sid, seq in wanted]
+        cmds = [Cmd("hget", (session(scope.user_id, sid)[2], "rx")) for sid in sids]
+        cmds.append(Cmd("hmget", (self._rx(scope.user_id) + "min", *fields)))
+        cmds += [Cmd("lindex", (session(scope.user_id, sid)[0], seq - 1)) for sid, seq in wanted]
         replies = yield Pipe(cmds)
         live = {sid for sid, no in zip(sids, replies, strict=False) if no is not None}
+        minutes, rows = replies[len(sids)], replies[len(sids) + 1 :]
         out: Fetched = {}
-        for i, (sid, seq) in enumerate(wanted):
-            data, minute = replies[len(sids) + 2 * i], replies[len(sids) + 2 * i + 1]
+        for (sid, seq), data, minute in zip(wanted, rows, minutes, strict=True):
             if sid in live and data is not None:
                 out[(sid, seq)] = (bytes(data), _int(minute) or None)
         return out
@@ -219,7 +216,7 @@ class RedisRecall:
                 [Cmd("get", (rx + "ve",)), Cmd("get", (rx + "v",))], atomic=True
             )
             current = None if current is None else _int(current)
-        live, _, _ = yield from self._live(scope)
+        live, _, _, _ = yield from self._live(scope)
         blob = bytes(blob or b"")
         rows, p = [], 0
         while p + _VECTOR_HEAD.size <= len(blob):
@@ -232,7 +229,7 @@ class RedisRecall:
 
     def _recall_compact(self, user_id: str | None) -> Any:
         """Rewrite the user's index without the records of sessions that died."""
-        live, _, dead = yield from self._live(RecallScope(user_id))
+        live, _, dead, _ = yield from self._live(RecallScope(user_id))
         if not dead:
             return 0
         rx = self._rx(user_id)
