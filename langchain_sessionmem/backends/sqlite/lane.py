@@ -18,7 +18,7 @@ import os
 import queue
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, suppress
+from contextlib import AbstractContextManager, nullcontext, suppress
 from typing import Any
 
 IDLE_SECONDS = 5.0
@@ -46,19 +46,26 @@ class _Job:
         except BaseException as exc:  # noqa: BLE001 - handed to the awaiting coroutine
             self.error = exc
 
-    def settle(self) -> None:
-        """Hand the outcome to the job's loop (a closed loop has nobody left to tell)."""
+
+def _settle_all(jobs: list[_Job]) -> None:
+    """Hand the outcomes to the jobs' loops, one wake-up per loop (a closed loop has nobody left
+    to tell)."""
+    by_loop: dict[asyncio.AbstractEventLoop, list[tuple]] = {}
+    for job in jobs:
+        by_loop.setdefault(job.loop, []).append((job.future, job.value, job.error))
+    for loop, outcomes in by_loop.items():
         with suppress(RuntimeError):
-            self.loop.call_soon_threadsafe(_settle, self.future, self.value, self.error)
+            loop.call_soon_threadsafe(_settle, outcomes)
 
 
-def _settle(future: asyncio.Future, value: Any, error: BaseException | None) -> None:
-    if future.done():  # the awaiting task was cancelled
-        return
-    if error is None:
-        future.set_result(value)
-    else:
-        future.set_exception(error)
+def _settle(outcomes: list[tuple[asyncio.Future, Any, BaseException | None]]) -> None:
+    for future, value, error in outcomes:
+        if future.done():  # the awaiting task was cancelled
+            continue
+        if error is None:
+            future.set_result(value)
+        else:
+            future.set_exception(error)
 
 
 class Lane:
@@ -69,6 +76,11 @@ class Lane:
         self.pid = os.getpid()
         self.name = name
         self._transaction: Transaction = connections.transaction
+        # a burst of jobs runs on one connection (the shared one of :memory: stays per job, so
+        # other threads get their turns between jobs)
+        self._hold: Transaction = (
+            connections.connection if connections._shared_lock is None else nullcontext
+        )
         self._queue: queue.SimpleQueue[_Job] = queue.SimpleQueue()
         self._serving = False
         self._start()
@@ -102,14 +114,22 @@ class Lane:
                     jobs.append(self._queue.get_nowait())
                 except queue.Empty:
                     break
-            for unit in _units(jobs):
-                if len(unit) == 1:
-                    unit[0].run()
-                else:
-                    self._commit_together(unit)
-                for job in unit:
-                    job.settle()
-            del jobs, unit, job  # hold nothing while idle
+            told = 0
+            try:
+                with self._hold():
+                    for unit in _units(jobs):
+                        if len(unit) == 1:
+                            unit[0].run()
+                        else:
+                            self._commit_together(unit)
+                        _settle_all(unit)
+                        told += len(unit)
+                        del unit
+            except Exception as exc:  # noqa: BLE001 - no connection (closed): each job is told
+                for job in jobs[told:]:
+                    job.value, job.error = None, exc
+                _settle_all(jobs[told:])
+            del jobs  # hold nothing while idle
 
     def _commit_together(self, jobs: list[_Job]) -> None:
         """Run the jobs in one transaction, each in a savepoint of it. If the transaction fails
@@ -140,17 +160,18 @@ class _RolledBack(Exception):
 
 
 def _units(jobs: list[_Job]) -> Iterator[list[_Job]]:
-    """The jobs in order: runs of grouped writes (up to MAX_GROUP) together, others alone."""
+    """What to run for jobs that waited together: each ungrouped job alone, in order, then the
+    grouped writes in order, up to MAX_GROUP per transaction.
+
+    Jobs that waited in the queue together are concurrent calls (none had returned when the
+    next was made), so any order of them is one their callers could have seen; the reads go
+    first, so their callers decode while the writes commit.
+    """
     group: list[_Job] = []
     for job in jobs:
         if job.grouped:
             group.append(job)
-            if len(group) < MAX_GROUP:
-                continue
-        if group:
-            yield group
-            group = []
-        if not job.grouped:
+        else:
             yield [job]
-    if group:
-        yield group
+    for i in range(0, len(group), MAX_GROUP):
+        yield group[i : i + MAX_GROUP]
