@@ -285,3 +285,20 @@ def test_writers_of_one_process_take_turns_and_a_failed_one_lets_go(tmp_path: Pa
             assert [r[0] for r in conn.execute("SELECT x FROM t")] == [2]
     finally:
         connections.close()
+
+
+async def test_reads_queued_between_appends_do_not_split_the_group(store: SessionStore) -> None:
+    histories = [store.history(f"s{i}", user_id="alice") for i in range(8)]
+    for h in histories:
+        await h.aadd_messages([HumanMessage("first")])
+    statements = _statements(store)
+    calls: list = []
+    for i, h in enumerate(histories):
+        calls += [h.atail(5), h.aadd_messages([AIMessage(f"a{i}")])]
+    results = await _queued_behind(store, calls)
+    verbs = [s.split()[0].upper() for s in statements]
+    assert verbs.count("BEGIN") == 1 and verbs.count("COMMIT") == 1, verbs
+    assert [[m.content for m in r] for r in results[0::2]] == [["first"]] * 8  # concurrent reads
+    assert [[m.content for m in await h.atail(5)] for h in histories] == [
+        ["first", f"a{i}"] for i in range(8)
+    ]
