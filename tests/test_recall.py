@@ -18,7 +18,7 @@ from langchain_sessionmem.memory.ops import arun, run
 from langchain_sessionmem.memory.pipeline import is_block, load_plan
 from langchain_sessionmem.tokens import tiktoken_counter
 
-ENGINES = backends.params("memory", "sqlite", "redis", "cluster")
+ENGINES = backends.params("memory", "sqlite", "redis", "cluster", "postgres")
 FILLER = [
     "How was the weekend?",
     "Quiet, mostly reading at home.",
@@ -293,3 +293,34 @@ def test_an_erased_user_leaves_no_recall_keys_on_redis(redis_url, namespace):
         client.close()
         assert keys and not [k for k in keys if b"erin-4711" in k]
         assert b"zebracorn" not in values and b"quillfeath" not in values
+
+
+@pytest.mark.postgres
+def test_an_erased_user_leaves_no_recall_rows_in_postgres(postgres_dsn, namespace):
+    import psycopg
+
+    with stores_on(postgres_dsn, namespace) as make:
+        store = make(recall=True)
+        history = store.history("s", user_id="erin-4711")
+        chat(history, [("Erin", "The zebracorn password is quillfeather.")], filler=3)
+        history.pop(1)
+        assert recall(RecallMemory(300), history, "zebracorn password?")[1].recalled
+        chat(store.history("t", user_id="kept-user"), [("Kim", "Nothing secret.")], filler=1)
+        store.delete_user("erin-4711")
+        markers = [b"erin-4711", b"zebracorn", b"quillfeath"]
+        found = b""
+        with psycopg.connect(postgres_dsn, autocommit=True) as conn:
+            tables = [
+                r[0]
+                for r in conn.execute(
+                    "SELECT tablename FROM pg_tables WHERE starts_with(tablename, %s)",
+                    (namespace + "_",),
+                )
+            ]
+            assert f"{namespace}_recall_postings" in tables
+            for table in tables:
+                for (row,) in conn.execute(f'SELECT t::text FROM "{table}" t'):
+                    found += row.encode() + b"\n"
+        assert b"kept-user" in found
+        for marker in markers:
+            assert marker not in found and marker.hex().encode() not in found

@@ -58,7 +58,7 @@ class WordVectors(Embeddings):
         return self._vector(text)
 
 
-@pytest.fixture(params=backends.params("memory", "sqlite", "redis"))
+@pytest.fixture(params=backends.params("memory", "sqlite", "redis", "postgres"))
 def make(request, tmp_path, namespace):
     with stores_on(store_url_for(request.param, request, tmp_path), namespace) as maker:
         yield maker

@@ -22,6 +22,7 @@ from .connections import PostgresConnections
 from .migrations import HISTORY, MigrationPlans
 from .plans import Lost, Plans, encode_cursor
 from .queries import Plan, Run
+from .recall import PostgresRecall
 from .statements import Statements
 
 T = TypeVar("T")
@@ -29,7 +30,7 @@ _UNIQUE_RETRIES = 5
 ORDERS = ("updated_desc",)
 
 
-class PostgresEngine:
+class PostgresEngine(PostgresRecall):
     """Sessions on PostgreSQL through :class:`PostgresConnections` (its pools, or the caller's)."""
 
     kind = "postgres"
@@ -67,9 +68,15 @@ class PostgresEngine:
     def _append(self, key: SessionKey, messages: Sequence[EncodedMessage]) -> Steps[Run, int]:
         """Append in one statement; restart an expired session; retry a lost id race."""
         restart = False
+        indexed = bool(messages) and messages[0].index is not None  # a recall store
+        if indexed:
+            yield from self._ready()
         for attempt in range(_UNIQUE_RETRIES):
             try:
-                added = yield Run(self.plans.append(key, messages, restart=restart), restart)
+                plan = self.plans.append(key, messages, restart=restart)
+                if indexed:  # the postings join the append's transaction
+                    plan = self._recall_appended(plan, key, messages)
+                added = yield Run(plan, restart or indexed)
             except psycopg.errors.UniqueViolation:  # a concurrent writer stored the id first
                 if attempt == _UNIQUE_RETRIES - 1:
                     raise
