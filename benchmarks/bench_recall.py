@@ -190,9 +190,11 @@ def engine_url(engine: str, services: h.Services, workspace: h.Workspace) -> str
     if engine == "redis" and services.redis_version:
         workspace.redis_used = True
         return services.redis_url
-    if engine == "redis":
-        print(f"  skipped redis: {services.problems.get('redis')}")
-    return None  # PostgreSQL keeps no recall index yet (see docs/recall.md)
+    if engine == "postgres" and services.postgres_version:
+        return workspace.postgres()
+    if engine in ("redis", "postgres"):
+        print(f"  skipped {engine}: {services.problems.get(engine)}")
+    return None
 
 
 def measure(url, namespace, size, texts, questions, counter, budget) -> list[float]:

@@ -111,8 +111,8 @@ class RecallIndex:
             raise ConfigurationError("a RecallIndex belongs to one store: make one per store")
         if not supports_recall(store.engine):
             raise ConfigurationError(
-                f"the {store.engine.kind!r} engine keeps no recall index yet: use recall=False "
-                "there, or a memory:// or sqlite:// store"
+                f"the {store.engine.kind!r} engine keeps no recall index (it lacks the primitives "
+                "of backends/recall.py): use recall=False with it, or a built-in backend"
             )
         keyring = store.encryption
         if keyring is not None and not keyring.per_user_keys and self.term_key is None:

@@ -169,8 +169,11 @@ class PostgresRecall:
             else []
         )
         dirty = {pk: ix for pk, _, _, ix, _, _, _, d in sessions if d}
+        live = {row[0] for row in sessions}
         parts: dict[str, list[bytes]] = {}
         for term, pk, blob in found:
+            if pk not in live:
+                continue  # another session of the user (scope "session"), or one that expired
             blob = bytes(blob)
             if pk in dirty:  # popped records not purged yet
                 blob = without_docs(blob, lambda doc, ix=dirty[pk]: split_doc_key(doc)[1] > ix)

@@ -111,9 +111,11 @@ class RecallStatements:
             "COALESCE(r.embedded, 0), COALESCE(r.n_docs, 0), COALESCE(r.total_len, 0), "
             f"COALESCE(r.dirty, false) FROM {s} s LEFT JOIN {rs} r ON r.session_pk = s.id WHERE {scope}"
         )
+        # one table, its primary key: a plan no generic (prepared) plan can get wrong; records
+        # of sessions that are not live in the scope are skipped by the caller
         self.postings = (
-            f"SELECT p.term, p.session_pk, p.postings FROM {rp} p JOIN {s} s ON s.id = p.session_pk "
-            f"WHERE p.user_id = %(user)s AND p.term = ANY(%(terms)s) AND {scope}"
+            f"SELECT term, session_pk, postings FROM {rp} "
+            "WHERE user_id = %(user)s AND term = ANY(%(terms)s::text[])"
         )
         self.fetch = (
             f"SELECT s.session_id, m.seq, m.data, d.minute FROM unnest(%(sids)s::text[], "
