@@ -20,15 +20,14 @@ from langchain_core.messages import BaseMessage, get_buffer_string
 from ._compat import ChatHistoryBase
 from ._steps import Steps, adrive, drive
 from .backends.base import Engine
-from .codec import MAX_DEPTH, StoredMessage, decode, decode_many, depth_ok, encode
+from .codec import StoredMessage, decode, decode_many, encode
 from .crypto import Sealer
 from .errors import (
     ConfigurationError,
     ConflictError,
     CorruptDataError,
-    InvalidArgumentError,
-    SerializationError,
 )
+from .history_args import bounds, check_int, dump_state, page_bounds
 from .ids import validate_id, validate_user_id
 from .records import Record, SessionKey, SessionState
 from .sealing import DataKeys
@@ -42,8 +41,6 @@ logger = logging.getLogger(__name__)
 StateUpdate = Callable[[dict[str, Any]], "dict[str, Any] | None"]
 OnCorrupt = Literal["raise", "skip"]
 Call = tuple[Any, ...]  # (method name, *args): a step of the compare-and-set loop
-MAX_K = 2**31 - 1
-"""The largest ``k`` or position a read accepts (engines index with 32- or 64-bit integers)."""
 
 
 @dataclass(frozen=True)
@@ -84,6 +81,15 @@ class SessionHistory(ChatHistoryBase):
             return encoded
         return index.with_documents(encoded, messages, index.secret(sealer))
 
+    def _decoded(self, records: Sequence[Record], sealer: Sealer | None) -> list[BaseMessage]:
+        """The messages of ``records`` (one pass; the slow per-record path only on damage)."""
+        try:
+            return decode_many(records, session_id=self.session_id, sealer=sealer)
+        except CorruptDataError:
+            if self.context.on_corrupt == "raise":
+                raise
+        return [entry.message for entry in self._entries(records, sealer)]
+
     def _entries(self, records: Sequence[Record], sealer: Sealer | None) -> list[StoredMessage]:
         sid = self.session_id
         try:
@@ -111,11 +117,11 @@ class SessionHistory(ChatHistoryBase):
     @property
     def messages(self) -> list[BaseMessage]:  # type: ignore[override]
         """The whole history. Prefer :meth:`tail` in a chat turn: it reads only what it returns."""
-        return self._messages(self._entries(self.engine.tail(self._key, None), self._sealer()))
+        return self._decoded(self.engine.tail(self._key, None), self._sealer())
 
     async def aget_messages(self) -> list[BaseMessage]:
         records = await self.engine.atail(self._key, None)
-        return self._messages(self._entries(records, await self._asealer()))
+        return self._decoded(records, await self._asealer())
 
     def add_messages(self, messages: Sequence[BaseMessage]) -> None:
         """Append a batch atomically in one round trip; ids already stored are skipped."""
@@ -146,28 +152,29 @@ class SessionHistory(ChatHistoryBase):
     # -- bounded reads ---------------------------------------------------------------------
     def tail(self, k: int) -> list[BaseMessage]:
         """The last ``k`` messages, oldest first; costs O(k) whatever the history length."""
-        return self._messages(self.tail_entries(k))
+        return self._decoded(self.engine.tail(self._key, check_int(k, "k")), self._sealer())
 
     async def atail(self, k: int) -> list[BaseMessage]:
-        return self._messages(await self.atail_entries(k))
+        records = await self.engine.atail(self._key, check_int(k, "k"))
+        return self._decoded(records, await self._asealer())
 
     def tail_entries(self, k: int) -> list[StoredMessage]:
         """Like :meth:`tail`, with each message's position (``seq``) in the session."""
-        return self._entries(self.engine.tail(self._key, _check_int(k, "k")), self._sealer())
+        return self._entries(self.engine.tail(self._key, check_int(k, "k")), self._sealer())
 
     async def atail_entries(self, k: int) -> list[StoredMessage]:
-        records = await self.engine.atail(self._key, _check_int(k, "k"))
+        records = await self.engine.atail(self._key, check_int(k, "k"))
         return self._entries(records, await self._asealer())
 
     def range_entries(self, start_seq: int, end_seq: int | None = None) -> list[StoredMessage]:
         """Messages with ``start_seq <= seq < end_seq`` (positions start at 1), oldest first."""
-        start, end = _bounds(start_seq, end_seq)
+        start, end = bounds(start_seq, end_seq)
         return self._entries(self.engine.range(self._key, start, end), self._sealer())
 
     async def arange_entries(
         self, start_seq: int, end_seq: int | None = None
     ) -> list[StoredMessage]:
-        start, end = _bounds(start_seq, end_seq)
+        start, end = bounds(start_seq, end_seq)
         records = await self.engine.arange(self._key, start, end)
         return self._entries(records, await self._asealer())
 
@@ -177,14 +184,14 @@ class SessionHistory(ChatHistoryBase):
         Scroll back with ``before=page[0].seq``; an empty page means the start was reached.
         """
         if before is None:
-            return self.tail_entries(_check_int(limit, "limit"))
-        start, end = _page(before, limit)
+            return self.tail_entries(check_int(limit, "limit"))
+        start, end = page_bounds(before, limit)
         return self.range_entries(start, end)
 
     async def apage(self, *, before: int | None = None, limit: int = 50) -> list[StoredMessage]:
         if before is None:
-            return await self.atail_entries(_check_int(limit, "limit"))
-        start, end = _page(before, limit)
+            return await self.atail_entries(check_int(limit, "limit"))
+        start, end = page_bounds(before, limit)
         return await self.arange_entries(start, end)
 
     def count(self) -> int:
@@ -197,11 +204,11 @@ class SessionHistory(ChatHistoryBase):
     # -- undo ------------------------------------------------------------------------------
     def pop(self, n: int = 1) -> list[BaseMessage]:
         """Remove the last ``n`` messages atomically and return them (undo, regenerate)."""
-        records = self.engine.pop(self._key, _check_int(n, "n"))  # type: ignore[attr-defined]
+        records = self.engine.pop(self._key, check_int(n, "n"))  # type: ignore[attr-defined]
         return self._messages(self._entries(records, self._sealer()))
 
     async def apop(self, n: int = 1) -> list[BaseMessage]:
-        records = await self.engine.apop(self._key, _check_int(n, "n"))  # type: ignore[attr-defined]
+        records = await self.engine.apop(self._key, check_int(n, "n"))  # type: ignore[attr-defined]
         return self._messages(self._entries(records, await self._asealer()))
 
     # -- recall: the stored messages most relevant to a query (see recall_search.py) --------
@@ -222,7 +229,7 @@ class SessionHistory(ChatHistoryBase):
                 "this store keeps no recall index: build it with SessionStore(..., recall=True)"
             )
         scope = recall_scope(self.user_id, self.session_id, options.pop("scope", "session"))
-        return search_steps(index, scope, query, _check_int(budget, "budget"), **options)
+        return search_steps(index, scope, query, check_int(budget, "budget"), **options)
 
     def _recall_call(self, call: Call) -> Any:
         if call[0] == "engine":
@@ -324,7 +331,7 @@ class SessionHistory(ChatHistoryBase):
         return ("user-state",) if what == "user state" else ("session", self.session_id, "state")
 
     def _dump(self, data: dict[str, Any], sealer: Sealer | None, what: str) -> bytes:
-        blob = _dump_state(data, what)
+        blob = dump_state(data, what)
         return blob if sealer is None else sealer.seal(blob, *self._place(what))
 
     def _load(
@@ -354,38 +361,3 @@ class SessionHistory(ChatHistoryBase):
     def __str__(self) -> str:
         """The transcript, as ``BaseChatMessageHistory`` prints it (reads the whole session)."""
         return get_buffer_string(self.messages)
-
-
-def _check_int(value: object, name: str) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= MAX_K:
-        raise InvalidArgumentError(f"{name} must be an int from 0 to {MAX_K}, got {value!r}")
-    return value
-
-
-def _bounds(start: object, end: object) -> tuple[int, int | None]:
-    """Validated range bounds; a start below 1 reads from the first message."""
-    if not isinstance(start, int) or isinstance(start, bool) or abs(start) > MAX_K:
-        raise InvalidArgumentError(f"start_seq must be an int of at most {MAX_K}, got {start!r}")
-    if end is not None and (not isinstance(end, int) or isinstance(end, bool) or abs(end) > MAX_K):
-        raise InvalidArgumentError(
-            f"end_seq must be None or an int of at most {MAX_K}, got {end!r}"
-        )
-    return max(start, 1), end
-
-
-def _page(before: int, limit: int) -> tuple[int, int]:
-    end = _check_int(before, "before")
-    return max(1, end - _check_int(limit, "limit")), end
-
-
-def _dump_state(data: dict[str, Any], what: str = "state") -> bytes:
-    if not isinstance(data, dict):
-        raise SerializationError(f"session {what} must be a dict, got {type(data).__name__}")
-    if not depth_ok(data):
-        raise SerializationError(f"session {what} nests more than {MAX_DEPTH} levels deep")
-    try:
-        return json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode()
-    except (TypeError, ValueError, RecursionError, UnicodeError) as exc:
-        raise SerializationError(
-            f"session {what} cannot be stored as JSON: {exc}; keep it to JSON types"
-        ) from exc
