@@ -27,10 +27,9 @@ from .recall import (
     RecallParams,
     Turn,
     VectorRows,
-    bm25_packed,
     date_label,
     doc_key,
-    lexical_candidates,
+    lexical_top,
     normalized,
     recall_steps,
     split_doc_key,
@@ -97,16 +96,15 @@ def search_steps(
                 index.stale(scope.user_id, rows.stale)
             if rows.compact:
                 index.schedule("compact", SessionKey("", scope.user_id))
-            minutes: dict[int, int] = {}
-            scores = bm25_packed(
+            reply = lexical_top(
                 request.terms,
                 rows.blobs,
                 rows.n_docs,
                 rows.total_len,
+                request.limit,
+                request.time_ranges,
                 live=rows.sessions,
-                minutes=minutes,
             )
-            reply = lexical_candidates(scores, minutes, request.limit, request.time_ranges)
         elif isinstance(request, DenseRequest):
             reply = yield from _dense(index, scope, request, sessions, sealer)
         else:

@@ -15,6 +15,7 @@ import math
 import struct
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from .analysis import index_terms, term_frequencies
 
@@ -134,20 +135,11 @@ def _bm25_numpy(
     live: Collection[int] | None,
     minutes: dict[int, int] | None,
 ) -> dict[int, float]:
-    records = _np.frombuffer(b"".join(blob for blob, _ in weighted), dtype=_RECORD)
-    weights = _np.repeat(
-        _np.array([w for _, w in weighted]), [len(blob) // POSTING.size for blob, _ in weighted]
-    )
-    if live is not None:
-        keep = _np.isin(records["doc"] >> SEQ_BITS, _np.fromiter(live, dtype=_np.uint64))
-        records, weights = records[keep], weights[keep]
-    tf = records["tf"].astype(_np.float64)
-    part = weights * tf / (tf + c1 + c2 * records["dl"])
-    docs, where = _np.unique(records["doc"], return_inverse=True)
-    totals = _np.bincount(where, weights=part, minlength=len(docs))
+    docs, totals, minutes_of = _scored(weighted, c1, c2, live)
+    keys = docs.tolist()
     if minutes is not None:
-        minutes.update(zip(records["doc"].tolist(), records["minute"].tolist(), strict=True))
-    return dict(zip(docs.tolist(), totals.tolist(), strict=True))
+        minutes.update(zip(keys, minutes_of.tolist(), strict=True))
+    return dict(zip(keys, totals.tolist(), strict=True))
 
 
 def without_docs(blob: bytes, drop: Callable[[int], bool]) -> bytes:
@@ -186,3 +178,64 @@ def lexical_candidates(
         extra.sort(key=scores.__getitem__, reverse=True)
         out.extend((k, minutes[k]) for k in extra)
     return out
+
+
+def lexical_top(
+    query_terms: Sequence[str],
+    blobs: Sequence[bytes | None],
+    n_docs: int,
+    total_len: int,
+    limit: int,
+    time_ranges: Sequence[tuple[_dt.date, _dt.date]] = (),
+    *,
+    live: Collection[int] | None = None,
+) -> list[tuple[int, int]]:
+    """:func:`bm25_packed` then :func:`lexical_candidates` in one pass: with numpy the top is
+    taken on arrays, so a turn never builds a dict of every match (the same reply)."""
+    if _np is None or sum(len(b) for b in blobs if b) < 4096 or n_docs <= 0:
+        minutes: dict[int, int] = {}
+        scores = bm25_packed(query_terms, blobs, n_docs, total_len, live=live, minutes=minutes)
+        return lexical_candidates(scores, minutes, limit, time_ranges)
+    avg = total_len / n_docs if total_len > 0 else 1.0
+    c1, c2 = K1 * (1.0 - B), K1 * B / avg
+    qtf = term_frequencies(query_terms)
+    weighted = []
+    for term, blob in zip(query_terms, blobs, strict=True):
+        qn = qtf.pop(term, 0)
+        if blob and qn:
+            df = len(blob) // POSTING.size
+            w = bm25_idf(min(df, n_docs), n_docs) * qn * (K1 + 1.0)
+            weighted.append((blob[: df * POSTING.size], w))
+    docs, totals, minutes_of = _scored(weighted, c1, c2, live)
+    if not len(docs):
+        return []
+    order = _np.lexsort((-docs.astype(_np.float64), -totals))  # best first, ties: newer first
+    head = order[:limit]
+    out = list(zip(docs[head].tolist(), minutes_of[head].tolist(), strict=True))
+    if time_ranges and len(order) > limit:
+        rest = order[limit:]
+        inside = _np.zeros(len(rest), dtype=bool)
+        for lo, hi in time_ranges:
+            low, high = _minute_of_day(lo), _minute_of_day(hi) + 1439
+            inside |= (minutes_of[rest] >= low) & (minutes_of[rest] <= high)
+        extra = rest[inside]
+        out.extend(zip(docs[extra].tolist(), minutes_of[extra].tolist(), strict=True))
+    return out
+
+
+def _scored(
+    weighted: list[tuple[bytes, float]], c1: float, c2: float, live: Collection[int] | None
+) -> tuple[Any, Any, Any]:
+    """Unique docs, their BM25 totals and minutes, as arrays."""
+    records = _np.frombuffer(b"".join(blob for blob, _ in weighted), dtype=_RECORD)
+    weights = _np.repeat(
+        _np.array([w for _, w in weighted]), [len(blob) // POSTING.size for blob, _ in weighted]
+    )
+    if live is not None:
+        keep = _np.isin(records["doc"] >> SEQ_BITS, _np.fromiter(live, dtype=_np.uint64))
+        records, weights = records[keep], weights[keep]
+    tf = records["tf"].astype(_np.float64)
+    part = weights * tf / (tf + c1 + c2 * records["dl"])
+    docs, first, where = _np.unique(records["doc"], return_index=True, return_inverse=True)
+    totals = _np.bincount(where, weights=part, minlength=len(docs))
+    return docs, totals, records["minute"][first].astype(_np.int64)

@@ -145,3 +145,23 @@ def test_the_numpy_scorer_equals_the_pure_loop(monkeypatch):
     assert fast.keys() == slow.keys() and fast
     assert all(abs(fast[k] - slow[k]) < 1e-9 for k in fast)
     assert fast_minutes == slow_minutes
+
+
+def test_the_numpy_top_equals_the_pure_candidates(monkeypatch):
+    from langchain_sessionmem.recall import lexical_top, postings
+
+    rnd = random.Random(11)
+    texts = [" ".join(rnd.choice(WORDS) for _ in range(rnd.randint(3, 12))) for _ in range(3000)]
+    blobs, total, _ = _index(texts)
+    terms = list(dict.fromkeys(analyze("painting adoption agencies running")))
+    got = [bytes(blobs.get(t, b"")) for t in terms]
+    day = query_time_ranges("in January 1970")  # minutes are 0..2999: all fall in it
+    scores = bm25_packed(terms, got, len(texts), total)
+    fast = lexical_top(terms, got, len(texts), total, 50, day, live={0, 1, 2, 50, 99})
+    monkeypatch.setattr(postings, "_np", None)
+    slow = lexical_top(terms, got, len(texts), total, 50, day, live={0, 1, 2, 50, 99})
+    assert len(fast) == len(slow) > 50  # the top 50, then every match inside the month
+    assert sorted(fast) == sorted(slow)
+    top = [scores[d] for d, _ in fast[:50]]
+    assert top == sorted(top, reverse=True)
+    assert abs(sum(top) - sum(scores[d] for d, _ in slow[:50])) < 1e-9

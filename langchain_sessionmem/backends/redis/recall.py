@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import struct
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -26,6 +27,11 @@ from .keys import escape, unescape
 from .scripts import script
 
 _VECTOR_HEAD = struct.Struct("<IIII")  # seq, number, minute, blob length
+SCOPE_SECONDS = 2.0
+"""How long a user's session watermarks are reused while the user's session list and numbers
+are unchanged (every read still checks both): counters drift by at most this, and a message is
+fetched only from a session that is live at fetch time."""
+_SCOPES: dict[Any, tuple[float, Any, Any]] = {}
 _U16 = 0xFFFF
 
 
@@ -119,12 +125,18 @@ class RedisRecall:
             index, sess = self.keys.index(scope.user_id), self._rx(scope.user_id) + "sess"  # type: ignore[attr-defined]
             found = yield Pipe([*extra, Cmd("zrange", (index, 0, -1)), Cmd("hgetall", (sess,))])
             head, (listed, pairs) = found[: len(extra)], found[len(extra) :]
-            numbered = {}
+            numbered, version = {}, None
             for field, value in (pairs or {}).items():
                 name = _text(field)
                 if name.startswith("n:"):
                     numbered[_int(name[2:])] = _text(value)
+                elif name == "#":
+                    version = _int(value)
             sids = sorted({_text(v) for v in listed} | set(numbered.values()))
+            signature = (self.keys.namespace, scope.user_id, tuple(sids), version)  # type: ignore[attr-defined]
+            held = _SCOPES.get(signature)
+            if held is not None and time.monotonic() - held[0] < SCOPE_SECONDS:
+                return held[1], held[2], [], head  # the same sessions: skip their watermarks
         cmds = list(extra) if numbered is None else []
         for sid in sids:
             log, _, meta, _ = self.keys.session(scope.user_id, unescape(sid))  # type: ignore[attr-defined]
@@ -149,6 +161,10 @@ class RedisRecall:
             if numbered is None
             else [(no, sid) for no, sid in numbered.items() if current.get(sid) != no]
         )
+        if numbered is not None and not dead:
+            if len(_SCOPES) > 4096:
+                _SCOPES.clear()
+            _SCOPES[signature] = (time.monotonic(), live, stale)
         return live, stale, dead, head
 
     def _recall_postings(self, scope: RecallScope, terms: Sequence[str]) -> Any:
