@@ -29,6 +29,7 @@ from .records import SessionInfo, SessionState, ThreadInfo
 if TYPE_CHECKING:
     from .codec import StoredMessage
     from .history import SessionHistory
+    from .recall_index import RecallIndex
     from .runnable import SessionMemoryRunnable, with_session_memory
     from .store import SessionStore
 
@@ -37,6 +38,7 @@ _LAZY = {
     "SessionHistory": ".history",
     "StoredMessage": ".codec",
     "SessionMemoryRunnable": ".runnable",
+    "RecallIndex": ".recall_index",
     "with_session_memory": ".runnable",
 }
 
@@ -51,6 +53,7 @@ __all__ = [
     "KeyUnavailableError",
     "Keyring",
     "MessageTooLargeError",
+    "RecallIndex",
     "SerializationError",
     "SessionHistory",
     "SessionInfo",

@@ -27,6 +27,7 @@ PUBLIC = {
     "KeyUnavailableError",
     "Keyring",
     "MessageTooLargeError",
+    "RecallIndex",
     "SerializationError",
     "SessionHistory",
     "SessionInfo",

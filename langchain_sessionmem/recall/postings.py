@@ -10,6 +10,7 @@ the records of the query's terms only, so the same code ranks on every engine.
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import heapq
 import math
 import struct
@@ -17,14 +18,18 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ._lazy import lazy_numpy
 from .analysis import index_terms, term_frequencies
 
-try:  # only speeds up scoring; the pure loop gives the same scores
-    import numpy as _np
+# numpy only speeds up scoring (the pure loop gives the same scores); it loads on first use,
+# so a store that never recalls never imports it.
+_np = lazy_numpy()
 
-    _RECORD = _np.dtype([("doc", "<u8"), ("tf", "<u2"), ("dl", "<u2"), ("minute", "<u4")])
-except ImportError:  # pragma: no cover - exercised where numpy is absent
-    _np = None
+
+@functools.cache
+def _record() -> Any:
+    return _np.dtype([("doc", "<u8"), ("tf", "<u2"), ("dl", "<u2"), ("minute", "<u4")])
+
 
 POSTING = struct.Struct("<QHHI")
 """One record: doc (session_no << 32 | seq), tf, document length in terms, minute."""
@@ -227,7 +232,7 @@ def _scored(
     weighted: list[tuple[bytes, float]], c1: float, c2: float, live: Collection[int] | None
 ) -> tuple[Any, Any, Any]:
     """Unique docs, their BM25 totals and minutes, as arrays."""
-    records = _np.frombuffer(b"".join(blob for blob, _ in weighted), dtype=_RECORD)
+    records = _np.frombuffer(b"".join(blob for blob, _ in weighted), dtype=_record())
     weights = _np.repeat(
         _np.array([w for _, w in weighted]), [len(blob) // POSTING.size for blob, _ in weighted]
     )

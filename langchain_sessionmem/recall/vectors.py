@@ -20,10 +20,9 @@ from dataclasses import dataclass, field
 from operator import mul
 from typing import Any
 
-try:  # the fast path; everything works without it
-    import numpy as _np
-except ImportError:  # pragma: no cover - exercised where numpy is absent
-    _np = None
+from ._lazy import lazy_numpy
+
+_np = lazy_numpy()  # the fast path, imported on first use; everything works without it
 
 PREFILTER = 500
 """Pure-Python path: Hamming candidates reranked exactly (overlap 0.97 with the exact top 100)."""
