@@ -5,7 +5,7 @@ For each counted question a strategy builds the prompt within a cl100k budget (t
 the fraction of the question's evidence turns in it (evidence recall) and whether all are
 (all-evidence rate). Ours run as ``memory.load_context``'s plan on a store; the baselines (BM25
 with bm25s, dense MiniLM, their RRF, random) are computed here on the same turns and packed one
-line per turn, ``[8 May 2023] Caroline: text``, with the question and a header line counted.
+line per turn, ``[8 May 2023] Ana: text``, with the question and a header line counted.
 """
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable
 from functools import lru_cache
 
 # A compact English stop list (close to NLTK's): question words and function words only, so a
-# query like "When did Caroline go to the support group?" keeps {caroline, go, support, group}.
+# query like "When did Ana go to the sailing club?" keeps {ana, go, sail, club}.
 _STOP_TEXT = """
     a about above after again against all am an and any are aren as at be because been before
     being below between both but by can couldn d did didn do does doesn doing don down during each
