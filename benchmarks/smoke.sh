@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 status=0
 for bench in benchmarks/bench_history.py benchmarks/bench_checkpoint.py benchmarks/bench_memory.py \
-  benchmarks/bench_recall.py; do
+  benchmarks/bench_recall.py benchmarks/bench_overhead.py; do
   echo "== python $bench --smoke $*"
   if ! python "$bench" --smoke "$@"; then
     echo "== FAILED: $bench" >&2
