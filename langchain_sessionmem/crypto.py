@@ -13,8 +13,8 @@ Nothing here knows LangChain or any backend; histories and savers call :class:`S
 
 from __future__ import annotations
 
+import functools
 import os
-import struct
 import threading
 from collections import OrderedDict
 from collections.abc import Mapping
@@ -28,7 +28,9 @@ _NONCE = 12
 _DEK_PLACE = "data-key"
 
 
+@functools.lru_cache(maxsize=4096)
 def _aead(key: bytes):  # type: ignore[no-untyped-def]
+    """The AES-GCM cipher of ``key``, built once per key (per-user data keys repeat every turn)."""
     try:
         from cryptography.hazmat.primitives.ciphers.aead import AESGCM
     except ImportError as exc:  # pragma: no cover - depends on the environment
@@ -36,13 +38,22 @@ def _aead(key: bytes):  # type: ignore[no-untyped-def]
             "encryption needs the 'cryptography' package: "
             "pip install 'langchain-sessionmem[crypto]'"
         ) from exc
-    return AESGCM(bytes(key))
+    return AESGCM(key)
+
+
+def _part(text: str) -> bytes:
+    raw = text.encode()
+    return len(raw).to_bytes(4, "big") + raw
+
+
+@functools.lru_cache(maxsize=4096)
+def _owner_prefix(namespace: str, owner: str | None) -> bytes:
+    return _part(namespace) + _part("" if owner is None else "u:" + owner)
 
 
 def aad(namespace: str, owner: str | None, *place: str) -> bytes:
     """The associated data of a place: unambiguous (each part length-prefixed)."""
-    parts = [namespace, "" if owner is None else "u:" + owner, *place]
-    return b"".join(struct.pack(">I", len(p.encode())) + p.encode() for p in parts)
+    return _owner_prefix(namespace, owner) + b"".join([_part(p) for p in place])
 
 
 def is_sealed(data: bytes | bytearray | memoryview | None) -> bool:
@@ -72,7 +83,7 @@ class Keyring:
                 raise ConfigurationError(
                     f"key {kid!r} must be 16, 24 or 32 bytes (e.g. os.urandom(32))"
                 )
-        self._keys = {kid: _aead(key) for kid, key in keys.items()}
+        self._keys = {kid: _aead(bytes(key)) for kid, key in keys.items()}
         self.active_key_id = active_key_id
         self.per_user_keys = per_user_keys
 
