@@ -21,6 +21,10 @@ from ..errors import ConfigurationError
 from ..recall import IndexDocument, VectorRows
 from ..records import SessionKey
 
+CHUNK_BITS = 6
+"""SQL engines keep a term's postings of a session in rows of 2**6 = 64 messages: an append
+rewrites at most one small row per term, whatever the length of the session."""
+
 
 @dataclass(frozen=True)
 class RecallScope:

@@ -18,7 +18,7 @@ from ...recall import IndexDocument, VectorRows, doc_key, minute_of, split_doc_k
 from ...records import EncodedMessage, SessionKey
 from ..args import check_int, check_key
 from ..base import stored_user
-from ..recall import Fetched, LexicalRows, RecallMarks, RecallScope
+from ..recall import CHUNK_BITS, Fetched, LexicalRows, RecallMarks, RecallScope
 from .migrations import MigrationPlans
 from .queries import Plan, Query, Run
 from .recall_statements import RECALL, RecallStatements
@@ -78,22 +78,26 @@ class PostgresRecall:
     ) -> Plan[None]:
         sql = self._rsql
         stamp = minute_of(self.plans.clock())  # type: ignore[attr-defined]
-        blobs: dict[str, bytearray] = {}
+        blobs: dict[tuple[str, int], bytearray] = {}
         seqs, minutes, lengths = [], [], []
         for seq, doc in docs:
             minute = stamp if doc.minute is None else doc.minute
             for term, record in doc.records(doc_key(pk, seq), minute).items():
-                blobs.setdefault(term, bytearray()).extend(record)
+                blobs.setdefault((term, seq >> CHUNK_BITS), bytearray()).extend(record)
             seqs.append(seq)
             minutes.append(minute)
             lengths.append(doc.length)
         user = stored_user(key.user_id)
         if blobs:
-            terms = list(blobs)
-            yield Query(
-                sql.add_postings,
-                {"user": user, "pk": pk, "terms": terms, "blobs": [bytes(blobs[t]) for t in terms]},
-            )
+            keys = list(blobs)
+            params = {
+                "user": user,
+                "pk": pk,
+                "terms": [t for t, _ in keys],
+                "chunks": [c for _, c in keys],
+                "blobs": [bytes(blobs[k]) for k in keys],
+            }
+            yield Query(sql.add_postings, params)
         yield Query(sql.add_docs, {"pk": pk, "seqs": seqs, "minutes": minutes, "lengths": lengths})
         yield Query(
             sql.advance, {"pk": pk, "indexed": seqs[-1], "n": len(docs), "len": sum(lengths)}
@@ -102,15 +106,17 @@ class PostgresRecall:
     def _purge(self, pk: int, indexed: int) -> Plan[None]:
         """Drop records past ``indexed`` (left by a pop) before that seq is indexed afresh."""
         sql = self._rsql
-        for term, blob in (yield Query(sql.session_postings, {"pk": pk}, "all", binary=True)):
+        rows = yield Query(sql.session_postings, {"pk": pk}, "all", binary=True)
+        for term, chunk, blob in rows:
             blob = bytes(blob)
             kept = without_docs(blob, lambda doc: split_doc_key(doc)[1] > indexed)
             if len(kept) == len(blob):
                 continue
+            where = {"pk": pk, "term": term, "chunk": chunk}
             if kept:
-                yield Query(sql.set_postings, {"pk": pk, "term": term, "blob": kept})
+                yield Query(sql.set_postings, {**where, "blob": kept})
             else:
-                yield Query(sql.drop_postings, {"pk": pk, "term": term})
+                yield Query(sql.drop_postings, where)
         yield Query(sql.clean, {"pk": pk})
 
     def _locked(self, key: SessionKey) -> Plan[Any]:

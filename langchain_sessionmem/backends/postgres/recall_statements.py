@@ -28,8 +28,9 @@ RECALL: list[Migration] = [
     user_id TEXT NOT NULL,
     term TEXT NOT NULL,
     session_pk BIGINT NOT NULL REFERENCES "{ns}_sessions" (id) ON DELETE CASCADE,
+    chunk INTEGER NOT NULL,
     postings BYTEA NOT NULL,
-    PRIMARY KEY (user_id, term, session_pk)
+    PRIMARY KEY (user_id, term, session_pk, chunk)
 )""",
             """CREATE INDEX IF NOT EXISTS "{ns}_recall_postings_session"
     ON "{ns}_recall_postings" (session_pk)""",
@@ -135,9 +136,10 @@ class RecallStatements:
             f"INSERT INTO {rs} (session_pk) VALUES (%(pk)s) ON CONFLICT DO NOTHING"
         )
         self.add_postings = (
-            f"INSERT INTO {rp} (user_id, term, session_pk, postings) SELECT %(user)s, t, %(pk)s, b "
-            "FROM unnest(%(terms)s::text[], %(blobs)s::bytea[]) AS x(t, b) "
-            "ON CONFLICT (user_id, term, session_pk) DO UPDATE "
+            f"INSERT INTO {rp} (user_id, term, session_pk, chunk, postings) "
+            "SELECT %(user)s, t, %(pk)s, c, b "
+            "FROM unnest(%(terms)s::text[], %(chunks)s::int[], %(blobs)s::bytea[]) AS x(t, c, b) "
+            "ON CONFLICT (user_id, term, session_pk, chunk) DO UPDATE "
             f"SET postings = {rp}.postings || excluded.postings"
         )
         self.add_docs = (
@@ -149,11 +151,14 @@ class RecallStatements:
             f"UPDATE {rs} SET indexed = %(indexed)s, n_docs = n_docs + %(n)s, "
             "total_len = total_len + %(len)s WHERE session_pk = %(pk)s"
         )
-        self.session_postings = f"SELECT term, postings FROM {rp} WHERE session_pk = %(pk)s"
+        self.session_postings = f"SELECT term, chunk, postings FROM {rp} WHERE session_pk = %(pk)s"
         self.set_postings = (
-            f"UPDATE {rp} SET postings = %(blob)s WHERE session_pk = %(pk)s AND term = %(term)s"
+            f"UPDATE {rp} SET postings = %(blob)s "
+            "WHERE session_pk = %(pk)s AND term = %(term)s AND chunk = %(chunk)s"
         )
-        self.drop_postings = f"DELETE FROM {rp} WHERE session_pk = %(pk)s AND term = %(term)s"
+        self.drop_postings = (
+            f"DELETE FROM {rp} WHERE session_pk = %(pk)s AND term = %(term)s AND chunk = %(chunk)s"
+        )
         self.clean = f"UPDATE {rs} SET dirty = false WHERE session_pk = %(pk)s"
         self.minutes = f"SELECT seq, minute FROM {rd} WHERE session_pk = %(pk)s AND seq BETWEEN %(lo)s AND %(hi)s"
         self.ensure_user = (

@@ -17,7 +17,7 @@ from ...recall import IndexDocument, VectorRows, doc_key, minute_of, split_doc_k
 from ...records import EncodedMessage, SessionKey
 from ..args import check_int, check_key
 from ..base import stored_user
-from ..recall import Fetched, LexicalRows, OffloadedRecall, RecallMarks, RecallScope
+from ..recall import CHUNK_BITS, Fetched, LexicalRows, OffloadedRecall, RecallMarks, RecallScope
 from .recall_statements import RecallStatements
 
 
@@ -75,16 +75,18 @@ class SqliteRecall(OffloadedRecall):
         now: float,
     ) -> None:
         stamp = minute_of(now)
-        blobs: dict[str, bytearray] = {}
+        blobs: dict[tuple[str, int], bytearray] = {}
         rows, total = [], 0
         for seq, doc in docs:
             minute = stamp if doc.minute is None else doc.minute
             for term, record in doc.records(doc_key(pk, seq), minute).items():
-                blobs.setdefault(term, bytearray()).extend(record)
+                blobs.setdefault((term, seq >> CHUNK_BITS), bytearray()).extend(record)
             rows.append((pk, seq, minute, doc.length))
             total += doc.length
         user = stored_user(key.user_id)
-        conn.executemany(sql.add_postings, [(user, t, pk, bytes(b)) for t, b in blobs.items()])
+        conn.executemany(
+            sql.add_postings, [(user, t, pk, c, bytes(b)) for (t, c), b in blobs.items()]
+        )
         conn.executemany(sql.add_doc, rows)
         params = {"pk": pk, "indexed": docs[-1][0], "n": len(docs), "len": total}
         conn.execute(sql.advance, params)
@@ -92,14 +94,15 @@ class SqliteRecall(OffloadedRecall):
     @staticmethod
     def _purge(conn: sqlite3.Connection, sql: RecallStatements, pk: int, indexed: int) -> None:
         """Drop records past ``indexed`` (left by a pop) before that seq is indexed afresh."""
-        for term, blob in conn.execute(sql.session_postings, {"pk": pk}).fetchall():
+        for term, chunk, blob in conn.execute(sql.session_postings, {"pk": pk}).fetchall():
             kept = without_docs(bytes(blob), lambda doc: split_doc_key(doc)[1] > indexed)
             if len(kept) == len(blob):
                 continue
+            where = {"pk": pk, "term": term, "chunk": chunk}
             if kept:
-                conn.execute(sql.set_postings, {"pk": pk, "term": term, "blob": kept})
+                conn.execute(sql.set_postings, {**where, "blob": kept})
             else:
-                conn.execute(sql.drop_postings, {"pk": pk, "term": term})
+                conn.execute(sql.drop_postings, where)
         conn.execute(sql.clean, {"pk": pk})
 
     def _session(self, conn: sqlite3.Connection, key: SessionKey) -> Any:

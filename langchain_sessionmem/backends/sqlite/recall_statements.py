@@ -22,8 +22,9 @@ CREATE TABLE IF NOT EXISTS {rp} (
     user_id TEXT NOT NULL,
     term TEXT NOT NULL,
     session_pk INTEGER NOT NULL REFERENCES {s} (id) ON DELETE CASCADE,
+    chunk INTEGER NOT NULL,
     postings BLOB NOT NULL,
-    PRIMARY KEY (user_id, term, session_pk)
+    PRIMARY KEY (user_id, term, session_pk, chunk)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS "{ns}_recall_postings_session" ON {rp} (session_pk);
 CREATE TABLE IF NOT EXISTS {rd} (
@@ -100,8 +101,8 @@ class RecallStatements:
         )
         self.ensure_session = f"INSERT OR IGNORE INTO {rs} (session_pk) VALUES (:pk)"
         self.add_postings = (
-            f"INSERT INTO {rp} (user_id, term, session_pk, postings) VALUES (?, ?, ?, ?) "
-            "ON CONFLICT (user_id, term, session_pk) DO UPDATE "
+            f"INSERT INTO {rp} (user_id, term, session_pk, chunk, postings) VALUES (?, ?, ?, ?, ?) "
+            "ON CONFLICT (user_id, term, session_pk, chunk) DO UPDATE "
             "SET postings = CAST(postings || excluded.postings AS BLOB)"  # || alone makes TEXT
         )
         self.add_doc = (
@@ -111,11 +112,14 @@ class RecallStatements:
             f"UPDATE {rs} SET indexed = :indexed, n_docs = n_docs + :n, "
             "total_len = total_len + :len WHERE session_pk = :pk"
         )
-        self.session_postings = f"SELECT term, postings FROM {rp} WHERE session_pk = :pk"
+        self.session_postings = f"SELECT term, chunk, postings FROM {rp} WHERE session_pk = :pk"
         self.set_postings = (
-            f"UPDATE {rp} SET postings = :blob WHERE session_pk = :pk AND term = :term"
+            f"UPDATE {rp} SET postings = :blob "
+            "WHERE session_pk = :pk AND term = :term AND chunk = :chunk"
         )
-        self.drop_postings = f"DELETE FROM {rp} WHERE session_pk = :pk AND term = :term"
+        self.drop_postings = (
+            f"DELETE FROM {rp} WHERE session_pk = :pk AND term = :term AND chunk = :chunk"
+        )
         self.clean = f"UPDATE {rs} SET dirty = 0 WHERE session_pk = :pk"
         self.minutes = (
             f"SELECT seq, minute FROM {rd} WHERE session_pk = :pk AND seq BETWEEN :lo AND :hi"
