@@ -12,10 +12,11 @@ sys.path.insert(0, os.path.dirname(__file__))
 
 import services  # noqa: E402
 
-# tiktoken cannot download its BPE files here: point it at the packaged cl100k_base file.
-os.environ.setdefault(
-    "TIKTOKEN_CACHE_DIR", os.path.join(os.path.dirname(__file__), ".tiktoken_cache")
-)
+# tiktoken cannot download its BPE files here: every test counts with the packaged cl100k_base
+# file (set up before any test module loads, so a file run alone counts as in the full suite).
+from fakes import ensure_tiktoken_cache  # noqa: E402
+
+ensure_tiktoken_cache()
 
 
 @pytest.fixture(scope="session")
