@@ -2,8 +2,10 @@
 
 Encoding assigns a time-ordered id to messages that have none, turns streamed chunks into whole
 messages, enforces the size limit and, with a :class:`~langchain_sessionmem.crypto.Sealer`,
-encrypts each message bound to its session and id. Engines only ever see finished, identified
-bytes; LangChain knowledge stays above the backends.
+encrypts each message bound to its session and id (remembering the plaintext of what it sealed
+or opened in the store's bounded cache, keyed by the exact stored bytes, so the messages a turn
+reads again are not decrypted again). Engines only ever see finished, identified bytes;
+LangChain knowledge stays above the backends.
 """
 
 from __future__ import annotations
@@ -121,8 +123,10 @@ def encode(
                 f"store's max_message_bytes={max_bytes}: shorten it or raise max_message_bytes"
             )
         if sealer is not None:
-            sealed = sealer.seal(data, "session", session_id, "message", message_id)
-            data = message_id.encode() + _ID_SEP + sealed
+            plain = data
+            data = message_id.encode() + _ID_SEP + sealer.seal_message(data, session_id, message_id)
+            if sealer.opened is not None:  # the next turn reads it back: skip that decryption
+                sealer.opened.put((sealer, session_id, data), plain)
         encoded.append(EncodedMessage(message_id, data, generated))
     return encoded
 
@@ -132,12 +136,19 @@ def _plain(data: bytes | str, sealer: Sealer | None, session_id: str) -> bytes |
     if sealer is None:
         return data
     raw = data.encode() if isinstance(data, str) else bytes(data)
+    opened = sealer.opened
+    if opened is not None:  # exactly these bytes, at this place, already opened by this sealer
+        key = (sealer, session_id, raw)
+        plain = opened.get(key)
+        if plain is not None:
+            return plain
     message_id, sep, sealed = raw.partition(_ID_SEP)
     if not sep:
         raise CorruptDataError("the record is not encrypted, but this store requires encryption")
-    return sealer.open(
-        sealed, "session", session_id, "message", message_id.decode("utf-8", "replace")
-    )
+    plain = sealer.open_message(sealed, session_id, message_id.decode("utf-8", "replace"))
+    if opened is not None:
+        opened.put(key, plain)
+    return plain
 
 
 def decode_many(

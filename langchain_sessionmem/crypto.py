@@ -18,9 +18,9 @@ import os
 import threading
 from collections import OrderedDict
 from collections.abc import Mapping
-from dataclasses import dataclass
 
 from .errors import ConfigurationError, CorruptDataError, KeyUnavailableError
+from .opened import DEFAULT_MAX_BYTES, OpenedCache
 
 MAGIC = b"\x00sm1"
 """Every sealed value starts with these bytes (no JSON or msgpack value does)."""
@@ -39,6 +39,11 @@ def _aead(key: bytes):  # type: ignore[no-untyped-def]
             "pip install 'langchain-sessionmem[crypto]'"
         ) from exc
     return AESGCM(key)
+
+
+def _head(kid: str) -> bytes:
+    raw = kid.encode()
+    return MAGIC + bytes([len(raw)]) + raw
 
 
 def _part(text: str) -> bytes:
@@ -65,10 +70,19 @@ class Keyring:
 
     ``per_user_keys=True`` encrypts each user's data under its own data key, wrapped by the
     active key and stored by the engine; :meth:`SessionStore.delete_user` destroys it.
+
+    ``opened_cache_bytes`` bounds each store's cache of decrypted messages (recent messages are
+    read every turn; an exact match of the stored bytes skips their decryption). ``0`` turns
+    it off, so plaintext lives in the process only while a call uses it.
     """
 
     def __init__(
-        self, keys: Mapping[str, bytes], active_key_id: str, *, per_user_keys: bool = False
+        self,
+        keys: Mapping[str, bytes],
+        active_key_id: str,
+        *,
+        per_user_keys: bool = False,
+        opened_cache_bytes: int = DEFAULT_MAX_BYTES,
     ):
         if not keys:
             raise ConfigurationError("a Keyring needs at least one key: Keyring({'k1': key}, 'k1')")
@@ -83,9 +97,14 @@ class Keyring:
                 raise ConfigurationError(
                     f"key {kid!r} must be 16, 24 or 32 bytes (e.g. os.urandom(32))"
                 )
+        if not isinstance(opened_cache_bytes, int) or opened_cache_bytes < 0:
+            raise ConfigurationError(
+                f"opened_cache_bytes={opened_cache_bytes!r} must be an int >= 0 (0 disables it)"
+            )
         self._keys = {kid: _aead(bytes(key)) for kid, key in keys.items()}
         self.active_key_id = active_key_id
         self.per_user_keys = per_user_keys
+        self.opened_cache_bytes = opened_cache_bytes
 
     # -- sealing -----------------------------------------------------------------------------
     def encrypt(self, plaintext: bytes, associated: bytes, *, key: bytes | None = None) -> bytes:
@@ -93,7 +112,7 @@ class Keyring:
         kid = "" if key is not None else self.active_key_id
         aead = _aead(key) if key is not None else self._keys[kid]
         nonce = os.urandom(_NONCE)
-        head = MAGIC + bytes([len(kid.encode())]) + kid.encode()
+        head = _head(kid)
         return head + nonce + aead.encrypt(nonce, plaintext, head + associated)
 
     def decrypt(self, sealed: bytes, associated: bytes, *, key: bytes | None = None) -> bytes:
@@ -149,28 +168,81 @@ class Keyring:
         )
 
 
-@dataclass(frozen=True)
+@functools.lru_cache(maxsize=4096)
+def _message_place(session_id: str) -> bytes:
+    """The associated data of a session's messages, up to the message id."""
+    return _part("session") + _part(session_id) + _part("message")
+
+
+def _places(place: tuple[str, ...]) -> bytes:
+    return b"".join([_part(p) for p in place])
+
+
 class Sealer:
     """Encryption bound to one owner in one namespace: ``seal(data, *place)`` / ``open(...)``.
 
     ``place`` names where the bytes live (``"session", sid, "message", message_id`` or
     ``"thread", tid, "blob", channel, version``); the same place must be given to open them.
+    The header and the owner's part of the associated data are built once per sealer, so a
+    seal or an open costs the AES-GCM call plus a few concatenations. ``opened`` is the
+    store's :class:`~langchain_sessionmem.opened.OpenedCache` (messages only; see codec).
     """
 
-    keyring: Keyring
-    namespace: str
-    owner: str | None
-    data_key: bytes | None = None
+    __slots__ = ("keyring", "namespace", "owner", "data_key", "opened", "_aead", "_head", "_own")
+
+    def __init__(
+        self,
+        keyring: Keyring,
+        namespace: str,
+        owner: str | None,
+        data_key: bytes | None = None,
+        opened: OpenedCache | None = None,
+    ):
+        self.keyring = keyring
+        self.namespace = namespace
+        self.owner = owner
+        self.data_key = data_key
+        self.opened = opened
+        kid = "" if data_key is not None else keyring.active_key_id
+        self._aead = _aead(bytes(data_key)) if data_key is not None else keyring._keys[kid]
+        self._head = _head(kid)
+        self._own = _owner_prefix(namespace, owner)
+
+    def _seal(self, data: bytes, place: bytes) -> bytes:
+        nonce = os.urandom(_NONCE)
+        head = self._head
+        return head + nonce + self._aead.encrypt(nonce, data, head + self._own + place)
+
+    def _open(self, sealed: bytes, place: bytes) -> bytes:
+        head = self._head
+        n = len(head)
+        if sealed[:n] == head:  # written with this sealer's key: no header parsing, no lookup
+            try:
+                return self._aead.decrypt(  # type: ignore[no-any-return]
+                    sealed[n : n + _NONCE], sealed[n + _NONCE :], head + self._own + place
+                )
+            except Exception:  # noqa: BLE001, S110 - the keyring's pass below names the failure
+                pass
+        return self.keyring.decrypt(sealed, self._own + place, key=self.data_key)
 
     def seal(self, data: bytes, *place: str) -> bytes:
-        return self.keyring.encrypt(
-            data, aad(self.namespace, self.owner, *place), key=self.data_key
-        )
+        return self._seal(data, _places(place))
 
     def open(self, sealed: bytes, *place: str) -> bytes:
-        return self.keyring.decrypt(
-            sealed, aad(self.namespace, self.owner, *place), key=self.data_key
-        )
+        return self._open(sealed, _places(place))
+
+    def seal_message(self, data: bytes, session_id: str, message_id: str) -> bytes:
+        """``seal(data, "session", session_id, "message", message_id)``, faster."""
+        mid = message_id.encode()
+        return self._seal(data, _message_place(session_id) + len(mid).to_bytes(4, "big") + mid)
+
+    def open_message(self, sealed: bytes, session_id: str, message_id: str) -> bytes:
+        """``open(sealed, "session", session_id, "message", message_id)``, faster."""
+        mid = message_id.encode()
+        return self._open(sealed, _message_place(session_id) + len(mid).to_bytes(4, "big") + mid)
+
+    def __repr__(self) -> str:  # never print key material
+        return f"Sealer(namespace={self.namespace!r}, owner={self.owner!r}, {self.keyring!r})"
 
 
 class DataKeyCache:

@@ -3,7 +3,9 @@
 With ``Keyring(per_user_keys=True)`` a user's data key lives wrapped in the engine (created on
 first use, race-free through ``create_user_key``) and unwrapped keys are cached here, so a turn
 costs no extra round trip after the first. Histories and savers ask :class:`DataKeys` for a
-:class:`~langchain_sessionmem.crypto.Sealer` bound to their owner, sync or async.
+:class:`~langchain_sessionmem.crypto.Sealer` bound to their owner, sync or async; the sealer of
+an owner is built once and shares the store's cache of opened messages
+(:class:`~langchain_sessionmem.opened.OpenedCache`), which ``forget`` empties for that owner.
 """
 
 from __future__ import annotations
@@ -12,8 +14,10 @@ from typing import Any
 
 from ._steps import Steps, adrive, drive
 from .crypto import DataKeyCache, Keyring, Sealer
+from .opened import OpenedCache
 
 Call = tuple[Any, ...]  # (engine method name, *args)
+MAX_SEALERS = 4096
 
 
 class DataKeys:
@@ -24,6 +28,9 @@ class DataKeys:
         self.namespace = namespace
         self.keyring = keyring
         self._cache = DataKeyCache()
+        self._sealers: dict[str | None, Sealer] = {}
+        size = keyring.opened_cache_bytes
+        self.opened = OpenedCache(max_bytes=size) if size else None
 
     def _data_key(self, owner: str | None) -> Steps[Call, bytes | None]:
         if not self.keyring.per_user_keys or owner is None:
@@ -52,12 +59,26 @@ class DataKeys:
     async def adata_key(self, owner: str | None) -> bytes | None:
         return await adrive(self._data_key(owner), self._acall)
 
+    def _keep(self, owner: str | None, key: bytes | None) -> Sealer:
+        sealer = Sealer(self.keyring, self.namespace, owner, key, self.opened)
+        sealers = self._sealers
+        if len(sealers) >= MAX_SEALERS:  # oldest first; its opened values age out of the cache
+            sealers.pop(next(iter(sealers), None), None)
+        sealers[owner] = sealer
+        return sealer
+
     def sealer(self, owner: str | None) -> Sealer:
-        return Sealer(self.keyring, self.namespace, owner, self.data_key(owner))
+        sealer = self._sealers.get(owner)
+        return sealer if sealer is not None else self._keep(owner, self.data_key(owner))
 
     async def asealer(self, owner: str | None) -> Sealer:
-        return Sealer(self.keyring, self.namespace, owner, await self.adata_key(owner))
+        sealer = self._sealers.get(owner)
+        return sealer if sealer is not None else self._keep(owner, await self.adata_key(owner))
 
     def forget(self, owner: str) -> None:
-        """Drop a cached key (after the owner was erased: its wrapped key is gone)."""
+        """Drop the owner's cached key, sealer and opened values (after the owner was erased:
+        its wrapped key is gone, and so must be every way to read its data in this process)."""
+        self._sealers.pop(owner, None)
         self._cache.drop(self.namespace, owner)
+        if self.opened is not None:
+            self.opened.drop_owner(owner)
