@@ -17,6 +17,9 @@ T = TypeVar("T")
 Steps = Generator[S, Any, T]
 """A generator yielding requests of type ``S`` and returning a ``T``."""
 
+Call = tuple[Any, ...]
+"""The commonest request: ``(object, method name, *args)``, answered by :func:`call` or :func:`acall`."""
+
 
 def drive(steps: Steps[S, T], send: Callable[[S], Any]) -> T:
     """Run ``steps`` to completion, answering each request with ``send(request)``."""
@@ -46,3 +49,17 @@ async def adrive(steps: Steps[S, T], asend: Callable[[S], Awaitable[Any]]) -> T:
             reply, error = await asend(request), None
         except Exception as exc:  # noqa: BLE001
             reply, error = None, exc
+
+
+def call(request: Call) -> Any:
+    """Answer a :data:`Call` with ``object.name(*args)``."""
+    return getattr(request[0], request[1])(*request[2:])
+
+
+async def acall(request: Call) -> Any:
+    """Answer a :data:`Call` with the method's async twin: ``a<name>`` (``_<name>``: ``_a<name>``)."""
+    return await getattr(request[0], _twin(request[1]))(*request[2:])
+
+
+def _twin(name: str) -> str:
+    return "_a" + name[1:] if name.startswith("_") else "a" + name

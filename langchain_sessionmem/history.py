@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from langchain_core.messages import BaseMessage, get_buffer_string
 
 from ._compat import ChatHistoryBase
-from ._steps import Steps, adrive, drive
+from ._steps import Call, Steps, acall, adrive, call, drive
 from .backends.base import Engine
 from .codec import StoredMessage, decode, decode_many, encode
 from .crypto import Sealer
@@ -40,7 +40,6 @@ logger = logging.getLogger(__name__)
 
 StateUpdate = Callable[[dict[str, Any]], "dict[str, Any] | None"]
 OnCorrupt = Literal["raise", "skip"]
-Call = tuple[Any, ...]  # (method name, *args): a step of the compare-and-set loop
 
 
 @dataclass(frozen=True)
@@ -66,12 +65,10 @@ class SessionHistory(ChatHistoryBase):
 
     # -- encryption and decoding -----------------------------------------------------------
     def _sealer(self) -> Sealer | None:
-        keys = self.context.keys
-        return None if keys is None else keys.sealer(self.user_id)
+        return None if self.context.keys is None else self.context.keys.sealer(self.user_id)
 
     async def _asealer(self) -> Sealer | None:
-        keys = self.context.keys
-        return None if keys is None else await keys.asealer(self.user_id)
+        return None if self.context.keys is None else await self.context.keys.asealer(self.user_id)
 
     def _encode(self, messages: Sequence[BaseMessage], sealer: Sealer | None) -> Any:
         limit = self.context.max_message_bytes
@@ -183,16 +180,16 @@ class SessionHistory(ChatHistoryBase):
 
         Scroll back with ``before=page[0].seq``; an empty page means the start was reached.
         """
-        if before is None:
-            return self.tail_entries(check_int(limit, "limit"))
-        start, end = page_bounds(before, limit)
-        return self.range_entries(start, end)
+        return call(self._page(before, limit))  # type: ignore[no-any-return]
 
     async def apage(self, *, before: int | None = None, limit: int = 50) -> list[StoredMessage]:
+        return await acall(self._page(before, limit))  # type: ignore[no-any-return]
+
+    def _page(self, before: int | None, limit: int) -> Call:
+        """The read of a page: the newest entries, or the range that ends before ``before``."""
         if before is None:
-            return await self.atail_entries(check_int(limit, "limit"))
-        start, end = page_bounds(before, limit)
-        return await self.arange_entries(start, end)
+            return (self, "tail_entries", check_int(limit, "limit"))
+        return (self, "range_entries", *page_bounds(before, limit))
 
     def count(self) -> int:
         """How many messages the session holds."""
@@ -204,12 +201,14 @@ class SessionHistory(ChatHistoryBase):
     # -- undo ------------------------------------------------------------------------------
     def pop(self, n: int = 1) -> list[BaseMessage]:
         """Remove the last ``n`` messages atomically and return them (undo, regenerate)."""
-        records = self.engine.pop(self._key, check_int(n, "n"))  # type: ignore[attr-defined]
-        return self._messages(self._entries(records, self._sealer()))
+        return drive(self._pop(check_int(n, "n")), call)
 
     async def apop(self, n: int = 1) -> list[BaseMessage]:
-        records = await self.engine.apop(self._key, check_int(n, "n"))  # type: ignore[attr-defined]
-        return self._messages(self._entries(records, await self._asealer()))
+        return await adrive(self._pop(check_int(n, "n")), acall)
+
+    def _pop(self, n: int) -> Steps[Call, list[BaseMessage]]:
+        records = yield (self.engine, "pop", self._key, n)
+        return self._messages(self._entries(records, (yield (self, "_sealer"))))
 
     # -- recall: the stored messages most relevant to a query (see recall_search.py) --------
     def recall(self, query: str, budget: int, **options: Any) -> RecallResult:
@@ -231,71 +230,65 @@ class SessionHistory(ChatHistoryBase):
         scope = recall_scope(self.user_id, self.session_id, options.pop("scope", "session"))
         return search_steps(index, scope, query, check_int(budget, "budget"), **options)
 
-    def _recall_call(self, call: Call) -> Any:
-        if call[0] == "engine":
-            return getattr(self.engine, call[1])(*call[2:])
-        if call[0] == "embed":
-            return self.context.recall.embeddings.embed_query(call[1])  # type: ignore[union-attr]
-        return self._sealer()
+    def _recall_call(self, request: Call) -> Any:
+        return call(self._recall_request(request))
 
-    async def _arecall_call(self, call: Call) -> Any:
-        if call[0] == "engine":
-            return await getattr(self.engine, "a" + call[1])(*call[2:])
-        if call[0] == "embed":
-            return await self.context.recall.embeddings.aembed_query(call[1])  # type: ignore[union-attr]
-        return await self._asealer()
+    async def _arecall_call(self, request: Call) -> Any:
+        return await acall(self._recall_request(request))
+
+    def _recall_request(self, request: Call) -> Call:
+        """A request of the search as a method call: an engine read, the query's embedding
+        (``embed_query``) or this history's sealer."""
+        if request[0] == "engine":
+            return (self.engine, *request[1:])
+        if request[0] == "embed":
+            return (self.context.recall.embeddings, "embed_query", request[1])  # type: ignore[union-attr]
+        return (self, "_sealer")
 
     # -- session state ---------------------------------------------------------------------
     def get_state(self) -> SessionState:
         """The session's state dict and its version (0 and ``{}`` before the first write)."""
-        return self._load(*self.engine.get_state(self._key), self._sealer(), "state")
+        return drive(self._get("state"), call)
 
     async def aget_state(self) -> SessionState:
-        version, data = await self.engine.aget_state(self._key)
-        return self._load(version, data, await self._asealer(), "state")
+        return await adrive(self._get("state"), acall)
 
     def cas_state(self, expected_version: int, data: dict[str, Any]) -> bool:
         """Write ``data`` only if the state is still at ``expected_version``; ``False`` otherwise."""
-        blob = self._dump(data, self._sealer(), "state")
-        return self.engine.cas_state(self._key, expected_version, blob)
+        return drive(self._cas("state", expected_version, data), call)
 
     async def acas_state(self, expected_version: int, data: dict[str, Any]) -> bool:
-        blob = self._dump(data, await self._asealer(), "state")
-        return await self.engine.acas_state(self._key, expected_version, blob)
+        return await adrive(self._cas("state", expected_version, data), acall)
 
     def update_state(self, update: StateUpdate, *, attempts: int = 20) -> dict[str, Any]:
         """Apply ``update`` to the state with compare-and-set, retrying when another writer won."""
-        return drive(self._update("state", update, attempts), self._call)
+        return drive(self._update("state", update, attempts), call)
 
     async def aupdate_state(self, update: StateUpdate, *, attempts: int = 20) -> dict[str, Any]:
-        return await adrive(self._update("state", update, attempts), self._acall)
+        return await adrive(self._update("state", update, attempts), acall)
 
     # -- per-user state: shared by every session of the user, never listed as a session ------
     def get_user_state(self) -> SessionState:
         """The user's state dict (entities kept across sessions); needs a ``user_id``."""
-        version, data = self.engine.get_user_state(self._owner())
-        return self._load(version, data, self._sealer(), "user state")
+        return drive(self._get("user_state"), call)
 
     async def aget_user_state(self) -> SessionState:
-        version, data = await self.engine.aget_user_state(self._owner())
-        return self._load(version, data, await self._asealer(), "user state")
+        return await adrive(self._get("user_state"), acall)
 
     def cas_user_state(self, expected_version: int, data: dict[str, Any]) -> bool:
-        blob = self._dump(data, self._sealer(), "user state")
-        return self.engine.cas_user_state(self._owner(), expected_version, blob)
+        return drive(self._cas("user_state", expected_version, data), call)
 
     async def acas_user_state(self, expected_version: int, data: dict[str, Any]) -> bool:
-        blob = self._dump(data, await self._asealer(), "user state")
-        return await self.engine.acas_user_state(self._owner(), expected_version, blob)
+        return await adrive(self._cas("user_state", expected_version, data), acall)
 
     def update_user_state(self, update: StateUpdate, *, attempts: int = 20) -> dict[str, Any]:
         """:meth:`update_state` for the per-user state."""
-        return drive(self._update("user_state", update, attempts), self._call)
+        return drive(self._update("user_state", update, attempts), call)
 
     async def aupdate_user_state(
         self, update: StateUpdate, *, attempts: int = 20
     ) -> dict[str, Any]:
-        return await adrive(self._update("user_state", update, attempts), self._acall)
+        return await adrive(self._update("user_state", update, attempts), acall)
 
     def _owner(self) -> str:
         if self.user_id is None:
@@ -305,26 +298,32 @@ class SessionHistory(ChatHistoryBase):
             )
         return self.user_id
 
-    # -- the compare-and-set loop, once for sync and async -----------------------------------
+    # -- state reads, writes and the compare-and-set loop, once for sync and async ----------
+    def _owned(self, scope: str) -> Any:
+        """Where ``scope`` (``"state"`` or ``"user_state"``) lives: the session or its user."""
+        return self._key if scope == "state" else self._owner()
+
+    def _get(self, scope: str) -> Steps[Call, SessionState]:
+        version, data = yield (self.engine, "get_" + scope, self._owned(scope))
+        return self._load(version, data, (yield (self, "_sealer")), scope.replace("_", " "))
+
+    def _cas(self, scope: str, expected_version: int, data: dict[str, Any]) -> Steps[Call, bool]:
+        blob = self._dump(data, (yield (self, "_sealer")), scope.replace("_", " "))
+        return (yield (self.engine, "cas_" + scope, self._owned(scope), expected_version, blob))
+
     def _update(
         self, scope: str, update: StateUpdate, attempts: int
     ) -> Steps[Call, dict[str, Any]]:
         """Read, apply ``update``, write if unchanged meanwhile; ``None`` writes nothing."""
         for _ in range(attempts):
-            state = yield ("get_" + scope,)
+            state = yield from self._get(scope)
             new = update(dict(state.data))
-            if new is None or (yield ("cas_" + scope, state.version, new)):
+            if new is None or (yield from self._cas(scope, state.version, new)):
                 return state.data if new is None else new
         raise ConflictError(
             f"session {self.session_id!r}: {scope.replace('_', ' ')} kept changing "
             f"during {attempts} attempts"
         )
-
-    def _call(self, call: Call) -> Any:
-        return getattr(self, call[0])(*call[1:])
-
-    async def _acall(self, call: Call) -> Any:
-        return await getattr(self, "a" + call[0])(*call[1:])
 
     # -- state bytes -----------------------------------------------------------------------
     def _place(self, what: str) -> tuple[str, ...]:
