@@ -1,13 +1,15 @@
 """`RecallIndex`: a store's recall index settings and its background work (backfill, embeddings).
 
 ``SessionStore(..., recall=True)`` (lexical) or ``recall=RecallIndex(embeddings=...)`` (lexical +
-dense, any LangChain ``Embeddings``). With it, every append carries each message's index
-document and the engine writes its postings in the same atomic write; without it nothing is
-analysed or written (window-only stores pay nothing). Embedding never runs on a turn's path: an
-append only puts the session on a bounded queue that one worker thread drains; a full queue
-drops the request and a later append or recall puts the session back (the engine's watermarks
-say what is missing). Sessions stored before recall was enabled are indexed the same way, a
-batch at a time, when a recall first reads them (or all at once by :meth:`backfill`).
+dense, any LangChain ``Embeddings``); without it nothing is analysed or written (window-only
+stores pay nothing). Neither indexing nor embedding runs on an append's path: the append notes
+when its messages were stored and puts the session on a bounded queue that one worker thread
+drains after ``index_delay`` seconds, a batch of messages per write (:mod:`.recall_catchup`); a
+recall whose scope is behind catches it up itself before ranking, so a query never misses a
+stored message. A full queue drops the request; a later append or recall puts the session back
+(the engine's watermarks say what is missing). Sessions stored before recall was enabled are
+indexed the same way (all at once by :meth:`backfill`). A store built from an asyncio client or
+pool alone (no sync I/O for the worker) keeps writing postings in the append's own write.
 """
 
 from __future__ import annotations
@@ -18,21 +20,32 @@ import json
 import logging
 import queue
 import threading
-from collections.abc import Sequence
+import time
+from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from typing import Any
 
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage, ToolMessage
 
-from .backends.recall import RecallScope, supports_recall
+from .backends.recall import RecallScope, engine_clock, runs_sync, supports_recall
 from .errors import ConfigurationError
 from .ids import ANONYMOUS
-from .recall import IndexDocument, VectorCache, encode_vector, index_document, normalized
+from .recall import (
+    IndexDocument,
+    VectorCache,
+    encode_vector,
+    index_document,
+    minute_of,
+    normalized,
+)
+from .recall_catchup import catch_up_steps, run_sync
 from .records import EncodedMessage, SessionKey
 
 logger = logging.getLogger(__name__)
 
 _TERM_KEY_INFO = b"sessionmem recall terms"
+_MINUTES = 200_000
+"""Times of appended messages kept for the worker (beyond, the oldest fall back to index time)."""
 Job = tuple[str, SessionKey]  # ("index" | "embed" | "compact", session or user)
 
 
@@ -67,7 +80,11 @@ class RecallIndex:
     """Recall settings of one store: ``embeddings`` (optional), the background queue, the cache.
 
     ``index_names``: index a message's ``name`` with its text (questions name people);
-    ``term_key``: the key of term digests when the store encrypts without per-user keys.
+    ``term_key``: the key of term digests when the store encrypts without per-user keys;
+    ``index_delay``: how long the worker lets a session's appends gather before indexing them
+    in one write; ``catch_up``: how many missing messages a recall indexes itself before ranking
+    (a scope further behind, e.g. sessions stored before recall was enabled, is indexed in the
+    background and answers from what is indexed meanwhile).
     """
 
     def __init__(
@@ -79,6 +96,8 @@ class RecallIndex:
         batch_size: int = 64,
         term_key: bytes | None = None,
         cache_bytes: int = 256 * 1024 * 1024,
+        index_delay: float = 0.05,
+        catch_up: int = 512,
     ) -> None:
         if embeddings is not None and not hasattr(embeddings, "embed_documents"):
             raise ConfigurationError(
@@ -87,6 +106,20 @@ class RecallIndex:
             )
         if queue_size < 1 or batch_size < 1:
             raise ConfigurationError("queue_size and batch_size must be at least 1")
+        if not 0 <= index_delay <= 60 or catch_up < 0:
+            raise ConfigurationError("index_delay takes 0-60 seconds and catch_up at least 0")
+        self.index_delay = index_delay
+        self.catch_up = catch_up
+        self.deferred = True
+        """Appends leave indexing to the worker (``False``: postings in the append's write)."""
+        self._clock: Any = time.time
+        self._minutes: dict[str, int] = {}  # message id -> the minute it was stored
+        self._behind: dict[SessionKey, None] = {}  # appended here, maybe not indexed yet
+        self._due: dict[Job, float] = {}
+        self.busy_seconds = 0.0
+        """CPU time of the worker's jobs so far (what background indexing costs)."""
+        self.background_messages = 0
+        """Messages the worker indexed so far."""
         self.embeddings = embeddings
         self.index_names = index_names
         self.batch_size = batch_size
@@ -121,6 +154,8 @@ class RecallIndex:
                 "Keyring(..., per_user_keys=True), or RecallIndex(term_key=os.urandom(32))"
             )
         self._store = store
+        self.deferred = runs_sync(store.engine)
+        self._clock = engine_clock(store.engine)
         return self
 
     @property
@@ -154,11 +189,37 @@ class RecallIndex:
         messages: Sequence[BaseMessage],
         secret: bytes | None,
     ) -> list[EncodedMessage]:
-        """The append path: each encoded message with its index document."""
+        """The append path: deferred, only when the messages were stored (the worker indexes
+        them); otherwise each encoded message with its index document."""
+        if self.deferred:
+            minutes, minute = self._minutes, minute_of(self._clock())
+            if len(minutes) > _MINUTES:
+                for old in list(minutes)[: _MINUTES // 2]:
+                    minutes.pop(old, None)
+            for e in encoded:
+                minutes[e.id] = minute
+            return list(encoded)
         return [
             replace(e, index=self.document(m, secret))
             for e, m in zip(encoded, messages, strict=True)
         ]
+
+    def minute_of(self, message: BaseMessage) -> int | None:
+        """When a message was stored: noted by its append here, else from a uuid7 id."""
+        found = self._minutes.get(str(message.id)) if message.id else None
+        return found if found is not None else uuid7_minute(message)
+
+    def indexed(self, messages: Iterable[BaseMessage]) -> None:
+        """These messages are indexed: forget when they were stored."""
+        for m in messages:
+            self._minutes.pop(str(m.id), None)
+
+    def caught_up(self, key: SessionKey) -> None:
+        self._behind.pop(key, None)
+
+    def behind(self, scope: RecallScope) -> list[SessionKey]:
+        """Sessions of ``scope`` this process appended to and may not have indexed yet."""
+        return [k for k in list(self._behind) if scope.holds(k)]
 
     def embed_text(self, message: BaseMessage, previous: BaseMessage | None) -> str:
         """What is embedded: the message with the one before it as context."""
@@ -169,12 +230,16 @@ class RecallIndex:
 
     # -- scheduling ------------------------------------------------------------------------
     def after_append(self, key: SessionKey) -> None:
-        """A turn was stored: embed its messages in the background (never on the turn's path)."""
-        if self.dense:
+        """A turn was stored: index (then embed) it in the background, never on its path."""
+        if self.deferred:
+            self._behind[key] = None
+            self.schedule("index", key, self.index_delay)
+        elif self.dense:
             self.schedule("embed", key)
 
-    def schedule(self, kind: str, key: SessionKey) -> bool:
-        """Put a job on the queue unless it is pending or the queue is full (then ``False``)."""
+    def schedule(self, kind: str, key: SessionKey, delay: float = 0.0) -> bool:
+        """Put a job on the queue unless it is pending or the queue is full (then ``False``);
+        the worker starts it ``delay`` seconds from now at the earliest."""
         job = (kind, key)
         with self._lock:
             if job in self._pending:
@@ -185,6 +250,8 @@ class RecallIndex:
                 self.dropped += 1
                 return False
             self._pending.add(job)
+            if delay:
+                self._due[job] = time.monotonic() + delay
             if self._worker is None or not self._worker.is_alive():
                 self._worker = threading.Thread(
                     target=self._work, name="sessionmem-recall", daemon=True
@@ -213,12 +280,17 @@ class RecallIndex:
                         return
                 continue
             with self._lock:
+                due = self._due.pop(job, 0.0)
+            if due > time.monotonic():  # let the session's next appends join this batch
+                time.sleep(due - time.monotonic())
+            with self._lock:
                 self._pending.discard(job)
                 self._busy += 1
+            started = time.thread_time()
             try:
                 kind, key = job
                 if kind == "index":
-                    self.backfill_session(key)
+                    self.background_messages += self.backfill_session(key)
                     if self.dense:
                         self.schedule("embed", key)
                 elif kind == "compact":
@@ -229,37 +301,16 @@ class RecallIndex:
                 logger.exception("recall %s of session %r failed", job[0], job[1].session_id)
             finally:
                 with self._idle:
+                    self.busy_seconds += time.thread_time() - started
                     self._busy -= 1
                     self._idle.notify_all()
 
     # -- the jobs (sync: they run on the worker thread or in backfill()) --------------------
     def backfill_session(self, key: SessionKey) -> int:
         """Index the session's messages not indexed yet, a batch at a time; returns how many."""
-        store, done = self._store, 0
-        history = store.history(key.session_id, user_id=_user_arg(key))
-        engine = store.engine
-        secret = self.secret(history._sealer())
-        while True:
-            marks = engine.recall_marks(key)
-            if marks.indexed >= marks.count:
-                return done
-            start = marks.indexed + 1
-            entries = {
-                e.seq: e.message for e in history.range_entries(start, start + self.batch_size)
-            }
-            last = max(entries, default=start - 1)
-            empty = IndexDocument({}, 0)
-            docs = [
-                (
-                    seq,
-                    self.document(m, secret, uuid7_minute(m)) if (m := entries.get(seq)) else empty,
-                )
-                for seq in range(start, last + 1)
-            ]
-            if not docs:
-                return done
-            if engine.recall_index(key, marks.indexed, docs):
-                done += len(docs)
+        store = self._store
+        sealer = store.history(key.session_id, user_id=_user_arg(key))._sealer()
+        return run_sync(store.engine, catch_up_steps(self, key, sealer))  # type: ignore[no-any-return]
 
     def embed_session(self, key: SessionKey) -> int:
         """Embed the session's messages that have no vector yet; returns how many."""

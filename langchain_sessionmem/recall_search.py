@@ -4,7 +4,9 @@
 requests into engine calls (postings, vectors, fetches), the query's embedding and the owner's
 sealer, each yielded as a step, so ``SessionHistory.recall`` and ``arecall`` share every line.
 A fetched message inside a tool-call unit is answered with its whole unit (or dropped if the
-unit is incomplete), so recall never splits a tool call from its results.
+unit is incomplete), so recall never splits a tool call from its results. Before ranking, the
+scope's sessions this process appended to, and any the postings read finds a few messages behind
+(another process's appends), are indexed to their end (:mod:`.recall_catchup`).
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from .recall import (
     split_doc_key,
 )
 from .recall.result import RecallResult, finished
+from .recall_catchup import catch_up_steps
 from .recall_index import RecallIndex
 from .records import SessionKey
 
@@ -71,6 +74,8 @@ def search_steps(
     """The steps of one recall over ``scope`` (see the module docstring)."""
     sealer = yield ("sealer",)
     secret = index.secret(sealer)
+    for key in index.behind(scope):  # appended here: index the tail before ranking
+        yield from catch_up_steps(index, key, sealer, index.catch_up)
     use_dense = index.dense if dense is None else dense and index.dense
     sessions: dict[int, str] = {}
     core = recall_steps(
@@ -91,6 +96,13 @@ def search_steps(
             break
         if isinstance(request, LexicalRequest):
             rows: LexicalRows = yield ("engine", "recall_postings", scope, request.terms)
+            if rows.stale and rows.behind <= index.catch_up:  # another writer's newest messages
+                done = 0
+                for sid in rows.stale:
+                    key = SessionKey(sid, scope.user_id)
+                    done += yield from catch_up_steps(index, key, sealer, index.catch_up)
+                if done:
+                    rows = yield ("engine", "recall_postings", scope, request.terms)
             sessions.update(rows.sessions)
             if rows.stale:
                 index.stale(scope.user_id, rows.stale)

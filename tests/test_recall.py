@@ -208,10 +208,12 @@ async def test_async_twins_share_the_logic(make):
 
 
 def test_a_store_that_enables_recall_later_backfills_in_the_background(make):
+    from langchain_sessionmem.recall_index import RecallIndex
+
     plain = make()
     history = plain.history("early", user_id="ann")
     chat(history, [("Ann", "The lighthouse keeper was named Ewan.")], filler=5)
-    store = _same_engine(plain, recall=True)
+    store = _same_engine(plain, recall=RecallIndex(catch_up=4))  # 12 missing: too many
     old = store.history("early", user_id="ann")
     now = store.history("new", user_id="ann")
     now.add_messages([HumanMessage("Hi again")])
@@ -222,8 +224,60 @@ def test_a_store_that_enables_recall_later_backfills_in_the_background(make):
     _, second = recall(memory, now, "Who was the lighthouse keeper?")
     assert any("Ewan" in t for t in recalled_texts(second, store, "ann"))
     assert store.engine.recall_marks(old._key).indexed == old.count()
-    old.add_messages([HumanMessage("The keeper Ewan retired.")])  # caught up: indexed on append
+    old.add_messages([HumanMessage("The keeper Ewan retired.")])  # indexed in the background
+    assert store.recall.wait(30)
     assert store.engine.recall_marks(old._key).indexed == old.count()
+
+
+def test_a_recall_indexes_a_short_missing_tail_before_ranking(make):
+    plain = make()
+    chat(plain.history("early", user_id="ann"), [("Ann", "The keeper was named Ewan.")], filler=5)
+    store = _same_engine(plain, recall=True)  # 12 missing messages: within catch_up
+    now = store.history("new", user_id="ann")
+    _, stats = recall(RecallMemory(300, scope="user"), now, "Who was the keeper?")
+    assert any("Ewan" in t for t in recalled_texts(stats, store, "ann"))
+
+
+@pytest.mark.parametrize("is_async", [False, True])
+def test_appends_leave_indexing_to_the_background_and_a_recall_catches_up(make, is_async):
+    from langchain_sessionmem.recall_index import RecallIndex
+
+    store = make(recall=RecallIndex(index_delay=30))  # the worker waits: only a recall indexes
+    history = store.history("s", user_id="ann")
+    chat(history, [("Ann", "Our boat is called Marlinspike.")], filler=3)
+    history.add_messages([HumanMessage("The mooring fee is paid in quince jam.", name="Ann")])
+    engine = getattr(store.engine, "_engine", store.engine)
+    assert engine.recall_marks(history._key).indexed == 0  # nothing indexed on the append path
+    _, stats = recall(RecallMemory(300), history, "quince jam mooring?", is_async=is_async)
+    assert any("quince jam" in t for t in recalled_texts(stats, store, "ann"))
+    assert engine.recall_marks(history._key).indexed == history.count()
+    history.pop(1)  # popped before it was indexed again: never recalled
+    history.add_messages([HumanMessage("The fee went up to plum jam.", name="Ann")])
+    _, stats = recall(RecallMemory(300), history, "jam fee?", is_async=is_async)
+    texts = recalled_texts(stats, store, "ann")
+    assert any("plum jam" in t for t in texts) and not any("quince" in t for t in texts)
+
+
+def test_the_worker_indexes_appends_in_batches(make):
+    from langchain_sessionmem.recall_index import RecallIndex
+
+    store = make(recall=RecallIndex(index_delay=0.2))
+    history = store.history("s", user_id="ann")
+    chat(history, [("Ann", "The cat answers to Biscuit.")], filler=4)
+    assert store.recall.wait(30)
+    engine = getattr(store.engine, "_engine", store.engine)
+    assert engine.recall_marks(history._key).indexed == history.count() == 10
+    assert store.recall.background_messages == 10 and store.recall.busy_seconds > 0
+
+
+def test_a_recall_catches_up_what_another_store_appended(make):
+    from langchain_sessionmem.recall_index import RecallIndex
+
+    writer = make(recall=RecallIndex(index_delay=30))  # its worker has not run yet
+    chat(writer.history("w", user_id="ann"), [("Ann", "The spare oar is in the shed.")], 2)
+    reader = _same_engine(writer, recall=True)  # another process on the same database
+    _, stats = recall(RecallMemory(300, scope="user"), reader.history("r", user_id="ann"), "oar?")
+    assert any("spare oar" in t for t in recalled_texts(stats, reader, "ann"))
 
 
 def _same_engine(store, **options):

@@ -13,7 +13,8 @@ session, or every live session of one user — never two users.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
@@ -59,6 +60,8 @@ class LexicalRows:
     blobs: list[bytes | None] = field(default_factory=list)
     sessions: dict[int, str] = field(default_factory=dict)
     stale: list[str] = field(default_factory=list)
+    behind: int = 0
+    """Messages of the ``stale`` sessions not indexed yet (a reader catches up a few itself)."""
     compact: bool = False
     """Records of sessions that died are still stored: worth a ``recall_compact``."""
 
@@ -117,6 +120,24 @@ class RecallEngine(Protocol):
         self, key: SessionKey, after: int, rows: Sequence[tuple[int, bytes]]
     ) -> bool: ...
     async def arecall_vectors(self, scope: RecallScope, epoch: Any, cursor: Any) -> VectorRows: ...
+
+
+def engine_clock(engine: Any) -> Callable[[], float]:
+    """The clock an engine stamps messages with (the time an indexed message was stored)."""
+    inner = getattr(engine, "_engine", engine)
+    clock = getattr(inner, "clock", None) or getattr(getattr(inner, "plans", None), "clock", None)
+    return clock if callable(clock) else time.time
+
+
+def runs_sync(engine: Any) -> bool:
+    """True unless the engine was built from an asyncio client or pool alone (no sync I/O, so
+    no background worker: such a store keeps indexing on the append path)."""
+    conns = getattr(getattr(engine, "_engine", engine), "connections", None)
+    if conns is None or not any(hasattr(conns, a) for a in ("_aclient", "_apool")):
+        return True  # local I/O (memory, SQLite) or an engine of its own
+    if getattr(conns, "url", None) or getattr(conns, "conninfo", None):
+        return True  # built from a URL: makes its sync client on first use
+    return getattr(conns, "_client", None) is not None or getattr(conns, "_pool", None) is not None
 
 
 def supports_recall(engine: Any) -> bool:

@@ -146,6 +146,9 @@ class MemoryRecall(OffloadedRecall):
                     for k, s, i in indexes
                     if (0 if i is None else i.indexed) < len(s.messages)
                 ],
+                behind=sum(
+                    max(0, len(s.messages) - (0 if i is None else i.indexed)) for _, s, i in indexes
+                ),
             )
 
     def recall_fetch(self, scope: RecallScope, keys: Sequence[tuple[str, int]]) -> Fetched:

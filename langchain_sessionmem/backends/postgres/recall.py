@@ -190,6 +190,7 @@ class PostgresRecall:
             blobs=[b"".join(parts[t]) if t in parts else None for t in terms],
             sessions={pk: sid for pk, sid, *_ in sessions},
             stale=[sid for _, sid, count, ix, *_ in sessions if ix < count],
+            behind=sum(max(0, count - ix) for _, _, count, ix, *_ in sessions),
         )
 
     def _fetch_plan(self, scope: RecallScope, keys: Sequence[tuple[str, int]]) -> Plan[Fetched]:

@@ -35,6 +35,12 @@ _SCOPES: dict[Any, tuple[float, Any, Any]] = {}
 _U16 = 0xFFFF
 
 
+def forget_scopes(namespace: Any, user_id: str | None) -> None:
+    """Drop the held watermarks of a user's scopes (after this process indexed one)."""
+    for signature in [s for s in list(_SCOPES) if s[0] == namespace and s[1] == user_id]:
+        _SCOPES.pop(signature, None)
+
+
 def _int(value: Any) -> int:
     try:
         return int(value or 0)
@@ -112,7 +118,10 @@ class RedisRecall:
             return False
         keys = [meta, log, sess, terms, ts, minutes, *postings]
         args = [after, len(docs), escape(key.session_id), *documents]
-        return bool((yield Script(script("recall_index"), keys, args)))
+        done = bool((yield Script(script("recall_index"), keys, args)))
+        if done:  # this process's reads see the new watermark at once
+            forget_scopes(self.keys.namespace, key.user_id)  # type: ignore[attr-defined]
+        return done
 
     # -- scope reads -----------------------------------------------------------------------
     def _live(self, scope: RecallScope, extra: Sequence[Cmd] = ()) -> Any:
@@ -144,18 +153,18 @@ class RedisRecall:
         replies = (yield Pipe(cmds)) if cmds else []
         if numbered is None:
             head, replies = replies[: len(extra)], replies[len(extra) :]
-        live, current, stale = {}, {}, []
+        live, current, stale = {}, {}, {}  # stale: session -> messages not indexed
         for i, sid in enumerate(sids):
             (no, ix, n, length, emb), count = replies[2 * i], replies[2 * i + 1]
             if no is None:
                 if _int(count):
-                    stale.append(unescape(sid))  # stored before the store kept an index
+                    stale[unescape(sid)] = _int(count)  # not indexed yet
                 continue
             current[sid] = _int(no)
             row = (unescape(sid), _int(count), _int(ix), _int(n), _int(length), _int(emb))
             live[_int(no)] = row
             if row[2] < row[1]:
-                stale.append(row[0])
+                stale[row[0]] = row[1] - row[2]
         dead = (
             []
             if numbered is None
@@ -176,7 +185,8 @@ class RedisRecall:
             total_len=sum(s[4] for s in live.values()),
             blobs=[bytes(b) if b else None for b in blobs],
             sessions={no: s[0] for no, s in live.items()},
-            stale=stale,
+            stale=list(stale),
+            behind=sum(stale.values()),
             compact=bool(dead),
         )
 
