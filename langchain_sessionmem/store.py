@@ -8,7 +8,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from . import backends
-from ._steps import Steps, adrive, drive
+from ._steps import Call, Steps, acall, adrive, call, drive
 from .backends.base import Engine
 from .codec import DEFAULT_MAX_MESSAGE_BYTES
 from .crypto import Keyring
@@ -233,14 +233,16 @@ class SessionStore:
 
         Page with ``limit`` and ``after=store.cursor(page[-1])``; an empty page is the end.
         """
-        user = self._user(user_id, "list_sessions()")
-        return self.engine.list_sessions(user, limit=limit, after=after)
+        return self.engine.list_sessions(
+            self._user(user_id, "list_sessions()"), limit=limit, after=after
+        )
 
     async def alist_sessions(
         self, user_id: Any = MISSING, *, limit: int | None = None, after: str | None = None
     ) -> list[SessionInfo]:
-        user = self._user(user_id, "alist_sessions()")
-        return await self.engine.alist_sessions(user, limit=limit, after=after)
+        return await self.engine.alist_sessions(
+            self._user(user_id, "alist_sessions()"), limit=limit, after=after
+        )
 
     def cursor(self, info: SessionInfo) -> str:
         """The ``after=`` of the page that follows the row ``info`` of :meth:`list_sessions`."""
@@ -265,10 +267,10 @@ class SessionStore:
         pages and truncates its WAL; Redis AOF/RDB rewrites and PostgreSQL VACUUM are the
         operator's).
         """
-        return drive(self._erase(validate_id(user_id, "user_id")), _call)
+        return drive(self._erase(validate_id(user_id, "user_id")), call)
 
     async def adelete_user(self, user_id: str) -> int:
-        return await adrive(self._erase(validate_id(user_id, "user_id")), _acall)
+        return await adrive(self._erase(validate_id(user_id, "user_id")), acall)
 
     def _erase(self, user: str) -> Steps[Call, int]:
         """Threads first, then sessions, user state and data key (the engine compacts last)."""
@@ -336,14 +338,16 @@ class SessionStore:
 
     # -- lifecycle -------------------------------------------------------------------------
     def close(self) -> None:
-        for saver in self._savers:
-            saver.close()
-        self.engine.close()
+        drive(self._closing(), call)
 
     async def aclose(self) -> None:
+        await adrive(self._closing(), acall)
+
+    def _closing(self) -> Steps[Call, None]:
+        """The checkpointers this store made, then the engine."""
         for saver in self._savers:
-            await saver.aclose()
-        await self.engine.aclose()
+            yield (saver, "close")
+        yield (self.engine, "close")
 
     def __enter__(self) -> SessionStore:
         return self
@@ -362,17 +366,6 @@ class SessionStore:
             f"SessionStore(engine={self.engine.kind!r}, namespace={self.namespace!r}, "
             f"ttl={self.ttl!r})"
         )
-
-
-Call = tuple[Any, ...]  # (object, method name, *args): a step of the erase
-
-
-def _call(call: Call) -> Any:
-    return getattr(call[0], call[1])(*call[2:])
-
-
-async def _acall(call: Call) -> Any:
-    return await getattr(call[0], "a" + call[1])(*call[2:])
 
 
 def _recall_index(recall: bool | RecallIndex) -> RecallIndex | None:
