@@ -26,7 +26,7 @@ from ..tokens import MessageTokenCounter, TokenCounterLike, as_token_counter
 from .local import ListHistory
 from .ops import History, Plan, arun, run
 from .pipeline import TurnContext, load_plan, save_plan, window_from
-from .reporting import MemoryStats, areport, report
+from .reporting import MemoryStats, areport, report, reported
 
 
 @runtime_checkable
@@ -139,9 +139,7 @@ class SessionMemory(Runnable[Sequence[BaseMessage], list[BaseMessage]]):
         config: RunnableConfig | None = None,
     ) -> list[BaseMessage]:
         """The history part of this turn's prompt (goes before ``input_messages``)."""
-        messages, stats = run(load_plan(self, history, input_messages, config))
-        report(stats, config)
-        return messages
+        return run(reported(load_plan(self, history, input_messages, config), config))
 
     async def aload_context(
         self,
@@ -149,9 +147,7 @@ class SessionMemory(Runnable[Sequence[BaseMessage], list[BaseMessage]]):
         input_messages: Sequence[BaseMessage],
         config: RunnableConfig | None = None,
     ) -> list[BaseMessage]:
-        messages, stats = await arun(load_plan(self, history, input_messages, config))
-        await areport(stats, config)
-        return messages
+        return await arun(reported(load_plan(self, history, input_messages, config), config))
 
     def save_context(
         self,
@@ -202,16 +198,12 @@ class SessionMemory(Runnable[Sequence[BaseMessage], list[BaseMessage]]):
     def _run_local(
         self, messages: Sequence[BaseMessage], config: RunnableConfig
     ) -> list[BaseMessage]:
-        result, stats = run(self._local_plan(messages, config))
-        report(stats, config)
-        return result
+        return run(reported(self._local_plan(messages, config), config))
 
     async def _arun_local(
         self, messages: Sequence[BaseMessage], config: RunnableConfig
     ) -> list[BaseMessage]:
-        result, stats = await arun(self._local_plan(messages, config))
-        await areport(stats, config)
-        return result
+        return await arun(reported(self._local_plan(messages, config), config))
 
     def invoke(
         self, input: Sequence[BaseMessage], config: RunnableConfig | None = None, **kwargs: Any

@@ -2,7 +2,8 @@
 
 Why: memory makes model calls and drops text on the user's behalf; tracers and logs should show
 it. The dispatch is one generator of callback calls, run by the blocking or the async driver, so
-:func:`report` and :func:`areport` share their logic.
+:func:`report` and :func:`areport` share their logic; :func:`reported` makes the report the last
+op of a strategy's plan.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
-from typing import Any
+from typing import Any, TypeVar
 
 from langchain_core.runnables import RunnableConfig
 from langchain_core.runnables.config import (
@@ -20,8 +21,10 @@ from langchain_core.runnables.config import (
 
 from .. import telemetry
 from .._steps import Steps, adrive, drive
+from .ops import Op, Plan
 
 logger = logging.getLogger("langchain_sessionmem.memory")
+T = TypeVar("T")
 
 MEMORY_EVENT = "sessionmem_memory"
 """Name of the custom callback event each load and save dispatches (data: :class:`MemoryStats`)."""
@@ -84,13 +87,11 @@ def _dispatch(manager: Any, data: dict[str, Any], phase: str) -> Steps[Call, Non
 
 
 def _call(call: Call) -> Any:
-    fn, args, kwargs = call
-    return fn(*args, **kwargs)
+    return call[0](*call[1], **call[2])
 
 
 async def _acall(call: Call) -> Any:
-    fn, args, kwargs = call
-    return await fn(*args, **kwargs)
+    return await call[0](*call[1], **call[2])
 
 
 def _data(stats: MemoryStats, config: RunnableConfig | None) -> dict[str, Any] | None:
@@ -107,23 +108,44 @@ def report(stats: MemoryStats, config: RunnableConfig | None) -> None:
     inner runnable) a small ``sessionmem_memory_<phase>`` run is opened to carry it, so tracers
     show memory work as its own step. Reporting never breaks a turn.
     """
-    data = _data(stats, config)
-    if data is None:
-        return
-    try:
-        manager = get_callback_manager_for_config(config)  # type: ignore[arg-type]
-        drive(_dispatch(manager, data, stats.phase), _call)
-    except Exception:  # noqa: BLE001
-        logger.debug("could not dispatch the memory event", exc_info=True)
+    drive(_report(stats, config, get_callback_manager_for_config), _call)
 
 
 async def areport(stats: MemoryStats, config: RunnableConfig | None) -> None:
     """The async twin of :func:`report`."""
+    await adrive(_report(stats, config, get_async_callback_manager_for_config), _acall)
+
+
+def _report(
+    stats: MemoryStats, config: RunnableConfig | None, manager_for: Callable[..., Any]
+) -> Steps[Call, None]:
+    """Log ``stats``, then dispatch them to the callback manager ``manager_for(config)`` gives
+    (sync or async); a failed dispatch is logged and dropped."""
     data = _data(stats, config)
     if data is None:
         return
     try:
-        manager = get_async_callback_manager_for_config(config)  # type: ignore[arg-type]
-        await adrive(_dispatch(manager, data, stats.phase), _acall)
+        yield from _dispatch(manager_for(config), data, stats.phase)
     except Exception:  # noqa: BLE001
         logger.debug("could not dispatch the memory event", exc_info=True)
+
+
+@dataclass(frozen=True)
+class Report(Op):
+    """Report a load's or a save's stats: the last op of a strategy's turn."""
+
+    stats: MemoryStats
+    config: RunnableConfig | None
+
+    def call(self) -> None:
+        report(self.stats, self.config)
+
+    async def acall(self) -> None:
+        await areport(self.stats, self.config)
+
+
+def reported(plan: Plan[tuple[T, MemoryStats]], config: RunnableConfig | None) -> Plan[T]:
+    """``plan``'s result without its stats, which it reports (:class:`Report`) before returning."""
+    result, stats = yield from plan
+    yield Report(stats, config)
+    return result
