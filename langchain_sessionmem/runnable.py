@@ -27,7 +27,7 @@ from langchain_core.runnables import Runnable, RunnableConfig
 from langchain_core.runnables.config import ensure_config
 from langchain_core.runnables.utils import ConfigurableFieldSpec, get_unique_config_specs
 
-from ._steps import Steps, adrive, drive
+from ._steps import Steps, acall, adrive, call, drive
 from .errors import ConfigurationError
 from .history import SessionHistory
 from .memory import SessionMemoryProtocol, compose, select_window
@@ -66,8 +66,11 @@ class LastMessages:
             raise ConfigurationError(f"max_messages must be at least 1, got {k}")
         self.k = k
 
-    def _window(self, messages: list[BaseMessage]) -> list[BaseMessage]:
-        return select_window(messages, [0] * len(messages), max_messages=self.k)
+    def _last(self, messages: Sequence[BaseMessage]) -> list[BaseMessage]:
+        """The window of the last ``k`` of ``messages`` (all that a history without a bounded
+        read returns, or the ``k`` a ``SessionHistory`` tail read)."""
+        last = list(messages)[-self.k :]
+        return select_window(last, [0] * len(last), max_messages=self.k)
 
     def load_context(
         self,
@@ -75,9 +78,7 @@ class LastMessages:
         input_messages: Sequence[BaseMessage],
         config: RunnableConfig | None = None,
     ) -> list[BaseMessage]:
-        if isinstance(history, SessionHistory):
-            return self._window(history.tail(self.k))
-        return self._window(list(history.messages)[-self.k :])
+        return self._last(history.tail(self.k) if _bounded(history) else history.messages)
 
     async def aload_context(
         self,
@@ -85,9 +86,9 @@ class LastMessages:
         input_messages: Sequence[BaseMessage],
         config: RunnableConfig | None = None,
     ) -> list[BaseMessage]:
-        if isinstance(history, SessionHistory):
-            return self._window(await history.atail(self.k))
-        return self._window(list(await history.aget_messages())[-self.k :])
+        return self._last(
+            await history.atail(self.k) if _bounded(history) else await history.aget_messages()
+        )
 
     def save_context(
         self,
@@ -194,19 +195,22 @@ class SessionMemoryRunnable(Runnable[Any, Any]):
     def _save(
         self, history: SessionHistory, messages: list[BaseMessage], config: RunnableConfig
     ) -> None:
-        history.add_messages(messages)
-        try:
-            self.memory.save_context(history, messages, config)
-        except Exception:  # the turn is stored; memory upkeep is retried on a later turn
-            logger.exception("memory upkeep failed for session %r", _sid(history))
+        drive(self._saving(history, messages, config), call)
 
     async def _asave(
         self, history: SessionHistory, messages: list[BaseMessage], config: RunnableConfig
     ) -> None:
-        await history.aadd_messages(messages)
+        await adrive(self._saving(history, messages, config), acall)
+
+    def _saving(
+        self, history: SessionHistory, messages: list[BaseMessage], config: RunnableConfig
+    ) -> Steps[tuple[Any, ...], None]:
+        """Store the turn's messages, then the memory's upkeep (``save_context``): method
+        requests for ``_steps.call`` / ``acall``."""
+        yield (history, "add_messages", messages)
         try:
-            await self.memory.asave_context(history, messages, config)
-        except Exception:
+            yield (self.memory, "save_context", history, messages, config)
+        except Exception:  # the turn is stored; memory upkeep is retried on a later turn
             logger.exception("memory upkeep failed for session %r", _sid(history))
 
     def _save_cut_short(self, turn: _Turn) -> None:
@@ -319,6 +323,11 @@ class SessionMemoryRunnable(Runnable[Any, Any]):
             raise
         if finished:
             await self._asave(history, [*new, *self.shape.output_messages(turn.total)], config)
+
+
+def _bounded(history: Any) -> bool:
+    """A history with an O(k) read of its last ``k`` messages."""
+    return isinstance(history, SessionHistory)
 
 
 def _sid(history: Any) -> str:
