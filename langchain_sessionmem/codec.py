@@ -126,7 +126,7 @@ def encode(
             plain = data
             data = message_id.encode() + _ID_SEP + sealer.seal_message(data, session_id, message_id)
             if sealer.opened is not None:  # the next turn reads it back: skip that decryption
-                sealer.opened.put((sealer, session_id, data), plain)
+                sealer.opened.put((sealer.scope, session_id, data), plain)
         encoded.append(EncodedMessage(message_id, data, generated))
     return encoded
 
@@ -138,7 +138,7 @@ def _plain(data: bytes | str, sealer: Sealer | None, session_id: str) -> bytes |
     raw = data.encode() if isinstance(data, str) else bytes(data)
     opened = sealer.opened
     if opened is not None:  # exactly these bytes, at this place, already opened by this sealer
-        key = (sealer, session_id, raw)
+        key = (sealer.scope, session_id, raw)
         plain = opened.get(key)
         if plain is not None:
             return plain
@@ -151,12 +151,29 @@ def _plain(data: bytes | str, sealer: Sealer | None, session_id: str) -> bytes |
     return plain
 
 
+def _texts(
+    records: Sequence[tuple[int, bytes | str]], sealer: Sealer | None, session_id: str
+) -> list[bytes | str]:
+    """The JSON text of each record; messages this sealer already opened cost one lookup each."""
+    opened = None if sealer is None else sealer.opened
+    if opened is None:
+        return [_plain(data, sealer, session_id) for _, data in records]
+    get, scope = opened.get, sealer.scope  # _plain's key, built inline: a turn reads ~20
+    texts = [get((scope, session_id, data)) for _, data in records]
+    if None in texts:
+        texts = [
+            _plain(data, sealer, session_id) if text is None else text
+            for text, (_, data) in zip(texts, records, strict=True)
+        ]
+    return texts
+
+
 def decode_many(
     records: Sequence[tuple[int, bytes | str]], *, session_id: str, sealer: Sealer | None = None
 ) -> list[BaseMessage]:
     """Decode a batch in one pass; on any failure, :func:`decode` each record to find the bad one."""
     try:
-        texts = [_plain(data, sealer, session_id) for _, data in records]
+        texts = _texts(records, sealer, session_id)
         return messages_from_dict(
             [json.loads(t.decode() if isinstance(t, bytes) else t) for t in texts]
         )

@@ -14,6 +14,7 @@ Nothing here knows LangChain or any backend; histories and savers call :class:`S
 from __future__ import annotations
 
 import functools
+import itertools
 import os
 import threading
 from collections import OrderedDict
@@ -26,6 +27,7 @@ MAGIC = b"\x00sm1"
 """Every sealed value starts with these bytes (no JSON or msgpack value does)."""
 _NONCE = 12
 _DEK_PLACE = "data-key"
+_SERIALS = itertools.count()
 
 
 @functools.lru_cache(maxsize=4096)
@@ -188,7 +190,18 @@ class Sealer:
     store's :class:`~langchain_sessionmem.opened.OpenedCache` (messages only; see codec).
     """
 
-    __slots__ = ("keyring", "namespace", "owner", "data_key", "opened", "_aead", "_head", "_own")
+    __slots__ = (
+        "keyring",
+        "namespace",
+        "owner",
+        "data_key",
+        "opened",
+        "scope",
+        "_aead",
+        "_head",
+        "_own",
+        "_lead",
+    )
 
     def __init__(
         self,
@@ -203,15 +216,16 @@ class Sealer:
         self.owner = owner
         self.data_key = data_key
         self.opened = opened
+        self.scope = (owner, next(_SERIALS))  # what opened values are filed under
         kid = "" if data_key is not None else keyring.active_key_id
         self._aead = _aead(bytes(data_key)) if data_key is not None else keyring._keys[kid]
         self._head = _head(kid)
         self._own = _owner_prefix(namespace, owner)
+        self._lead = self._head + self._own  # every associated data of this sealer starts so
 
     def _seal(self, data: bytes, place: bytes) -> bytes:
         nonce = os.urandom(_NONCE)
-        head = self._head
-        return head + nonce + self._aead.encrypt(nonce, data, head + self._own + place)
+        return b"".join((self._head, nonce, self._aead.encrypt(nonce, data, self._lead + place)))
 
     def _open(self, sealed: bytes, place: bytes) -> bytes:
         head = self._head
@@ -219,7 +233,7 @@ class Sealer:
         if sealed[:n] == head:  # written with this sealer's key: no header parsing, no lookup
             try:
                 return self._aead.decrypt(  # type: ignore[no-any-return]
-                    sealed[n : n + _NONCE], sealed[n + _NONCE :], head + self._own + place
+                    sealed[n : n + _NONCE], sealed[n + _NONCE :], self._lead + place
                 )
             except Exception:  # noqa: BLE001, S110 - the keyring's pass below names the failure
                 pass

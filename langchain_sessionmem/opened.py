@@ -23,7 +23,11 @@ MAX_VALUE_BYTES = 64 * 1024
 
 
 class OpenedCache:
-    """``key -> plaintext`` where ``key[0]`` is the :class:`~langchain_sessionmem.crypto.Sealer`."""
+    """``(sealer.scope, place, sealed bytes) -> plaintext``.
+
+    A sealer's ``scope`` is ``(owner, serial number)``: unique per sealer (so per owner and data
+    key) and never reused, and holding no key material, so an entry keeps no sealer alive.
+    """
 
     def __init__(self, max_bytes: int = DEFAULT_MAX_BYTES, max_entries: int = DEFAULT_MAX_ENTRIES):
         self.max_bytes = max_bytes
@@ -38,20 +42,26 @@ class OpenedCache:
         size = len(key[-1]) + len(plain)
         if size > MAX_VALUE_BYTES:
             return
+        values = self._values
         with self._lock:
-            old = self._values.pop(key, None)
-            if old is not None:
-                self._bytes -= len(key[-1]) + len(old)
-            self._values[key] = plain
+            if key in values:  # the same bytes at the same place open to the same plaintext
+                return
+            values[key] = plain
             self._bytes += size
-            while self._bytes > self.max_bytes or len(self._values) > self.max_entries:
-                stale, value = self._values.popitem(last=False)
-                self._bytes -= len(stale[-1]) + len(value)
+            if self._bytes > self.max_bytes or len(values) > self.max_entries:
+                self._evict()
+
+    def _evict(self) -> None:
+        """Oldest first, until within both bounds (the caller holds the lock)."""
+        values = self._values
+        while self._bytes > self.max_bytes or len(values) > self.max_entries:
+            stale, value = values.popitem(last=False)
+            self._bytes -= len(stale[-1]) + len(value)
 
     def drop_owner(self, owner: str | None) -> None:
         """Forget every value opened for ``owner`` (its data key is gone)."""
         with self._lock:
-            for key in [k for k in self._values if k[0].owner == owner]:
+            for key in [k for k in self._values if k[0][0] == owner]:
                 self._bytes -= len(key[-1]) + len(self._values.pop(key))
 
     def clear(self) -> None:

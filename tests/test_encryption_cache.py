@@ -92,7 +92,7 @@ def test_an_erase_leaves_no_opened_value_and_a_restored_backup_fails(tmp_path, n
             src.backup(dst)  # the nightly backup, taken before the erase
         s.delete_user("alice")
         opened = _opened(s)
-        assert len(opened) == 1 and all(k[0].owner == "carol" for k in opened._values)
+        assert len(opened) == 1 and all(k[0][0] == "carol" for k in opened._values)
         with sqlite3.connect(backup) as src, sqlite3.connect(data) as dst:
             src.backup(dst)  # the pre-erase bytes are back, read through the same store
         with pytest.raises((CorruptDataError, KeyUnavailableError)):
@@ -132,14 +132,14 @@ def test_the_cache_is_bounded_by_entries_and_bytes():
     sealer = Sealer(Keyring({"k1": KEY1}, "k1"), "ns", "alice")
     cache = OpenedCache(max_bytes=10_000, max_entries=5)
     for i in range(20):
-        cache.put((sealer, "s", b"sealed-%d" % i), b"x" * 100)
-    assert len(cache) == 5 and cache.get((sealer, "s", b"sealed-19")) == b"x" * 100
-    assert cache.get((sealer, "s", b"sealed-0")) is None
+        cache.put((sealer.scope, "s", b"sealed-%d" % i), b"x" * 100)
+    assert len(cache) == 5 and cache.get((sealer.scope, "s", b"sealed-19")) == b"x" * 100
+    assert cache.get((sealer.scope, "s", b"sealed-0")) is None
     for i in range(20):
-        cache.put((sealer, "s", b"big-%d" % i), b"y" * 3000)
+        cache.put((sealer.scope, "s", b"big-%d" % i), b"y" * 3000)
     assert cache._bytes <= 10_000 and len(cache) == 3
-    cache.put((sealer, "s", b"huge"), b"z" * MAX_VALUE_BYTES)
-    assert cache.get((sealer, "s", b"huge")) is None  # too large to keep
+    cache.put((sealer.scope, "s", b"huge"), b"z" * MAX_VALUE_BYTES)
+    assert cache.get((sealer.scope, "s", b"huge")) is None  # too large to keep
     cache.drop_owner("alice")
     assert len(cache) == 0 and cache._bytes == 0
 
