@@ -175,8 +175,7 @@ class PostgresEngine(PostgresRecall):
         order: str = "updated_desc",
     ) -> list[SessionInfo]:
         """Live sessions, newest first; ``limit`` / ``after`` (see :meth:`cursor`) page them."""
-        _check_order(order)
-        return self._run(self.plans.list_sessions(user_id, limit, after))
+        return self._run(self._listing(user_id, limit, after, order))
 
     async def alist_sessions(
         self,
@@ -186,8 +185,17 @@ class PostgresEngine(PostgresRecall):
         after: str | None = None,
         order: str = "updated_desc",
     ) -> list[SessionInfo]:
-        _check_order(order)
-        return await self._arun(self.plans.list_sessions(user_id, limit, after))
+        return await self._arun(self._listing(user_id, limit, after, order))
+
+    def _listing(
+        self, user_id: str | None, limit: int | None, after: str | None, order: str
+    ) -> Plan[list[SessionInfo]]:
+        """The plan of a page of :meth:`list_sessions` (an unknown ``order`` fails before I/O)."""
+        if order not in ORDERS:
+            raise ConfigurationError(
+                f"list_sessions order {order!r} is not supported: use {ORDERS}"
+            )
+        return self.plans.list_sessions(user_id, limit, after)
 
     @staticmethod
     def cursor(info: SessionInfo) -> str:
@@ -211,8 +219,3 @@ class PostgresEngine(PostgresRecall):
 
     async def aclose(self) -> None:
         await self.connections.aclose()
-
-
-def _check_order(order: str) -> None:
-    if order not in ORDERS:
-        raise ConfigurationError(f"list_sessions order {order!r} is not supported: use {ORDERS}")
