@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from typing import Any, NamedTuple, TypeAlias
 from urllib.parse import parse_qs, urlsplit, urlunsplit
 
+from ..._steps import Steps, adrive, drive
 from ...errors import ConfigurationError
 from .._loops import PerLoop
 from ..base import redacted
@@ -291,23 +292,22 @@ def _asplat(execute: Any) -> Any:
 
 
 def _run_script(call: Any, request: Script) -> Any:
-    """EVALSHA, falling back to EVAL (which caches the script) on a server that lacks it.
-
-    ``call`` sends commands given as sequences and returns their replies: a lane's, or the
-    client's own path."""
-    lua, keys, args = request
-    try:
-        return call(("EVALSHA", lua.sha, len(keys), *keys, *args))[0]
-    except NoScriptError:
-        return call(("EVAL", lua.source, len(keys), *keys, *args))[0]
+    """Run a script with ``call``, which sends commands given as sequences and returns their
+    replies: a lane's, or the client's own path."""
+    return drive(_script_steps(request), call)
 
 
 async def _arun_script(call: Any, request: Script) -> Any:
+    return await adrive(_script_steps(request), call)
+
+
+def _script_steps(request: Script) -> Steps[tuple[Any, ...], Any]:
+    """EVALSHA, falling back to EVAL (which caches the script) on a server that lacks it."""
     lua, keys, args = request
     try:
-        return (await call(("EVALSHA", lua.sha, len(keys), *keys, *args)))[0]
+        return (yield ("EVALSHA", lua.sha, len(keys), *keys, *args))[0]
     except NoScriptError:
-        return (await call(("EVAL", lua.source, len(keys), *keys, *args)))[0]
+        return (yield ("EVAL", lua.source, len(keys), *keys, *args))[0]
 
 
 def _transaction(request: Pipe) -> list[tuple[Any, ...]]:
