@@ -22,6 +22,7 @@ from .config import check_skeleton, decode_metadata, make_config
 from .copies import fresh
 from .linear import MISSING, LogCache, LogState, decode_ref, digest, snapshot
 from .serde import Typed, load
+from .spans import decode_spans, first, positions
 from .values import (
     EMPTY,
     LOGREF,
@@ -95,6 +96,7 @@ class TupleAssembler:
         self.known: dict[LogKey, list[Any]] = {}
         self._known: dict[LogKey, LogState] = {}
         self._starts: dict[LogKey, int] = {}
+        self._firsts: dict[LogKey, int] = {}  # where the earliest value read from a log starts
         if cache is not None:
             for row, ckpt in zip(self.rows, self.ckpts, strict=True):
                 for channel in ckpt.get("channel_versions", {}):
@@ -102,7 +104,9 @@ class TupleAssembler:
                     key = (row.thread_id, row.ns, state.log_id) if state is not None else None
                     if state is None or key in self.known:
                         continue
-                    self.known[key] = _copies(state.snapshots)
+                    where = state.where()
+                    prefix = where[0][1] if where and where[0][0] == 0 else 0
+                    self.known[key] = _copies(state.snapshots[:prefix])
                     self._known[key] = state
 
     def blob_keys(self) -> list[BlobKey]:
@@ -118,16 +122,19 @@ class TupleAssembler:
         need: dict[LogKey, int] = {}
         for (thread_id, ns, _channel, _version), typed in blobs.items():
             if typed is not None and typed[0] == LOGREF:
-                log_id, length = decode_ref(typed[1])
+                log_id, length, spans = decode_spans(typed[1])
                 key = (thread_id, ns, log_id)
                 need[key] = max(need.get(key, 0), length)
+                self._firsts[key] = min(self._firsts.get(key, length), first(spans))
         return need
 
     def log_ranges(self, need: Mapping[LogKey, int]) -> dict[LogKey, tuple[int, int]]:
-        """(start, end) of the items to fetch per log: what is not already known decoded."""
+        """(start, end) of the items to fetch per log: what is neither known decoded nor before
+        the earliest value read (``max(first, min(known, end))``, as the Redis script computes)."""
         out = {}
         for key, length in need.items():
-            self._starts[key] = min(len(self.known.get(key, ())), length)
+            known = min(len(self.known.get(key, ())), length)
+            self._starts[key] = max(self._firsts.get(key, 0), known)
             out[key] = (self._starts[key], length)
         return out
 
@@ -138,8 +145,12 @@ class TupleAssembler:
             shown = self.public(key[0])
             known = self._known.get(key)
             values = self.known.get(key, [])[:start]
-            digests = known.digests[:start] if known else []
-            self._snapshots[key] = known.snapshots[:start] if known else []
+            k = len(values)  # items k..start-1 are before every value read: never used
+            digests = known.digests[:k] if known else []
+            self._snapshots[key] = known.snapshots[:k] if known else []
+            values += [MISSING] * (start - k)
+            digests += [b""] * (start - k)
+            self._snapshots[key] += [MISSING] * (start - k)
             self._plain[key] = [None] * start
             for i, typed in enumerate(items, start):
                 path = f"log {key[2]} item {i}"
@@ -149,13 +160,19 @@ class TupleAssembler:
                 self._plain[key].append(plain)
             self.logs[key], self.digests[key] = values, digests
 
-    def _state(self, key: LogKey, value: list[Any]) -> LogState:
+    def _state(self, key: LogKey, spans: list[tuple[int, int]], value: list[Any]) -> LogState:
         """The cache entry of a log read here: snapshots decoded once, for what was read."""
         snaps, plain = self._snapshots.setdefault(key, []), self._plain.get(key, [])
-        for i in range(len(snaps), len(value)):
-            snaps.append(snapshot(self.serde, plain[i]) if plain[i] is not None else MISSING)
-        n = len(value)
-        return LogState(key[2], list(value), self.digests[key][:n], snaps[:n])
+        pos = positions(spans)
+        end = max(pos, default=-1) + 1
+        snaps += [MISSING] * (end - len(snaps))
+        for i in pos:
+            if snaps[i] is MISSING and i < len(plain) and plain[i] is not None:
+                snaps[i] = snapshot(self.serde, plain[i])
+        digests = self.digests[key]
+        return LogState(
+            key[2], list(value), [digests[i] for i in pos], [snaps[i] for i in pos], list(spans)
+        )
 
     def tuples(self, cache: LogCache | None = None) -> list[CheckpointTuple]:
         """Assemble; with ``cache``, remember the logs of these (latest-read) checkpoints."""
@@ -168,7 +185,7 @@ class TupleAssembler:
                 if typed is None or typed[0] == EMPTY:
                     continue
                 if typed[0] == LOGREF:
-                    log_id, length = decode_ref(typed[1])
+                    log_id, length, spans = decode_spans(typed[1])
                     items = self.logs.get((row.thread_id, row.ns, log_id), [])
                     if len(items) < length:
                         raise CorruptDataError(
@@ -177,11 +194,11 @@ class TupleAssembler:
                             session_id=shown,
                             position=len(items),
                         )
-                    value = items[:length]
+                    value = [items[i] for i in positions(spans)]
                     if cache is not None:
                         cache.set(
                             (row.thread_id, row.ns, channel),
-                            self._state((row.thread_id, row.ns, log_id), value),
+                            self._state((row.thread_id, row.ns, log_id), spans, value),
                         )
                     values[channel] = value
                 else:

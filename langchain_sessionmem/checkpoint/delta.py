@@ -10,8 +10,8 @@ from langgraph.checkpoint.base import PendingWrite, SerializerProtocol
 
 from ..errors import CorruptDataError
 from .config import check_skeleton
-from .linear import decode_ref
 from .serde import Typed
+from .spans import decode_spans, positions
 from .values import (
     EMPTY,
     LOGREF,
@@ -176,7 +176,7 @@ def decode_value(
     codec = as_codec(serde)
     stored = thread_id if key is None else key
     if typed[0] == LOGREF:
-        log_id, length = decode_ref(typed[1])
+        log_id, length, spans = decode_spans(typed[1])
         items = list(log or [])[:length]
         if len(items) < length:
             raise CorruptDataError(
@@ -186,9 +186,12 @@ def decode_value(
             )
         return [
             codec.load(
-                t, f"channel_values.{channel}[{i}]", thread_id, log_place(stored, ns, log_id, i)
+                items[i],
+                f"channel_values.{channel}[{i}]",
+                thread_id,
+                log_place(stored, ns, log_id, i),
             )
-            for i, t in enumerate(items)
+            for i in positions(spans)
         ]
     place = blob_place(stored, ns, channel, version)
     return codec.load(typed, f"channel_values.{channel}", thread_id, place)

@@ -3,8 +3,10 @@
 A list-valued channel (``MessagesState.messages`` under ``add_messages``) is stored as an
 append-only per-thread log of items, and each checkpoint version of the channel is a tiny
 reference ``(log_id, length)``. When a new value is the previous value plus new items only the
-new items are written; anything else (removals, rewrites, ``Overwrite``, forks) starts a fresh log
-holding the full value, so correctness never depends on the append detection.
+new items are written. A value that keeps some logged items in order and adds new ones (a
+``RemoveMessage`` trim) appends only its new items to the same log, and its reference names the
+kept ranges (:mod:`.spans`). Anything else (rewrites, ``Overwrite``, forks) starts a fresh log
+holding the full value, so correctness never depends on the detection.
 
 "The previous value" is judged on everything that is stored, so an edit made in place on an
 object the graph still holds (LangGraph's human-in-the-loop pattern:
@@ -18,7 +20,6 @@ digests. Storage written stays O(new items); snapshots are made for new items on
 
 from __future__ import annotations
 
-import hashlib
 import os
 import threading
 import time
@@ -35,10 +36,12 @@ from langgraph.checkpoint.base import (
     SerializerProtocol,
 )
 
-from ..errors import CorruptDataError, InvalidArgumentError
+from ..errors import InvalidArgumentError
 from ..ids import validate_id
 from .config import encode_metadata, target, validate_name
+from .logstate import MISSING, LogState, digest, kept, snapshot, unchanged
 from .serde import Typed
+from .spans import Spans, decode_spans, encode_spans, spans_of
 from .values import (
     EMPTY,
     LOGREF,
@@ -66,54 +69,6 @@ __all__ = [
     "snapshot",
     "unchanged",
 ]
-
-_IMMUTABLE = (str, int, float, bool, bytes, type(None))
-
-
-def digest(plain: Typed) -> bytes:
-    """Identity of a serialized item (type tag and bytes), before any sealing."""
-    typ, data = plain
-    return hashlib.blake2b(typ.encode() + b"\x00" + bytes(data), digest_size=16).digest()
-
-
-MISSING: Any = type("Missing", (), {"__repr__": lambda self: "<no snapshot>"})()
-"""A snapshot that could not be made (the item is then compared by its serialized bytes)."""
-
-
-@dataclass
-class LogState:
-    """What this process knows a log holds, per item: the value handed out or stored (a
-    reference), a private snapshot decoded from the stored bytes, and the digest of those bytes."""
-
-    log_id: str
-    items: list[Any]
-    digests: list[bytes]
-    snapshots: list[Any]
-
-
-def snapshot(serde: SerializerProtocol, plain: Typed) -> Any:
-    """A private copy of what ``plain`` stores, to compare live items against."""
-    try:
-        return serde.loads_typed(plain)
-    except Exception:  # noqa: BLE001 - such items are compared by their bytes instead
-        return MISSING
-
-
-def unchanged(
-    codec: ValueCodec, live: Any, state: LogState, i: int, path: str
-) -> tuple[bool, Typed | None]:
-    """Whether ``live`` still is what item ``i`` of the log stores (and its bytes, if made)."""
-    if live is state.items[i] and isinstance(live, _IMMUTABLE):
-        return True, None
-    snap = state.snapshots[i]
-    if snap is not MISSING and type(live) is type(snap):
-        try:
-            if live == snap:
-                return True, None
-        except Exception:  # noqa: BLE001 - a broken __eq__: compare the bytes
-            pass
-    plain = codec.dump_plain(live, path)
-    return digest(plain) == state.digests[i], plain
 
 
 class LogCache:
@@ -158,15 +113,10 @@ def encode_ref(log_id: str, length: int) -> Typed:
 
 
 def decode_ref(data: bytes) -> tuple[str, int]:
-    """``(log_id, length)`` of a log reference; damaged bytes raise :class:`CorruptDataError`."""
-    try:
-        log_id, sep, length = bytes(data).decode().partition(":")
-        count = int(length)
-    except (TypeError, ValueError) as exc:
-        raise CorruptDataError(f"damaged log reference {data!r}: {exc}") from exc
-    if not sep or not log_id or count < 0:
-        raise CorruptDataError(f"damaged log reference {data!r}: expected '<log id>:<length>'")
-    return log_id, count
+    """``(log_id, end)`` of a log reference (the log holds the value in its first ``end`` items);
+    damaged bytes raise :class:`CorruptDataError`."""
+    log_id, end, _spans = decode_spans(data)
+    return log_id, end
 
 
 @dataclass
@@ -181,6 +131,7 @@ class LogAppend:
     digests: list[bytes] = field(default_factory=list)  # of every item of ``value``
     plain: list[Typed | None] = field(default_factory=list)  # serialized items (None: skipped)
     snapshots: list[Any] = field(default_factory=list)  # of every item of ``value``
+    spans: Spans = field(default_factory=list)  # where ``value`` is in the log once appended
 
     @property
     def length(self) -> int:
@@ -227,7 +178,15 @@ class PutPlan:
             self.codec.seal(p, log_place(self.key, self.ns, log_id, i)) for i, p in enumerate(plain)
         ]
         self.appends[channel] = LogAppend(
-            channel, log_id, 0, items, app.value, app.digests, list(plain), app.snapshots
+            channel,
+            log_id,
+            0,
+            items,
+            app.value,
+            app.digests,
+            list(plain),
+            app.snapshots,
+            [(0, len(items))],
         )
         self.blobs[(channel, self.versions[channel])] = encode_ref(log_id, len(items))
 
@@ -238,7 +197,14 @@ class PutPlan:
             # Digests from serialization time: a node editing an item in place after that is
             # caught at the next put instead of being mistaken for the stored bytes.
             cache.set(
-                key, LogState(app.log_id, list(app.value), list(app.digests), list(app.snapshots))
+                key,
+                LogState(
+                    app.log_id,
+                    list(app.value),
+                    list(app.digests),
+                    list(app.snapshots),
+                    list(app.spans),
+                ),
             )
 
 
@@ -297,7 +263,7 @@ def plan_put(
             plan.appends[channel] = plan_append(codec, cache, key, t.ns, channel, value)
             plan.versions[channel] = ver
             app = plan.appends[channel]
-            plan.blobs[(channel, ver)] = encode_ref(app.log_id, app.length)
+            plan.blobs[(channel, ver)] = encode_spans(app.log_id, app.spans)
         else:
             plan.blobs[(channel, ver)] = codec.dump(
                 value, f"channel_values.{channel}", blob_place(key, t.ns, channel, ver)
@@ -308,32 +274,30 @@ def plan_put(
 def plan_append(
     codec: ValueCodec, cache: LogCache, key: str, ns: str, channel: str, value: list
 ) -> LogAppend:
-    """The append that stores ``value``: its new items on the cached log when every earlier item
-    is still what the log stores, else the whole value in a fresh log."""
+    """The append that stores ``value``: its new items on the cached log when the earlier items
+    are logged items still as the log stores them (all of them in order, or after a trim some of
+    them in order), else the whole value in a fresh log."""
     n = len(value)
     plain: list[Typed | None] = [None] * n
     digests: list[bytes] = [b""] * n
     snapshots: list[Any] = [MISSING] * n
     state = cache.get((key, ns, channel))
-    start, log_id = 0, new_log_id()
-    if state is not None and n >= len(state.items):
-        for i in range(len(state.items)):
-            same, plain[i] = unchanged(codec, value[i], state, i, f"channel_values.{channel}[{i}]")
-            if not same:
-                break
-            # item i is what the stored item i is: its digest and snapshot hold at position i
-            digests[i], snapshots[i] = state.digests[i], state.snapshots[i]
-        else:
-            start, log_id = len(state.items), state.log_id
+    start, log_id, at = 0, new_log_id(), []
+    if state is not None:
+        at = kept(codec, state, value, channel, plain, digests, snapshots)
+        if at:
+            start, log_id = state.size, state.log_id
     for i in range(n):
         if not digests[i]:
             found = plain[i] or codec.dump_plain(value[i], f"channel_values.{channel}[{i}]")
             plain[i], digests[i], snapshots[i] = found, digest(found), snapshot(codec.serde, found)
+    m = len(at)
     items = [
-        codec.seal(_plain(codec, plain, value, channel, i), log_place(key, ns, log_id, i))
-        for i in range(start, n)
+        codec.seal(_plain(codec, plain, value, channel, i), log_place(key, ns, log_id, start + j))
+        for j, i in enumerate(range(m, n))
     ]
-    return LogAppend(channel, log_id, start, items, value, digests, plain, snapshots)
+    spans = spans_of([*at, *range(start, start + n - m)])
+    return LogAppend(channel, log_id, start, items, value, digests, plain, snapshots, spans)
 
 
 def _plain(

@@ -18,6 +18,7 @@ from langgraph.checkpoint.serde.base import SerializerProtocol
 
 from ..crypto import Sealer
 from ..errors import CorruptDataError, KeyUnavailableError
+from .removals import REMOVALS, compact, expand
 from .serde import Typed, dump, load
 
 LOGREF = "sm.logref"
@@ -68,7 +69,10 @@ class ValueCodec:
         return plain[0] + SEALED, self.sealer.seal(bytes(plain[1]), *place)
 
     def dump(self, value: Any, path: str, place: Place) -> Typed:
-        return self.seal(self.dump_plain(value, path), place)
+        plain = self.dump_plain(value, path)
+        if place[2:3] == ("write",):  # a trim's removals: stored as the ids (removals.py)
+            plain = compact(self.serde, value, plain)
+        return self.seal(plain, place)
 
     def open(self, typed: Typed, place: Place, path: str, thread_id: str) -> Typed:
         """The serialized value at ``place``; a moved, tampered or unsealed value is refused."""
@@ -111,7 +115,10 @@ class ValueCodec:
         return typed
 
     def load(self, typed: Typed, path: str, thread_id: str, place: Place) -> Any:
-        return load(self.serde, self.open(typed, place, path, thread_id), path, thread_id)
+        plain = self.open(typed, place, path, thread_id)
+        if plain[0] == REMOVALS:
+            return expand(self.serde, plain[1], path, thread_id)
+        return load(self.serde, plain, path, thread_id)
 
     def reseal(self, typed: Typed, old: Place, new: Place, path: str, thread_id: str) -> Typed:
         """The value moved on purpose (``copy_thread``): open it at ``old``, seal it at ``new``."""

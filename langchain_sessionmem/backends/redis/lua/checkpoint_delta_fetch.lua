@@ -30,7 +30,7 @@ for _, s in ipairs(seeds) do
   out[#out + 1] = s[3]
   local items = {}
   if string.sub(s[3], 1, 10) == 'sm.logref\0' then
-    local id, n = string.match(string.sub(s[3], 11), '^([^:]+):(%d+)$')
+    local id, n = string.match(string.sub(s[3], 11), '^([^:]+):(%d+)')
     for k = 0, tonumber(n) - 1, 500 do
       local part = {}
       for j = k, math.min(k + 499, tonumber(n) - 1) do part[#part + 1] = id .. '\0' .. string.format('%d', j) end

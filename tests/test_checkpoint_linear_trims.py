@@ -1,0 +1,143 @@
+"""A list channel trimmed with RemoveMessage: kept messages are referenced, never copied.
+
+A trim (the oldest messages removed, the rest kept, new ones added) appends only the new messages
+to the thread's log; the checkpoint names the kept ranges. Stored bytes per turn with trims grow
+no faster than without them, on every engine, and every checkpoint reads back as LangGraph's own
+saver returns it, warm (this process wrote it) and cold (a fresh store).
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from backends import params, stores_on, url_for
+from langchain_core.messages import AIMessage, HumanMessage, RemoveMessage
+from langgraph.checkpoint.memory import InMemorySaver
+from langgraph.graph import START, MessagesState, StateGraph
+
+from langchain_sessionmem.checkpoint.linear import decode_ref
+from langchain_sessionmem.checkpoint.spans import decode_spans, encode_spans
+from langchain_sessionmem.checkpoint.values import ValueCodec, write_place
+from langchain_sessionmem.crypto import Keyring, Sealer
+from langchain_sessionmem.errors import CorruptDataError
+
+REPLY = "The storage layer keeps each message once, in an append-only log per thread. " * 4
+TURNS = 24
+KEEP = 6  # messages left after a trim
+EVERY = 4  # turns between trims
+
+
+def chat_graph(trim: bool, system: bool = False):
+    """One node: a reply per turn; every EVERY turns (with ``trim``) the oldest messages go."""
+
+    def reply(state: MessagesState):
+        messages = state["messages"]
+        turn = int(messages[-1].id[1:])  # the human message of this turn: h<turn>
+        out: list = []
+        body = messages[1:] if system else messages
+        if trim and turn % EVERY == 0 and len(body) > KEEP:
+            out = [RemoveMessage(id=m.id) for m in body[: len(body) - KEEP]]
+        return {"messages": [*out, AIMessage(REPLY + str(turn), id=f"ai{turn}")]}
+
+    graph = StateGraph(MessagesState)
+    graph.add_node("reply", reply)
+    graph.add_edge(START, "reply")
+    return graph
+
+
+def human(turn: int) -> HumanMessage:
+    return HumanMessage(f"Tell me about the storage layer, part {turn}. " * 6, id=f"h{turn}")
+
+
+def run(saver, thread: str, trim: bool, size=None, system: bool = False) -> list[int]:
+    app = chat_graph(trim, system).compile(checkpointer=saver)
+    config = {"configurable": {"thread_id": thread}}
+    sizes = []
+    for turn in range(1, TURNS + 1):
+        first = [HumanMessage("You are terse.", id="sys")] if system and turn == 1 else []
+        app.invoke({"messages": [*first, human(turn)]}, config)
+        sizes.append(size(thread) if size else 0)
+    return sizes
+
+
+def history(saver, thread: str, system: bool = False) -> list[list[tuple[str, str]]]:
+    app = chat_graph(True, system).compile(checkpointer=saver)
+    config = {"configurable": {"thread_id": thread}}
+    return [
+        [(m.id, m.text) for m in snap.values.get("messages", [])]
+        for snap in app.get_state_history(config)
+    ]
+
+
+@pytest.mark.parametrize("backend", params())
+def test_trims_store_no_more_per_turn_than_no_trims(backend, request, tmp_path, namespace):
+    with stores_on(url_for(backend, request, tmp_path), namespace) as make:
+        saver = make().checkpointer(user_id="u")
+
+        def size(thread: str) -> int:
+            return int(saver.thread_info(thread)["bytes"])
+
+        plain = run(saver, "plain", trim=False, size=size)
+        trimmed = run(saver, "trimmed", trim=True, size=size)
+        half = TURNS // 2
+        growth = (plain[-1] - plain[half]) / (TURNS - half - 1)
+        trimmed_growth = (trimmed[-1] - trimmed[half]) / (TURNS - half - 1)
+        # A trim costs its removals (ids) and a longer reference; copying the kept messages
+        # into a fresh log (what trims cost before) added ~KEEP/EVERY messages per turn.
+        assert trimmed_growth <= growth * 1.03, (trimmed_growth, growth)
+        state = (
+            chat_graph(True)
+            .compile(checkpointer=saver)
+            .get_state({"configurable": {"thread_id": "trimmed"}})
+        )
+        assert len(state.values["messages"]) <= KEEP + 2 * EVERY
+
+
+@pytest.mark.parametrize("system", [False, True], ids=["suffix", "system-and-suffix"])
+@pytest.mark.parametrize("backend", params())
+def test_trimmed_history_reads_back_warm_and_cold(backend, system, request, tmp_path, namespace):
+    reference = InMemorySaver()
+    run(reference, "t", trim=True, system=system)
+    expected = history(reference, "t", system)
+    with stores_on(url_for(backend, request, tmp_path), namespace) as make:
+        saver = make().checkpointer(user_id="u")
+        run(saver, "t", trim=True, system=system)
+        assert history(saver, "t", system) == expected
+        if backend != "memory":  # a fresh store: nothing cached, every log read from storage
+            assert history(make().checkpointer(user_id="u"), "t", system) == expected
+        # a trimmed value is a reference to ranges of the log, not a fresh copy
+        app = chat_graph(True, system).compile(checkpointer=saver)
+        last = app.get_state({"configurable": {"thread_id": "t"}}).values["messages"]
+        assert [m.id for m in last] == [m for m, _text in expected[0]]
+
+
+def test_references_keep_the_plain_form_and_name_ranges_otherwise():
+    assert encode_spans("L", [(0, 3)]) == ("sm.logref", b"L:3")  # as 0.1 stored them
+    assert decode_spans(b"L:3") == ("L", 3, [(0, 3)])
+    assert decode_ref(b"L:3") == ("L", 3)
+    for spans in ([(16, 34)], [(0, 1), (17, 34)], [(2, 4), (6, 9), (12, 13)]):
+        typed = encode_spans("L", spans)
+        assert decode_spans(typed[1]) == ("L", spans[-1][1], spans)
+        assert decode_ref(typed[1]) == ("L", spans[-1][1])
+    for damaged in (b"L", b"L:x", b":3", b"L:3:4", b"L:9:5-2,7", b"L:9:1-3,2", b"L:3:a-b,1"):
+        with pytest.raises(CorruptDataError):
+            decode_spans(damaged)
+
+
+@pytest.mark.parametrize("sealed", [False, True], ids=["plain", "sealed"])
+def test_a_removals_write_is_stored_as_ids_and_reads_back(sealed):
+    from langchain_sessionmem.checkpoint.serde import default_serde
+
+    sealer = Sealer(Keyring({"k1": os.urandom(32)}, "k1"), "ns", "u") if sealed else None
+    codec = ValueCodec(default_serde(), sealer)
+    place = write_place("t", "", "c1", "task", 0)
+    removals = [RemoveMessage(id="h1"), RemoveMessage(id="ai1")]
+    typed = codec.dump(removals, "write", place)
+    assert typed[0].startswith("sm.removals")
+    assert len(typed[1]) < 60
+    assert codec.load(typed, "write", "t", place) == removals
+    other = [RemoveMessage(id="h1", name="x")]  # more than an id: serialized as usual
+    typed = codec.dump(other, "write", place)
+    assert not typed[0].startswith("sm.removals")
+    assert codec.load(typed, "write", "t", place) == other
