@@ -73,3 +73,14 @@ def run_sync(engine: Any, steps: Steps[Call, Any]) -> Any:
     """Drive catch-up steps with the engine's sync methods (the worker thread, ``backfill``)."""
     call: Callable[[Call], Any] = lambda c: getattr(engine, c[1])(*c[2:])  # noqa: E731
     return drive(steps, call)
+
+
+def uuid7_minute(message: Any) -> int | None:
+    """The minute a message was made, from its time-ordered (uuid7) id if it has one."""
+    text = str(message.id or "").replace("-", "")
+    if len(text) != 32 or text[12] != "7":
+        return None
+    try:
+        return int(text[:12], 16) // 60_000
+    except ValueError:
+        return None

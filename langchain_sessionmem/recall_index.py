@@ -38,7 +38,7 @@ from .recall import (
     minute_of,
     normalized,
 )
-from .recall_catchup import catch_up_steps, run_sync
+from .recall_catchup import catch_up_steps, run_sync, uuid7_minute
 from .records import EncodedMessage, SessionKey
 
 logger = logging.getLogger(__name__)
@@ -297,6 +297,10 @@ class RecallIndex:
                     self._store.engine.recall_compact(key.user_id)
                 else:
                     self.embed_session(key)
+            except ConfigurationError as exc:  # e.g. the store was closed: the watermarks keep it
+                logger.warning(
+                    "recall %s of session %r skipped: %s", job[0], job[1].session_id, exc
+                )
             except Exception:  # noqa: BLE001 - background work: log, a later turn retries
                 logger.exception("recall %s of session %r failed", job[0], job[1].session_id)
             finally:
@@ -381,17 +385,6 @@ class DecodedCache:
                 for stale in list(self._items)[: self.size // 2]:
                     self._items.pop(stale, None)
             self._items[key] = message
-
-
-def uuid7_minute(message: BaseMessage) -> int | None:
-    """The minute a message was made, from its time-ordered (uuid7) id if it has one."""
-    text = str(message.id or "").replace("-", "")
-    if len(text) != 32 or text[12] != "7":
-        return None
-    try:
-        return int(text[:12], 16) // 60_000
-    except ValueError:
-        return None
 
 
 def _user_arg(key: SessionKey) -> Any:
