@@ -90,7 +90,7 @@ def encode(
     form; the caller's objects are not mutated. With ``sealer`` each record is encrypted, bound
     to ``session_id`` and its message id (the id stays readable in front of the ciphertext).
     """
-    encoded = []
+    encoded = []  # (id, JSON bytes, generated)
     for position, message in enumerate(messages):
         if not isinstance(message, BaseMessage):
             raise SerializationError(
@@ -122,13 +122,26 @@ def encode(
                 f"message {position} ({message.type}) encodes to {len(data)} bytes, over the "
                 f"store's max_message_bytes={max_bytes}: shorten it or raise max_message_bytes"
             )
-        if sealer is not None:
-            plain = data
-            data = message_id.encode() + _ID_SEP + sealer.seal_message(data, session_id, message_id)
-            if sealer.opened is not None:  # the next turn reads it back: skip that decryption
-                sealer.opened.put((sealer.scope, session_id, data), plain)
-        encoded.append(EncodedMessage(message_id, data, generated))
-    return encoded
+        encoded.append((message_id, data, generated))
+    if sealer is not None:
+        return _sealed(encoded, sealer, session_id)
+    return [EncodedMessage(*item) for item in encoded]
+
+
+def _sealed(
+    encoded: list[tuple[str, bytes, bool]], sealer: Sealer, session_id: str
+) -> list[EncodedMessage]:
+    """``id NUL ciphertext`` per message, the batch sealed in one call; the plaintext of each
+    record goes into the store's opened cache, since the next turn reads it back."""
+    sealed = sealer.seal_messages(session_id, [(mid, data) for mid, data, _ in encoded])
+    out, fresh, scope = [], [], sealer.scope
+    for (mid, data, generated), box in zip(encoded, sealed, strict=True):
+        record = mid.encode() + _ID_SEP + box
+        out.append(EncodedMessage(mid, record, generated))
+        fresh.append(((scope, session_id, record), data))
+    if sealer.opened is not None:
+        sealer.opened.put_many(fresh)
+    return out
 
 
 def _plain(data: bytes | str, sealer: Sealer | None, session_id: str) -> bytes | str:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from collections.abc import Iterable
 from typing import Any
 
 DEFAULT_MAX_BYTES = 16 * 1024 * 1024
@@ -39,15 +40,17 @@ class OpenedCache:
 
     def put(self, key: tuple[Any, ...], plain: bytes) -> None:
         """Remember ``plain`` for ``key`` (whose last item is the sealed bytes)."""
-        size = len(key[-1]) + len(plain)
-        if size > MAX_VALUE_BYTES:
-            return
+        self.put_many(((key, plain),))
+
+    def put_many(self, items: Iterable[tuple[tuple[Any, ...], bytes]]) -> None:
         values = self._values
         with self._lock:
-            if key in values:  # the same bytes at the same place open to the same plaintext
-                return
-            values[key] = plain
-            self._bytes += size
+            for key, plain in items:
+                size = len(key[-1]) + len(plain)
+                if size > MAX_VALUE_BYTES or key in values:  # same bytes, same place: same text
+                    continue
+                values[key] = plain
+                self._bytes += size
             if self._bytes > self.max_bytes or len(values) > self.max_entries:
                 self._evict()
 

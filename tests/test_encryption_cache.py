@@ -153,6 +153,11 @@ def test_the_stored_format_is_unchanged(data_key):
     associated = aad("ns", "alice", *place)
     for sealed in (sealer.seal_message(b"hello", "s1", "m-1"), sealer.seal(b"hello", *place)):
         assert keyring.decrypt(sealed, associated, key=data_key) == b"hello"
+    batch = sealer.seal_messages("s1", [("m-1", b"hello"), ("m-2", b"world"), ("m-1", b"hello")])
+    assert keyring.decrypt(batch[0], associated, key=data_key) == b"hello"
+    assert sealer.open(batch[1], "session", "s1", "message", "m-2") == b"world"
+    at = len(batch[0]) - len(b"hello") - 16 - 12  # header | nonce | ciphertext | tag
+    assert len({box[at : at + 12] for box in batch}) == 3  # a nonce of its own per message
     written = keyring.encrypt(b"hello", associated, key=data_key)
     assert sealer.open_message(written, "s1", "m-1") == sealer.open(written, *place) == b"hello"
     with pytest.raises(CorruptDataError):
