@@ -19,7 +19,7 @@ from typing import Any
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import CheckpointTuple
 
-from ...checkpoint.assemble import BlobKey, LogKey, Row, TupleAssembler
+from ...checkpoint.assemble import LogKey, Row, TupleAssembler
 from ...checkpoint.config import matches, split_filter, target, validate_ns
 from ...checkpoint.delta import DeltaWalk, decode_value, empty_history, link_of
 from ...checkpoint.linear import LOGREF, LogCache, decode_ref
@@ -28,10 +28,12 @@ from ...checkpoint.values import ValueCodec
 from ...checkpoint.writes import WriteRow
 from ...records import ThreadInfo
 from ..base import stored_user
+from . import inline
 from .checkpoint_statements import CheckpointStatements
 from .packing import unpack
 from .queries import Plan, Query, clamp, hot
 
+Fetched = tuple[int, Row, "bytes | None"]  # thread row id, row, inline values (None: step-1 row)
 CHAIN_PAGE = 256  # ancestors per statement in the DeltaChannel walk
 ASSEMBLE_PAGE = 500  # checkpoints per channel-value statement in a long list()
 
@@ -72,11 +74,17 @@ class CheckpointReads:
     ttl: float | None
     refresh_on_read: bool
     _logs: LogCache
+    _entries: inline.EntryCache
 
     # the saver's (SessionSaverBase): stored key of a thread id, and back; the TTL clock
     _key: Callable[[str], str]
     _public: Callable[[str], str]
     _clock: Callable[[], float]
+
+    def _forget(self, key: str) -> None:
+        """Nothing of thread ``key`` stays cached in this process (deleted, copied over, pruned)."""
+        self._logs.drop_thread(key)
+        self._entries.drop_thread(key)
 
     # -- scope -------------------------------------------------------------------------------
     def _owner(self) -> str:
@@ -102,8 +110,8 @@ class CheckpointReads:
         pushed: dict[str, Any],
         limit: int | None,
         now: float,
-    ) -> Plan[builtins.list[tuple[int, Row]]]:
-        """(thread row id, row) of the matching checkpoints, newest first."""
+    ) -> Plan[builtins.list[Fetched]]:
+        """(thread row id, row, inline values) of the matching checkpoints, newest first."""
         sql = self.sql.listing(
             thread=thread_id is not None,
             ns=ns is not None,
@@ -123,16 +131,23 @@ class CheckpointReads:
             "limit": None if limit is None else max(0, clamp(limit, "limit")),
         }
         rows = yield hot(sql, params, "all")
-        return [(r[0], to_row(r)) for r in rows]
+        return [(r[0], to_row(r), r[14]) for r in rows]
 
     def _assemble(
-        self, codec: ValueCodec, rows: builtins.list[tuple[int, Row]], cache: bool
+        self, codec: ValueCodec, rows: builtins.list[Fetched], cache: bool
     ) -> Plan[builtins.list[CheckpointTuple]]:
-        """Channel values (one statement) and missing log items (one) of ``rows``."""
-        pks = {row.thread_id: pk for pk, row in rows}
-        asm = TupleAssembler(codec, [row for _, row in rows], self._logs, public=self._public)
-        wanted = asm.blob_keys()
-        blobs: dict[BlobKey, Typed | None] = dict.fromkeys(wanted)
+        """Channel values (inline, or one statement) and missing log items (one) of ``rows``."""
+        pks = {row.thread_id: pk for pk, row, _ in rows}
+        asm = TupleAssembler(codec, [row for _, row, _ in rows], self._logs, public=self._public)
+        blobs, wanted, entries = inline.resolve(
+            [
+                (row.thread_id, row.ns, row.checkpoint_id, ck.get("channel_versions", {}), vals)
+                for (_, row, vals), ck in zip(rows, asm.ckpts, strict=True)
+            ]
+        )
+        if cache and entries and entries[0] is not None:
+            self._entries.set((rows[0][1].thread_id, rows[0][1].ns), entries[0])
+        blobs.update(dict.fromkeys(wanted))
         if wanted:
             found = yield hot(
                 self.sql.blob_values,
@@ -216,10 +231,10 @@ class CheckpointReads:
             now=now,
         )
         if local:
-            rows = [(pk, r) for pk, r in rows if matches(json.loads(r.metadata), local)]
+            rows = [f for f in rows if matches(json.loads(f[1].metadata), local)]
             if limit is not None:
                 rows = rows[: max(limit, 0)]
-        yield from self._refresh({pk for pk, _ in rows}, now)
+        yield from self._refresh({f[0] for f in rows}, now)
         out: builtins.list[CheckpointTuple] = []
         for i in range(0, len(rows), ASSEMBLE_PAGE):
             out += yield from self._assemble(codec, rows[i : i + ASSEMBLE_PAGE], cache=False)
@@ -234,26 +249,31 @@ class CheckpointReads:
         ns: str,
         start: str | None,
         channels: Sequence[str],
-    ) -> Plan[DeltaWalk]:
-        """Walk the parent chain from ``start``: two statements per page of 256 ancestors."""
+    ) -> Plan[tuple[DeltaWalk, dict[tuple[str, str], inline.Entry]]]:
+        """Walk the parent chain from ``start``: two statements per page of 256 ancestors.
+        Also returns the inline entries met on the way, by (channel, version)."""
         walk = DeltaWalk(channels, start)
+        met: dict[tuple[str, str], inline.Entry] = {}
         while not walk.done:
             chain = yield hot(
                 self.sql.chain,
                 {"pk": pk, "ns": ns, "cid": walk.cursor, "page": CHAIN_PAGE},
                 "all",
             )
-            links = [
-                link_of(codec, key, cid, parent, unpack(typ, ck, f"checkpoint {cid}"), ns=ns)
-                for cid, parent, typ, ck in chain
-            ]
+            links = []
+            for cid, parent, typ, ck, vals in chain:
+                link = link_of(codec, key, cid, parent, unpack(typ, ck, f"checkpoint {cid}"), ns=ns)
+                links.append(link)
+                if vals is not None:
+                    entries = inline.decode(vals, link.versions, f"checkpoint {cid}")
+                    met.update({(ch, ver): e for ch, (ver, e) in entries.items()})
             pairs = sorted(walk.pairs(links))
-            stored: set[tuple[str, str]] = set()
+            stored = {p for p in pairs if p in met}
             if pairs:
                 found = yield hot(self.sql.stored_pairs, pairs_params(pk, ns, pairs), "all")
-                stored = {(ch, ver) for ch, ver in found}
+                stored |= {(ch, ver) for ch, ver in found}
             walk.advance(links, stored)
-        return walk
+        return walk, met
 
     def _history_plan(
         self, codec: ValueCodec, config: RunnableConfig, channels: Sequence[str]
@@ -275,10 +295,10 @@ class CheckpointReads:
         )
         if not rows:
             return empty_history(channels)
-        pk, row = rows[0]
+        pk, row, _vals = rows[0]
         key = row.thread_id
         yield from self._refresh({pk}, now)
-        walk = yield from self._walk(codec, pk, key, t.ns, row.parent_id, channels)
+        walk, met = yield from self._walk(codec, pk, key, t.ns, row.parent_id, channels)
         writes: dict[str, builtins.list[WriteRow]] = {}
         if walk.visited:
             found = yield hot(
@@ -289,12 +309,18 @@ class CheckpointReads:
             for cid, *write in found:
                 writes.setdefault(cid, []).append(write_row(*write))
         seeds: dict[str, Any] = {}
-        if walk.seeds:
-            found = yield hot(
-                self.sql.pair_values, pairs_params(pk, t.ns, sorted(walk.seeds.items())), "all"
-            )
+        values: builtins.list[tuple[str, str, Typed]] = []
+        for channel, version in walk.seeds.items():
+            value = inline.inline_value(met.get((channel, version)), f"channel {channel!r}")
+            if value is not None:
+                values.append((channel, version, value))
+        stored = sorted({*walk.seeds.items()} - {(ch, ver) for ch, ver, _ in values})
+        if stored:
+            found = yield hot(self.sql.pair_values, pairs_params(pk, t.ns, stored), "all")
             for channel, version, typ, blob in found:
-                typed = unpack(typ, blob, f"channel {channel!r} version {version}")
+                values.append((channel, version, unpack(typ, blob, f"channel {channel!r}")))
+        if values:
+            for channel, version, typed in values:
                 log = None
                 if typed[0] == LOGREF:
                     log_id, length = decode_ref(typed[1])

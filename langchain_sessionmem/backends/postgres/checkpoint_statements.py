@@ -58,11 +58,11 @@ class CheckpointStatements:
             "%(values)s::bytea[]) AS x(channel, version, type, blob) "
             "ON CONFLICT (thread, ns, channel, version) DO UPDATE "
             "SET type = EXCLUDED.type, blob = EXCLUDED.blob), "
-            f"ckpt AS (INSERT INTO {C} (thread, checkpoint_id, ns, parent_id, type, ckpt, metadata) "
-            "SELECT ok.id, %(cid)s, %(ns)s, %(parent)s, %(ctype)s, %(ckpt)s, %(metadata)s::jsonb "
-            "FROM ok ON CONFLICT (thread, checkpoint_id, ns) DO UPDATE SET "
-            "parent_id = EXCLUDED.parent_id, type = EXCLUDED.type, ckpt = EXCLUDED.ckpt, "
-            "metadata = EXCLUDED.metadata) "
+            f"ckpt AS (INSERT INTO {C} (thread, checkpoint_id, ns, parent_id, type, ckpt, metadata, "
+            "vals) SELECT ok.id, %(cid)s, %(ns)s, %(parent)s, %(ctype)s, %(ckpt)s, "
+            "%(metadata)s::jsonb, %(vals)s FROM ok ON CONFLICT (thread, checkpoint_id, ns) DO UPDATE "
+            "SET parent_id = EXCLUDED.parent_id, type = EXCLUDED.type, ckpt = EXCLUDED.ckpt, "
+            "metadata = EXCLUDED.metadata, vals = EXCLUDED.vals) "
             "SELECT (SELECT count(*) FROM thread), ARRAY(SELECT log_id FROM bad)"
         )
         # Pending writes: special channels (idx < 0) replace, the others insert if absent.
@@ -111,13 +111,13 @@ class CheckpointStatements:
         # The DeltaChannel walk: a page of the parent chain in one recursive statement, then which
         # (channel, version) pairs hold a value, then the writes of the visited checkpoints.
         self.chain = (
-            "WITH RECURSIVE chain(cid, parent, typ, ckpt, depth) AS ("
-            f"SELECT checkpoint_id, parent_id, type, ckpt, 0 FROM {C} "
+            "WITH RECURSIVE chain(cid, parent, typ, ckpt, vals, depth) AS ("
+            f"SELECT checkpoint_id, parent_id, type, ckpt, vals, 0 FROM {C} "
             "WHERE thread = %(pk)s AND ns = %(ns)s AND checkpoint_id = %(cid)s "
-            "UNION ALL SELECT c.checkpoint_id, c.parent_id, c.type, c.ckpt, chain.depth + 1 "
+            "UNION ALL SELECT c.checkpoint_id, c.parent_id, c.type, c.ckpt, c.vals, chain.depth + 1 "
             f"FROM chain JOIN {C} c ON c.thread = %(pk)s AND c.ns = %(ns)s "
             "AND c.checkpoint_id = chain.parent WHERE chain.depth + 1 < %(page)s) "
-            "SELECT cid, parent, typ, ckpt FROM chain ORDER BY depth"
+            "SELECT cid, parent, typ, ckpt, vals FROM chain ORDER BY depth"
         )
         pairs = (
             "FROM unnest(%(channels)s::text[], %(versions)s::text[]) AS k(ch, ver) "
@@ -155,7 +155,7 @@ class CheckpointStatements:
                 f"{name} AS (INSERT INTO {table} (thread, {cols}) SELECT thread.id, {cols} "
                 f"FROM thread, {table} WHERE {table}.thread = %(src)s)"
                 for name, table, cols in (
-                    ("c", C, "checkpoint_id, ns, parent_id, type, ckpt, metadata"),
+                    ("c", C, "checkpoint_id, ns, parent_id, type, ckpt, metadata, vals"),
                     ("b", B, "ns, channel, version, type, blob"),
                     ("w", W, "checkpoint_id, ns, task_id, idx, task_path, channel, type, blob"),
                     ("l", L, "ns, log_id, seq, type, blob"),
@@ -172,8 +172,8 @@ class CheckpointStatements:
         layouts = {
             "checkpoints": (
                 C,
-                ("checkpoint_id", "ns", "parent_id", "type", "ckpt", "metadata"),
-                ("text", "text", "text", "text", "bytea", "jsonb"),
+                ("checkpoint_id", "ns", "parent_id", "type", "ckpt", "metadata", "vals"),
+                ("text", "text", "text", "text", "bytea", "jsonb", "bytea"),
             ),
             "blobs": (
                 B,
@@ -219,7 +219,7 @@ class CheckpointStatements:
             f"AND (ns, checkpoint_id) NOT IN ({keep})), "
             f"w AS (DELETE FROM {W} WHERE thread = %(pk)s "
             f"AND (ns, checkpoint_id) NOT IN ({keep})) "
-            f"SELECT ns, checkpoint_id, type, ckpt FROM {C} WHERE thread = %(pk)s "
+            f"SELECT ns, checkpoint_id, type, ckpt, vals FROM {C} WHERE thread = %(pk)s "
             f"AND (ns, checkpoint_id) IN ({keep})"
         )
         kept = "SELECT * FROM unnest(%(nss)s::text[], %(channels)s::text[], %(versions)s::text[])"
@@ -243,7 +243,8 @@ class CheckpointStatements:
         ]
         self.thread_bytes = (
             f"SELECT (SELECT count(*) FROM {C} WHERE thread = %(pk)s), "
-            "(SELECT COALESCE(sum(octet_length(ckpt) + octet_length(metadata::text)), 0) "
+            "(SELECT COALESCE(sum(octet_length(ckpt) + octet_length(metadata::text) "
+            "+ COALESCE(octet_length(vals), 0)), 0) "
             f"FROM {C} WHERE thread = %(pk)s) + {' + '.join(sizes)}"
         )
         self._listings: dict[tuple[bool, ...], str] = {}
@@ -283,13 +284,13 @@ class CheckpointStatements:
             where.append("c.metadata @> %(filter)s::jsonb")
         page = (
             f"SELECT c.thread, {key} AS thread_key, c.ns, c.checkpoint_id, c.parent_id, c.type, "
-            f"c.ckpt, c.metadata FROM {source} WHERE {' AND '.join(where)} "
+            f"c.ckpt, c.metadata, c.vals FROM {source} WHERE {' AND '.join(where)} "
             "ORDER BY c.checkpoint_id DESC" + (" LIMIT %(limit)s" if limited else "")
         )
         return (
             f"WITH page AS ({page}) SELECT p.thread, p.thread_key, p.ns, p.checkpoint_id, "
             "p.parent_id, p.type, p.ckpt, p.metadata::text, w.task_ids, w.idxs, w.paths, "
-            "w.channels, w.types, w.blobs FROM page p LEFT JOIN LATERAL (SELECT "
+            "w.channels, w.types, w.blobs, p.vals FROM page p LEFT JOIN LATERAL (SELECT "
             "array_agg(task_id) AS task_ids, array_agg(idx) AS idxs, array_agg(task_path) AS paths, "
             "array_agg(channel) AS channels, array_agg(type) AS types, array_agg(blob) AS blobs "
             f"FROM {self.writes} w WHERE w.thread = p.thread "

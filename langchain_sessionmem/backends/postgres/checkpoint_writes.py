@@ -31,6 +31,7 @@ from ...checkpoint.values import (
 )
 from ...checkpoint.writes import WriteRow, plan_writes
 from ...errors import ConflictError, InvalidIdError
+from . import inline
 from .checkpoint_reads import CheckpointReads, when
 from .packing import pack, unpack
 from .queries import Plan, Query, Run, hot
@@ -62,7 +63,9 @@ class CheckpointWrites(CheckpointReads):
         }
 
     # -- put ---------------------------------------------------------------------------------
-    def _put_plan(self, plan: PutPlan, restart: bool) -> Plan[tuple[bool, builtins.list[str]]]:
+    def _put_plan(
+        self, plan: PutPlan, carry: inline.Entries, restart: bool
+    ) -> Plan[tuple[bool, builtins.list[str]]]:
         """(thread was live, logs that moved): one statement, after dropping an expired thread."""
         now = self._clock()
         params = self._thread_params(plan.thread_id, now)
@@ -72,7 +75,9 @@ class CheckpointWrites(CheckpointReads):
         items = [
             (a.log_id, a.start + i, *pack(typed)) for a in apps for i, typed in enumerate(a.items)
         ]
-        blobs = [(key, pack(typed)) for key, typed in plan.blobs.items()]
+        fresh, big = inline.split(plan.blobs)
+        entries = {**carry, **fresh}
+        blobs = list(big.items())
         ckpt = pack(plan.ckpt)
         params.update(
             ns=plan.ns,
@@ -91,9 +96,12 @@ class CheckpointWrites(CheckpointReads):
             ctype=ckpt[0],
             ckpt=ckpt[1],
             metadata=plan.metadata,
+            vals=inline.encode(entries),
         )
         rows = yield hot(self.sql.put, params, "all")
         live, moved = rows[0]
+        if live and not moved:
+            self._entries.set((plan.key, plan.ns), entries)
         return bool(live), list(moved or [])
 
     def _put_steps(
@@ -105,6 +113,13 @@ class CheckpointWrites(CheckpointReads):
         new_versions: ChannelVersions,
     ) -> SaverSteps:
         t = target(config)
+        key = self._key(t.thread_id)
+        versions = checkpoint.get("channel_versions") if isinstance(checkpoint, dict) else None
+        carry: inline.Entries = {}
+        if isinstance(versions, dict) and isinstance(new_versions, dict):
+            # unchanged channels the parent's entries do not give are stored again (same version)
+            carry, missing = inline.carried(versions, new_versions, self._entries.get((key, t.ns)))
+            new_versions = {**new_versions, **{ch: versions[ch] for ch in missing}}
         plan = plan_put(
             codec,
             self._logs,
@@ -113,12 +128,12 @@ class CheckpointWrites(CheckpointReads):
             metadata,
             new_versions,
             linear=self.linear,
-            key=self._key(t.thread_id),
+            key=key,
         )
         restart = False
         for _ in range(2 * len(plan.appends) + 4):
             try:
-                live, moved = yield Run(self._put_plan(plan, restart), write=restart)
+                live, moved = yield Run(self._put_plan(plan, carry, restart), write=restart)
             except psycopg.errors.UniqueViolation:  # a concurrent append took the same position
                 restart = False
                 continue
@@ -200,7 +215,7 @@ class CheckpointWrites(CheckpointReads):
     def _delete_thread_plan(self, thread_id: str) -> Plan[None]:
         key = self._key(thread_id)
         yield hot(self.sql.delete_thread, {"tk": key})
-        self._logs.drop_thread(key)
+        self._forget(key)
 
     def _delete_for_runs_plan(self, run_ids: Sequence[str]) -> Plan[int]:
         runs = [str(r) for r in run_ids]
@@ -213,7 +228,7 @@ class CheckpointWrites(CheckpointReads):
         params = {"owner": self._owner(), "now": when(self._clock())}
         rows = yield Query(self.sql.delete_owner, params, "all")
         for key, _live in rows:  # nothing of the erased owner stays decoded in this process
-            self._logs.drop_thread(key)
+            self._forget(key)
         return sum(bool(live) for _key, live in rows)
 
     def _purge_expired_plan(self) -> Plan[int]:
@@ -234,7 +249,7 @@ class CheckpointWrites(CheckpointReads):
             yield Query(self.sql.copy_thread, {**params, "src": found[0][0]})
         else:
             yield from self._copy_resealed(codec, found[0][0], src, params)
-        self._logs.drop_thread(params["tk"])
+        self._forget(params["tk"])
 
     def _copy_resealed(
         self, codec: ValueCodec, src_pk: int, src: str, params: dict[str, Any]
@@ -256,8 +271,13 @@ class CheckpointWrites(CheckpointReads):
             for row in found:
                 typed = unpack(row[at], row[at + 1], f"a {table} row of {shown!r}")
                 old, new = places[table](src, row), places[table](dst, row)
+                rest = row[at + 2 :]
+                if table == "checkpoints" and row[-1] is not None:  # inline values: their places
+                    versions = codec.load(typed, table, shown, old).get("channel_versions", {})
+                    vals = inline.reseal(codec, row[-1], versions, (src, dst, row[1]), shown)
+                    rest = (*rest[:-1], vals)
                 typed = pack(codec.reseal(typed, old, new, table, shown))
-                out.append((*row[:at], *typed, *row[at + 2 :]))
+                out.append((*row[:at], *typed, *rest))
             if out:
                 columns = {f"c{i}": list(c) for i, c in enumerate(zip(*out, strict=True))}
                 yield Query(insert, {"pk": dst_pk, **columns})
@@ -274,7 +294,7 @@ class CheckpointWrites(CheckpointReads):
         keep = {(ns, cid) for ns, cid, _md in latest}
         for ns, cid, md in latest:
             if chans := delta_channels(json.loads(md)):
-                walk = yield from self._walk(codec, pk, key, ns, cid, chans)
+                walk, _met = yield from self._walk(codec, pk, key, ns, cid, chans)
                 keep |= {(ns, c) for c in walk.visited}
         kept = sorted(keep)
         skeletons = yield Query(
@@ -283,10 +303,14 @@ class CheckpointWrites(CheckpointReads):
             "all",
         )
         blobs: set[tuple[str, str, str]] = set()
-        for ns, cid, typ, ckpt in skeletons:
+        logs: set[tuple[str, str]] = set()
+        for ns, cid, typ, ckpt, vals in skeletons:
             typed = unpack(typ, ckpt, f"checkpoint {cid}")
             skeleton = codec.load(typed, "checkpoint", thread_id, checkpoint_place(key, ns, cid))
-            blobs |= {(ns, ch, str(v)) for ch, v in skeleton.get("channel_versions", {}).items()}
+            versions = skeleton.get("channel_versions", {})
+            blobs |= {(ns, ch, str(v)) for ch, v in versions.items()}
+            if vals is not None:
+                logs |= {(ns, log_id) for log_id in inline.log_ids(vals, versions, cid)}
         triples = sorted(blobs)
         refs = yield Query(
             self.sql.prune_blobs,
@@ -299,9 +323,13 @@ class CheckpointWrites(CheckpointReads):
             },
             "all",
         )
-        logs = sorted({(ns, decode_ref(bytes(blob))[0]) for ns, blob in refs})
+        logs |= {(ns, decode_ref(bytes(blob))[0]) for ns, blob in refs}
         yield Query(
             self.sql.prune_logs,
-            {"pk": pk, "nss": [lg[0] for lg in logs], "log_ids": [lg[1] for lg in logs]},
+            {
+                "pk": pk,
+                "nss": [lg[0] for lg in sorted(logs)],
+                "log_ids": [lg[1] for lg in sorted(logs)],
+            },
         )
-        self._logs.drop_thread(key)
+        self._forget(key)

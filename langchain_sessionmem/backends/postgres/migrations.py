@@ -181,6 +181,14 @@ CHECKPOINT: list[Migration] = [
 )""",
         ),
     ),
+    # Why: a row per (channel, version) cost more than the small values it held (a log reference,
+    # a branch marker, the input). Rows of step 1 keep vals NULL: their values stay in the blobs
+    # table and read as before; new rows hold their small values inline (see inline.py).
+    Migration(
+        2,
+        "small channel values inline in the checkpoint row",
+        ("""ALTER TABLE "{ns}_cp_checkpoints" ADD COLUMN IF NOT EXISTS vals BYTEA""",),
+    ),
 ]
 """The checkpointer tables (``store.checkpointer()`` / ``PostgresCheckpointSaver.setup()``).
 Values are packed by :mod:`.packing`; metadata stays JSONB (filterable, never packed)."""

@@ -35,6 +35,7 @@ from .. import normalize_url
 from .checkpoint_statements import CheckpointStatements
 from .checkpoint_writes import CheckpointWrites
 from .connections import PostgresConnections
+from .inline import EntryCache
 from .migrations import CHECKPOINT, MigrationPlans
 from .queries import Plan, Run
 
@@ -76,6 +77,7 @@ class PostgresCheckpointSaver(CheckpointWrites, SessionSaverBase):
             connections = PostgresConnections(conninfo, pool=pool, apool=apool)
         self.connections = connections
         self.sql = CheckpointStatements(self.namespace)
+        self._entries = EntryCache()
         self.migrations = MigrationPlans(self.namespace, "checkpoint", CHECKPOINT)
 
     @classmethod

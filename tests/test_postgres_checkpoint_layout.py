@@ -1,0 +1,168 @@
+"""The PostgreSQL checkpointer's row layout: small channel values inline in the checkpoint row,
+large ones in the blobs table, and databases of the first schema migrating with their data."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from typing import Any
+
+import psycopg
+import pytest
+from langchain_core.messages import AIMessage, HumanMessage
+from langgraph.checkpoint.base import empty_checkpoint
+from langgraph.graph import START, MessagesState, StateGraph
+from postgres_helpers import drop_namespace
+
+from langchain_sessionmem.backends.postgres import inline
+from langchain_sessionmem.backends.postgres.packing import unpack
+from langchain_sessionmem.backends.postgres.saver import PostgresCheckpointSaver
+
+pytestmark = pytest.mark.postgres
+
+
+@pytest.fixture
+def ns(postgres_dsn):
+    namespace = "l" + uuid.uuid4().hex[:10]
+    yield namespace
+    drop_namespace(postgres_dsn, namespace)
+
+
+def chat(saver: Any) -> Any:
+    def reply(state: MessagesState) -> dict:
+        return {"messages": [AIMessage("re: " + state["messages"][-1].content)]}
+
+    builder = StateGraph(MessagesState)
+    builder.add_node("reply", reply)
+    builder.add_edge(START, "reply")
+    return builder.compile(checkpointer=saver)
+
+
+def cfg(thread_id: str) -> dict:
+    return {"configurable": {"thread_id": thread_id}}
+
+
+def history(saver: Any, thread_id: str) -> list[tuple[str, Any, list]]:
+    """Every checkpoint of a thread as (id, channel values, pending writes), newest first."""
+    return [
+        (
+            t.config["configurable"]["checkpoint_id"],
+            t.checkpoint["channel_values"],
+            t.pending_writes,
+        )
+        for t in saver.list(cfg(thread_id))
+    ]
+
+
+def count(dsn: str, sql: str) -> int:
+    with psycopg.connect(dsn) as conn:
+        return int(conn.execute(sql).fetchone()[0])
+
+
+def test_a_chat_step_writes_no_blobs_row(postgres_dsn, ns):
+    with PostgresCheckpointSaver.from_conn_string(postgres_dsn, namespace=ns) as saver:
+        graph = chat(saver)
+        for i in range(3):
+            graph.invoke({"messages": [HumanMessage(f"hello {i}")]}, cfg("t"))
+        assert [m.content for m in graph.get_state(cfg("t")).values["messages"]][-2:] == [
+            "hello 2",
+            "re: hello 2",
+        ]
+    assert count(postgres_dsn, f'SELECT count(*) FROM "{ns}_cp_blobs"') == 0
+    assert (
+        count(postgres_dsn, f'SELECT count(*) FROM "{ns}_cp_checkpoints" WHERE vals IS NULL') == 0
+    )
+    with PostgresCheckpointSaver.from_conn_string(postgres_dsn, namespace=ns) as cold:
+        assert len(cold.get_tuple(cfg("t")).checkpoint["channel_values"]["messages"]) == 6
+
+
+def test_large_values_get_a_blobs_row_and_are_carried_by_reference(postgres_dsn, ns):
+    big = {"text": os.urandom(2000).hex()}  # does not deflate below the inline limit
+    with PostgresCheckpointSaver.from_conn_string(postgres_dsn, namespace=ns) as saver:
+        first = empty_checkpoint()
+        first["channel_values"] = {"big": big, "small": 1}
+        first["channel_versions"] = {"big": "1", "small": "1"}
+        config = saver.put(
+            {"configurable": {"thread_id": "t", "checkpoint_ns": ""}},
+            first,
+            {"source": "loop", "step": 0},
+            {"big": "1", "small": "1"},
+        )
+        second = empty_checkpoint()  # only "small" changes: "big" is carried, not stored again
+        second["channel_values"] = {"big": big, "small": 2}
+        second["channel_versions"] = {"big": "1", "small": "2"}
+        saver.put(config, second, {"source": "loop", "step": 1}, {"small": "2"})
+        values = [t.checkpoint["channel_values"] for t in saver.list(cfg("t"))]
+        assert values == [{"big": big, "small": 2}, {"big": big, "small": 1}]
+    assert count(postgres_dsn, f'SELECT count(*) FROM "{ns}_cp_blobs"') == 1
+    with PostgresCheckpointSaver.from_conn_string(postgres_dsn, namespace=ns) as cold:
+        # a cold process carries what it has not seen by storing it again at the same version
+        third = empty_checkpoint()
+        third["channel_values"] = {"big": big, "small": 3}
+        third["channel_versions"] = {"big": "1", "small": "3"}
+        latest = cold.get_tuple(cfg("t")).config
+        fresh = PostgresCheckpointSaver(cold.connections, namespace=ns)
+        fresh.put(latest, third, {"source": "loop", "step": 2}, {"small": "3"})
+        assert cold.get_tuple(cfg("t")).checkpoint["channel_values"] == {"big": big, "small": 3}
+    assert count(postgres_dsn, f'SELECT count(*) FROM "{ns}_cp_blobs"') == 1
+
+
+def _to_first_schema(dsn: str, ns: str) -> None:
+    """Rewrite the namespace as the first schema left it: every value in the blobs table, no
+    ``vals`` column, step 2 not recorded (what a database made by an earlier release holds)."""
+    saver = PostgresCheckpointSaver(conninfo=dsn, namespace=ns)
+    try:
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            rows = conn.execute(
+                f'SELECT thread, ns, checkpoint_id, type, ckpt, vals FROM "{ns}_cp_checkpoints"'
+            ).fetchall()
+            for pk, cns, cid, typ, ckpt, vals in rows:
+                versions = saver.serde.loads_typed(unpack(typ, ckpt))["channel_versions"]
+                for channel, (version, entry) in inline.decode(vals, versions, cid).items():
+                    if entry is not None:
+                        conn.execute(
+                            f'INSERT INTO "{ns}_cp_blobs" VALUES (%s, %s, %s, %s, %s, %s) '
+                            "ON CONFLICT DO NOTHING",
+                            (pk, cns, channel, version, entry[0], entry[1]),
+                        )
+            conn.execute(f'ALTER TABLE "{ns}_cp_checkpoints" DROP COLUMN vals')
+            conn.execute(
+                f"DELETE FROM \"{ns}_migrations\" WHERE component = 'checkpoint' AND version > 1"
+            )
+    finally:
+        saver.close()
+
+
+def test_a_database_of_the_first_schema_migrates_with_its_data(postgres_dsn, ns):
+    with PostgresCheckpointSaver.from_conn_string(postgres_dsn, namespace=ns) as saver:
+        graph = chat(saver)
+        for i in range(3):
+            graph.invoke({"messages": [HumanMessage(f"before {i}")]}, cfg("t"))
+        before = history(saver, "t")
+    _to_first_schema(postgres_dsn, ns)
+    assert count(postgres_dsn, f'SELECT count(*) FROM "{ns}_cp_blobs"') > 0
+
+    with PostgresCheckpointSaver.from_conn_string(postgres_dsn, namespace=ns) as saver:
+        saver.setup()  # applies step 2: old rows keep vals NULL and read from the blobs table
+        with psycopg.connect(postgres_dsn) as conn:
+            applied = conn.execute(
+                f"SELECT version FROM \"{ns}_migrations\" WHERE component = 'checkpoint' "
+                "ORDER BY version"
+            ).fetchall()
+        assert [v for (v,) in applied] == [1, 2]
+        assert history(saver, "t") == before
+        graph = chat(saver)
+        graph.invoke({"messages": [HumanMessage("after")]}, cfg("t"))
+        messages = [m.content for m in graph.get_state(cfg("t")).values["messages"]]
+        assert messages == [
+            *(x for i in range(3) for x in (f"before {i}", f"re: before {i}")),
+            "after",
+            "re: after",
+        ]
+        assert history(saver, "t")[-len(before) :] == before
+    assert count(
+        postgres_dsn, f'SELECT count(*) FROM "{ns}_cp_checkpoints" WHERE vals IS NULL'
+    ) == len(before)
+    with PostgresCheckpointSaver.from_conn_string(postgres_dsn, namespace=ns) as saver:
+        saver.prune(["t"])  # keep_latest keeps the log the inline reference points into
+        assert len(saver.get_tuple(cfg("t")).checkpoint["channel_values"]["messages"]) == 8
