@@ -9,6 +9,7 @@ saver returns it, warm (this process wrote it) and cold (a fresh store).
 from __future__ import annotations
 
 import os
+import uuid
 
 import pytest
 from backends import params, stores_on, url_for
@@ -141,3 +142,18 @@ def test_a_removals_write_is_stored_as_ids_and_reads_back(sealed):
     typed = codec.dump(other, "write", place)
     assert not typed[0].startswith("sm.removals")
     assert codec.load(typed, "write", "t", place) == other
+
+
+def test_many_removals_are_deflated_and_damage_is_reported():
+    from langchain_sessionmem.checkpoint.serde import default_serde
+
+    codec = ValueCodec(default_serde())
+    place = write_place("t", "", "c1", "task", 0)
+    removals = [RemoveMessage(id=str(uuid.uuid4())) for _ in range(16)]
+    value = [*removals, AIMessage("reply", id="ai")]
+    typed = codec.dump(value, "write", place)
+    assert typed[0] == "sm.removals" and len(typed[1]) < 16 * 37 * 0.7 + 200
+    assert codec.load(typed, "write", "t", place) == value
+    for damaged in (typed[1][:20], b"\0\0\0\0\x05abc", b"a\n\nb", b"a\0msgpack\0\xc1"):
+        with pytest.raises(CorruptDataError):
+            codec.load(("sm.removals", damaged), "write", "t", place)

@@ -192,12 +192,13 @@ def test_a_bounded_agent_state_grows_storage_by_about_what_a_plain_agent_does(tm
         new = [m.id for m in after["messages"]]
         kept = old[old.index(new[0]) :]
         assert new[: len(kept)] == kept and len(new) == len(kept) + 2
-    # Storage growth per turn is steady (bounded) and near the plain agent's; rewriting the
-    # whole kept list at every model call (REMOVE_ALL) cost 5.8x.
+    # Storage growth per turn is steady (bounded) and within a few percent of the plain agent's:
+    # a trim stores the removed ids and references the kept messages. Rewriting the whole kept
+    # list at every model call (REMOVE_ALL) cost 5.8x, copying it into a fresh log per trim 1.4x.
     base = growth(plain_sizes, 21, turns)
     first, second = growth(sizes, 21, 40), growth(sizes, 41, turns)
-    assert abs(first - second) <= 0.2 * base
-    assert growth(sizes, 21, turns) <= 1.5 * base
+    assert abs(first - second) <= 0.05 * base
+    assert growth(sizes, 21, turns) <= 1.05 * base, (growth(sizes, 21, turns), base)
 
 
 def test_summary_lives_in_the_bookkeeping_not_in_the_messages(tmp_path):

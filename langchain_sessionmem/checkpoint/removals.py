@@ -9,6 +9,7 @@ the list serialized as usual after them), so a serializer that encrypts keeps en
 
 from __future__ import annotations
 
+import zlib
 from typing import Any
 
 from langchain_core.messages import RemoveMessage
@@ -18,8 +19,33 @@ from ..errors import CorruptDataError
 from .serde import Typed
 
 REMOVALS = "sm.removals"
-"""Type tag of a write led by removals: their ids, one per line (UTF-8), then, if the list goes
-on, ``\\0<type>\\0<bytes>`` of the rest as the serializer stores it."""
+"""Type tag of a write led by removals: their ids, one per line (UTF-8; deflated behind
+``\\0<4-byte length>`` when that is shorter), then, if the list goes on, ``\\0<type>\\0<bytes>``
+of the rest as the serializer stores it."""
+_MAX_IDS = 1 << 24  # bytes of ids a damaged deflate stream may expand to before it is refused
+
+
+def _deflate(text: bytes) -> bytes:
+    """``text``, or its raw deflate stream behind ``\\0`` and its length when that is shorter
+    (random ids are hex: about half their size)."""
+    co = zlib.compressobj(9, zlib.DEFLATED, -15)
+    packed = co.compress(text) + co.flush()
+    if len(packed) + 5 >= len(text):
+        return text
+    return b"\0" + len(packed).to_bytes(4, "big") + packed
+
+
+def _inflate(data: bytes) -> tuple[bytes, bytes]:
+    """(ids text, what follows it) of stored removals."""
+    if not data.startswith(b"\0"):
+        text, sep, rest = data.partition(b"\0")
+        return text, sep + rest
+    n = int.from_bytes(data[1:5], "big")
+    do = zlib.decompressobj(-15)
+    text = do.decompress(data[5 : 5 + n], _MAX_IDS)
+    if len(data) < 5 + n or do.unconsumed_tail or not do.eof:
+        raise ValueError("the deflated ids are cut short or too long")
+    return text, data[5 + n :]
 
 
 def _bare(m: Any) -> bool:
@@ -33,14 +59,16 @@ def _bare(m: Any) -> bool:
     )
 
 
-def compact(serde: SerializerProtocol, value: Any, plain: Typed) -> Typed:
-    """``plain`` (the serde's bytes of ``value``), or the ids form for a list led by removals."""
+def compact(serde: SerializerProtocol, value: Any, plain: Typed, *, deflate: bool = True) -> Typed:
+    """``plain`` (the serde's bytes of ``value``), or the ids form for a list led by removals
+    (``deflate=False`` for values that will be sealed: no compression under encryption)."""
     if plain[0] != "msgpack" or type(value) is not list or not value or not _bare(value[0]):
         return plain
     n = 1
     while n < len(value) and _bare(value[n]):
         n += 1
     data = "\n".join(m.id for m in value[:n]).encode()
+    data = _deflate(data) if deflate else data
     if n < len(value):
         typ, rest = serde.dumps_typed(value[n:])
         if typ != "msgpack":
@@ -51,8 +79,9 @@ def compact(serde: SerializerProtocol, value: Any, plain: Typed) -> Typed:
 
 def expand(serde: SerializerProtocol, data: bytes, path: str, thread_id: str) -> list[Any]:
     """The list stored by :func:`compact`."""
-    ids_part, sep, rest = bytes(data).partition(b"\0")
     try:
+        ids_part, rest = _inflate(bytes(data))
+        sep, rest = rest[:1], rest[1:]
         ids = ids_part.decode().split("\n")
         if not all(ids):
             raise ValueError("an empty message id")

@@ -71,7 +71,7 @@ class ValueCodec:
     def dump(self, value: Any, path: str, place: Place) -> Typed:
         plain = self.dump_plain(value, path)
         if place[2:3] == ("write",):  # a trim's removals: stored as the ids (removals.py)
-            plain = compact(self.serde, value, plain)
+            plain = compact(self.serde, value, plain, deflate=not self.sealing)
         return self.seal(plain, place)
 
     def open(self, typed: Typed, place: Place, path: str, thread_id: str) -> Typed:

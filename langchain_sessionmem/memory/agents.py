@@ -6,8 +6,9 @@ window. The agent's state stays bounded with the smallest update that does it: `
 for each message no strategy needs any more, dropped in batches of ``trim_batch``. Kept messages
 stay the same objects under the same ids, and blocks (summary, entities) are never stored in
 ``messages``: they are rebuilt from the ``sessionmem`` state key, where the bookkeeping lives. So
-a checkpointer that stores list channels as append-only logs (ours) writes each message once
-between trims, instead of the whole kept list at every model call (a ``REMOVE_ALL`` rewrite).
+a checkpointer that stores list channels as append-only logs (ours) writes each message once,
+trims included (a trim references the kept messages and stores the removed ids), instead of the
+whole kept list at every model call (a ``REMOVE_ALL`` rewrite).
 The middleware works inside the model call (``wrap_model_call``), so it adds no graph step.
 """
 
@@ -33,7 +34,7 @@ from .reporting import MemoryStats, areport, report
 
 STATE_KEY = "sessionmem"
 TRIM_BATCH = 16
-"""Default: drop unneeded messages once this many have piled up (each trim rewrites the state)."""
+"""Default: drop unneeded messages once this many have piled up (each trim is one state update)."""
 
 
 @dataclass
@@ -156,7 +157,7 @@ class SessionMemoryMiddleware(_MiddlewareBase):  # type: ignore[misc,valid-type]
     The model receives the memory's view (middleware listed after this one see it as the
     request); the state update rides along with the model's reply, so no graph step is added.
     ``trim_batch``: drop unneeded messages from the state once this many piled up (1: at every
-    call; larger batches rewrite the stored state less often).
+    call; larger batches mean fewer, larger removal updates).
     """
 
     state_schema = SessionMemoryAgentState
