@@ -157,3 +157,30 @@ def test_many_removals_are_deflated_and_damage_is_reported():
     for damaged in (typed[1][:20], b"\0\0\0\0\x05abc", b"a\n\nb", b"a\0msgpack\0\xc1"):
         with pytest.raises(CorruptDataError):
             codec.load(("sm.removals", damaged), "write", "t", place)
+
+
+def test_a_cached_trimmed_value_is_not_read_again_and_older_ranges_are():
+    import json
+
+    from langchain_sessionmem.checkpoint.assemble import Row, TupleAssembler, fetch_start
+    from langchain_sessionmem.checkpoint.linear import LogCache, LogState, digest
+    from langchain_sessionmem.checkpoint.serde import default_serde
+
+    serde = default_serde()
+    stored = [serde.dumps_typed(HumanMessage(f"m{i}", id=f"m{i}")) for i in range(8)]
+    kept = [serde.loads_typed(t) for t in stored[4:8]]
+    cache = LogCache()
+    state = LogState("L", kept, [digest(t) for t in stored[4:]], list(kept), [(4, 8)])
+    cache.set(("k", "", "messages"), state)
+    skeleton = {"v": 4, "id": "c", "ts": "", "channel_versions": {"messages": "2"}}
+    rows = [Row("k", "", "c", None, serde.dumps_typed(skeleton), json.dumps({}))]
+    asm = TupleAssembler(serde, rows, cache)
+    need = asm.set_blobs({("k", "", "messages", "2"): encode_spans("L", [(4, 8)])})
+    assert asm.log_ranges(need) == {("k", "", "L"): (8, 8)}  # all held: nothing to read
+    asm.set_logs({("k", "", "L"): []})
+    (tup,) = asm.tuples(cache)
+    assert [m.id for m in tup.checkpoint["channel_values"]["messages"]] == ["m4", "m5", "m6", "m7"]
+    # an older checkpoint of the same page needs items before the held ones: read from there
+    assert fetch_start(first=2, known_at=4, known=4, end=8) == 2
+    assert fetch_start(first=5, known_at=4, known=2, end=8) == 6
+    assert fetch_start(first=0, known_at=0, known=9, end=8) == 8

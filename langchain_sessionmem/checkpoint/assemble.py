@@ -91,10 +91,12 @@ class TupleAssembler:
         self.digests: dict[LogKey, list[bytes]] = {}  # of the stored (plaintext) log items
         self._plain: dict[LogKey, list[Typed | None]] = {}  # None: a snapshot is known
         self._snapshots: dict[LogKey, list[Any]] = {}
-        # Log prefixes this process holds as private snapshots of the stored items: served as
-        # fresh deep copies (never objects anyone else holds), so only later items are read.
+        # Log ranges this process holds as private snapshots of the stored items (items
+        # known_at.. of the log): served as fresh deep copies (never objects anyone else holds),
+        # so only later items are read.
         self.known: dict[LogKey, list[Any]] = {}
-        self._known: dict[LogKey, LogState] = {}
+        self.known_at: dict[LogKey, int] = {}
+        self._known: dict[LogKey, tuple[LogState, int]] = {}  # state, its value index at known_at
         self._starts: dict[LogKey, int] = {}
         self._firsts: dict[LogKey, int] = {}  # where the earliest value read from a log starts
         if cache is not None:
@@ -104,10 +106,13 @@ class TupleAssembler:
                     key = (row.thread_id, row.ns, state.log_id) if state is not None else None
                     if state is None or key in self.known:
                         continue
-                    where = state.where()
-                    prefix = where[0][1] if where and where[0][0] == 0 else 0
-                    self.known[key] = _copies(state.snapshots[:prefix])
-                    self._known[key] = state
+                    # the cached value's last range: the whole log prefix for a plain value,
+                    # the kept messages and what followed them after a trim
+                    a, b = state.where()[-1]
+                    at = len(state.items) - (b - a)
+                    self.known[key] = _copies(state.snapshots[at:])
+                    self.known_at[key] = a
+                    self._known[key] = (state, at)
 
     def blob_keys(self) -> list[BlobKey]:
         keys: dict[BlobKey, None] = {}
@@ -130,11 +135,15 @@ class TupleAssembler:
 
     def log_ranges(self, need: Mapping[LogKey, int]) -> dict[LogKey, tuple[int, int]]:
         """(start, end) of the items to fetch per log: what is neither known decoded nor before
-        the earliest value read (``max(first, min(known, end))``, as the Redis script computes)."""
+        the earliest value read (:func:`fetch_start`, as the Redis script computes it)."""
         out = {}
         for key, length in need.items():
-            known = min(len(self.known.get(key, ())), length)
-            self._starts[key] = max(self._firsts.get(key, 0), known)
+            self._starts[key] = fetch_start(
+                self._firsts.get(key, 0),
+                self.known_at.get(key, 0),
+                len(self.known.get(key, ())),
+                length,
+            )
             out[key] = (self._starts[key], length)
         return out
 
@@ -143,14 +152,16 @@ class TupleAssembler:
         for key, items in logs.items():
             start = self._starts.get(key, 0)
             shown = self.public(key[0])
-            known = self._known.get(key)
-            values = self.known.get(key, [])[:start]
-            k = len(values)  # items k..start-1 are before every value read: never used
-            digests = known.digests[:k] if known else []
-            self._snapshots[key] = known.snapshots[:k] if known else []
-            values += [MISSING] * (start - k)
-            digests += [b""] * (start - k)
-            self._snapshots[key] += [MISSING] * (start - k)
+            # items before start: known ones, else before every value read (never used)
+            values: list[Any] = [MISSING] * start
+            digests: list[bytes] = [b""] * start
+            snaps: list[Any] = [MISSING] * start
+            if key in self._known:
+                (state, at), lo, known = self._known[key], self.known_at[key], self.known[key]
+                for p in range(lo, min(lo + len(known), start)):
+                    values[p], digests[p] = known[p - lo], state.digests[at + p - lo]
+                    snaps[p] = state.snapshots[at + p - lo]
+            self._snapshots[key] = snaps
             self._plain[key] = [None] * start
             for i, typed in enumerate(items, start):
                 path = f"log {key[2]} item {i}"
@@ -232,6 +243,14 @@ class TupleAssembler:
                 )
             )
         return out
+
+
+def fetch_start(first: int, known_at: int, known: int, end: int) -> int:
+    """Where reading a log starts: at ``first`` (the earliest value read), or past the known
+    items ``known_at..known_at+known-1`` when they cover it (never past ``end``)."""
+    if known_at <= first:
+        return max(first, min(known_at + known, end))
+    return first
 
 
 def referenced(assembler: TupleAssembler) -> tuple[set[BlobKey], set[LogKey]]:

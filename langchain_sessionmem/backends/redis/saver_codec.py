@@ -117,10 +117,14 @@ def split_typed(value: bytes | None) -> Typed | None:
 
 
 def values_args(asm: TupleAssembler, thread_id: str, keys: list[BlobKey]) -> list[Any]:
-    hints = [(key[2], len(items)) for key, items in asm.known.items() if key[0] == thread_id]
+    hints = [
+        (key[2], asm.known_at.get(key, 0), len(items))
+        for key, items in asm.known.items()
+        if key[0] == thread_id
+    ]
     args: list[Any] = [len(hints)]
-    for log_id, length in hints:
-        args += [log_id, length]
+    for log_id, at, length in hints:
+        args += [log_id, at, length]
     return args + [f"{ns}\0{channel}\0{version}" for _t, ns, channel, version in keys]
 
 

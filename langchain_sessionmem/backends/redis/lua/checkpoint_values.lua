@@ -1,11 +1,15 @@
--- ARGV: nhints, (log_id, known length)*, blob fields. Returns the blob values, then
+-- ARGV: nhints, (log_id, first known item, known count)*, blob fields. Returns the blob values, then
 -- (log_id, start, n, items start..n-1) for every referenced log: known prefixes and items before
 -- every referenced value (trimmed away) are not sent.
 --#include checkpoint_prelude
-local out, need, order, known, lo = {}, {}, {}, {}, {}
+local out, need, order, known, vstart = {}, {}, {}, {}, {}
 local nh = tonumber(ARGV[1])
-for k = 0, nh - 1 do known[ARGV[2 + 2 * k]] = tonumber(ARGV[3 + 2 * k]) end
-local first = 2 + 2 * nh
+local kat = {}
+for k = 0, nh - 1 do
+  kat[ARGV[2 + 3 * k]] = tonumber(ARGV[3 + 3 * k])
+  known[ARGV[2 + 3 * k]] = tonumber(ARGV[4 + 3 * k])
+end
+local first = 2 + 3 * nh
 for k = first, #ARGV, 500 do
   local part = {}
   for j = k, math.min(k + 499, #ARGV) do part[#part + 1] = ARGV[j] end
@@ -16,17 +20,19 @@ for k = first, #ARGV, 500 do
       local id, n, rest = string.match(string.sub(v, 11), '^([^:]+):(%d+):?(.*)$')
       n = tonumber(n)
       local f = tonumber(string.match(rest, '^(%d+)') or '0')
-      if need[id] == nil then order[#order + 1] = id; need[id] = n; lo[id] = f
+      if need[id] == nil then order[#order + 1] = id; need[id] = n; vstart[id] = f
       else
         if need[id] < n then need[id] = n end
-        if lo[id] > f then lo[id] = f end
+        if vstart[id] > f then vstart[id] = f end
       end
     end
   end
 end
 for _, id in ipairs(order) do
   local n = need[id]
-  local start = math.max(lo[id], math.min(known[id] or 0, n))
+  -- as fetch_start in checkpoint/assemble.py
+  local start, at = vstart[id], kat[id] or 0
+  if at <= vstart[id] then start = math.max(vstart[id], math.min(at + (known[id] or 0), n)) end
   out[#out + 1] = id
   out[#out + 1] = start
   out[#out + 1] = n
