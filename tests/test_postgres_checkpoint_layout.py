@@ -14,7 +14,7 @@ from langgraph.checkpoint.base import empty_checkpoint
 from langgraph.graph import START, MessagesState, StateGraph
 from postgres_helpers import drop_namespace
 
-from langchain_sessionmem.backends.postgres import inline
+from langchain_sessionmem.backends.postgres import inline, task_writes
 from langchain_sessionmem.backends.postgres.packing import unpack
 from langchain_sessionmem.backends.postgres.saver import PostgresCheckpointSaver
 
@@ -108,15 +108,21 @@ def test_large_values_get_a_blobs_row_and_are_carried_by_reference(postgres_dsn,
 
 
 def _to_first_schema(dsn: str, ns: str) -> None:
-    """Rewrite the namespace as the first schema left it: every value in the blobs table, no
-    ``vals`` column, step 2 not recorded (what a database made by an earlier release holds)."""
+    """Rewrite the namespace as the first schema left it: every value in the blobs table, every
+    pending write in the writes table, no ``vals`` or ``writes`` column, only step 1 recorded
+    (what a database made by an earlier release holds)."""
     saver = PostgresCheckpointSaver(conninfo=dsn, namespace=ns)
     try:
         with psycopg.connect(dsn, autocommit=True) as conn:
             rows = conn.execute(
-                f'SELECT thread, ns, checkpoint_id, type, ckpt, vals FROM "{ns}_cp_checkpoints"'
+                f'SELECT thread, ns, checkpoint_id, type, ckpt, vals, writes FROM "{ns}_cp_checkpoints"'
             ).fetchall()
-            for pk, cns, cid, typ, ckpt, vals in rows:
+            for pk, cns, cid, typ, ckpt, vals, frames in rows:
+                for w in task_writes.calls(frames, cid):
+                    conn.execute(
+                        f'INSERT INTO "{ns}_cp_writes" VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)',
+                        (pk, cid, cns, w.task_id, w.idx, w.task_path, w.channel, w.type, w.value),
+                    )
                 versions = saver.serde.loads_typed(unpack(typ, ckpt))["channel_versions"]
                 for channel, (version, entry) in inline.decode(vals, versions, cid).items():
                     if entry is not None:
@@ -125,7 +131,7 @@ def _to_first_schema(dsn: str, ns: str) -> None:
                             "ON CONFLICT DO NOTHING",
                             (pk, cns, channel, version, entry[0], entry[1]),
                         )
-            conn.execute(f'ALTER TABLE "{ns}_cp_checkpoints" DROP COLUMN vals')
+            conn.execute(f'ALTER TABLE "{ns}_cp_checkpoints" DROP COLUMN vals, DROP COLUMN writes')
             conn.execute(
                 f"DELETE FROM \"{ns}_migrations\" WHERE component = 'checkpoint' AND version > 1"
             )
@@ -143,13 +149,13 @@ def test_a_database_of_the_first_schema_migrates_with_its_data(postgres_dsn, ns)
     assert count(postgres_dsn, f'SELECT count(*) FROM "{ns}_cp_blobs"') > 0
 
     with PostgresCheckpointSaver.from_conn_string(postgres_dsn, namespace=ns) as saver:
-        saver.setup()  # applies step 2: old rows keep vals NULL and read from the blobs table
+        saver.setup()  # steps 2 and 3: old rows read from the blobs and writes tables
         with psycopg.connect(postgres_dsn) as conn:
             applied = conn.execute(
                 f"SELECT version FROM \"{ns}_migrations\" WHERE component = 'checkpoint' "
                 "ORDER BY version"
             ).fetchall()
-        assert [v for (v,) in applied] == [1, 2]
+        assert [v for (v,) in applied] == [1, 2, 3]
         assert history(saver, "t") == before
         graph = chat(saver)
         graph.invoke({"messages": [HumanMessage("after")]}, cfg("t"))

@@ -28,7 +28,7 @@ from ...checkpoint.values import ValueCodec
 from ...checkpoint.writes import WriteRow
 from ...records import ThreadInfo
 from ..base import stored_user
-from . import inline
+from . import inline, task_writes
 from .checkpoint_statements import CheckpointStatements
 from .packing import unpack
 from .queries import Plan, Query, clamp, hot
@@ -59,10 +59,11 @@ def write_row(task: str, idx: int, path: str, channel: str, typ: str, value: byt
 def to_row(r: Sequence[Any]) -> Row:
     """A listing row (see ``CheckpointStatements.listing``) as an assembler :class:`Row`."""
     row = Row(r[1], r[2], r[3], r[4], unpack(r[5], r[6], f"checkpoint {r[3]}"), r[7])
+    table = []
     if r[8] is not None:
-        row.writes = [
-            write_row(*w) for w in zip(r[8], r[9], r[10], r[11], r[12], r[13], strict=True)
-        ]
+        table = [write_row(*w) for w in zip(r[8], r[9], r[10], r[11], r[12], r[13], strict=True)]
+    if r[15] is not None or table:
+        row.writes = task_writes.merged(table, task_writes.calls(r[15], f"checkpoint {r[3]}"))
     return row
 
 
@@ -249,11 +250,13 @@ class CheckpointReads:
         ns: str,
         start: str | None,
         channels: Sequence[str],
-    ) -> Plan[tuple[DeltaWalk, dict[tuple[str, str], inline.Entry]]]:
+    ) -> Plan[tuple[DeltaWalk, dict[tuple[str, str], inline.Entry], dict[str, Any]]]:
         """Walk the parent chain from ``start``: two statements per page of 256 ancestors.
-        Also returns the inline entries met on the way, by (channel, version)."""
+        Also returns the inline entries met on the way, by (channel, version), and the framed
+        writes of the checkpoints walked, by id."""
         walk = DeltaWalk(channels, start)
         met: dict[tuple[str, str], inline.Entry] = {}
+        framed: dict[str, Any] = {}
         while not walk.done:
             chain = yield hot(
                 self.sql.chain,
@@ -261,7 +264,9 @@ class CheckpointReads:
                 "all",
             )
             links = []
-            for cid, parent, typ, ck, vals in chain:
+            for cid, parent, typ, ck, vals, frames in chain:
+                if frames is not None:
+                    framed[cid] = frames
                 link = link_of(codec, key, cid, parent, unpack(typ, ck, f"checkpoint {cid}"), ns=ns)
                 links.append(link)
                 if vals is not None:
@@ -273,7 +278,7 @@ class CheckpointReads:
                 found = yield hot(self.sql.stored_pairs, pairs_params(pk, ns, pairs), "all")
                 stored |= {(ch, ver) for ch, ver in found}
             walk.advance(links, stored)
-        return walk, met
+        return walk, met, framed
 
     def _history_plan(
         self, codec: ValueCodec, config: RunnableConfig, channels: Sequence[str]
@@ -298,7 +303,7 @@ class CheckpointReads:
         pk, row, _vals = rows[0]
         key = row.thread_id
         yield from self._refresh({pk}, now)
-        walk, met = yield from self._walk(codec, pk, key, t.ns, row.parent_id, channels)
+        walk, met, framed = yield from self._walk(codec, pk, key, t.ns, row.parent_id, channels)
         writes: dict[str, builtins.list[WriteRow]] = {}
         if walk.visited:
             found = yield hot(
@@ -308,6 +313,12 @@ class CheckpointReads:
             )
             for cid, *write in found:
                 writes.setdefault(cid, []).append(write_row(*write))
+            wanted = set(walk.channels)
+            for cid in walk.visited:
+                frames = task_writes.calls(framed.get(cid), f"checkpoint {cid}")
+                if frames:
+                    both = task_writes.merged(writes.get(cid, []), frames)
+                    writes[cid] = [w for w in both if w.channel in wanted]
         seeds: dict[str, Any] = {}
         values: builtins.list[tuple[str, str, Typed]] = []
         for channel, version in walk.seeds.items():

@@ -14,6 +14,8 @@ from __future__ import annotations
 from .migrations import check_namespace
 
 LIVE = "(t.expires_at IS NULL OR t.expires_at > %(now)s)"
+PLACEHOLDER = ""  # the type of a row holding the writes of a checkpoint not put yet
+REAL = f"type <> '{PLACEHOLDER}'"
 
 
 class CheckpointStatements:
@@ -65,16 +67,15 @@ class CheckpointStatements:
             "metadata = EXCLUDED.metadata, vals = EXCLUDED.vals) "
             "SELECT (SELECT count(*) FROM thread), ARRAY(SELECT log_id FROM bad)"
         )
-        # Pending writes: special channels (idx < 0) replace, the others insert if absent.
+        # Pending writes: a frame appended to the checkpoint row's `writes` (task_writes.py). A
+        # put_writes may come before its checkpoint's put (LangGraph runs them concurrently): it
+        # then makes a placeholder row (type '', read by no query) that the put fills in.
         self.put_writes = (
             f"WITH thread AS ({upsert}), "
-            f"ins AS (INSERT INTO {W} (thread, checkpoint_id, ns, task_id, idx, task_path, "
-            "channel, type, blob) SELECT thread.id, %(cid)s, %(ns)s, %(task)s, x.idx, %(path)s, "
-            "x.channel, x.type, x.blob FROM thread, unnest(%(idxs)s::int[], %(channels)s::text[], "
-            "%(types)s::text[], %(values)s::bytea[]) AS x(idx, channel, type, blob) "
-            "ON CONFLICT (thread, checkpoint_id, ns, task_id, idx) DO UPDATE SET "
-            "task_path = EXCLUDED.task_path, channel = EXCLUDED.channel, type = EXCLUDED.type, "
-            "blob = EXCLUDED.blob WHERE EXCLUDED.idx < 0) "
+            f"row AS (INSERT INTO {C} AS c (thread, checkpoint_id, ns, type, ckpt, metadata, writes) "
+            f"SELECT thread.id, %(cid)s, %(ns)s, '{PLACEHOLDER}', ''::bytea, '{{}}'::jsonb, %(frame)s "
+            "FROM thread ON CONFLICT (thread, checkpoint_id, ns) DO UPDATE "
+            "SET writes = COALESCE(c.writes, ''::bytea) || EXCLUDED.writes RETURNING 1) "
             "SELECT count(*) FROM thread"
         )
         # Deletes: thread rows go, their rows follow (ON DELETE CASCADE).
@@ -111,13 +112,14 @@ class CheckpointStatements:
         # The DeltaChannel walk: a page of the parent chain in one recursive statement, then which
         # (channel, version) pairs hold a value, then the writes of the visited checkpoints.
         self.chain = (
-            "WITH RECURSIVE chain(cid, parent, typ, ckpt, vals, depth) AS ("
-            f"SELECT checkpoint_id, parent_id, type, ckpt, vals, 0 FROM {C} "
-            "WHERE thread = %(pk)s AND ns = %(ns)s AND checkpoint_id = %(cid)s "
-            "UNION ALL SELECT c.checkpoint_id, c.parent_id, c.type, c.ckpt, c.vals, chain.depth + 1 "
+            "WITH RECURSIVE chain(cid, parent, typ, ckpt, vals, writes, depth) AS ("
+            f"SELECT checkpoint_id, parent_id, type, ckpt, vals, writes, 0 FROM {C} "
+            f"WHERE thread = %(pk)s AND ns = %(ns)s AND checkpoint_id = %(cid)s AND {REAL} "
+            "UNION ALL SELECT c.checkpoint_id, c.parent_id, c.type, c.ckpt, c.vals, c.writes, "
+            "chain.depth + 1 "
             f"FROM chain JOIN {C} c ON c.thread = %(pk)s AND c.ns = %(ns)s "
-            "AND c.checkpoint_id = chain.parent WHERE chain.depth + 1 < %(page)s) "
-            "SELECT cid, parent, typ, ckpt, vals FROM chain ORDER BY depth"
+            f"AND c.checkpoint_id = chain.parent AND c.{REAL} WHERE chain.depth + 1 < %(page)s) "
+            "SELECT cid, parent, typ, ckpt, vals, writes FROM chain ORDER BY depth"
         )
         pairs = (
             "FROM unnest(%(channels)s::text[], %(versions)s::text[]) AS k(ch, ver) "
@@ -155,7 +157,7 @@ class CheckpointStatements:
                 f"{name} AS (INSERT INTO {table} (thread, {cols}) SELECT thread.id, {cols} "
                 f"FROM thread, {table} WHERE {table}.thread = %(src)s)"
                 for name, table, cols in (
-                    ("c", C, "checkpoint_id, ns, parent_id, type, ckpt, metadata, vals"),
+                    ("c", C, "checkpoint_id, ns, parent_id, type, ckpt, metadata, vals, writes"),
                     ("b", B, "ns, channel, version, type, blob"),
                     ("w", W, "checkpoint_id, ns, task_id, idx, task_path, channel, type, blob"),
                     ("l", L, "ns, log_id, seq, type, blob"),
@@ -172,8 +174,8 @@ class CheckpointStatements:
         layouts = {
             "checkpoints": (
                 C,
-                ("checkpoint_id", "ns", "parent_id", "type", "ckpt", "metadata", "vals"),
-                ("text", "text", "text", "text", "bytea", "jsonb", "bytea"),
+                ("checkpoint_id", "ns", "parent_id", "type", "ckpt", "metadata", "vals", "writes"),
+                ("text", "text", "text", "text", "bytea", "jsonb", "bytea", "bytea"),
             ),
             "blobs": (
                 B,
@@ -211,7 +213,7 @@ class CheckpointStatements:
             )
         self.latest_per_ns = (
             f"SELECT DISTINCT ON (ns) ns, checkpoint_id, metadata::text FROM {C} "
-            "WHERE thread = %(pk)s ORDER BY ns, checkpoint_id DESC"
+            f"WHERE thread = %(pk)s AND {REAL} ORDER BY ns, checkpoint_id DESC"
         )
         keep = "SELECT * FROM unnest(%(keep_ns)s::text[], %(keep_ids)s::text[])"
         self.prune_checkpoints = (
@@ -234,7 +236,7 @@ class CheckpointStatements:
         )
         self.list_threads = (
             f"SELECT t.thread_id, t.created_at, t.updated_at, t.expires_at, "
-            f"(SELECT count(*) FROM {C} c WHERE c.thread = t.id) FROM {T} t "
+            f"(SELECT count(*) FROM {C} c WHERE c.thread = t.id AND c.{REAL}) FROM {T} t "
             f"WHERE t.owner = %(owner)s AND {LIVE} ORDER BY t.updated_at DESC, t.thread_id"
         )
         sizes = [
@@ -242,9 +244,9 @@ class CheckpointStatements:
             for t in (B, W, L)
         ]
         self.thread_bytes = (
-            f"SELECT (SELECT count(*) FROM {C} WHERE thread = %(pk)s), "
+            f"SELECT (SELECT count(*) FROM {C} WHERE thread = %(pk)s AND {REAL}), "
             "(SELECT COALESCE(sum(octet_length(ckpt) + octet_length(metadata::text) "
-            "+ COALESCE(octet_length(vals), 0)), 0) "
+            "+ COALESCE(octet_length(vals), 0) + COALESCE(octet_length(writes), 0)), 0) "
             f"FROM {C} WHERE thread = %(pk)s) + {' + '.join(sizes)}"
         )
         self._listings: dict[tuple[bool, ...], str] = {}
@@ -274,6 +276,7 @@ class CheckpointStatements:
             where = [LIVE, "t.owner = %(owner)s"]
             source = f"{self.ckpts} c JOIN {self.threads} t ON t.id = c.thread"
             key = "t.thread_key"
+        where.append(f"c.{REAL}")
         if ns:
             where.append("c.ns = %(ns)s")
         if exact:
@@ -284,13 +287,13 @@ class CheckpointStatements:
             where.append("c.metadata @> %(filter)s::jsonb")
         page = (
             f"SELECT c.thread, {key} AS thread_key, c.ns, c.checkpoint_id, c.parent_id, c.type, "
-            f"c.ckpt, c.metadata, c.vals FROM {source} WHERE {' AND '.join(where)} "
+            f"c.ckpt, c.metadata, c.vals, c.writes FROM {source} WHERE {' AND '.join(where)} "
             "ORDER BY c.checkpoint_id DESC" + (" LIMIT %(limit)s" if limited else "")
         )
         return (
             f"WITH page AS ({page}) SELECT p.thread, p.thread_key, p.ns, p.checkpoint_id, "
             "p.parent_id, p.type, p.ckpt, p.metadata::text, w.task_ids, w.idxs, w.paths, "
-            "w.channels, w.types, w.blobs, p.vals FROM page p LEFT JOIN LATERAL (SELECT "
+            "w.channels, w.types, w.blobs, p.vals, p.writes FROM page p LEFT JOIN LATERAL (SELECT "
             "array_agg(task_id) AS task_ids, array_agg(idx) AS idxs, array_agg(task_path) AS paths, "
             "array_agg(channel) AS channels, array_agg(type) AS types, array_agg(blob) AS blobs "
             f"FROM {self.writes} w WHERE w.thread = p.thread "

@@ -31,7 +31,7 @@ from ...checkpoint.values import (
 )
 from ...checkpoint.writes import WriteRow, plan_writes
 from ...errors import ConflictError, InvalidIdError
-from . import inline
+from . import inline, task_writes
 from .checkpoint_reads import CheckpointReads, when
 from .packing import pack, unpack
 from .queries import Plan, Query, Run, hot
@@ -167,16 +167,8 @@ class CheckpointWrites(CheckpointReads):
         params = self._thread_params(t.thread_id, now)
         if restart:
             yield Query(self.sql.drop_expired_one, params)
-        packed = [pack((w.type, w.value)) for w in rows]
         params.update(
-            ns=t.ns,
-            cid=t.checkpoint_id,
-            task=task_id,
-            path=task_path or "",
-            idxs=[w.idx for w in rows],
-            channels=[w.channel for w in rows],
-            types=[typ for typ, _ in packed],
-            values=[value for _, value in packed],
+            ns=t.ns, cid=t.checkpoint_id, frame=task_writes.frame(task_id, task_path or "", rows)
         )
         found = yield hot(self.sql.put_writes, params, "all")
         return bool(found[0][0])
@@ -272,10 +264,16 @@ class CheckpointWrites(CheckpointReads):
                 typed = unpack(row[at], row[at + 1], f"a {table} row of {shown!r}")
                 old, new = places[table](src, row), places[table](dst, row)
                 rest = row[at + 2 :]
-                if table == "checkpoints" and row[-1] is not None:  # inline values: their places
-                    versions = codec.load(typed, table, shown, old).get("channel_versions", {})
-                    vals = inline.reseal(codec, row[-1], versions, (src, dst, row[1]), shown)
-                    rest = (*rest[:-1], vals)
+                if table == "checkpoints":  # inline values and framed writes: their places
+                    md, vals, frames = rest
+                    if vals is not None:
+                        versions = codec.load(typed, table, shown, old).get("channel_versions", {})
+                        vals = inline.reseal(codec, vals, versions, (src, dst, row[1]), shown)
+                    if frames is not None:
+                        frames = task_writes.reseal(
+                            codec, frames, (src, dst, row[1], row[0]), shown
+                        )
+                    rest = (md, vals, frames)
                 typed = pack(codec.reseal(typed, old, new, table, shown))
                 out.append((*row[:at], *typed, *rest))
             if out:
@@ -294,7 +292,7 @@ class CheckpointWrites(CheckpointReads):
         keep = {(ns, cid) for ns, cid, _md in latest}
         for ns, cid, md in latest:
             if chans := delta_channels(json.loads(md)):
-                walk, _met = yield from self._walk(codec, pk, key, ns, cid, chans)
+                walk, _met, _framed = yield from self._walk(codec, pk, key, ns, cid, chans)
                 keep |= {(ns, c) for c in walk.visited}
         kept = sorted(keep)
         skeletons = yield Query(

@@ -189,6 +189,14 @@ CHECKPOINT: list[Migration] = [
         "small channel values inline in the checkpoint row",
         ("""ALTER TABLE "{ns}_cp_checkpoints" ADD COLUMN IF NOT EXISTS vals BYTEA""",),
     ),
+    # Why: a writes row per (task, idx) repeated the checkpoint and task ids in the heap and the
+    # index. A put_writes call is now a frame appended to its checkpoint's row (task_writes.py);
+    # writes of step-1 databases stay in the writes table and are read with the frames.
+    Migration(
+        3,
+        "pending writes framed in their checkpoint row",
+        ("""ALTER TABLE "{ns}_cp_checkpoints" ADD COLUMN IF NOT EXISTS writes BYTEA""",),
+    ),
 ]
 """The checkpointer tables (``store.checkpointer()`` / ``PostgresCheckpointSaver.setup()``).
 Values are packed by :mod:`.packing`; metadata stays JSONB (filterable, never packed)."""

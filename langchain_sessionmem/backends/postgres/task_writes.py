@@ -1,0 +1,86 @@
+"""Pending writes kept in their checkpoint's row (``writes``): one appended frame per call.
+
+Why: a row per (task, idx) repeated the checkpoint id, the task id and path in the heap and in
+an index entry, several times the size of a typical write. ``put_writes`` now appends one frame
+(the task id, its path and every write of the call, packed) to the checkpoint row's ``writes``
+bytes, an in-place update of a row just written (usually a HOT update: no index entry). Frames
+are read in order with the writes table's semantics: for a (task, idx) the first ordinary write
+stays, a special one (idx < 0) replaces. Writes for a checkpoint that has no row yet, and those
+of databases made before, are in the writes table as before; both are read together.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+import ormsgpack
+
+from ...checkpoint.values import ValueCodec, write_place
+from ...checkpoint.writes import WriteRow
+from ...errors import CorruptDataError
+from .packing import pack, unpack
+
+HEADER = 4  # bytes of a frame's length (big-endian)
+
+
+def frame(task_id: str, task_path: str, rows: Sequence[WriteRow]) -> bytes:
+    """One ``put_writes`` call as a frame to append to the row's ``writes``."""
+    flat: list[object] = [task_id, task_path]
+    for w in rows:
+        typ, data = pack((w.type, w.value))
+        flat += [w.idx, w.channel, typ, data]
+    typ, data = pack(("w", ormsgpack.packb(flat)))
+    body = (b"\x01" if typ != "w" else b"\x00") + data
+    return len(body).to_bytes(HEADER, "big") + body
+
+
+def calls(blob: bytes | memoryview | None, where: str) -> list[WriteRow]:
+    """Every write of every frame, in the order they were appended (values unpacked)."""
+    out: list[WriteRow] = []
+    raw = b"" if blob is None else bytes(blob)
+    at = 0
+    try:
+        while at < len(raw):
+            size = int.from_bytes(raw[at : at + HEADER], "big")
+            body = raw[at + HEADER : at + HEADER + size]
+            if len(body) != size or not body:
+                raise ValueError("a frame is cut short")
+            at += HEADER + size
+            flat = ormsgpack.unpackb(unpack("w~z1" if body[:1] == b"\x01" else "w", body[1:])[1])
+            task, path = flat[0], flat[1]
+            for i in range(2, len(flat), 4):
+                idx, channel, typ, data = flat[i : i + 4]
+                typ, data = unpack(typ, data, f"pending write {channel!r}")
+                out.append(WriteRow(task, idx, path, channel, typ, data))
+    except (ormsgpack.MsgpackDecodeError, TypeError, ValueError, IndexError) as exc:
+        raise CorruptDataError(f"{where}: the pending writes are damaged ({exc})") from exc
+    return out
+
+
+def merged(*sources: Iterable[WriteRow]) -> list[WriteRow]:
+    """Writes in the order they were made, one per (task, idx) as the writes table keeps them."""
+    out: dict[tuple[str, int], WriteRow] = {}
+    for source in sources:
+        for w in source:
+            if w.replace or (w.task_id, w.idx) not in out:
+                out[(w.task_id, w.idx)] = w
+    return list(out.values())
+
+
+def reseal(
+    codec: ValueCodec, blob: bytes | memoryview, keys: tuple[str, str, str, str], shown: str
+) -> bytes:
+    """``writes`` of a row copied from thread key ``keys[0]`` to ``keys[1]`` (namespace
+    ``keys[2]``, checkpoint ``keys[3]``): each value sealed at its new place, frame by frame."""
+    src, dst, ns, cid = keys
+    out = b""
+    for w in calls(blob, f"checkpoint {cid} of {shown!r}"):
+        old, new = (
+            write_place(src, ns, cid, w.task_id, w.idx),
+            write_place(dst, ns, cid, w.task_id, w.idx),
+        )
+        typ, data = codec.reseal((w.type, w.value), old, new, "writes", shown)
+        out += frame(
+            w.task_id, w.task_path, [WriteRow(w.task_id, w.idx, w.task_path, w.channel, typ, data)]
+        )
+    return out
