@@ -15,7 +15,7 @@ from langgraph.graph import START, MessagesState, StateGraph
 from postgres_helpers import drop_namespace
 
 from langchain_sessionmem.backends.postgres import inline, task_writes
-from langchain_sessionmem.backends.postgres.packing import unpack
+from langchain_sessionmem.backends.postgres.packing import unpack_ckpt
 from langchain_sessionmem.backends.postgres.saver import PostgresCheckpointSaver
 
 pytestmark = pytest.mark.postgres
@@ -123,7 +123,7 @@ def _to_first_schema(dsn: str, ns: str) -> None:
                         f'INSERT INTO "{ns}_cp_writes" VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)',
                         (pk, cid, cns, w.task_id, w.idx, w.task_path, w.channel, w.type, w.value),
                     )
-                versions = saver.serde.loads_typed(unpack(typ, ckpt))["channel_versions"]
+                versions = saver.serde.loads_typed(unpack_ckpt(typ, ckpt, cid))["channel_versions"]
                 for channel, (version, entry) in inline.decode(vals, versions, cid).items():
                     if entry is not None:
                         conn.execute(

@@ -18,7 +18,15 @@ from langgraph.graph import START, MessagesState, StateGraph
 from postgres_helpers import backends_of, drop_namespace, table_rows
 
 from langchain_sessionmem import ANONYMOUS, SessionStore
-from langchain_sessionmem.backends.postgres.packing import TAG, pack, unpack
+from langchain_sessionmem.backends.postgres import task_writes
+from langchain_sessionmem.backends.postgres.packing import (
+    TAG,
+    ZDICT_ROWS,
+    inflate,
+    pack,
+    unpack,
+    unpack_ckpt,
+)
 from langchain_sessionmem.backends.postgres.saver import PostgresCheckpointSaver
 from langchain_sessionmem.errors import (
     CorruptDataError,
@@ -409,6 +417,14 @@ def _inflated_rows(dsn: str, ns: str) -> str:
         ):
             for typ, data in conn.execute(f'SELECT type, {column} FROM "{ns}_cp_{table}"'):
                 out.append(typ + repr(bytes(data)) + repr(unpack(typ, data)[1]))
+        rows = conn.execute(
+            f'SELECT checkpoint_id, type, ckpt, vals, writes FROM "{ns}_cp_checkpoints"'
+        )
+        for cid, typ, ckpt, vals, frames in rows:
+            out.append(repr(unpack_ckpt(typ, ckpt, cid)[1]))
+            if vals is not None and bytes(vals[:1]) == b"\x03":
+                out.append(repr(inflate(vals[1:], ZDICT_ROWS, "vals")))
+            out.append(repr([w.value for w in task_writes.calls(frames, cid)]))
     return "\n".join(out)
 
 

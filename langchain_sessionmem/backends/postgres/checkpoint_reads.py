@@ -30,7 +30,7 @@ from ...records import ThreadInfo
 from ..base import stored_user
 from . import inline, task_writes
 from .checkpoint_statements import CheckpointStatements
-from .packing import unpack
+from .packing import unpack, unpack_ckpt
 from .queries import Plan, Query, clamp, hot
 
 Fetched = tuple[int, Row, "bytes | None"]  # thread row id, row, inline values (None: step-1 row)
@@ -58,7 +58,7 @@ def write_row(task: str, idx: int, path: str, channel: str, typ: str, value: byt
 
 def to_row(r: Sequence[Any]) -> Row:
     """A listing row (see ``CheckpointStatements.listing``) as an assembler :class:`Row`."""
-    row = Row(r[1], r[2], r[3], r[4], unpack(r[5], r[6], f"checkpoint {r[3]}"), r[7])
+    row = Row(r[1], r[2], r[3], r[4], unpack_ckpt(r[5], r[6], r[3]), r[7])
     table = []
     if r[8] is not None:
         table = [write_row(*w) for w in zip(r[8], r[9], r[10], r[11], r[12], r[13], strict=True)]
@@ -267,7 +267,7 @@ class CheckpointReads:
             for cid, parent, typ, ck, vals, frames in chain:
                 if frames is not None:
                     framed[cid] = frames
-                link = link_of(codec, key, cid, parent, unpack(typ, ck, f"checkpoint {cid}"), ns=ns)
+                link = link_of(codec, key, cid, parent, unpack_ckpt(typ, ck, cid), ns=ns)
                 links.append(link)
                 if vals is not None:
                     entries = inline.decode(vals, link.versions, f"checkpoint {cid}")

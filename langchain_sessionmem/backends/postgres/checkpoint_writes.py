@@ -33,7 +33,7 @@ from ...checkpoint.writes import WriteRow, plan_writes
 from ...errors import ConflictError, InvalidIdError
 from . import inline, task_writes
 from .checkpoint_reads import CheckpointReads, when
-from .packing import pack, unpack
+from .packing import pack, pack_ckpt, unpack, unpack_ckpt
 from .queries import Plan, Query, Run, hot
 
 SaverSteps = Steps[Run, Any]
@@ -64,7 +64,7 @@ class CheckpointWrites(CheckpointReads):
 
     # -- put ---------------------------------------------------------------------------------
     def _put_plan(
-        self, plan: PutPlan, carry: inline.Entries, restart: bool
+        self, plan: PutPlan, carry: inline.Entries, versions: dict[str, Any], restart: bool
     ) -> Plan[tuple[bool, builtins.list[str]]]:
         """(thread was live, logs that moved): one statement, after dropping an expired thread."""
         now = self._clock()
@@ -78,7 +78,7 @@ class CheckpointWrites(CheckpointReads):
         fresh, big = inline.split(plan.blobs)
         entries = {**carry, **fresh}
         blobs = list(big.items())
-        ckpt = pack(plan.ckpt)
+        ckpt = pack_ckpt(plan.ckpt, plan.checkpoint_id)
         params.update(
             ns=plan.ns,
             app_logs=[a.log_id for a in apps],
@@ -96,7 +96,7 @@ class CheckpointWrites(CheckpointReads):
             ctype=ckpt[0],
             ckpt=ckpt[1],
             metadata=plan.metadata,
-            vals=inline.encode(entries),
+            vals=inline.encode(entries, versions),
         )
         rows = yield hot(self.sql.put, params, "all")
         live, moved = rows[0]
@@ -114,9 +114,10 @@ class CheckpointWrites(CheckpointReads):
     ) -> SaverSteps:
         t = target(config)
         key = self._key(t.thread_id)
-        versions = checkpoint.get("channel_versions") if isinstance(checkpoint, dict) else None
+        found = checkpoint.get("channel_versions") if isinstance(checkpoint, dict) else None
+        versions: dict[str, Any] = found if isinstance(found, dict) else {}
         carry: inline.Entries = {}
-        if isinstance(versions, dict) and isinstance(new_versions, dict):
+        if isinstance(new_versions, dict):
             # unchanged channels the parent's entries do not give are stored again (same version)
             carry, missing = inline.carried(versions, new_versions, self._entries.get((key, t.ns)))
             new_versions = {**new_versions, **{ch: versions[ch] for ch in missing}}
@@ -133,7 +134,9 @@ class CheckpointWrites(CheckpointReads):
         restart = False
         for _ in range(2 * len(plan.appends) + 4):
             try:
-                live, moved = yield Run(self._put_plan(plan, carry, restart), write=restart)
+                live, moved = yield Run(
+                    self._put_plan(plan, carry, versions, restart), write=restart
+                )
             except psycopg.errors.UniqueViolation:  # a concurrent append took the same position
                 restart = False
                 continue
@@ -261,7 +264,10 @@ class CheckpointWrites(CheckpointReads):
             found = yield Query(select, {"pk": src_pk}, "all")
             out = []
             for row in found:
-                typed = unpack(row[at], row[at + 1], f"a {table} row of {shown!r}")
+                if table == "checkpoints":
+                    typed = unpack_ckpt(row[at], row[at + 1], row[0])
+                else:
+                    typed = unpack(row[at], row[at + 1], f"a {table} row of {shown!r}")
                 old, new = places[table](src, row), places[table](dst, row)
                 rest = row[at + 2 :]
                 if table == "checkpoints":  # inline values and framed writes: their places
@@ -274,7 +280,8 @@ class CheckpointWrites(CheckpointReads):
                             codec, frames, (src, dst, row[1], row[0]), shown
                         )
                     rest = (md, vals, frames)
-                typed = pack(codec.reseal(typed, old, new, table, shown))
+                typed = codec.reseal(typed, old, new, table, shown)
+                typed = pack_ckpt(typed, row[0]) if table == "checkpoints" else pack(typed)
                 out.append((*row[:at], *typed, *rest))
             if out:
                 columns = {f"c{i}": list(c) for i, c in enumerate(zip(*out, strict=True))}
@@ -303,7 +310,7 @@ class CheckpointWrites(CheckpointReads):
         blobs: set[tuple[str, str, str]] = set()
         logs: set[tuple[str, str]] = set()
         for ns, cid, typ, ckpt, vals in skeletons:
-            typed = unpack(typ, ckpt, f"checkpoint {cid}")
+            typed = unpack_ckpt(typ, ckpt, cid)
             skeleton = codec.load(typed, "checkpoint", thread_id, checkpoint_place(key, ns, cid))
             versions = skeleton.get("channel_versions", {})
             blobs |= {(ns, ch, str(v)) for ch, v in versions.items()}

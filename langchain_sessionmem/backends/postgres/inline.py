@@ -25,19 +25,18 @@ from ...checkpoint.linear import decode_ref
 from ...checkpoint.serde import Typed
 from ...checkpoint.values import EMPTY, LOGREF, ValueCodec, blob_place
 from ...errors import CorruptDataError
-from .packing import pack, unpack
+from .packing import ZDICT_ROWS, deflate_with, inflate, pack, unpack
 
-INLINE_MAX = (
-    160  # packed bytes: larger values get a blobs row (a copy per checkpoint would cost more)
-)
+INLINE_MAX = 160  # packed bytes: larger values get a blobs row (a copy per checkpoint costs more)
 BIG: None = None  # an entry saying "the value is in the blobs table at (channel, version)"
+TYPES = ("msgpack", "null", LOGREF, "json", "bytes", "bytearray")  # tags stored as their index
 
 Entry = Typed | None
-Entries = dict[str, tuple[str, Entry]]  # channel -> (version, inline value or BIG)
+Entries = dict[str, tuple[str, Entry]]  # channel -> (version, inline value (plain) or BIG)
 
 
 def split(blobs: Mapping[tuple[str, str], Typed]) -> tuple[Entries, dict[tuple[str, str], Typed]]:
-    """A put's new values: (entries for the row, the values that need a blobs row)."""
+    """A put's new values: (entries for the row, the values (packed) that need a blobs row)."""
     entries: Entries = {}
     rows: dict[tuple[str, str], Typed] = {}
     for (channel, version), typed in blobs.items():
@@ -45,7 +44,7 @@ def split(blobs: Mapping[tuple[str, str], Typed]) -> tuple[Entries, dict[tuple[s
             continue  # no entry: empty, as a missing blobs row always meant
         packed = pack(typed)
         if len(packed[0]) + len(packed[1]) <= INLINE_MAX:
-            entries[channel] = (version, packed)
+            entries[channel] = (version, typed)
         else:
             entries[channel] = (version, BIG)
             rows[(channel, version)] = packed
@@ -69,35 +68,58 @@ def carried(
     return out, missing
 
 
-def encode(entries: Entries) -> bytes:
-    """``vals`` bytes: msgpack ``[channel, type, data, ...]`` (type ``None``: in the blobs table),
-    deflated when that is smaller. The version is the checkpoint's, so it is not repeated."""
+def encode(entries: Entries, versions: Mapping[str, Any]) -> bytes:
+    """``vals`` bytes: msgpack ``[channel, type, data, ...]`` deflated against
+    :data:`~.packing.ZDICT_ROWS` when that is smaller. A channel is its position among the
+    sorted names of the skeleton's ``channel_versions`` (the version is the checkpoint's, so
+    neither is repeated; entries of channels it does not name are dropped, as reads would); a
+    type is its index in :data:`TYPES` or its name; type ``None``: BIG."""
     flat: list[Any] = []
-    for channel, (_version, entry) in sorted(entries.items()):
-        flat += [channel, None, None] if entry is None else [channel, entry[0], entry[1]]
-    typ, data = pack(("v", ormsgpack.packb(flat)))
-    return (b"\x01" if typ != "v" else b"\x00") + data
+    for i, channel in enumerate(sorted(versions)):
+        if channel not in entries:
+            continue
+        entry = entries[channel][1]
+        if entry is None:
+            flat += [i, None, None]
+        else:
+            typ = TYPES.index(entry[0]) if entry[0] in TYPES else entry[0]
+            flat += [i, typ, bytes(entry[1])]
+    raw = ormsgpack.packb(flat)
+    packed = deflate_with(raw, ZDICT_ROWS)
+    return b"\x02" + raw if packed is None else b"\x03" + packed
 
 
 def decode(vals: bytes | memoryview, versions: Mapping[str, Any], where: str) -> Entries:
     """The entries of a row (channels whose version the skeleton does not name are dropped)."""
     raw = bytes(vals)
+    out: Entries = {}
     try:
-        data = unpack("v~z1" if raw[:1] == b"\x01" else "v", raw[1:], where)[1]
+        if raw[:1] in (b"\x00", b"\x01"):  # the first format: names and packed values
+            flat = ormsgpack.unpackb(unpack("v~z1" if raw[:1] == b"\x01" else "v", raw[1:])[1])
+            for i in range(0, len(flat), 3):
+                channel, typ, value = flat[i : i + 3]
+                if channel in versions:
+                    entry = None if typ is None else unpack(typ, value, where)
+                    out[channel] = (str(versions[channel]), entry)
+            return out
+        if raw[:1] not in (b"\x02", b"\x03"):
+            raise ValueError(f"unknown format {raw[:1]!r}")
+        data = raw[1:] if raw[:1] == b"\x02" else inflate(raw[1:], ZDICT_ROWS, where)
         flat = ormsgpack.unpackb(data)
-        out: Entries = {}
+        names = sorted(versions)
         for i in range(0, len(flat), 3):
-            channel, typ, value = flat[i : i + 3]
-            if channel in versions:
-                out[channel] = (str(versions[channel]), None if typ is None else (typ, value))
+            pos, typ, value = flat[i : i + 3]
+            channel = names[pos]
+            entry = None if typ is None else (TYPES[typ] if isinstance(typ, int) else typ, value)
+            out[channel] = (str(versions[channel]), entry)
         return out
     except (ormsgpack.MsgpackDecodeError, TypeError, ValueError, IndexError) as exc:
         raise CorruptDataError(f"{where}: the inline channel values are damaged ({exc})") from exc
 
 
-def inline_value(entry: Entry, where: str) -> Typed | None:
-    """An inline entry unpacked (``None`` for BIG: the caller reads the blobs table)."""
-    return None if entry is None else unpack(entry[0], entry[1], where)
+def inline_value(entry: Entry, where: str = "") -> Typed | None:
+    """An inline entry (``None`` for BIG: the caller reads the blobs table)."""
+    return entry
 
 
 class EntryCache:
@@ -157,9 +179,9 @@ def reseal(
         typed = inline_value(entry, f"channel {channel!r} version {version}")
         if typed is not None:
             old, new = blob_place(src, ns, channel, version), blob_place(dst, ns, channel, version)
-            entry = pack(codec.reseal(typed, old, new, "blobs", shown))
+            entry = codec.reseal(typed, old, new, "blobs", shown)
         out[channel] = (version, entry)
-    return encode(out)
+    return encode(out, versions)
 
 
 BlobKey = tuple[str, str, str, str]  # thread key, ns, channel, version (as the assembler's)

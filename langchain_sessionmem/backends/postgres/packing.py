@@ -71,3 +71,47 @@ def unpack(typ: str, data: bytes | memoryview, where: str = "a stored value") ->
         raise CorruptDataError(
             f"{where} cannot be inflated ({exc}): the stored bytes are damaged"
         ) from exc
+
+
+CKPT_TAG = "~zc"
+"""A checkpoint skeleton deflated against :data:`ZDICT_1` followed by its own checkpoint id (the
+skeleton repeats the id, which then costs a back-reference; readers know the id from the row)."""
+
+ZDICT_ROWS = ZDICT_1 + (
+    b"sm.logref\xa7msgpack\xa4null~__pregel_pull, ~__pregel_push, __start__branch:to:"
+)
+"""The dictionary of a row's inline values and pending-write frames, version 1 (frozen bytes)."""
+
+
+def pack_ckpt(typed: Typed, checkpoint_id: str) -> Typed:
+    """A skeleton packed with its checkpoint id in the dictionary (``~zc``) when that is smaller."""
+    typ, data = typed
+    deflate = zlib.compressobj(
+        6, zlib.DEFLATED, -15, 9, zlib.Z_DEFAULT_STRATEGY, zdict=ZDICT_1 + checkpoint_id.encode()
+    )
+    packed = deflate.compress(data) + deflate.flush()
+    return (typ + CKPT_TAG, packed) if len(packed) < len(data) else (typ, data)
+
+
+def unpack_ckpt(typ: str, data: bytes | memoryview, checkpoint_id: str) -> Typed:
+    """The inverse of :func:`pack_ckpt` (skeletons packed by :func:`pack` read as well)."""
+    if not typ.endswith(CKPT_TAG):
+        return unpack(typ, data, f"checkpoint {checkpoint_id}")
+    return typ[: -len(CKPT_TAG)], inflate(data, ZDICT_1 + checkpoint_id.encode(), checkpoint_id)
+
+
+def deflate_with(data: bytes, zdict: bytes) -> bytes | None:
+    """``data`` deflated against ``zdict``, or ``None`` when that is not smaller."""
+    deflate = zlib.compressobj(6, zlib.DEFLATED, -15, 9, zlib.Z_DEFAULT_STRATEGY, zdict=zdict)
+    packed = deflate.compress(data) + deflate.flush()
+    return packed if len(packed) < len(data) else None
+
+
+def inflate(data: bytes | memoryview, zdict: bytes, where: str) -> bytes:
+    try:
+        inflater = zlib.decompressobj(-15, zdict=zdict)
+        return inflater.decompress(data) + inflater.flush()
+    except zlib.error as exc:
+        raise CorruptDataError(
+            f"{where} cannot be inflated ({exc}): the stored bytes are damaged"
+        ) from exc

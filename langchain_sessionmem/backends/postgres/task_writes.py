@@ -18,24 +18,40 @@ import ormsgpack
 from ...checkpoint.values import ValueCodec, write_place
 from ...checkpoint.writes import WriteRow
 from ...errors import CorruptDataError
-from .packing import pack, unpack
+from .inline import TYPES
+from .packing import ZDICT_ROWS, deflate_with, inflate, unpack
 
 HEADER = 4  # bytes of a frame's length (big-endian)
 
 
 def frame(task_id: str, task_path: str, rows: Sequence[WriteRow]) -> bytes:
-    """One ``put_writes`` call as a frame to append to the row's ``writes``."""
+    """One ``put_writes`` call as a frame to append to the row's ``writes``: msgpack
+    ``[task, path, idx, channel, type, value, ...]`` (a type is its index in ``TYPES`` or its
+    name) deflated against ``ZDICT_ROWS`` when that is smaller, after its length."""
     flat: list[object] = [task_id, task_path]
     for w in rows:
-        typ, data = pack((w.type, w.value))
-        flat += [w.idx, w.channel, typ, data]
-    typ, data = pack(("w", ormsgpack.packb(flat)))
-    body = (b"\x01" if typ != "w" else b"\x00") + data
+        typ = TYPES.index(w.type) if w.type in TYPES else w.type
+        flat += [w.idx, w.channel, typ, bytes(w.value)]
+    raw = ormsgpack.packb(flat)
+    packed = deflate_with(raw, ZDICT_ROWS)
+    body = b"\x02" + raw if packed is None else b"\x03" + packed
     return len(body).to_bytes(HEADER, "big") + body
 
 
+def _flat(body: bytes, where: str) -> tuple[list[object], bool]:
+    """(the decoded list, whether its values are packed one by one: the first format)."""
+    kind = body[:1]
+    if kind in (b"\x00", b"\x01"):
+        return ormsgpack.unpackb(unpack("w~z1" if kind == b"\x01" else "w", body[1:])[1]), True
+    if kind == b"\x02":
+        return ormsgpack.unpackb(body[1:]), False
+    if kind == b"\x03":
+        return ormsgpack.unpackb(inflate(body[1:], ZDICT_ROWS, where)), False
+    raise ValueError(f"unknown frame format {kind!r}")
+
+
 def calls(blob: bytes | memoryview | None, where: str) -> list[WriteRow]:
-    """Every write of every frame, in the order they were appended (values unpacked)."""
+    """Every write of every frame, in the order they were appended (values plain)."""
     out: list[WriteRow] = []
     raw = b"" if blob is None else bytes(blob)
     at = 0
@@ -46,11 +62,14 @@ def calls(blob: bytes | memoryview | None, where: str) -> list[WriteRow]:
             if len(body) != size or not body:
                 raise ValueError("a frame is cut short")
             at += HEADER + size
-            flat = ormsgpack.unpackb(unpack("w~z1" if body[:1] == b"\x01" else "w", body[1:])[1])
+            flat, packed = _flat(body, where)
             task, path = flat[0], flat[1]
             for i in range(2, len(flat), 4):
                 idx, channel, typ, data = flat[i : i + 4]
-                typ, data = unpack(typ, data, f"pending write {channel!r}")
+                if packed:
+                    typ, data = unpack(typ, data, f"pending write {channel!r}")
+                elif isinstance(typ, int):
+                    typ = TYPES[typ]
                 out.append(WriteRow(task, idx, path, channel, typ, data))
     except (ormsgpack.MsgpackDecodeError, TypeError, ValueError, IndexError) as exc:
         raise CorruptDataError(f"{where}: the pending writes are damaged ({exc})") from exc
