@@ -131,7 +131,11 @@ def _to_first_schema(dsn: str, ns: str) -> None:
                             "ON CONFLICT DO NOTHING",
                             (pk, cns, channel, version, entry[0], entry[1]),
                         )
-            conn.execute(f'ALTER TABLE "{ns}_cp_checkpoints" DROP COLUMN vals, DROP COLUMN writes')
+            conn.execute(
+                f'ALTER TABLE "{ns}_cp_checkpoints" DROP COLUMN vals, DROP COLUMN writes, '
+                "ALTER COLUMN metadata TYPE JSONB USING metadata::jsonb"
+            )
+            conn.execute(f'CREATE INDEX "{ns}_cp_owner" ON "{ns}_cp_threads" (owner)')
             conn.execute(
                 f"DELETE FROM \"{ns}_migrations\" WHERE component = 'checkpoint' AND version > 1"
             )
@@ -149,13 +153,13 @@ def test_a_database_of_the_first_schema_migrates_with_its_data(postgres_dsn, ns)
     assert count(postgres_dsn, f'SELECT count(*) FROM "{ns}_cp_blobs"') > 0
 
     with PostgresCheckpointSaver.from_conn_string(postgres_dsn, namespace=ns) as saver:
-        saver.setup()  # steps 2 and 3: old rows read from the blobs and writes tables
+        saver.setup()  # steps 2-4: old rows read from the blobs and writes tables
         with psycopg.connect(postgres_dsn) as conn:
             applied = conn.execute(
                 f"SELECT version FROM \"{ns}_migrations\" WHERE component = 'checkpoint' "
                 "ORDER BY version"
             ).fetchall()
-        assert [v for (v,) in applied] == [1, 2, 3]
+        assert [v for (v,) in applied] == [1, 2, 3, 4]
         assert history(saver, "t") == before
         graph = chat(saver)
         graph.invoke({"messages": [HumanMessage("after")]}, cfg("t"))

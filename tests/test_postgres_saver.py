@@ -230,7 +230,7 @@ def test_filters_before_and_limit_run_in_sql(make, postgres_dsn, ns):
     sql = saver.sql.listing(
         thread=True, ns=False, exact=False, before=True, filtered=True, limited=True
     )
-    assert "metadata @> %(filter)s::jsonb" in sql and "LIMIT %(limit)s" in sql
+    assert "metadata::jsonb @> %(filter)s::jsonb" in sql and "LIMIT %(limit)s" in sql
     assert "c.checkpoint_id < %(before)s" in sql
 
 

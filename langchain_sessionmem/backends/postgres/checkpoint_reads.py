@@ -20,7 +20,7 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import CheckpointTuple
 
 from ...checkpoint.assemble import LogKey, Row, TupleAssembler
-from ...checkpoint.config import matches, split_filter, target, validate_ns
+from ...checkpoint.config import matches, split_filter, target, thread_key, validate_ns
 from ...checkpoint.delta import DeltaWalk, decode_value, empty_history, link_of
 from ...checkpoint.linear import LOGREF, LogCache, decode_ref
 from ...checkpoint.serde import Typed
@@ -91,6 +91,11 @@ class CheckpointReads:
     def _owner(self) -> str:
         return stored_user(self.user_id)
 
+    def _owned(self) -> dict[str, str]:
+        """Parameters of ``OWNED``: the owner and the range of its thread keys ('|' < '}')."""
+        prefix = thread_key(self.user_id, "")
+        return {"owner": self._owner(), "kp": prefix, "kq": prefix[:-1] + "}"}
+
     def _expires_at(self, now: float) -> datetime | None:
         return None if self.ttl is None else when(now + self.ttl)
 
@@ -123,7 +128,7 @@ class CheckpointReads:
         )
         params = {
             "now": when(now),
-            "owner": self._owner(),
+            **self._owned(),
             "tk": None if thread_id is None else self._key(thread_id),
             "ns": ns,
             "cid": checkpoint_id,
@@ -348,7 +353,7 @@ class CheckpointReads:
 
     # -- threads -----------------------------------------------------------------------------
     def _list_threads_plan(self) -> Plan[builtins.list[ThreadInfo]]:
-        params = {"owner": self._owner(), "now": when(self._clock())}
+        params = {**self._owned(), "now": when(self._clock())}
         rows = yield hot(self.sql.list_threads, params, "all")
         return [
             ThreadInfo(tid, self.user_id, created, updated, expires, int(count))

@@ -16,6 +16,9 @@ from .migrations import check_namespace
 LIVE = "(t.expires_at IS NULL OR t.expires_at > %(now)s)"
 PLACEHOLDER = ""  # the type of a row holding the writes of a checkpoint not put yet
 REAL = f"type <> '{PLACEHOLDER}'"
+# An owner's threads: a range of the thread_key index (keys start with the escaped owner and '|',
+# see checkpoint.config.thread_key), so no index of its own; the owner column is checked too.
+OWNED = "t.thread_key >= %(kp)s AND t.thread_key < %(kq)s AND t.owner = %(owner)s"
 
 
 class CheckpointStatements:
@@ -62,7 +65,7 @@ class CheckpointStatements:
             "SET type = EXCLUDED.type, blob = EXCLUDED.blob), "
             f"ckpt AS (INSERT INTO {C} (thread, checkpoint_id, ns, parent_id, type, ckpt, metadata, "
             "vals) SELECT ok.id, %(cid)s, %(ns)s, %(parent)s, %(ctype)s, %(ckpt)s, "
-            "%(metadata)s::jsonb, %(vals)s FROM ok ON CONFLICT (thread, checkpoint_id, ns) DO UPDATE "
+            "%(metadata)s, %(vals)s FROM ok ON CONFLICT (thread, checkpoint_id, ns) DO UPDATE "
             "SET parent_id = EXCLUDED.parent_id, type = EXCLUDED.type, ckpt = EXCLUDED.ckpt, "
             "metadata = EXCLUDED.metadata, vals = EXCLUDED.vals) "
             "SELECT (SELECT count(*) FROM thread), ARRAY(SELECT log_id FROM bad)"
@@ -73,7 +76,7 @@ class CheckpointStatements:
         self.put_writes = (
             f"WITH thread AS ({upsert}), "
             f"row AS (INSERT INTO {C} AS c (thread, checkpoint_id, ns, type, ckpt, metadata, writes) "
-            f"SELECT thread.id, %(cid)s, %(ns)s, '{PLACEHOLDER}', ''::bytea, '{{}}'::jsonb, %(frame)s "
+            f"SELECT thread.id, %(cid)s, %(ns)s, '{PLACEHOLDER}', ''::bytea, '{{}}', %(frame)s "
             "FROM thread ON CONFLICT (thread, checkpoint_id, ns) DO UPDATE "
             "SET writes = COALESCE(c.writes, ''::bytea) || EXCLUDED.writes RETURNING 1) "
             "SELECT count(*) FROM thread"
@@ -84,7 +87,7 @@ class CheckpointStatements:
         )
         self.delete_thread = f"DELETE FROM {T} WHERE thread_key = %(tk)s"
         self.delete_owner = (
-            f"DELETE FROM {T} t WHERE t.owner = %(owner)s RETURNING t.thread_key, {LIVE} AS live"
+            f"DELETE FROM {T} t WHERE {OWNED} RETURNING t.thread_key, {LIVE} AS live"
         )
         # The TTL sweep; `sweep_sql` is the same statement for an operator's scheduler (pg_cron).
         self.purge_expired = (
@@ -140,7 +143,7 @@ class CheckpointStatements:
         # Maintenance. run_id lives in the metadata (one copy); this scans the owner's threads.
         self.delete_runs = (
             f"WITH doomed AS (DELETE FROM {C} c USING {T} t WHERE t.id = c.thread "
-            "AND t.owner = %(owner)s AND c.metadata->>'run_id' = ANY(%(runs)s) "
+            f"AND {OWNED} AND c.metadata::jsonb->>'run_id' = ANY(%(runs)s) "
             "RETURNING c.thread, c.checkpoint_id, c.ns), "
             f"w AS (DELETE FROM {W} w USING doomed d WHERE w.thread = d.thread "
             "AND w.checkpoint_id = d.checkpoint_id AND w.ns = d.ns) SELECT count(*) FROM doomed"
@@ -175,7 +178,7 @@ class CheckpointStatements:
             "checkpoints": (
                 C,
                 ("checkpoint_id", "ns", "parent_id", "type", "ckpt", "metadata", "vals", "writes"),
-                ("text", "text", "text", "text", "bytea", "jsonb", "bytea", "bytea"),
+                ("text", "text", "text", "text", "bytea", "text", "bytea", "bytea"),
             ),
             "blobs": (
                 B,
@@ -237,7 +240,7 @@ class CheckpointStatements:
         self.list_threads = (
             f"SELECT t.thread_id, t.created_at, t.updated_at, t.expires_at, "
             f"(SELECT count(*) FROM {C} c WHERE c.thread = t.id AND c.{REAL}) FROM {T} t "
-            f"WHERE t.owner = %(owner)s AND {LIVE} ORDER BY t.updated_at DESC, t.thread_id"
+            f"WHERE {OWNED} AND {LIVE} ORDER BY t.updated_at DESC, t.thread_id"
         )
         sizes = [
             f"(SELECT COALESCE(sum(octet_length(blob)), 0) FROM {t} WHERE thread = %(pk)s)"
@@ -273,7 +276,7 @@ class CheckpointStatements:
             ]
             source, key = f"{self.ckpts} c", "%(tk)s::text"
         else:
-            where = [LIVE, "t.owner = %(owner)s"]
+            where = [LIVE, OWNED]
             source = f"{self.ckpts} c JOIN {self.threads} t ON t.id = c.thread"
             key = "t.thread_key"
         where.append(f"c.{REAL}")
@@ -284,7 +287,7 @@ class CheckpointStatements:
         if before:
             where.append("c.checkpoint_id < %(before)s")
         if filtered:
-            where.append("c.metadata @> %(filter)s::jsonb")
+            where.append("c.metadata::jsonb @> %(filter)s::jsonb")
         page = (
             f"SELECT c.thread, {key} AS thread_key, c.ns, c.checkpoint_id, c.parent_id, c.type, "
             f"c.ckpt, c.metadata, c.vals, c.writes FROM {source} WHERE {' AND '.join(where)} "

@@ -216,11 +216,11 @@ class CheckpointWrites(CheckpointReads):
         runs = [str(r) for r in run_ids]
         if not runs:
             return 0
-        rows = yield Query(self.sql.delete_runs, {"owner": self._owner(), "runs": runs}, "all")
+        rows = yield Query(self.sql.delete_runs, {**self._owned(), "runs": runs}, "all")
         return int(rows[0][0])
 
     def _delete_user_threads_plan(self) -> Plan[int]:
-        params = {"owner": self._owner(), "now": when(self._clock())}
+        params = {**self._owned(), "now": when(self._clock())}
         rows = yield Query(self.sql.delete_owner, params, "all")
         for key, _live in rows:  # nothing of the erased owner stays decoded in this process
             self._forget(key)
