@@ -176,3 +176,28 @@ def test_a_database_of_the_first_schema_migrates_with_its_data(postgres_dsn, ns)
     with PostgresCheckpointSaver.from_conn_string(postgres_dsn, namespace=ns) as saver:
         saver.prune(["t"])  # keep_latest keeps the log the inline reference points into
         assert len(saver.get_tuple(cfg("t")).checkpoint["channel_values"]["messages"]) == 8
+
+
+def test_row_formats_round_trip_and_damage_is_typed():
+    from langchain_sessionmem.checkpoint.writes import WriteRow
+    from langchain_sessionmem.errors import CorruptDataError
+
+    versions = {"messages": "2", "odd": "1", "big": "3", "gone": "1"}
+    entries = {
+        "messages": ("2", ("sm.logref", b"0123456789abcdef:600")),
+        "odd": ("1", ("sm.logref", b"not-hex:007")),  # kept as it is: it would not read back
+        "big": ("3", None),
+    }
+    vals = inline.encode(entries, versions)
+    assert inline.decode(vals, versions, "c") == entries
+    rows = [
+        WriteRow("1f0a0000-0000-6000-8000-000000000001", 0, "~p", "messages", "msgpack", b"x" * 90),
+        WriteRow("task-7", -1, "", "__error__", "custom", b"\x00\x01"),
+    ]
+    frames = task_writes.frame(rows[0].task_id, "~p", rows[:1])
+    frames += task_writes.frame("task-7", "", rows[1:])
+    assert task_writes.calls(frames, "c") == rows
+    with pytest.raises(CorruptDataError):
+        task_writes.calls(frames[:-3], "c")
+    with pytest.raises(CorruptDataError):
+        inline.decode(b"\x03" + b"\xff" * 8, versions, "c")

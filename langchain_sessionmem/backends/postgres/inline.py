@@ -83,10 +83,21 @@ def encode(entries: Entries, versions: Mapping[str, Any]) -> bytes:
             flat += [i, None, None]
         else:
             typ = TYPES.index(entry[0]) if entry[0] in TYPES else entry[0]
-            flat += [i, typ, bytes(entry[1])]
+            flat += [i, typ, short_ref(bytes(entry[1])) if entry[0] == LOGREF else bytes(entry[1])]
     raw = ormsgpack.packb(flat)
     packed = deflate_with(raw, ZDICT_ROWS)
     return b"\x02" + raw if packed is None else b"\x03" + packed
+
+
+def short_ref(data: bytes) -> bytes | list[Any]:
+    """A log reference ``<16 hex>:<rest>`` (plain or with ranges, see ``checkpoint.spans``) as
+    ``[8 bytes, rest]`` when that reads back the same; other bytes as they are."""
+    log_id, sep, rest = data.partition(b":")
+    try:
+        short = [bytes.fromhex(log_id.decode()), rest.decode()]
+    except ValueError:
+        return data
+    return short if sep and f"{short[0].hex()}:{short[1]}".encode() == data else data
 
 
 def decode(vals: bytes | memoryview, versions: Mapping[str, Any], where: str) -> Entries:
@@ -110,6 +121,8 @@ def decode(vals: bytes | memoryview, versions: Mapping[str, Any], where: str) ->
         for i in range(0, len(flat), 3):
             pos, typ, value = flat[i : i + 3]
             channel = names[pos]
+            if isinstance(value, list):  # a log reference as (log id bytes, length)
+                value = f"{value[0].hex()}:{value[1]}".encode()
             entry = None if typ is None else (TYPES[typ] if isinstance(typ, int) else typ, value)
             out[channel] = (str(versions[channel]), entry)
         return out

@@ -11,6 +11,7 @@ of databases made before, are in the writes table as before; both are read toget
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterable, Sequence
 
 import ormsgpack
@@ -28,7 +29,7 @@ def frame(task_id: str, task_path: str, rows: Sequence[WriteRow]) -> bytes:
     """One ``put_writes`` call as a frame to append to the row's ``writes``: msgpack
     ``[task, path, idx, channel, type, value, ...]`` (a type is its index in ``TYPES`` or its
     name) deflated against ``ZDICT_ROWS`` when that is smaller, after its length."""
-    flat: list[object] = [task_id, task_path]
+    flat: list[object] = [short_id(task_id), task_path]
     for w in rows:
         typ = TYPES.index(w.type) if w.type in TYPES else w.type
         flat += [w.idx, w.channel, typ, bytes(w.value)]
@@ -36,6 +37,15 @@ def frame(task_id: str, task_path: str, rows: Sequence[WriteRow]) -> bytes:
     packed = deflate_with(raw, ZDICT_ROWS)
     body = b"\x02" + raw if packed is None else b"\x03" + packed
     return len(body).to_bytes(HEADER, "big") + body
+
+
+def short_id(task_id: str) -> str | bytes:
+    """A task id that is a canonical UUID as its 16 bytes (read back the same), else itself."""
+    try:
+        found = uuid.UUID(task_id)
+    except ValueError:
+        return task_id
+    return found.bytes if str(found) == task_id else task_id
 
 
 def _flat(body: bytes, where: str) -> tuple[list[object], bool]:
@@ -64,6 +74,8 @@ def calls(blob: bytes | memoryview | None, where: str) -> list[WriteRow]:
             at += HEADER + size
             flat, packed = _flat(body, where)
             task, path = flat[0], flat[1]
+            if isinstance(task, bytes):
+                task = str(uuid.UUID(bytes=task))
             for i in range(2, len(flat), 4):
                 idx, channel, typ, data = flat[i : i + 4]
                 if packed:
