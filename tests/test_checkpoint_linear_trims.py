@@ -184,3 +184,25 @@ def test_a_cached_trimmed_value_is_not_read_again_and_older_ranges_are():
     assert fetch_start(first=2, known_at=4, known=4, end=8) == 2
     assert fetch_start(first=5, known_at=4, known=2, end=8) == 6
     assert fetch_start(first=0, known_at=0, known=9, end=8) == 8
+
+
+@pytest.mark.parametrize("backend", params("memory", "sqlite", "redis"))
+def test_a_pruned_long_trimmed_thread_keeps_a_bounded_log(backend, request, tmp_path, namespace):
+    from langchain_sessionmem.checkpoint.linear import DEAD_MIN, DEAD_RATIO
+
+    turns = 3 * (DEAD_MIN + DEAD_RATIO * (KEEP + 2 * EVERY))  # well past one fresh start
+    app_graph = chat_graph(True).compile
+    with stores_on(url_for(backend, request, tmp_path), namespace) as make:
+        saver = make().checkpointer(user_id="u")
+        app = app_graph(checkpointer=saver)
+        config = {"configurable": {"thread_id": "long"}}
+        for turn in range(1, turns + 1):
+            app.invoke({"messages": [human(turn)]}, config)
+        before = saver.thread_info("long")["bytes"]
+        saver.prune(["long"], strategy="keep_latest")
+        after = saver.thread_info("long")["bytes"]
+        # the log once referenced as ranges holds every message of the thread (~1/3 of what
+        # it stored before the prune); fresh starts keep what prune leaves a few percent
+        assert after < before / 10, (before, after)
+        messages = app.get_state(config).values["messages"]
+        assert [m.id for m in messages][-1] == f"ai{turns}" and len(messages) <= KEEP + 2 * EVERY

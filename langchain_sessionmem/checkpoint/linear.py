@@ -5,8 +5,9 @@ append-only per-thread log of items, and each checkpoint version of the channel 
 reference ``(log_id, length)``. When a new value is the previous value plus new items only the
 new items are written. A value that keeps some logged items in order and adds new ones (a
 ``RemoveMessage`` trim) appends only its new items to the same log, and its reference names the
-kept ranges (:mod:`.spans`). Anything else (rewrites, ``Overwrite``, forks) starts a fresh log
-holding the full value, so correctness never depends on the detection.
+kept ranges (:mod:`.spans`), until the log holds mostly removed items (:data:`DEAD_RATIO`).
+Anything else (rewrites, ``Overwrite``, forks) starts a fresh log holding the full value, so
+correctness never depends on the detection.
 
 "The previous value" is judged on everything that is stored, so an edit made in place on an
 object the graph still holds (LangGraph's human-in-the-loop pattern:
@@ -101,6 +102,12 @@ class LogCache:
         with self._lock:
             for key in [k for k in self._data if k[0] == thread_id]:
                 del self._data[key]
+
+
+DEAD_RATIO, DEAD_MIN = 8, 64
+"""A value that references a log holding more than ``max(DEAD_RATIO * len(value), DEAD_MIN)``
+items it does not use (trimmed away) is stored in a fresh log instead: prune keeps whole logs, so
+this bounds what a pruned thread keeps, for one copy per that many removed items."""
 
 
 def new_log_id() -> str:
@@ -285,6 +292,8 @@ def plan_append(
     start, log_id, at = 0, new_log_id(), []
     if state is not None:
         at = kept(codec, state, value, channel, plain, digests, snapshots)
+        if at and state.size - len(at) > max(DEAD_RATIO * n, DEAD_MIN):
+            at = []  # the log holds mostly trimmed-away items: start afresh (prune can drop it)
         if at:
             start, log_id = state.size, state.log_id
     for i in range(n):
