@@ -173,7 +173,7 @@ def _texts(
         return [_plain(data, sealer, session_id) for _, data in records]
     get, scope = opened.get, sealer.scope  # _plain's key, built inline: a turn reads ~20
     texts = [get((scope, session_id, data)) for _, data in records]
-    if None in texts:
+    if not all(texts):  # a miss (no stored JSON text is empty)
         texts = [
             _plain(data, sealer, session_id) if text is None else text
             for text, (_, data) in zip(texts, records, strict=True)
