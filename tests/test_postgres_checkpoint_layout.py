@@ -14,7 +14,7 @@ from langgraph.checkpoint.base import empty_checkpoint
 from langgraph.graph import START, MessagesState, StateGraph
 from postgres_helpers import drop_namespace
 
-from langchain_sessionmem.backends.postgres import inline, task_writes
+from langchain_sessionmem.backends.postgres import cpids, inline, task_writes
 from langchain_sessionmem.backends.postgres.packing import unpack_ckpt
 from langchain_sessionmem.backends.postgres.saver import PostgresCheckpointSaver
 
@@ -108,33 +108,50 @@ def test_large_values_get_a_blobs_row_and_are_carried_by_reference(postgres_dsn,
 
 
 def _to_first_schema(dsn: str, ns: str) -> None:
-    """Rewrite the namespace as the first schema left it: every value in the blobs table, every
-    pending write in the writes table, no ``vals`` or ``writes`` column, only step 1 recorded
-    (what a database made by an earlier release holds)."""
+    """Rewrite the namespace as the first schema left it: text checkpoint ids, every value in the
+    blobs table, every pending write in the writes table, no ``vals`` or ``writes`` column, JSONB
+    metadata, the owner index, only step 1 recorded (what an earlier release made)."""
     saver = PostgresCheckpointSaver(conninfo=dsn, namespace=ns)
+    C, W, B = (f'"{ns}_cp_{t}"' for t in ("checkpoints", "writes", "blobs"))
+    text = "TEXT COLLATE \"C\" USING encode({0}, 'hex')"
     try:
         with psycopg.connect(dsn, autocommit=True) as conn:
             rows = conn.execute(
-                f'SELECT thread, ns, checkpoint_id, type, ckpt, vals, writes FROM "{ns}_cp_checkpoints"'
+                f"SELECT thread, ns, checkpoint_id, parent_id, type, ckpt, vals, writes FROM {C}"
             ).fetchall()
-            for pk, cns, cid, typ, ckpt, vals, frames in rows:
+            conn.execute(
+                f"ALTER TABLE {C} DROP COLUMN vals, DROP COLUMN writes, "
+                "ALTER COLUMN metadata TYPE JSONB USING metadata::jsonb, "
+                f"ALTER COLUMN checkpoint_id TYPE {text.format('checkpoint_id')}, "
+                f"ALTER COLUMN parent_id TYPE {text.format('parent_id')}"
+            )
+            conn.execute(
+                f"ALTER TABLE {W} ALTER COLUMN checkpoint_id TYPE {text.format('checkpoint_id')}"
+            )
+            for pk, cns, stored, parent, typ, ckpt, vals, frames in rows:
+                cid = cpids.dec(stored)
+                conn.execute(
+                    f"UPDATE {C} SET checkpoint_id = %s, parent_id = %s "
+                    "WHERE thread = %s AND ns = %s AND checkpoint_id = %s",
+                    (cid, cpids.dec(parent), pk, cns, bytes(stored).hex()),
+                )
                 for w in task_writes.calls(frames, cid):
                     conn.execute(
-                        f'INSERT INTO "{ns}_cp_writes" VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)',
+                        f"INSERT INTO {W} VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
                         (pk, cid, cns, w.task_id, w.idx, w.task_path, w.channel, w.type, w.value),
                     )
+                if typ == "":  # a placeholder: step 1 kept such writes in the writes table only
+                    conn.execute(
+                        f"DELETE FROM {C} WHERE thread = %s AND checkpoint_id = %s", (pk, cid)
+                    )
+                    continue
                 versions = saver.serde.loads_typed(unpack_ckpt(typ, ckpt, cid))["channel_versions"]
                 for channel, (version, entry) in inline.decode(vals, versions, cid).items():
                     if entry is not None:
                         conn.execute(
-                            f'INSERT INTO "{ns}_cp_blobs" VALUES (%s, %s, %s, %s, %s, %s) '
-                            "ON CONFLICT DO NOTHING",
+                            f"INSERT INTO {B} VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
                             (pk, cns, channel, version, entry[0], entry[1]),
                         )
-            conn.execute(
-                f'ALTER TABLE "{ns}_cp_checkpoints" DROP COLUMN vals, DROP COLUMN writes, '
-                "ALTER COLUMN metadata TYPE JSONB USING metadata::jsonb"
-            )
             conn.execute(f'CREATE INDEX "{ns}_cp_owner" ON "{ns}_cp_threads" (owner)')
             conn.execute(
                 f"DELETE FROM \"{ns}_migrations\" WHERE component = 'checkpoint' AND version > 1"
@@ -153,13 +170,13 @@ def test_a_database_of_the_first_schema_migrates_with_its_data(postgres_dsn, ns)
     assert count(postgres_dsn, f'SELECT count(*) FROM "{ns}_cp_blobs"') > 0
 
     with PostgresCheckpointSaver.from_conn_string(postgres_dsn, namespace=ns) as saver:
-        saver.setup()  # steps 2-4: old rows read from the blobs and writes tables
+        saver.setup()  # steps 2-5: old rows read from the blobs and writes tables
         with psycopg.connect(postgres_dsn) as conn:
             applied = conn.execute(
                 f"SELECT version FROM \"{ns}_migrations\" WHERE component = 'checkpoint' "
                 "ORDER BY version"
             ).fetchall()
-        assert [v for (v,) in applied] == [1, 2, 3, 4]
+        assert [v for (v,) in applied] == [1, 2, 3, 4, 5]
         assert history(saver, "t") == before
         graph = chat(saver)
         graph.invoke({"messages": [HumanMessage("after")]}, cfg("t"))
@@ -201,3 +218,23 @@ def test_row_formats_round_trip_and_damage_is_typed():
         task_writes.calls(frames[:-3], "c")
     with pytest.raises(CorruptDataError):
         inline.decode(b"\x03" + b"\xff" * 8, versions, "c")
+
+
+def test_checkpoint_ids_that_are_not_uuids_keep_their_text_and_order(postgres_dsn, ns):
+    ids = ["c-01", "c-02-fifteen-ch", "c-03", "C-04"]  # the second is 15 bytes long
+    assert [cpids.dec(cpids.enc(i)) for i in ids] == ids
+    with PostgresCheckpointSaver.from_conn_string(postgres_dsn, namespace=ns) as saver:
+        config = {"configurable": {"thread_id": "t", "checkpoint_ns": ""}}
+        for i, cid in enumerate(ids):
+            ckpt = empty_checkpoint()
+            ckpt["id"] = cid
+            ckpt["channel_values"] = {"v": i}
+            ckpt["channel_versions"] = {"v": str(i + 1)}
+            config = saver.put(config, ckpt, {"source": "loop", "step": i}, {"v": str(i + 1)})
+        listed = [t.config["configurable"]["checkpoint_id"] for t in saver.list(cfg("t"))]
+        assert listed == sorted(ids, reverse=True)  # C-04 < c-01 < ... as strings
+        before = {"configurable": {"checkpoint_id": "c-03"}}
+        older = [t.checkpoint["id"] for t in saver.list(cfg("t"), before=before)]
+        assert older == ["c-02-fifteen-ch", "c-01", "C-04"]
+        tup = saver.get_tuple({"configurable": {"thread_id": "t", "checkpoint_id": "c-03"}})
+        assert tup.parent_config["configurable"]["checkpoint_id"] == "c-02-fifteen-ch"

@@ -18,7 +18,7 @@ from langgraph.graph import START, MessagesState, StateGraph
 from postgres_helpers import backends_of, drop_namespace, table_rows
 
 from langchain_sessionmem import ANONYMOUS, SessionStore
-from langchain_sessionmem.backends.postgres import task_writes
+from langchain_sessionmem.backends.postgres import cpids, task_writes
 from langchain_sessionmem.backends.postgres.packing import (
     TAG,
     ZDICT_ROWS,
@@ -420,7 +420,8 @@ def _inflated_rows(dsn: str, ns: str) -> str:
         rows = conn.execute(
             f'SELECT checkpoint_id, type, ckpt, vals, writes FROM "{ns}_cp_checkpoints"'
         )
-        for cid, typ, ckpt, vals, frames in rows:
+        for stored, typ, ckpt, vals, frames in rows:
+            cid = cpids.dec(stored)
             out.append(repr(unpack_ckpt(typ, ckpt, cid)[1]))
             if vals is not None and bytes(vals[:1]) == b"\x03":
                 out.append(repr(inflate(vals[1:], ZDICT_ROWS, "vals")))

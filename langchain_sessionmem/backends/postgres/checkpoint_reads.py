@@ -30,6 +30,7 @@ from ...records import ThreadInfo
 from ..base import stored_user
 from . import inline, task_writes
 from .checkpoint_statements import CheckpointStatements
+from .cpids import dec, enc, enc_all
 from .packing import unpack, unpack_ckpt
 from .queries import Plan, Query, clamp, hot
 
@@ -58,12 +59,13 @@ def write_row(task: str, idx: int, path: str, channel: str, typ: str, value: byt
 
 def to_row(r: Sequence[Any]) -> Row:
     """A listing row (see ``CheckpointStatements.listing``) as an assembler :class:`Row`."""
-    row = Row(r[1], r[2], r[3], r[4], unpack_ckpt(r[5], r[6], r[3]), r[7])
+    cid = dec(r[3])
+    row = Row(r[1], r[2], cid, dec(r[4]), unpack_ckpt(r[5], r[6], cid), r[7])
     table = []
     if r[8] is not None:
         table = [write_row(*w) for w in zip(r[8], r[9], r[10], r[11], r[12], r[13], strict=True)]
     if r[15] is not None or table:
-        row.writes = task_writes.merged(table, task_writes.calls(r[15], f"checkpoint {r[3]}"))
+        row.writes = task_writes.merged(table, task_writes.calls(r[15], f"checkpoint {cid}"))
     return row
 
 
@@ -131,8 +133,8 @@ class CheckpointReads:
             **self._owned(),
             "tk": None if thread_id is None else self._key(thread_id),
             "ns": ns,
-            "cid": checkpoint_id,
-            "before": before,
+            "cid": enc(checkpoint_id),
+            "before": enc(before),
             "filter": json.dumps(pushed, ensure_ascii=False),
             "limit": None if limit is None else max(0, clamp(limit, "limit")),
         }
@@ -265,11 +267,12 @@ class CheckpointReads:
         while not walk.done:
             chain = yield hot(
                 self.sql.chain,
-                {"pk": pk, "ns": ns, "cid": walk.cursor, "page": CHAIN_PAGE},
+                {"pk": pk, "ns": ns, "cid": enc(walk.cursor), "page": CHAIN_PAGE},
                 "all",
             )
             links = []
-            for cid, parent, typ, ck, vals, frames in chain:
+            for stored, parent, typ, ck, vals, frames in chain:
+                cid, parent = dec(stored), dec(parent)
                 if frames is not None:
                     framed[cid] = frames
                 link = link_of(codec, key, cid, parent, unpack_ckpt(typ, ck, cid), ns=ns)
@@ -313,11 +316,11 @@ class CheckpointReads:
         if walk.visited:
             found = yield hot(
                 self.sql.chain_writes,
-                {"pk": pk, "ns": t.ns, "cids": walk.visited, "channels": walk.channels},
+                {"pk": pk, "ns": t.ns, "cids": enc_all(walk.visited), "channels": walk.channels},
                 "all",
             )
             for cid, *write in found:
-                writes.setdefault(cid, []).append(write_row(*write))
+                writes.setdefault(dec(cid), []).append(write_row(*write))
             wanted = set(walk.channels)
             for cid in walk.visited:
                 frames = task_writes.calls(framed.get(cid), f"checkpoint {cid}")

@@ -178,7 +178,7 @@ class CheckpointStatements:
             "checkpoints": (
                 C,
                 ("checkpoint_id", "ns", "parent_id", "type", "ckpt", "metadata", "vals", "writes"),
-                ("text", "text", "text", "text", "bytea", "text", "bytea", "bytea"),
+                ("bytea", "text", "bytea", "text", "bytea", "text", "bytea", "bytea"),
             ),
             "blobs": (
                 B,
@@ -188,7 +188,7 @@ class CheckpointStatements:
             "writes": (
                 W,
                 ("checkpoint_id", "ns", "task_id", "idx", "task_path", "channel", "type", "blob"),
-                ("text", "text", "text", "int", "text", "text", "text", "bytea"),
+                ("bytea", "text", "text", "int", "text", "text", "text", "bytea"),
             ),
             "logs": (
                 L,
@@ -218,7 +218,7 @@ class CheckpointStatements:
             f"SELECT DISTINCT ON (ns) ns, checkpoint_id, metadata::text FROM {C} "
             f"WHERE thread = %(pk)s AND {REAL} ORDER BY ns, checkpoint_id DESC"
         )
-        keep = "SELECT * FROM unnest(%(keep_ns)s::text[], %(keep_ids)s::text[])"
+        keep = "SELECT * FROM unnest(%(keep_ns)s::text[], %(keep_ids)s::bytea[])"
         self.prune_checkpoints = (
             f"WITH c AS (DELETE FROM {C} WHERE thread = %(pk)s "
             f"AND (ns, checkpoint_id) NOT IN ({keep})), "

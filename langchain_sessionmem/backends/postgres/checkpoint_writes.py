@@ -33,6 +33,7 @@ from ...checkpoint.writes import WriteRow, plan_writes
 from ...errors import ConflictError, InvalidIdError
 from . import inline, task_writes
 from .checkpoint_reads import CheckpointReads, when
+from .cpids import dec, enc, enc_all
 from .packing import pack, pack_ckpt, unpack, unpack_ckpt
 from .queries import Plan, Query, Run, hot
 
@@ -91,8 +92,8 @@ class CheckpointWrites(CheckpointReads):
             versions=[v for (_ch, v), _ in blobs],
             types=[typed[0] for _, typed in blobs],
             values=[typed[1] for _, typed in blobs],
-            cid=plan.checkpoint_id,
-            parent=plan.parent_id,
+            cid=enc(plan.checkpoint_id),
+            parent=enc(plan.parent_id),
             ctype=ckpt[0],
             ckpt=ckpt[1],
             metadata=plan.metadata,
@@ -171,7 +172,9 @@ class CheckpointWrites(CheckpointReads):
         if restart:
             yield Query(self.sql.drop_expired_one, params)
         params.update(
-            ns=t.ns, cid=t.checkpoint_id, frame=task_writes.frame(task_id, task_path or "", rows)
+            ns=t.ns,
+            cid=enc(t.checkpoint_id),
+            frame=task_writes.frame(task_id, task_path or "", rows),
         )
         found = yield hot(self.sql.put_writes, params, "all")
         return bool(found[0][0])
@@ -264,11 +267,13 @@ class CheckpointWrites(CheckpointReads):
             found = yield Query(select, {"pk": src_pk}, "all")
             out = []
             for row in found:
+                # ids are stored as bytes (cpids.py); places and dictionaries use the text
+                view = (dec(row[0]), *row[1:]) if table in ("checkpoints", "writes") else row
                 if table == "checkpoints":
-                    typed = unpack_ckpt(row[at], row[at + 1], row[0])
+                    typed = unpack_ckpt(row[at], row[at + 1], view[0])
                 else:
                     typed = unpack(row[at], row[at + 1], f"a {table} row of {shown!r}")
-                old, new = places[table](src, row), places[table](dst, row)
+                old, new = places[table](src, view), places[table](dst, view)
                 rest = row[at + 2 :]
                 if table == "checkpoints":  # inline values and framed writes: their places
                     md, vals, frames = rest
@@ -277,11 +282,11 @@ class CheckpointWrites(CheckpointReads):
                         vals = inline.reseal(codec, vals, versions, (src, dst, row[1]), shown)
                     if frames is not None:
                         frames = task_writes.reseal(
-                            codec, frames, (src, dst, row[1], row[0]), shown
+                            codec, frames, (src, dst, row[1], view[0]), shown
                         )
                     rest = (md, vals, frames)
                 typed = codec.reseal(typed, old, new, table, shown)
-                typed = pack_ckpt(typed, row[0]) if table == "checkpoints" else pack(typed)
+                typed = pack_ckpt(typed, view[0]) if table == "checkpoints" else pack(typed)
                 out.append((*row[:at], *typed, *rest))
             if out:
                 columns = {f"c{i}": list(c) for i, c in enumerate(zip(*out, strict=True))}
@@ -296,6 +301,7 @@ class CheckpointWrites(CheckpointReads):
             return
         pk = found[0][0]
         latest = yield Query(self.sql.latest_per_ns, {"pk": pk}, "all")
+        latest = [(ns, dec(cid), md) for ns, cid, md in latest]
         keep = {(ns, cid) for ns, cid, _md in latest}
         for ns, cid, md in latest:
             if chans := delta_channels(json.loads(md)):
@@ -304,12 +310,13 @@ class CheckpointWrites(CheckpointReads):
         kept = sorted(keep)
         skeletons = yield Query(
             self.sql.prune_checkpoints,
-            {"pk": pk, "keep_ns": [k[0] for k in kept], "keep_ids": [k[1] for k in kept]},
+            {"pk": pk, "keep_ns": [k[0] for k in kept], "keep_ids": enc_all(k[1] for k in kept)},
             "all",
         )
         blobs: set[tuple[str, str, str]] = set()
         logs: set[tuple[str, str]] = set()
-        for ns, cid, typ, ckpt, vals in skeletons:
+        for ns, stored, typ, ckpt, vals in skeletons:
+            cid = dec(stored)
             typed = unpack_ckpt(typ, ckpt, cid)
             skeleton = codec.load(typed, "checkpoint", thread_id, checkpoint_place(key, ns, cid))
             versions = skeleton.get("channel_versions", {})

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ...errors import ConfigurationError
+from .cpids import SQL_ENCODE
 from .queries import Plan, Query
 
 MAX_IDENTIFIER = 63  # PostgreSQL truncates longer names silently, so two tables could collide
@@ -117,6 +118,13 @@ END $$""",
 """The chat-history tables. Step 1 uses ``IF NOT EXISTS``: databases made before versioning adopt it."""
 
 _KEY = 'TEXT COLLATE "C" NOT NULL'  # byte order: checkpoint ids sort as in Python, fast compares
+
+
+def _sql_ids(column: str) -> str:
+    """``cpids.SQL_ENCODE`` of ``column``, braces escaped for ``str.format(ns=...)``."""
+    return SQL_ENCODE.format(col=column).replace("{", "{{").replace("}", "}}")
+
+
 _THREAD = 'thread BIGINT NOT NULL REFERENCES "{ns}_cp_threads" (id) ON DELETE CASCADE'
 
 CHECKPOINT: list[Migration] = [
@@ -207,6 +215,21 @@ CHECKPOINT: list[Migration] = [
             """ALTER TABLE "{ns}_cp_checkpoints" ALTER COLUMN metadata TYPE TEXT
     USING metadata::text""",
             'DROP INDEX IF EXISTS "{ns}_cp_owner"',
+        ),
+    ),
+    # Why: checkpoint ids are UUID strings of 36 characters, twice in a checkpoint row and once
+    # in its index entry; as bytea they take 16 bytes (cpids.py: UUID order is byte order).
+    Migration(
+        5,
+        "checkpoint ids as bytes",
+        (
+            """ALTER TABLE "{{ns}}_cp_checkpoints"
+    ALTER COLUMN checkpoint_id TYPE BYTEA USING {cid},
+    ALTER COLUMN parent_id TYPE BYTEA USING {parent}""".format(
+                cid=_sql_ids("checkpoint_id"), parent=_sql_ids("parent_id")
+            ),
+            """ALTER TABLE "{{ns}}_cp_writes"
+    ALTER COLUMN checkpoint_id TYPE BYTEA USING {cid}""".format(cid=_sql_ids("checkpoint_id")),
         ),
     ),
 ]
