@@ -21,34 +21,37 @@ Call = tuple[Any, ...]
 """The commonest request: ``(object, method name, *args)``, answered by :func:`call` or :func:`acall`."""
 
 
+def resume(steps: Steps[S, T], reply: Any, error: BaseException | None) -> tuple[Any, bool]:
+    """Send ``reply`` into ``steps`` (or throw ``error`` into them): ``(next request, False)``,
+    or ``(their result, True)`` once they return. The part of a driver that does no I/O."""
+    try:
+        return (steps.send(reply) if error is None else steps.throw(error)), False
+    except StopIteration as done:
+        return done.value, True
+
+
 def drive(steps: Steps[S, T], send: Callable[[S], Any]) -> T:
     """Run ``steps`` to completion, answering each request with ``send(request)``."""
-    reply: Any = None
-    error: BaseException | None = None
-    while True:
-        try:
-            request = steps.throw(error) if error is not None else steps.send(reply)
-        except StopIteration as done:
-            return done.value  # type: ignore[no-any-return]
+    request, finished = resume(steps, None, None)
+    while not finished:
         try:
             reply, error = send(request), None
         except Exception as exc:  # noqa: BLE001 - handed to the generator, which decides
             reply, error = None, exc
+        request, finished = resume(steps, reply, error)
+    return request  # type: ignore[no-any-return]
 
 
 async def adrive(steps: Steps[S, T], asend: Callable[[S], Awaitable[Any]]) -> T:
     """The async twin of :func:`drive`: each request is answered by ``await asend(request)``."""
-    reply: Any = None
-    error: BaseException | None = None
-    while True:
-        try:
-            request = steps.throw(error) if error is not None else steps.send(reply)
-        except StopIteration as done:
-            return done.value  # type: ignore[no-any-return]
+    request, finished = resume(steps, None, None)
+    while not finished:
         try:
             reply, error = await asend(request), None
         except Exception as exc:  # noqa: BLE001
             reply, error = None, exc
+        request, finished = resume(steps, reply, error)
+    return request  # type: ignore[no-any-return]
 
 
 def call(request: Call) -> Any:
