@@ -13,15 +13,15 @@ from __future__ import annotations
 
 import threading
 from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager, nullcontext
-from typing import Any, Protocol, TypeVar
+from contextlib import asynccontextmanager, contextmanager
+from functools import partial
+from typing import Any, NoReturn, Protocol, TypeVar
 
-from ..._steps import adrive, drive
+from ..._steps import Steps, adrive, drive
 from ...errors import ConfigurationError, EngineUnavailableError
 from .._loops import PerLoop
 from ..base import redacted
 from .queries import Plan, Query
-from .value_errors import typed_error
 
 try:
     import psycopg
@@ -34,7 +34,16 @@ except ImportError as exc:  # the backend is imported only when a PostgreSQL sto
         "pip install 'langchain-sessionmem[postgres]'"
     ) from exc
 
-from .loop_pool import LoopConnections  # noqa: E402 - psycopg is there (checked above)
+from .lending import (  # noqa: E402 - psycopg is there (checked above)
+    Interrupted,
+    Request,
+    aperform,
+    perform,
+    statements,
+    transaction,
+    unprepared,
+)
+from .loop_pool import LoopConnections  # noqa: E402
 
 T = TypeVar("T")
 
@@ -90,22 +99,6 @@ def _cursor(conn: Any) -> Any:
     return cur
 
 
-def _execute(cur: psycopg.Cursor[Any], query: Query, prepare: bool | None) -> Any:
-    try:
-        cur.execute(query.sql, query.params, prepare=prepare, binary=query.binary)
-    except (UnicodeEncodeError, psycopg.DataError) as exc:
-        raise (typed_error(exc) or exc) from exc
-    return cur.fetchall() if query.fetch == "all" else None
-
-
-async def _aexecute(cur: psycopg.AsyncCursor[Any], query: Query, prepare: bool | None) -> Any:
-    try:
-        await cur.execute(query.sql, query.params, prepare=prepare, binary=query.binary)
-    except (UnicodeEncodeError, psycopg.DataError) as exc:
-        raise (typed_error(exc) or exc) from exc
-    return await cur.fetchall() if query.fetch == "all" else None
-
-
 class PostgresConnections:
     """Pools for a conninfo (URL or ``key=value``), or the caller's own pools (never closed here).
 
@@ -150,20 +143,18 @@ class PostgresConnections:
     def _pending(self, schema: Schema | None) -> bool:
         return schema is not None and schema not in self._ready
 
-    def _set_up(self, conn: psycopg.Connection[Any], schema: Schema | None) -> None:
+    def _setting_up(self, conn: Any, schema: Schema | None) -> Steps[Request, None]:
         """Apply ``schema``'s migrations once per process, in one transaction, before its plans."""
         if self._pending(schema):
             assert schema is not None
-            with conn.transaction():
-                drive(schema.plan(), lambda q: _execute(_cursor(conn), q, False))
+            yield from transaction(_cursor(conn), schema.plan(), unprepared)
             self._ready.add(schema)
 
+    def _set_up(self, conn: psycopg.Connection[Any], schema: Schema | None) -> None:
+        drive(self._setting_up(conn, schema), perform)
+
     async def _aset_up(self, conn: psycopg.AsyncConnection[Any], schema: Schema | None) -> None:
-        if self._pending(schema):
-            assert schema is not None
-            async with conn.transaction():
-                await adrive(schema.plan(), lambda q: _aexecute(_cursor(conn), q, False))
-            self._ready.add(schema)
+        await adrive(self._setting_up(conn, schema), aperform)
 
     def set_up(self, schema: Schema) -> None:
         """Apply ``schema`` now (``saver.setup()``); a no-op once done in this process."""
@@ -203,13 +194,24 @@ class PostgresConnections:
         try:
             yield
         except Exception as exc:
-            raise self._typed(exc) from exc
+            self._raise_typed(exc)
 
     def _typed(self, exc: Exception) -> Exception:
         """The typed error of a failure (see :meth:`guard`), or ``exc`` itself."""
         if isinstance(exc, PoolClosed):
             return self._closed_error()
         return self._unavailable(exc) if _unreachable(exc) else exc
+
+    def _raise_typed(self, exc: Exception) -> NoReturn:
+        """Raise the typed error of ``exc`` from it, or ``exc`` itself when it has none (what
+        :meth:`guard` does, inline in :meth:`run` and :meth:`arun`: a context manager costs a
+        few microseconds)."""
+        if isinstance(exc, Interrupted):  # cleaned up: the cancellation goes on as itself
+            raise exc.cause from None
+        typed = self._typed(exc)
+        if typed is exc:
+            raise exc
+        raise typed from exc
 
     def _closed_error(self) -> ConfigurationError:
         return ConfigurationError(
@@ -271,30 +273,34 @@ class PostgresConnections:
         tables of ``schema`` are made first if this process has not seen them yet.
 
         The hot path of every call: a bare ``getconn`` / ``putconn`` (no context managers of
-        the pool), the connection's own cursor, autocommit switched only on a caller's
-        connection that is not in it."""
+        the pool) around :meth:`_lent`, the steps both twins share."""
         pool = self._sync_pool(schema)
         try:
             conn = pool.getconn()
             try:
-                restore = not conn.autocommit
-                if restore:
-                    conn.autocommit = True
-                try:
-                    self._set_up(conn, schema)
-                    cur, prepare = _cursor(conn), self._prepare
-                    with conn.transaction() if write else nullcontext():
-                        return drive(plan, lambda q: _execute(cur, q, prepare(q)))
-                finally:
-                    if restore and not conn.closed:
-                        conn.autocommit = False
+                return drive(self._lent(conn, plan, write, schema), perform)
             finally:
                 pool.putconn(conn)
-        except Exception as exc:  # guard() inline: a context manager costs a few microseconds
-            typed = self._typed(exc)
-            if typed is exc:
-                raise
-            raise typed from exc
+        except Exception as exc:
+            self._raise_typed(exc)
+
+    def _lent(
+        self, conn: Any, plan: Plan[T], write: bool, schema: Schema | None
+    ) -> Steps[Request, T]:
+        """One call on a lent connection as requests: autocommit on (a caller's connection may
+        be out of it), ``schema``'s migrations if still pending, ``plan`` (one transaction with
+        ``write``) on the connection's own cursor, then autocommit as it was."""
+        restore = not conn.autocommit
+        if restore:
+            yield partial(conn.set_autocommit, True)
+        try:
+            if self._pending(schema):
+                yield from self._setting_up(conn, schema)
+            run = transaction if write else statements
+            return (yield from run(_cursor(conn), plan, self._prepare))
+        finally:
+            if restore and not conn.closed:
+                yield partial(conn.set_autocommit, False)
 
     # -- async -----------------------------------------------------------------------------
     def _new_loop_pool(self) -> LoopConnections:
@@ -348,27 +354,11 @@ class PostgresConnections:
         try:
             conn = await pool.getconn()
             try:
-                restore = not conn.autocommit
-                if restore:
-                    await conn.set_autocommit(True)
-                try:
-                    if self._pending(schema):
-                        await self._aset_up(conn, schema)
-                    cur, prepare = _cursor(conn), self._prepare
-                    if not write:
-                        return await adrive(plan, lambda q: _aexecute(cur, q, prepare(q)))
-                    async with conn.transaction():
-                        return await adrive(plan, lambda q: _aexecute(cur, q, prepare(q)))
-                finally:
-                    if restore and not conn.closed:
-                        await conn.set_autocommit(False)
+                return await adrive(self._lent(conn, plan, write, schema), aperform)
             finally:
                 await pool.putconn(conn)
         except Exception as exc:
-            typed = self._typed(exc)
-            if typed is exc:
-                raise
-            raise typed from exc
+            self._raise_typed(exc)
 
     # -- lifecycle -------------------------------------------------------------------------
     def close(self) -> None:
