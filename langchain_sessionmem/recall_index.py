@@ -14,6 +14,7 @@ pool alone (no sync I/O for the worker) keeps writing postings in the append's o
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
@@ -268,6 +269,14 @@ class RecallIndex:
         """Wait until the queue is drained (tests, shutdown); ``False`` on timeout."""
         with self._idle:
             return self._idle.wait_for(lambda: not self._pending and not self._busy, timeout)
+
+    def drain(self, timeout: float = 5.0) -> bool:
+        """Finish queued indexing before the store closes (bounded: a slow embedding model
+        cannot hold a shutdown; what is left is caught up by the next recall or backfill)."""
+        return self.wait(timeout)
+
+    async def adrain(self, timeout: float = 5.0) -> bool:
+        return await asyncio.to_thread(self.wait, timeout)
 
     def _work(self) -> None:
         while True:

@@ -344,7 +344,9 @@ class SessionStore:
         await adrive(self._closing(), acall)
 
     def _closing(self) -> Steps[Call, None]:
-        """The checkpointers this store made, then the engine."""
+        """Queued recall indexing (bounded), the checkpointers this store made, then the engine."""
+        if self.recall is not None:
+            yield (self.recall, "drain")
         for saver in self._savers:
             yield (saver, "close")
         yield (self.engine, "close")

@@ -6,6 +6,7 @@ async.
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import backends
@@ -256,6 +257,25 @@ def test_appends_leave_indexing_to_the_background_and_a_recall_catches_up(make, 
     _, stats = recall(RecallMemory(300), history, "jam fee?", is_async=is_async)
     texts = recalled_texts(stats, store, "ann")
     assert any("plum jam" in t for t in texts) and not any("quince" in t for t in texts)
+
+
+@pytest.mark.parametrize("is_async", [False, True])
+def test_closing_a_store_finishes_its_queued_indexing(make, is_async):
+    from langchain_sessionmem.recall_index import RecallIndex
+
+    if make.kind == "memory":
+        pytest.skip("a memory store's sessions end with it")
+    writer = make(recall=RecallIndex(index_delay=0.3))  # queued, not yet indexed, at the close
+    history = writer.history("s", user_id="ann")
+    chat(history, [("Ann", "The spare key is under the blue pot.")], filler=2)
+    count = history.count()
+    if is_async:
+        asyncio.run(writer.aclose())
+    else:
+        writer.close()
+    reader = make(recall=RecallIndex(index_delay=30))
+    engine = getattr(reader.engine, "_engine", reader.engine)
+    assert engine.recall_marks(reader.history("s", user_id="ann")._key).indexed == count
 
 
 def test_the_worker_indexes_appends_in_batches(make):
