@@ -1,19 +1,22 @@
-"""Hostile input and damaged storage on the memory and SQLite engines and savers: typed errors.
+"""Hostile input and damaged storage on the memory, SQLite and PostgreSQL engines and savers.
 
 Every public method either works or raises a SessionMemoryError subclass naming the problem
 (never a driver's OverflowError / UnicodeEncodeError / ProgrammingError, nor a RecursionError,
 AttributeError or ValueError from a damaged record), and one damaged record never hides the
-healthy ones. A hypothesis run throws generated ids, payloads and bounds at both.
+healthy ones. A hypothesis run throws generated ids, payloads and bounds at each
+(``SESSIONMEM_FUZZ_EXAMPLES`` sets how many per test; 60 by default). Redis: test_redis_hostile.py.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import store_url_for, stores_on
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from langchain_core.messages import AIMessage, HumanMessage
@@ -31,7 +34,7 @@ from langchain_sessionmem.errors import (
 from langchain_sessionmem.records import EncodedMessage, SessionKey
 
 FUZZ = settings(
-    max_examples=60,
+    max_examples=int(os.environ.get("SESSIONMEM_FUZZ_EXAMPLES", "60")),
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
@@ -85,11 +88,10 @@ def cfg(thread_id: Any, **extra: Any) -> dict:
     return {"configurable": {"thread_id": thread_id, **extra}}
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+@pytest.fixture(params=["memory", "sqlite", "postgres"])
 def store(request: pytest.FixtureRequest, tmp_path: Path, namespace: str) -> Iterator[Any]:
-    url = "memory://" if request.param == "memory" else f"sqlite:///{tmp_path / 'h.db'}"
-    with SessionStore.from_url(url, namespace=namespace, allow_anonymous=True) as store:
-        yield store
+    with stores_on(store_url_for(request.param, request, tmp_path), namespace) as make:
+        yield make(allow_anonymous=True)
 
 
 @pytest.fixture
@@ -222,6 +224,14 @@ def test_non_str_and_hostile_ids_are_invalid_id_errors(store: Any) -> None:
         saver.prune("t-1")  # one id, not a list: never pruned letter by letter
     with pytest.raises(InvalidIdError, match="surrogate"):
         saver.get_tuple(cfg("t", checkpoint_ns="\udcff"))
+
+
+def test_an_empty_append_adds_nothing_and_keeps_the_session(store: Any) -> None:
+    key = SessionKey("s", "alice")  # found on PostgreSQL: an empty batch raised a KeyError
+    assert store.engine.append(key, []) == 0
+    assert store.engine.append(key, [EncodedMessage("m-1", b"x")]) == 1
+    assert store.engine.append(key, ()) == 0
+    assert store.engine.tail(key, None) == [(1, b"x")]
 
 
 def test_huge_and_negative_bounds_work(store: Any) -> None:

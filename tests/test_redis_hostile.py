@@ -9,6 +9,7 @@ ones. A hypothesis run throws generated ids, payloads and bounds at the engine a
 from __future__ import annotations
 
 import logging
+import os
 import uuid
 from typing import Any
 
@@ -219,7 +220,9 @@ payloads = st.recursive(
     max_leaves=20,
 )
 SETTINGS = settings(
-    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=int(os.environ.get("SESSIONMEM_FUZZ_EXAMPLES", "60")),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 
 

@@ -21,7 +21,7 @@ ROWS = 8
 
 def bind(params: dict[str, Any], batch: Sequence[EncodedMessage]) -> None:
     """Add ``batch``'s ids and bytes to ``params`` as :meth:`Appends.sql` of its size expects."""
-    if len(batch) <= ROWS:
+    if 0 < len(batch) <= ROWS:  # an empty batch takes the array form: VALUES needs a row
         for i, m in enumerate(batch, 1):
             params[f"i{i}"], params[f"d{i}"] = m.id, m.data
     else:

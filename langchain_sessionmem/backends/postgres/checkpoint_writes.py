@@ -216,7 +216,7 @@ class CheckpointWrites(CheckpointReads):
         self._forget(key)
 
     def _delete_for_runs_plan(self, run_ids: Sequence[str]) -> Plan[int]:
-        runs = [str(r) for r in run_ids]
+        runs = self._run_ids(run_ids)  # a list of printable ids, else a typed error
         if not runs:
             return 0
         rows = yield Query(self.sql.delete_runs, {**self._owned(), "runs": runs}, "all")

@@ -15,6 +15,8 @@ import re
 import uuid
 from collections.abc import Iterable
 
+from ...ids import validate_id
+
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 SQL_ENCODE = (
@@ -30,7 +32,7 @@ def enc(checkpoint_id: str | None) -> bytes | None:
         return None
     if _UUID.fullmatch(checkpoint_id):
         return bytes.fromhex(checkpoint_id.replace("-", ""))
-    raw = checkpoint_id.encode()
+    raw = validate_id(checkpoint_id, "checkpoint_id").encode()  # typed error for a bad id
     return b"\xff" + raw + (b"\x00" if len(raw) == 15 else b"")
 
 

@@ -18,6 +18,7 @@ import psycopg.errors
 from ..._steps import Steps, adrive, drive
 from ...errors import ConfigurationError
 from ...records import EncodedMessage, Record, SessionInfo, SessionKey
+from ..args import check_messages
 from .connections import PostgresConnections
 from .migrations import HISTORY, MigrationPlans
 from .plans import Lost, Plans, encode_cursor
@@ -67,6 +68,7 @@ class PostgresEngine(PostgresRecall):
     # -- the operations that take more than one plan ---------------------------------------
     def _append(self, key: SessionKey, messages: Sequence[EncodedMessage]) -> Steps[Run, int]:
         """Append in one statement; restart an expired session; retry a lost id race."""
+        messages = check_messages(messages)  # a sequence of EncodedMessage, else a typed error
         restart = False
         indexed = bool(messages) and messages[0].index is not None  # a recall store
         if indexed:

@@ -13,6 +13,7 @@ from typing import Any
 
 from ...errors import InvalidArgumentError, InvalidIdError
 from ...records import EncodedMessage, Record, SessionInfo, SessionKey, unique_new
+from ..args import check_bytes, check_key, check_user
 from ..base import sql_params, stored_user
 from .appends import bind
 from .queries import BIG, Plan, Query, Run, clamp, hot
@@ -96,6 +97,7 @@ class Plans:
         """Append in one statement (see :mod:`.appends`): the update of a live session, else
         the upsert; ``None`` when the session had expired, so the caller runs the plan again
         with ``restart=True`` in a transaction, which first drops the expired session."""
+        check_key(key)
         check_message_ids(messages)
         now = self._now()
         if restart:
@@ -114,6 +116,7 @@ class Plans:
 
     def pop(self, key: SessionKey, n: int) -> Plan[list[Record]]:
         """Remove the last ``n`` messages in one statement; returns them oldest first."""
+        check_key(key)
         if clamp(n, "n") <= 0:
             return []
         now = self._now()
@@ -123,6 +126,7 @@ class Plans:
 
     def cas_state(self, key: SessionKey, expected_version: int, data: bytes) -> Plan[bool]:
         """Start the session afresh if it expired, touch it, then swap the state or roll back."""
+        check_key(key)
         now = self._now()
         yield Query(self.sql.drop_expired_one, sql_params(key, now=now))
         yield Query(self.sql.touch, sql_params(key, now=now, expires=self._expires(now), n=0))
@@ -136,25 +140,28 @@ class Plans:
         return True
 
     def delete_session(self, key: SessionKey) -> Plan[bool]:
+        check_key(key)
         rows = yield Query(self.sql.delete_session, sql_params(key, now=self._now()), "all")
         return any(live for (live,) in rows)
 
     def cas_user_state(self, user_id: str, expected_version: int, data: bytes) -> Plan[bool]:
+        user, data = check_user(user_id), check_bytes(data, "data")
         sql = self.sql.create_user_state if expected_version == 0 else self.sql.cas_user_state
-        params = {"user": user_id, "data": data, "expected": clamp(expected_version)}
+        params = {"user": user, "data": data, "expected": clamp(expected_version)}
         rows = yield Query(sql, params, "all")
         return bool(rows)
 
     def get_user_state(self, user_id: str) -> Plan[tuple[int, bytes | None]]:
-        rows = yield Query(self.sql.get_user_state, {"user": user_id}, "all")
+        rows = yield Query(self.sql.get_user_state, {"user": check_user(user_id)}, "all")
         return (0, None) if not rows else (int(rows[0][0]), bytes(rows[0][1]))
 
     def get_user_key(self, user_id: str) -> Plan[bytes | None]:
-        rows = yield Query(self.sql.get_user_key, {"user": user_id}, "all")
+        rows = yield Query(self.sql.get_user_key, {"user": check_user(user_id)}, "all")
         return bytes(rows[0][0]) if rows else None
 
     def create_user_key(self, user_id: str, wrapped: bytes) -> Plan[bytes]:
         """Insert unless present, then return the stored key: racing creators get one key."""
+        user_id, wrapped = check_user(user_id), check_bytes(wrapped, "wrapped")  # type: ignore[assignment]
         for _ in range(3):
             rows = yield Query(
                 self.sql.create_user_key, {"user": user_id, "wrapped": wrapped}, "all"
@@ -167,6 +174,7 @@ class Plans:
         raise AssertionError("unreachable: a user key neither inserted nor found three times")
 
     def delete_user(self, user_id: str | None) -> Plan[int]:
+        user_id = check_user(user_id, anonymous=True)
         if user_id is not None:
             yield Query(self.sql.delete_user_state, {"user": user_id})
             yield Query(self.sql.delete_user_key, {"user": user_id})
@@ -181,6 +189,7 @@ class Plans:
 
     # -- reads (autocommit; with refresh_on_read the expiry slides in the same statement) ---
     def _read(self, key: SessionKey, sql: str, **extra: Any) -> Plan[list[tuple[Any, ...]]]:
+        check_key(key)
         now = self._now()
         params = sql_params(key, now=now, **extra)
         if self.refresh_on_read:
@@ -189,6 +198,7 @@ class Plans:
         return rows
 
     def tail(self, key: SessionKey, k: int | None) -> Plan[list[Record]]:
+        check_key(key)
         if k is not None and clamp(k, "k") <= 0:
             return []
         rows = yield from self._read(key, self.sql.tail, k=None if k is None else clamp(k, "k"))
@@ -219,6 +229,7 @@ class Plans:
         self, user_id: str | None, limit: int | None, after: str | None
     ) -> Plan[list[SessionInfo]]:
         """The user's live sessions, newest first; ``after`` (a cursor) starts past that row."""
+        user_id = check_user(user_id, anonymous=True)
         params: dict[str, Any] = {
             "user": stored_user(user_id),
             "now": self._now(),
