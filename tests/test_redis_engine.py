@@ -491,6 +491,22 @@ def test_many_loops_one_store(make_store):
     assert [m.content for m in store.history("s").messages] == ["loop 0", "loop 1", "loop 2"]
 
 
+def test_a_burst_beyond_the_pool_waits_for_connections(make_store):
+    """344 concurrent calls on one loop (redis-py's pools hold 100): none fails, all are stored."""
+    store = make_store()
+
+    async def burst() -> list[int]:
+        async def one(i: int) -> int:
+            history = store.history(f"s{i % 7}")
+            await history.aadd_messages([HumanMessage(f"m{i}")])
+            return len(await history.atail(3))
+
+        return await asyncio.gather(*(one(i) for i in range(344)))
+
+    assert all(n >= 1 for n in asyncio.run(burst()))
+    assert sum(store.history(f"s{i}").count() for i in range(7)) == 344
+
+
 # -- pop, pages, clock (CONTRACTS §7, §8) ------------------------------------------------------
 def _messages(n: int, prefix: str = "m") -> list:
     from langchain_sessionmem.records import EncodedMessage

@@ -10,6 +10,7 @@ package made get lanes; a caller's own client, and a cluster client, take the us
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import threading
@@ -114,9 +115,17 @@ class AsyncLane:
     def __init__(self, client: Any):
         self.client = client
         self._free: list[Any] = []
+        # at most as many requests in flight as the pool has connections: idle ones wait in
+        # the free list, not in the pool, so a burst beyond the pool must wait here for one
+        size = getattr(client.connection_pool, "max_connections", None) or 2**31
+        self._slots = asyncio.Semaphore(size)
 
     async def call(self, *commands: Command) -> list[Any]:
         """:meth:`Lane.call` on one of the loop's connections."""
+        async with self._slots:
+            return await self._call(commands)
+
+    async def _call(self, commands: tuple[Command, ...]) -> list[Any]:
         pool = self.client.connection_pool
         if self._free:
             conn = self._free.pop()
