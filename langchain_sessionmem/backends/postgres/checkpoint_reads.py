@@ -227,6 +227,7 @@ class CheckpointReads:
         if ns is not None:
             validate_ns(ns)
         before_id = ((before or {}).get("configurable") or {}).get("checkpoint_id")
+        limit = None if limit is None else clamp(limit, "limit")  # an int, else a typed error
         pushed, local = split_filter(filter)
         now = self._clock()
         rows = yield from self._rows(
