@@ -294,6 +294,7 @@ class CheckpointReads:
     ) -> Plan[dict[str, Any]]:
         """Writes and seed of each DeltaChannel along the parent chain, in a bounded number of
         statements: the target, two per 256 ancestors, the writes, the seeds (and their logs)."""
+        channels = self._channels(channels)  # a list of channel names, else a typed error
         if not channels:
             return {}
         t = target(config)
