@@ -259,12 +259,18 @@ def test_appends_leave_indexing_to_the_background_and_a_recall_catches_up(make, 
     assert any("plum jam" in t for t in texts) and not any("quince" in t for t in texts)
 
 
+@pytest.fixture(params=backends.params("sqlite", "redis", "postgres"))
+def make_persistent(request, tmp_path, namespace):
+    """Two stores on one database in turn (a memory store's sessions end with it)."""
+    with stores_on(store_url_for(request.param, request, tmp_path), namespace) as maker:
+        yield maker
+
+
 @pytest.mark.parametrize("is_async", [False, True])
-def test_closing_a_store_finishes_its_queued_indexing(make, is_async):
+def test_closing_a_store_finishes_its_queued_indexing(make_persistent, is_async):
     from langchain_sessionmem.recall_index import RecallIndex
 
-    if make.kind == "memory":
-        pytest.skip("a memory store's sessions end with it")
+    make = make_persistent
     writer = make(recall=RecallIndex(index_delay=0.3))  # queued, not yet indexed, at the close
     history = writer.history("s", user_id="ann")
     chat(history, [("Ann", "The spare key is under the blue pot.")], filler=2)
