@@ -226,8 +226,8 @@ class MemoryEngine(MemoryRecall, OffloadedEngine):
         with self._lock:
             now = self.clock()
             keys = [k for k in list(self._sessions) if k.user_id == user]
-            rows = [
-                ((micros(s.updated_at), k.session_id), k, s)
+            rows = [  # keyed as a cursor is made (from the listed datetime), so they compare
+                ((micros(to_datetime(s.updated_at).timestamp()), k.session_id), k, s)
                 for k in keys
                 if (s := self._live(k, now)) is not None
             ]
