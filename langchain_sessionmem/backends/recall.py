@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 from ..errors import ConfigurationError
-from ..recall import IndexDocument, VectorRows
+from ..recall import IndexDocument, VectorRows, split_doc_key, without_docs
 from ..records import SessionKey
 
 CHUNK_BITS = 6
@@ -64,6 +64,33 @@ class LexicalRows:
     """Messages of the ``stale`` sessions not indexed yet (a reader catches up a few itself)."""
     compact: bool = False
     """Records of sessions that died are still stored: worth a ``recall_compact``."""
+
+
+def sql_lexical_rows(
+    sessions: Sequence[Sequence[Any]], found: Sequence[Sequence[Any]], terms: Sequence[str]
+) -> LexicalRows:
+    """The SQL engines' reply from their two reads: ``sessions`` rows ``(pk, session_id,
+    message_count, indexed, embedded, n_docs, total_len, dirty)`` of the scope and ``found``
+    rows ``(term, pk, postings)``. Postings of sessions not in the scope are skipped; a dirty
+    session's records past its ``indexed`` mark (popped, not purged yet) are dropped."""
+    dirty = {pk: ix for pk, _, _, ix, _, _, _, d in sessions if d}
+    live = {row[0] for row in sessions}
+    parts: dict[str, list[bytes]] = {}
+    for term, pk, blob in found:
+        if pk not in live:
+            continue  # another session of the user (scope "session"), or one that expired
+        blob = bytes(blob)
+        if pk in dirty:
+            blob = without_docs(blob, lambda doc, ix=dirty[pk]: split_doc_key(doc)[1] > ix)
+        parts.setdefault(term, []).append(blob)
+    return LexicalRows(
+        n_docs=sum(r[5] for r in sessions),
+        total_len=sum(r[6] for r in sessions),
+        blobs=[b"".join(parts[t]) if t in parts else None for t in terms],
+        sessions={pk: sid for pk, sid, *_ in sessions},
+        stale=[sid for _, sid, count, ix, *_ in sessions if ix < count],
+        behind=sum(max(0, count - ix) for _, _, count, ix, *_ in sessions),
+    )
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from ...recall import IndexDocument, VectorRows, doc_key, minute_of, split_doc_k
 from ...records import EncodedMessage, SessionKey
 from ..args import check_int, check_key
 from ..base import stored_user
-from ..recall import CHUNK_BITS, Fetched, LexicalRows, RecallMarks, RecallScope
+from ..recall import CHUNK_BITS, Fetched, LexicalRows, RecallMarks, RecallScope, sql_lexical_rows
 from .migrations import MigrationPlans
 from .queries import Plan, Query, Run
 from .recall_statements import RECALL, RecallStatements
@@ -174,24 +174,7 @@ class PostgresRecall:
             if terms
             else []
         )
-        dirty = {pk: ix for pk, _, _, ix, _, _, _, d in sessions if d}
-        live = {row[0] for row in sessions}
-        parts: dict[str, list[bytes]] = {}
-        for term, pk, blob in found:
-            if pk not in live:
-                continue  # another session of the user (scope "session"), or one that expired
-            blob = bytes(blob)
-            if pk in dirty:  # popped records not purged yet
-                blob = without_docs(blob, lambda doc, ix=dirty[pk]: split_doc_key(doc)[1] > ix)
-            parts.setdefault(term, []).append(blob)
-        return LexicalRows(
-            n_docs=sum(r[5] for r in sessions),
-            total_len=sum(r[6] for r in sessions),
-            blobs=[b"".join(parts[t]) if t in parts else None for t in terms],
-            sessions={pk: sid for pk, sid, *_ in sessions},
-            stale=[sid for _, sid, count, ix, *_ in sessions if ix < count],
-            behind=sum(max(0, count - ix) for _, _, count, ix, *_ in sessions),
-        )
+        return sql_lexical_rows(sessions, found, terms)
 
     def _fetch_plan(self, scope: RecallScope, keys: Sequence[tuple[str, int]]) -> Plan[Fetched]:
         if not keys:

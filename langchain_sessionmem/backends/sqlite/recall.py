@@ -17,7 +17,15 @@ from ...recall import IndexDocument, VectorRows, doc_key, minute_of, split_doc_k
 from ...records import EncodedMessage, SessionKey
 from ..args import check_int, check_key
 from ..base import stored_user
-from ..recall import CHUNK_BITS, Fetched, LexicalRows, OffloadedRecall, RecallMarks, RecallScope
+from ..recall import (
+    CHUNK_BITS,
+    Fetched,
+    LexicalRows,
+    OffloadedRecall,
+    RecallMarks,
+    RecallScope,
+    sql_lexical_rows,
+)
 from .recall_statements import RecallStatements
 
 
@@ -162,21 +170,7 @@ class SqliteRecall(OffloadedRecall):
                 if terms
                 else []
             )
-        indexed = {pk: ix for pk, _, _, ix, _, _, _, dirty in sessions if dirty}
-        parts: dict[str, list[bytes]] = {}
-        for term, pk, blob in found:
-            blob = bytes(blob)
-            if pk in indexed:  # popped records not purged yet
-                blob = without_docs(blob, lambda doc, ix=indexed[pk]: split_doc_key(doc)[1] > ix)
-            parts.setdefault(term, []).append(blob)
-        return LexicalRows(
-            n_docs=sum(r[5] for r in sessions),
-            total_len=sum(r[6] for r in sessions),
-            blobs=[b"".join(parts[t]) if t in parts else None for t in terms],
-            sessions={pk: sid for pk, sid, *_ in sessions},
-            stale=[sid for _, sid, count, ix, *_ in sessions if ix < count],
-            behind=sum(max(0, count - ix) for _, _, count, ix, *_ in sessions),
-        )
+        return sql_lexical_rows(sessions, found, terms)
 
     def recall_fetch(self, scope: RecallScope, keys: Sequence[tuple[str, int]]) -> Fetched:
         if not keys:
