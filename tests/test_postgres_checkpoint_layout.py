@@ -107,6 +107,30 @@ def test_large_values_get_a_blobs_row_and_are_carried_by_reference(postgres_dsn,
     assert count(postgres_dsn, f'SELECT count(*) FROM "{ns}_cp_blobs"') == 1
 
 
+def test_a_value_carried_into_a_child_moves_to_a_blobs_row_once(postgres_dsn, ns):
+    medium = {"notes": os.urandom(40).hex()}  # inline size, yet more than a copy per row is worth
+    assert inline.CARRY_MAX < 100 < inline.INLINE_MAX
+    with PostgresCheckpointSaver.from_conn_string(postgres_dsn, namespace=ns) as saver:
+        config = {"configurable": {"thread_id": "t", "checkpoint_ns": ""}}
+        for step in range(5):  # "medium" is written at step 0 and carried by the four children
+            ck = empty_checkpoint()
+            ck["channel_values"] = {"medium": medium, "step": step}
+            ck["channel_versions"] = {"medium": "1", "step": str(step + 1)}
+            new = {"medium": "1", "step": "1"} if step == 0 else {"step": str(step + 1)}
+            config = saver.put(config, ck, {"source": "loop", "step": step}, new)
+        values = [t.checkpoint["channel_values"] for t in saver.list(cfg("t"))]
+        assert values == [{"medium": medium, "step": s} for s in range(4, -1, -1)]
+    with psycopg.connect(postgres_dsn) as conn:
+        sizes = [
+            r[0]
+            for r in conn.execute(
+                f'SELECT length(vals) FROM "{ns}_cp_checkpoints" ORDER BY checkpoint_id'
+            )
+        ]
+    assert count(postgres_dsn, f'SELECT count(*) FROM "{ns}_cp_blobs"') == 1
+    assert sizes[0] > 80 and max(sizes[1:]) < 30  # inline once, then the blobs row's mark
+
+
 def _to_first_schema(dsn: str, ns: str) -> None:
     """Rewrite the namespace as the first schema left it: text checkpoint ids, every value in the
     blobs table, every pending write in the writes table, no ``vals`` or ``writes`` column, JSONB

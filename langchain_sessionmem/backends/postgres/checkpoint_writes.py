@@ -12,7 +12,7 @@ from __future__ import annotations
 import builtins  # `list` is a method name of savers: annotations after it say builtins.list
 import json
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import psycopg.errors
 from langchain_core.runnables import RunnableConfig
@@ -40,6 +40,15 @@ from .queries import Plan, Query, Run, hot
 SaverSteps = Steps[Run, Any]
 
 
+class Carry(NamedTuple):
+    """What a put takes over from its parent: entries, values moving to blobs rows, and the
+    unchanged channels serialized again (the parent's entries were not known)."""
+
+    entries: inline.Entries
+    moved: dict[tuple[str, str], Any]
+    again: frozenset[str]
+
+
 def _dedupe(rows: Sequence[WriteRow]) -> builtins.list[WriteRow]:
     """One row per idx: the last of a replacing channel, the first of an ordinary one."""
     out: dict[int, WriteRow] = {}
@@ -65,7 +74,7 @@ class CheckpointWrites(CheckpointReads):
 
     # -- put ---------------------------------------------------------------------------------
     def _put_plan(
-        self, plan: PutPlan, carry: inline.Entries, versions: dict[str, Any], restart: bool
+        self, plan: PutPlan, carry: Carry, versions: dict[str, Any], restart: bool
     ) -> Plan[tuple[bool, builtins.list[str]]]:
         """(thread was live, logs that moved): one statement, after dropping an expired thread."""
         now = self._clock()
@@ -76,9 +85,9 @@ class CheckpointWrites(CheckpointReads):
         items = [
             (a.log_id, a.start + i, *pack(typed)) for a in apps for i, typed in enumerate(a.items)
         ]
-        fresh, big = inline.split(plan.blobs)
-        entries = {**carry, **fresh}
-        blobs = list(big.items())
+        fresh, big = inline.split(plan.blobs, carry.again)
+        entries = {**carry.entries, **fresh}
+        blobs = list({**carry.moved, **big}.items())
         ckpt = pack_ckpt(plan.ckpt, plan.checkpoint_id)
         params.update(
             ns=plan.ns,
@@ -117,10 +126,13 @@ class CheckpointWrites(CheckpointReads):
         key = self._key(t.thread_id)
         found = checkpoint.get("channel_versions") if isinstance(checkpoint, dict) else None
         versions: dict[str, Any] = found if isinstance(found, dict) else {}
-        carry: inline.Entries = {}
+        carry = Carry({}, {}, frozenset())
         if isinstance(new_versions, dict):
             # unchanged channels the parent's entries do not give are stored again (same version)
-            carry, missing = inline.carried(versions, new_versions, self._entries.get((key, t.ns)))
+            entries, missing, moved = inline.carried(
+                versions, new_versions, self._entries.get((key, t.ns))
+            )
+            carry = Carry(entries, moved, frozenset(missing))
             new_versions = {**new_versions, **{ch: versions[ch] for ch in missing}}
         plan = plan_put(
             codec,

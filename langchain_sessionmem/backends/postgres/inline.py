@@ -5,9 +5,11 @@ Why: in a chat graph most channel values are tiny (a log reference, a branch mar
 index entry than the value itself. A checkpoint row's ``vals`` holds, for every channel of its
 ``channel_versions`` that has a value, either the value (packed, at most :data:`INLINE_MAX`
 bytes) or the mark "in the blobs table" (larger values, stored once per version as before).
-Unchanged channels are carried from the parent's entry (same version, same value); a channel
-whose entry is not known here is serialized again from the checkpoint, so nothing depends on the
-cache. Channels without an entry are empty. ``vals`` NULL is a row of the first schema: all of
+Unchanged channels are carried from the parent's entry (same version, same value); a value of
+more than :data:`CARRY_MAX` bytes that is carried gets a blobs row then (once: its children
+carry the mark), so a value that outlives its step is not copied into every later row. A
+channel whose entry is not known here is serialized again from the checkpoint, so nothing
+depends on the cache. Channels without an entry are empty. ``vals`` NULL is a row of the first schema: all of
 its values are in the blobs table. Values keep their places (channel and version), so sealed
 values open wherever they are copied.
 """
@@ -28,6 +30,7 @@ from ...errors import CorruptDataError
 from .packing import ZDICT_ROWS, deflate_with, inflate, pack, unpack
 
 INLINE_MAX = 160  # packed bytes: larger values get a blobs row (a copy per checkpoint costs more)
+CARRY_MAX = 48  # packed bytes: a larger value carried into a child row moves to a blobs row
 BIG: None = None  # an entry saying "the value is in the blobs table at (channel, version)"
 TYPES = ("msgpack", "null", LOGREF, "json", "bytes", "bytearray")  # tags stored as their index
 
@@ -35,15 +38,19 @@ Entry = Typed | None
 Entries = dict[str, tuple[str, Entry]]  # channel -> (version, inline value (plain) or BIG)
 
 
-def split(blobs: Mapping[tuple[str, str], Typed]) -> tuple[Entries, dict[tuple[str, str], Typed]]:
-    """A put's new values: (entries for the row, the values (packed) that need a blobs row)."""
+def split(
+    blobs: Mapping[tuple[str, str], Typed], carried_again: frozenset[str] = frozenset()
+) -> tuple[Entries, dict[tuple[str, str], Typed]]:
+    """A put's values: (entries for the row, the values (packed) that need a blobs row).
+    ``carried_again``: unchanged channels serialized again, whose larger values get a row."""
     entries: Entries = {}
     rows: dict[tuple[str, str], Typed] = {}
     for (channel, version), typed in blobs.items():
         if typed[0] == EMPTY:
             continue  # no entry: empty, as a missing blobs row always meant
         packed = pack(typed)
-        if len(packed[0]) + len(packed[1]) <= INLINE_MAX:
+        limit = CARRY_MAX if channel in carried_again else INLINE_MAX
+        if len(packed[0]) + len(packed[1]) <= limit:
             entries[channel] = (version, typed)
         else:
             entries[channel] = (version, BIG)
@@ -53,19 +60,27 @@ def split(blobs: Mapping[tuple[str, str], Typed]) -> tuple[Entries, dict[tuple[s
 
 def carried(
     versions: Mapping[str, Any], new: Mapping[str, Any], parent: Entries | None
-) -> tuple[Entries, list[str]]:
-    """Entries of the unchanged channels taken from the parent's, and those it does not know."""
+) -> tuple[Entries, list[str], dict[tuple[str, str], Typed]]:
+    """Entries of the unchanged channels taken from the parent's, the channels it does not know,
+    and the carried values (packed) that move to a blobs row now (over :data:`CARRY_MAX`)."""
     out: Entries = {}
     missing: list[str] = []
+    moved: dict[tuple[str, str], Typed] = {}
     for channel, version in versions.items():
         if channel in new:
             continue
         found = None if parent is None else parent.get(channel)
-        if found is not None and found[0] == str(version):
-            out[channel] = found
-        else:
+        if found is None or found[0] != str(version):
             missing.append(channel)
-    return out, missing
+            continue
+        value = found[1]
+        packed = None if value is None else pack(value)
+        if packed is not None and len(packed[0]) + len(packed[1]) > CARRY_MAX:
+            moved[(channel, found[0])] = packed
+            out[channel] = (found[0], BIG)
+        else:
+            out[channel] = found
+    return out, missing, moved
 
 
 def encode(entries: Entries, versions: Mapping[str, Any]) -> bytes:
