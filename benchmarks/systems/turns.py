@@ -46,6 +46,13 @@ def _text(rng: random.Random, chars: int = 300) -> str:
     return " ".join(out)[:chars]
 
 
+def chat_text(i: int, chars: int = 350) -> str:
+    """The ``i``-th message text of a long conversation: words drawn afresh for each message
+    (deterministic), so stored lists compress as conversation text does, not as one repeated
+    sentence would."""
+    return _text(random.Random(20240601 + i), chars)
+
+
 _RNG = random.Random(20240601)
 _TEXTS = [_text(_RNG) for _ in range(64)]
 _SEQ = itertools.count()
