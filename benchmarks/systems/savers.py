@@ -3,10 +3,9 @@
 Each saver runs a one-node ``MessagesState`` chat graph (~350-character messages, no LLM) on
 one thread and reports, at each milestone, its stored bytes and the latency of a turn and of the
 reads LangGraph makes (``get_tuple``, ``get_state``, ``list(limit=10)``, a full ``list()``).
-Message texts are words drawn afresh per message (``turns.chat_text``): one sentence repeated
-would let PostgreSQL's TOAST compression shrink PostgresSaver's full-list blobs 2.7x more than
-conversation text allows (33 MiB at 500 turns instead of the 87-89 MiB measured with real-sized
-varied messages).
+Message texts are words drawn afresh per message (``turns.chat_text``): with one sentence
+repeated, PostgreSQL's TOAST compression shrank PostgresSaver's full-list blobs to 33 MiB at 500
+turns, where these texts measure 73 MiB (the reference measurement of a 500-turn chat: 86.9 MiB).
 """
 
 from __future__ import annotations

@@ -9,8 +9,8 @@ Unchanged channels are carried from the parent's entry (same version, same value
 more than :data:`CARRY_MAX` bytes that is carried gets a blobs row then (once: its children
 carry the mark), so a value that outlives its step is not copied into every later row. A
 channel whose entry is not known here is serialized again from the checkpoint, so nothing
-depends on the cache. Channels without an entry are empty. ``vals`` NULL is a row of the first schema: all of
-its values are in the blobs table. Values keep their places (channel and version), so sealed
+depends on the cache. Channels without an entry are empty. ``vals`` NULL is a row of the first
+schema: all of its values are in the blobs table. Values keep their places (channel and version), so sealed
 values open wherever they are copied.
 """
 
@@ -38,6 +38,10 @@ Entry = Typed | None
 Entries = dict[str, tuple[str, Entry]]  # channel -> (version, inline value (plain) or BIG)
 
 
+def _size(typed: Typed) -> int:
+    return len(typed[0]) + len(typed[1])
+
+
 def split(
     blobs: Mapping[tuple[str, str], Typed], carried_again: frozenset[str] = frozenset()
 ) -> tuple[Entries, dict[tuple[str, str], Typed]]:
@@ -50,7 +54,7 @@ def split(
             continue  # no entry: empty, as a missing blobs row always meant
         packed = pack(typed)
         limit = CARRY_MAX if channel in carried_again else INLINE_MAX
-        if len(packed[0]) + len(packed[1]) <= limit:
+        if _size(packed) <= limit:
             entries[channel] = (version, typed)
         else:
             entries[channel] = (version, BIG)
@@ -74,8 +78,9 @@ def carried(
             missing.append(channel)
             continue
         value = found[1]
-        packed = None if value is None else pack(value)
-        if packed is not None and len(packed[0]) + len(packed[1]) > CARRY_MAX:
+        # packing never grows a value: one that fits as it is stays inline without a deflate
+        packed = None if value is None or _size(value) <= CARRY_MAX else pack(value)
+        if packed is not None and _size(packed) > CARRY_MAX:
             moved[(channel, found[0])] = packed
             out[channel] = (found[0], BIG)
         else:
