@@ -17,6 +17,8 @@ from pydantic_core import PydanticUndefined
 
 _ATOMS = frozenset({str, int, float, bool, bytes, type(None)})
 _set = object.__setattr__
+_MODELS: set[type] = set()
+"""Pydantic model types seen with the default ``__deepcopy__`` (copied by :func:`_model`)."""
 
 
 def fresh(value: Any) -> Any:
@@ -24,6 +26,8 @@ def fresh(value: Any) -> Any:
     kind = type(value)
     if kind in _ATOMS:
         return value
+    if kind in _MODELS:
+        return _model(value)
     if kind is dict:
         if not value:
             return {}
@@ -35,6 +39,7 @@ def fresh(value: Any) -> Any:
     if kind is tuple:
         return tuple(fresh(v) for v in value)
     if isinstance(value, BaseModel) and kind.__deepcopy__ is BaseModel.__deepcopy__:
+        _MODELS.add(kind)
         return _model(value)
     return copy.deepcopy(value)
 
@@ -42,13 +47,21 @@ def fresh(value: Any) -> Any:
 def _model(model: BaseModel) -> BaseModel:
     """``BaseModel.__deepcopy__`` with :func:`fresh` for the field values."""
     out = type(model).__new__(type(model))
-    atoms = _ATOMS
-    _set(
-        out, "__dict__", {k: v if type(v) in atoms else fresh(v) for k, v in model.__dict__.items()}
-    )
+    fields = model.__dict__.copy()
+    for k, v in model.__dict__.items():  # a loop, not fresh() per field: most are atoms or empty
+        kind = type(v)
+        if kind in _ATOMS:
+            continue
+        if kind is dict and not v:
+            fields[k] = {}
+        elif kind is list and not v:
+            fields[k] = []
+        else:
+            fields[k] = fresh(v)
+    _set(out, "__dict__", fields)
     extra = model.__pydantic_extra__
     _set(out, "__pydantic_extra__", None if extra is None else fresh(extra))
-    _set(out, "__pydantic_fields_set__", set(model.__pydantic_fields_set__))
+    _set(out, "__pydantic_fields_set__", model.__pydantic_fields_set__.copy())
     private = getattr(model, "__pydantic_private__", None)
     if private is not None:
         private = copy.deepcopy({k: v for k, v in private.items() if v is not PydanticUndefined})
