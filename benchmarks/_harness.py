@@ -338,6 +338,55 @@ def interleave(samplers: dict[str, Callable[[], float]], budget: Budget) -> dict
     return cells
 
 
+def timing(step: Callable[[], Any]) -> Callable[[], float]:
+    """A sampler for :func:`interleave` that times one whole call of ``step``."""
+    clock = time.perf_counter
+
+    def sample() -> float:
+        began = clock()
+        step()
+        return clock() - began
+
+    return sample
+
+
+def medians_us(
+    steps: dict[str, Callable[[], Any]],
+    calls: int,
+    *,
+    sampled: Iterable[str] = (),
+    warmup: int = 8,
+    slice_seconds: float = 0.002,
+) -> dict[str, float]:
+    """Median microseconds of ``calls`` calls of each step (the profile_*_turn scripts), in order.
+
+    The steps take turns in slices of a few milliseconds (:func:`interleave`), so a noisy moment
+    of the machine hits them all alike. A step is timed whole, unless it is named in ``sampled``:
+    then it is a sampler of :func:`interleave`'s kind (untimed set-up allowed, returns seconds).
+    Each step runs once untimed first, so a broken one raises with its traceback.
+    """
+    sampled = set(sampled)
+    for step in steps.values():
+        step()
+    rotation = {n: step if n in sampled else timing(step) for n, step in steps.items()}
+    budget = Budget(0.0, calls, calls, warmup=warmup, slice_seconds=slice_seconds)
+    cells = interleave(rotation, budget)
+    for name, cell in cells.items():
+        if cell.error is not None:
+            raise RuntimeError(f"{name}: {cell.error}")
+    return {name: cell.median * 1e6 for name, cell in cells.items()}  # type: ignore[operator]
+
+
+def print_turn_profile(
+    title: str, medians: dict[str, float], floor: float, ours: float, note: str = ""
+) -> None:
+    """The profile_*_turn scripts' report: each step's median, then the sums of a whole turn."""
+    print(title)
+    for name, us in medians.items():
+        print(f"  {name:<54}{us:>9.1f} us")
+    print(f"  sum floor turn {floor:.1f} us, ours {ours:.1f} us: {ours / floor:.2f}x{note}")
+
+
 def median_ms(fn: Callable[[], Any], repeat: int, warmup: int = 0) -> float:
     """Median milliseconds of ``repeat`` calls of ``fn`` after ``warmup`` untimed ones."""
     for _ in range(warmup):

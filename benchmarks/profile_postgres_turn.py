@@ -18,9 +18,7 @@ import cProfile
 import itertools
 import os
 import pstats
-import statistics
 import sys
-import time
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -29,6 +27,7 @@ import psycopg
 from langchain_core.messages import AIMessage, HumanMessage, messages_from_dict
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import _harness as h  # noqa: E402
 from systems.turns import Corpus, decode, encode, turn_pair  # noqa: E402
 
 from langchain_sessionmem import SessionStore  # noqa: E402
@@ -38,24 +37,6 @@ from langchain_sessionmem.records import SessionKey  # noqa: E402
 
 URL = os.environ.get("SESSIONMEM_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 USER = "bench-user"
-
-
-def timed(steps: dict[str, Callable[[], Any]], calls: int, batch: int = 20) -> dict[str, float]:
-    """Median microseconds of each step; the steps take turns in batches of ``batch`` calls
-    (a few milliseconds each), so a noisy moment of the machine hits them all alike."""
-    names = list(steps)
-    for name in names:  # warm-up: prepared statements, caches
-        for _ in range(8):
-            steps[name]()
-    times: dict[str, list[float]] = {n: [] for n in names}
-    for _ in range(max(1, calls // batch)):
-        for name in names:
-            step = steps[name]
-            for _ in range(batch):
-                began = time.perf_counter()
-                step()
-                times[name].append(time.perf_counter() - began)
-    return {n: statistics.median(ts) * 1e6 for n, ts in times.items()}
 
 
 def main() -> int:
@@ -149,14 +130,11 @@ def run(args: argparse.Namespace, store: Any, bare: Any, ns: str, floor_table: s
         "write our encode (2 messages)": lambda: our_encode(list(turn_pair())),
         "conn  bare SELECT 1": lambda: bare.execute("SELECT 1", prepare=True).fetchall(),
     }
-    medians = timed(steps, args.calls)
-    load = os.getloadavg()
-    print(
+    medians = h.medians_us(steps, args.calls)
+    title = (
         f"PostgreSQL at {args.postgres_url}, {args.history} messages stored, medians of "
-        f"{args.calls} interleaved calls, load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}"
+        f"{args.calls} interleaved calls, load average {h.load_average()}"
     )
-    for name, us in medians.items():
-        print(f"  {name:<54}{us:>9.1f} us")
     floor_turn = (
         medians["read  floor: SELECT (bare, no decode)"]
         + medians["read  floor decode (json.loads + messages_from_dict)"]
@@ -165,9 +143,7 @@ def run(args: argparse.Namespace, store: Any, bare: Any, ns: str, floor_table: s
     floor_turn += medians["write floor encode (json.dumps of 2)"]
     ours_turn = medians["read  history.tail(20) (with decode)"]
     ours_turn += medians["write history.add_messages (no ids)"]
-    print(
-        f"  sum floor turn {floor_turn:.1f} us, ours {ours_turn:.1f} us: {ours_turn / floor_turn:.2f}x"
-    )
+    h.print_turn_profile(title, medians, floor_turn, ours_turn)
     if args.cprofile:
         profile = cProfile.Profile()
         profile.enable()

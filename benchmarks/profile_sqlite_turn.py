@@ -17,15 +17,14 @@ import argparse
 import cProfile
 import os
 import pstats
-import statistics
 import sys
 import tempfile
-import time
 import uuid
 from collections.abc import Callable
 from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import _harness as h  # noqa: E402
 from systems.floors import (  # noqa: E402
     SQLITE_SCHEMA,
     sqlite_connect,
@@ -41,23 +40,6 @@ from langchain_sessionmem.codec import encode as our_encode  # noqa: E402
 from langchain_sessionmem.records import SessionKey  # noqa: E402
 
 USER = "bench-user"
-
-
-def timed(steps: dict[str, Callable[[], Any]], calls: int, batch: int = 20) -> dict[str, float]:
-    """Median microseconds of each step, the steps taking turns in batches of ``batch`` calls."""
-    names = list(steps)
-    for name in names:
-        for _ in range(8):
-            steps[name]()
-    times: dict[str, list[float]] = {n: [] for n in names}
-    for _ in range(max(1, calls // batch)):
-        for name in names:
-            step = steps[name]
-            for _ in range(batch):
-                began = time.perf_counter()
-                step()
-                times[name].append(time.perf_counter() - began)
-    return {n: statistics.median(ts) * 1e6 for n, ts in times.items()}
 
 
 def main() -> int:
@@ -136,23 +118,17 @@ def run(args: argparse.Namespace, store: Any, bare: Any) -> int:
             pass
 
     steps["conn  engine connection() borrow/return"] = borrow
-    medians = timed(steps, args.calls)
-    load = os.getloadavg()
-    print(
+    medians = h.medians_us(steps, args.calls)
+    title = (
         f"SQLite, {args.history} messages stored, medians of {args.calls} interleaved calls, "
-        f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}"
+        f"load average {h.load_average()}"
     )
-    for name, us in medians.items():
-        print(f"  {name:<54}{us:>9.1f} us")
     pair = medians["misc  turn_pair()"]
     floor_turn = medians["read  floor: SELECT + decode"]
     floor_turn += medians["write floor: IMMEDIATE max + 2 INSERT + encode"] - pair
     ours_turn = medians["read  history.tail(20) (with decode)"]
     ours_turn += medians["write history.add_messages (no ids)"] - pair
-    print(
-        f"  sum floor turn {floor_turn:.1f} us, ours {ours_turn:.1f} us: "
-        f"{ours_turn / floor_turn:.2f}x (turn_pair() taken out of both)"
-    )
+    h.print_turn_profile(title, medians, floor_turn, ours_turn, " (turn_pair() taken out of both)")
     if args.cprofile:
         profile = cProfile.Profile()
         profile.enable()
