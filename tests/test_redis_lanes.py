@@ -143,3 +143,38 @@ def test_a_closed_store_can_be_used_again(store):
     store.close()
     assert engine.append(key, _batch("b", 1)) == 1  # a new client and lane
     assert engine.count(key) == 2
+
+
+async def test_async_bursts_beyond_the_pool_wait_for_a_connection(redis_url, namespace):
+    """Idle lane connections are checked out of the pool: with a pool of 6, 40 sessions' scripts
+    at once and 40 checkpoint puts (pipelines, outside the lane) beside them all complete."""
+    sep = "&" if "?" in redis_url else "?"
+    store = SessionStore.from_url(f"{redis_url}{sep}max_connections=6", namespace=namespace)
+    saver = store.checkpointer(user_id="erin")
+    try:
+        engine = store.engine
+
+        async def session(s: int) -> int:
+            key = SessionKey(f"s-burst-{s}", "erin")
+            for i in range(5):
+                await engine.aappend(key, _batch(f"{s}-{i}", 2))
+                await engine.atail(key, 4)
+            return await engine.acount(key)
+
+        async def thread(t: int) -> str:
+            from langgraph.checkpoint.base import empty_checkpoint
+
+            config = {"configurable": {"thread_id": f"burst-{t}", "checkpoint_ns": ""}}
+            done = await saver.aput(config, empty_checkpoint(), {"step": t}, {})
+            return done["configurable"]["checkpoint_id"]
+
+        counts, ids = await asyncio.gather(
+            asyncio.gather(*(session(s) for s in range(40))),
+            asyncio.gather(*(thread(t) for t in range(40))),
+        )
+        assert counts == [10] * 40
+        assert len(set(ids)) == 40
+        lane = engine.connections._loop_lanes.get()
+        assert len(lane._free) <= 3  # half the pool at most stays checked out while idle
+    finally:
+        await store.aclose()

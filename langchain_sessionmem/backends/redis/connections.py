@@ -10,7 +10,7 @@ client's initialisation, and the one place where redis-py errors become typed er
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from typing import Any, NamedTuple, TypeAlias
 from urllib.parse import parse_qs, urlsplit, urlunsplit
 
@@ -246,6 +246,12 @@ class RedisConnections:
         if isinstance(request, Pipe) and not request.cmds:
             return []
         client = await self.ready()
+        # with lanes, the loop's sends share the lane's bound on connections checked out
+        slots = self._loop_lanes.get().slots if self._lanes else nullcontext()
+        async with slots:
+            return await self._asend_on(client, request)
+
+    async def _asend_on(self, client: Any, request: Request) -> Any:
         with self.guard(request):
             if isinstance(request, Script):
                 return await _arun_script(_asplat(client.execute_command), request)

@@ -105,24 +105,31 @@ class Lane:
         return _replies(conn.retry.call_with_retry(attempt, lambda _error: conn.disconnect()))
 
 
+KEEP_IDLE = 8
+"""Idle connections an asyncio lane keeps checked out for its next requests (at most half the
+pool); the others go back to the pool after their reply."""
+
+
 class AsyncLane:
     """The asyncio lane of one event loop's client: idle connections wait in a free list.
 
     One loop runs one task at a time, so the list needs no lock; a connection is taken for one
     request and put back after its reply (or given back to the pool when the request failed).
+    Idle connections kept here are checked out of the pool, so :attr:`slots` bounds everything
+    the loop sends, the client's own pipelines included, to the pool's size minus them: a burst
+    waits for a connection instead of failing with redis-py's "Too many connections".
     """
 
     def __init__(self, client: Any):
         self.client = client
         self._free: list[Any] = []
-        # at most as many requests in flight as the pool has connections: idle ones wait in
-        # the free list, not in the pool, so a burst beyond the pool must wait here for one
         size = getattr(client.connection_pool, "max_connections", None) or 2**31
-        self._slots = asyncio.Semaphore(size)
+        self._keep = min(KEEP_IDLE, size // 2)
+        self.slots = asyncio.Semaphore(max(1, size - self._keep))
 
     async def call(self, *commands: Command) -> list[Any]:
         """:meth:`Lane.call` on one of the loop's connections."""
-        async with self._slots:
+        async with self.slots:
             return await self._call(commands)
 
     async def _call(self, commands: tuple[Command, ...]) -> list[Any]:
@@ -156,7 +163,10 @@ class AsyncLane:
         except BaseException:
             await pool.release(conn)  # the pool reconnects it on its next use
             raise
-        self._free.append(conn)
+        if len(self._free) < self._keep:
+            self._free.append(conn)
+        else:
+            await pool.release(conn)
         return _replies(replies)
 
     async def aclose(self) -> None:
