@@ -105,11 +105,6 @@ class Lane:
         return _replies(conn.retry.call_with_retry(attempt, lambda _error: conn.disconnect()))
 
 
-KEEP_IDLE = 8
-"""Idle connections an asyncio lane keeps checked out for its next requests (at most half the
-pool); the others go back to the pool after their reply."""
-
-
 class AsyncLane:
     """The asyncio lane of one event loop's client: idle connections wait in a free list.
 
@@ -124,7 +119,7 @@ class AsyncLane:
         self.client = client
         self._free: list[Any] = []
         size = getattr(client.connection_pool, "max_connections", None) or 2**31
-        self._keep = min(KEEP_IDLE, size // 2)
+        self._keep = size // 2  # idle ones kept for the next requests; more go back to the pool
         self.slots = asyncio.Semaphore(max(1, size - self._keep))
 
     async def call(self, *commands: Command) -> list[Any]:
