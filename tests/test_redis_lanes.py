@@ -46,7 +46,7 @@ def test_threads_each_hold_their_own_connection(store):
                 assert engine.append(key, _batch(f"t{t}-{i}", 2)) == 2
                 seqs = [seq for seq, _ in engine.tail(key, 5)]
                 assert seqs == list(range(seqs[0], seqs[0] + len(seqs))) and len(seqs) >= 2
-            seen[t] = engine.connections._lane._conn()
+            seen[t] = engine.connections._lane._conn()[0]
         except BaseException as exc:  # noqa: BLE001 - reported below
             errors.append(exc)
         all_done.wait()
@@ -76,7 +76,7 @@ def test_a_forked_child_opens_its_own_connection(store):
     key = SessionKey("s-fork", "alice")
     engine = store.engine
     assert engine.append(key, _batch("parent", 2)) == 2
-    parent_conn = engine.connections._lane._conn()
+    parent_conn = engine.connections._lane._conn()[0]
     context = multiprocessing.get_context("fork")
     queue = context.Queue()
     child = context.Process(target=_child, args=(store, queue))
@@ -85,7 +85,7 @@ def test_a_forked_child_opens_its_own_connection(store):
     child.join(30)
     assert child.exitcode == 0
     assert engine.append(key, _batch("parent-again", 2)) == 2
-    assert engine.connections._lane._conn() is parent_conn
+    assert engine.connections._lane._conn()[0] is parent_conn
     assert engine.count(key) == 7
 
 
@@ -178,3 +178,46 @@ async def test_async_bursts_beyond_the_pool_wait_for_a_connection(redis_url, nam
         assert len(lane._free) <= 3  # half the pool at most stays checked out while idle
     finally:
         await store.aclose()
+
+
+def test_more_threads_than_the_pool_share_it(redis_url, namespace):
+    """Threads hold lane connections only up to half the pool: 10 live threads on a pool of 4,
+    taking turns (one request in flight, as a plain redis-py client needs), append, read and put
+    checkpoints; before, each thread kept one and the fifth found the pool empty."""
+    from langgraph.checkpoint.base import empty_checkpoint
+
+    sep = "&" if "?" in redis_url else "?"
+    store = SessionStore.from_url(f"{redis_url}{sep}max_connections=4", namespace=namespace)
+    saver = store.checkpointer(user_id="frank")
+    errors: list[BaseException] = []
+    all_done = threading.Barrier(10, timeout=60)  # every thread stays alive (holding) to the end
+    one_at_a_time = threading.Lock()
+
+    def work(t: int) -> None:
+        try:
+            with one_at_a_time:
+                run(t)
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+        all_done.wait()
+
+    def run(t: int) -> None:
+        key = SessionKey(f"s-threads-{t}", "frank")
+        for i in range(5):
+            assert store.engine.append(key, _batch(f"{t}-{i}", 2)) == 2
+            assert len(store.engine.tail(key, 3)) == 3 or i == 0
+            config = {"configurable": {"thread_id": f"threads-{t}", "checkpoint_ns": ""}}
+            saver.put(config, empty_checkpoint(), {"step": i}, {})
+
+    threads = [threading.Thread(target=work, args=(t,)) for t in range(10)]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert not errors, errors[:2]
+        assert all(
+            store.engine.count(SessionKey(f"s-threads-{t}", "frank")) == 10 for t in range(10)
+        )
+    finally:
+        store.close()

@@ -49,34 +49,71 @@ def _replies(replies: list[Any]) -> list[Any]:
     return replies
 
 
+class _Holders:
+    """How many threads of this process hold a connection of one lane (at most ``limit``)."""
+
+    def __init__(self, limit: int):
+        self.limit, self.count, self.pid = limit, 0, os.getpid()
+        self.lock = threading.Lock()
+
+    def take(self) -> bool:
+        with self.lock:
+            if self.pid != os.getpid():  # a forked child: the parent's threads are not here
+                self.count, self.pid = 0, os.getpid()
+            if self.count >= self.limit:
+                return False
+            self.count += 1
+            return True
+
+    def give(self) -> None:
+        with self.lock:
+            self.count = max(0, self.count - 1)
+
+
 class _Held:
     """A connection checked out of ``pool`` by one thread; back to the pool when dropped."""
 
-    __slots__ = ("conn", "pid", "pool")
+    __slots__ = ("conn", "holders", "pid", "pool")
 
-    def __init__(self, pool: Any):
-        self.pool = pool
+    def __init__(self, pool: Any, holders: _Holders):
+        self.pool, self.holders = pool, holders
         self.pid = os.getpid()
-        self.conn = pool.get_connection()
+        try:
+            self.conn = pool.get_connection()
+        except BaseException:
+            holders.give()
+            raise
 
     def __del__(self) -> None:  # the thread ended or the lane was replaced
-        if self.pid == os.getpid():
+        if self.pid == os.getpid() and hasattr(self, "conn"):
             with contextlib.suppress(Exception):  # interpreter shutdown, a closed pool
                 self.pool.release(self.conn)
+            self.holders.give()
 
 
 class Lane:
-    """The sync lane of one ``redis.Redis`` client: each thread holds one pool connection."""
+    """The sync lane of one ``redis.Redis`` client: each thread holds one pool connection.
+
+    At most half the pool is held so, so the client's own commands (pipelines) always find one;
+    a thread beyond that borrows a connection from the pool for each request.
+    """
 
     def __init__(self, client: Any):
         self.client = client
         self._local = threading.local()
+        size = getattr(client.connection_pool, "max_connections", None) or 2**31
+        self._holders = _Holders(size // 2)
 
-    def _conn(self) -> Any:
+    def _conn(self) -> tuple[Any, bool]:
+        """This thread's connection, and whether it is only borrowed for one request."""
         held = getattr(self._local, "held", None)
-        if held is None or held.pid != os.getpid():  # first use here, or a forked child
-            held = self._local.held = _Held(self.client.connection_pool)
-        return held.conn
+        if held is not None and held.pid == os.getpid():
+            return held.conn, False
+        pool = self.client.connection_pool
+        if self._holders.take():  # first use here, or a forked child
+            held = self._local.held = _Held(pool, self._holders)
+            return held.conn, False
+        return pool.get_connection(), True
 
     def call(self, *commands: Command) -> list[Any]:
         """Send ``commands`` in one write and return their replies; an error reply is raised.
@@ -84,7 +121,15 @@ class Lane:
 
         Like the pool on every checkout, a connection the server hung up on (or one holding a
         reply nobody asked for) is reconnected before the request is written."""
-        conn = self._conn()
+        conn, borrowed = self._conn()
+        try:
+            return self._call(conn, commands)
+        finally:
+            if borrowed:
+                self.client.connection_pool.release(conn)
+
+    @staticmethod
+    def _call(conn: Any, commands: Sequence[Command]) -> list[Any]:
         try:
             if conn.can_read():
                 conn.disconnect()
