@@ -227,7 +227,9 @@ def test_each_turn_reports_what_memory_did(store, caplog):
 
 
 @pytest.mark.parametrize("kind", ["memory", "sqlite", "redis", "postgres"])
-def test_user_scoped_entities_are_no_session_and_go_with_the_user(kind, request, tmp_path, namespace):
+def test_user_scoped_entities_are_no_session_and_go_with_the_user(
+    kind, request, tmp_path, namespace
+):
     """Regression: the per-user record used to be a fake session ``__user__`` that listings,
     the HTTP app and the CLI showed, and that could be deleted over HTTP."""
     import backends
