@@ -1,5 +1,5 @@
 """Direct connections for the hot path: one held per thread (sync), a free list per event loop,
-never more than half the pool, so the client's own commands always find a connection.
+never more than half the pool: the client's own commands (pipelines) keep the other half.
 
 redis-py's command path takes a connection from the pool and gives it back on every command
 (a lock, a poll of the socket, metrics hooks, a retry closure): about as much client time as the
