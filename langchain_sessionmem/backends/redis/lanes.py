@@ -95,8 +95,8 @@ class _Held:
 class Lane:
     """The sync lane of one ``redis.Redis`` client: each thread holds one pool connection.
 
-    At most half the pool is held so, so the client's own commands (pipelines) always find one;
-    a thread beyond that borrows a connection from the pool for each request.
+    Threads hold at most half the pool, leaving the other half to the client's own commands
+    (pipelines); a thread beyond that borrows a connection from the pool for each request.
     """
 
     def __init__(self, client: Any):
