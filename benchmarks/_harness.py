@@ -378,13 +378,24 @@ def medians_us(
 
 
 def print_turn_profile(
-    title: str, medians: dict[str, float], floor: float, ours: float, note: str = ""
+    title: str,
+    medians: dict[str, float],
+    floor: Sequence[str],
+    ours: Sequence[str],
+    minus: str | None = None,
 ) -> None:
-    """The profile_*_turn scripts' report: each step's median, then the sums of a whole turn."""
+    """The profile_*_turn scripts' report: each step's median, then a whole turn of the floor
+    and of ours, each the sum of its steps (less the ``minus`` step, timed inside both)."""
     print(title)
     for name, us in medians.items():
         print(f"  {name:<54}{us:>9.1f} us")
-    print(f"  sum floor turn {floor:.1f} us, ours {ours:.1f} us: {ours / floor:.2f}x{note}")
+    less = medians[minus] if minus else 0.0
+    floor_us = sum(medians[n] for n in floor) - less
+    ours_us = sum(medians[n] for n in ours) - less
+    note = f" ({minus.split(maxsplit=1)[1]} taken out of both)" if minus else ""
+    print(
+        f"  sum floor turn {floor_us:.1f} us, ours {ours_us:.1f} us: {ours_us / floor_us:.2f}x{note}"
+    )
 
 
 def median_ms(fn: Callable[[], Any], repeat: int, warmup: int = 0) -> float:

@@ -135,15 +135,17 @@ def run(args: argparse.Namespace, store: Any, bare: Any, ns: str, floor_table: s
         f"PostgreSQL at {args.postgres_url}, {args.history} messages stored, medians of "
         f"{args.calls} interleaved calls, load average {h.load_average()}"
     )
-    floor_turn = (
-        medians["read  floor: SELECT (bare, no decode)"]
-        + medians["read  floor decode (json.loads + messages_from_dict)"]
+    h.print_turn_profile(
+        title,
+        medians,
+        floor=[
+            "read  floor: SELECT (bare, no decode)",
+            "read  floor decode (json.loads + messages_from_dict)",
+            "write floor: one INSERT of 2 rows (bare)",
+            "write floor encode (json.dumps of 2)",
+        ],
+        ours=["read  history.tail(20) (with decode)", "write history.add_messages (no ids)"],
     )
-    floor_turn += medians["write floor: one INSERT of 2 rows (bare)"]
-    floor_turn += medians["write floor encode (json.dumps of 2)"]
-    ours_turn = medians["read  history.tail(20) (with decode)"]
-    ours_turn += medians["write history.add_messages (no ids)"]
-    h.print_turn_profile(title, medians, floor_turn, ours_turn)
     if args.cprofile:
         profile = cProfile.Profile()
         profile.enable()

@@ -213,12 +213,16 @@ def run(args: Any, store: Any, ns: str) -> int:
         f"{'on' if engine.ttl else 'off'}{', refresh_on_read' if engine.refresh_on_read else ''}"
         f", medians of {args.calls} interleaved calls, load average {h.load_average()}"
     )
-    pair = medians["misc  turn_pair()"]
-    floor_turn = medians["read  floor: LRANGE + decode (redis-py)"]
-    floor_turn += medians["write floor: RPUSH of 2 + encode (redis-py)"] - pair
-    ours_turn = medians["read  history.tail(20) (with decode)"]
-    ours_turn += medians["write history.add_messages (no ids)"] - pair
-    h.print_turn_profile(title, medians, floor_turn, ours_turn, " (turn_pair() taken out of both)")
+    h.print_turn_profile(
+        title,
+        medians,
+        floor=[
+            "read  floor: LRANGE + decode (redis-py)",
+            "write floor: RPUSH of 2 + encode (redis-py)",
+        ],
+        ours=["read  history.tail(20) (with decode)", "write history.add_messages (no ids)"],
+        minus="misc  turn_pair()",
+    )
     server(args, client, engine, history, key, tail_tx, noop_sha, bare_sha, script_args)
     if args.cprofile:
         profile = cProfile.Profile()

@@ -123,12 +123,13 @@ def run(args: argparse.Namespace, store: Any, bare: Any) -> int:
         f"SQLite, {args.history} messages stored, medians of {args.calls} interleaved calls, "
         f"load average {h.load_average()}"
     )
-    pair = medians["misc  turn_pair()"]
-    floor_turn = medians["read  floor: SELECT + decode"]
-    floor_turn += medians["write floor: IMMEDIATE max + 2 INSERT + encode"] - pair
-    ours_turn = medians["read  history.tail(20) (with decode)"]
-    ours_turn += medians["write history.add_messages (no ids)"] - pair
-    h.print_turn_profile(title, medians, floor_turn, ours_turn, " (turn_pair() taken out of both)")
+    h.print_turn_profile(
+        title,
+        medians,
+        floor=["read  floor: SELECT + decode", "write floor: IMMEDIATE max + 2 INSERT + encode"],
+        ours=["read  history.tail(20) (with decode)", "write history.add_messages (no ids)"],
+        minus="misc  turn_pair()",
+    )
     if args.cprofile:
         profile = cProfile.Profile()
         profile.enable()
