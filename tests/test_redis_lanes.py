@@ -27,6 +27,20 @@ def _batch(prefix: str, n: int) -> list[EncodedMessage]:
     return [EncodedMessage(f"{prefix}-{i}", f"{prefix}-{i}".encode()) for i in range(n)]
 
 
+async def _turns(engine, key: SessionKey, turns: int) -> int:
+    """``turns`` async appends of 2 each followed by a tail read; the session's count after."""
+    for i in range(turns):
+        await engine.aappend(key, _batch(f"{key.session_id}-{i}", 2))
+        await engine.atail(key, 4)
+    return await engine.acount(key)
+
+
+def _small_pool_store(redis_url: str, namespace: str, size: int) -> SessionStore:
+    """A store whose redis-py pool holds ``size`` connections (``max_connections`` in the URL)."""
+    sep = "&" if "?" in redis_url else "?"
+    return SessionStore.from_url(f"{redis_url}{sep}max_connections={size}", namespace=namespace)
+
+
 @pytest.fixture
 def store(redis_url: str, namespace: str):
     with stores_on(redis_url, namespace) as make:
@@ -122,15 +136,8 @@ async def test_async_a_killed_connection_is_reconnected():
 
 async def test_async_sessions_at_once_reuse_a_few_connections(store):
     engine = store.engine
-
-    async def session(s: int) -> int:
-        key = SessionKey(f"s-{s}", "carol")
-        for i in range(10):
-            await engine.aappend(key, _batch(f"{s}-{i}", 2))
-            await engine.atail(key, 4)
-        return await engine.acount(key)
-
-    assert await asyncio.gather(*(session(s) for s in range(32))) == [20] * 32
+    sessions = (_turns(engine, SessionKey(f"s-{s}", "carol"), 10) for s in range(32))
+    assert await asyncio.gather(*sessions) == [20] * 32
     lane = engine.connections._loop_lanes.get()
     assert 1 <= len(lane._free) <= 32
     await store.aclose()  # gives them back to the pool, then closes the loop's client
@@ -148,18 +155,10 @@ def test_a_closed_store_can_be_used_again(store):
 async def test_async_bursts_beyond_the_pool_wait_for_a_connection(redis_url, namespace):
     """Idle lane connections are checked out of the pool: with a pool of 6, 40 sessions' scripts
     at once and 40 checkpoint puts (pipelines, outside the lane) beside them all complete."""
-    sep = "&" if "?" in redis_url else "?"
-    store = SessionStore.from_url(f"{redis_url}{sep}max_connections=6", namespace=namespace)
+    store = _small_pool_store(redis_url, namespace, 6)
     saver = store.checkpointer(user_id="erin")
     try:
         engine = store.engine
-
-        async def session(s: int) -> int:
-            key = SessionKey(f"s-burst-{s}", "erin")
-            for i in range(5):
-                await engine.aappend(key, _batch(f"{s}-{i}", 2))
-                await engine.atail(key, 4)
-            return await engine.acount(key)
 
         async def thread(t: int) -> str:
             from langgraph.checkpoint.base import empty_checkpoint
@@ -169,7 +168,9 @@ async def test_async_bursts_beyond_the_pool_wait_for_a_connection(redis_url, nam
             return done["configurable"]["checkpoint_id"]
 
         counts, ids = await asyncio.gather(
-            asyncio.gather(*(session(s) for s in range(40))),
+            asyncio.gather(
+                *(_turns(engine, SessionKey(f"s-burst-{s}", "erin"), 5) for s in range(40))
+            ),
             asyncio.gather(*(thread(t) for t in range(40))),
         )
         assert counts == [10] * 40
@@ -186,8 +187,7 @@ def test_more_threads_than_the_pool_share_it(redis_url, namespace):
     checkpoints; before, each thread kept one and the fifth found the pool empty."""
     from langgraph.checkpoint.base import empty_checkpoint
 
-    sep = "&" if "?" in redis_url else "?"
-    store = SessionStore.from_url(f"{redis_url}{sep}max_connections=4", namespace=namespace)
+    store = _small_pool_store(redis_url, namespace, 4)
     saver = store.checkpointer(user_id="frank")
     errors: list[BaseException] = []
     all_done = threading.Barrier(10, timeout=60)  # every thread stays alive (holding) to the end
