@@ -189,6 +189,31 @@ def print_agents(
                 f"without ({r['per_turn'] / base if base else 0:.2f}x), state "
                 f"{r['messages']:.0f} vs {runs['none']['messages']:.0f} messages",
             )
+        if "own:removals" in runs["window"]:
+            print_own(label, runs, report)
+
+
+def print_own(label: str, runs: dict[str, dict[str, float]], report: h.Report) -> None:
+    """What only the middleware stores, per turn (memory engine), and everything else."""
+    base = runs["none"]["per_turn"]
+    rows = []
+    for name in ("window", "summary"):
+        r = runs[name]
+        own = sum(r[f"own:{part}"] for part in agents.OWN)
+        rest = r["per_turn"] - own
+        rows.append(
+            [name, *(f"{r[f'own:{part}']:.1f}" for part in agents.OWN), f"{own:.1f}", f"{rest:.1f}"]
+        )
+        report.verdict(
+            rest <= base,
+            f"{label}, {name} middleware: all but its own records {rest:.1f} bytes/turn vs "
+            f"{base:.1f} without; its own records {own:.1f} bytes/turn",
+        )
+    header = ["middleware", *agents.OWN, "all its own", "the rest"]
+    title = (
+        f"bytes/turn (2nd half) only the middleware stores on {label}; the rest vs none {base:.1f}"
+    )
+    print(h.markdown(title, header, rows))
 
 
 if __name__ == "__main__":

@@ -7,7 +7,8 @@ middleware, with ``SessionMemoryMiddleware(TokenWindowMemory(...))`` and with
 growth: the steady-state growth per turn (the second half of the run) with the middleware is
 compared with the growth without it. Our savers are measured by ``saver.thread_info()["bytes"]``
 (what the thread stores: checkpoints, metadata, blobs, writes, log items); LangGraph's by the
-same means as in ``systems/savers.py``.
+same means as in ``systems/savers.py``. On the memory engine, :func:`own_bytes` also splits out
+what only the middleware stores, so the rest can be compared with the run without it.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from _harness import Workspace
 from langchain_core.messages import HumanMessage
 
 from langchain_sessionmem import SessionStore
+from langchain_sessionmem.checkpoint.spans import decode_spans
 
 from .fakes import scripted
 from .savers import InMemory, Sqlite
@@ -55,6 +57,10 @@ class Ours:
 
     def size(self, saver: Any, thread_id: str) -> int:
         return int(saver.thread_info(thread_id)["bytes"])
+
+    def own(self, saver: Any, thread_id: str) -> dict[str, int] | None:
+        """What only the middleware stores: split on the memory engine (the others store rows)."""
+        return own_bytes(saver, thread_id) if type(self) is Ours else None
 
     def close(self) -> None:
         self.store.close()
@@ -93,6 +99,42 @@ class OursPostgres(Ours):
 
 ALL = [Ours, OursSqlite, OursRedis, OursPostgres, InMemory, Sqlite]
 NEEDS = ("langchain.agents.middleware",)
+STATE_KEY = "sessionmem"
+OWN = ("removals", "kept ranges", "its state", "its version in headers")
+"""What only the middleware stores (:func:`own_bytes`), in table order."""
+
+
+def own_bytes(saver: Any, thread_id: str) -> dict[str, int]:
+    """Bytes of a memory-engine thread that only the middleware makes: its trims' removal writes,
+    the kept-range part of trimmed log references, its state key's writes and blobs, and that
+    key's entries in checkpoint headers (the header re-encoded without them)."""
+    key = saver._key(saver._thread_ids([thread_id])[0])  # noqa: SLF001 - a benchmark's look inside
+    th, serde = saver.data.threads[key], saver.serde
+    out = dict.fromkeys(OWN, 0)
+    for rows in th.writes.values():
+        for w in rows.values():
+            if w.channel == STATE_KEY:
+                out["its state"] += len(w.value)
+            elif w.type.startswith("sm.removals"):
+                out["removals"] += len(w.value)
+    for (_ns, channel, _version), (typ, data) in th.blobs.items():
+        if channel == STATE_KEY:
+            out["its state"] += len(data)
+        elif typ == "sm.logref":
+            log_id, end, _spans = decode_spans(data)
+            out["kept ranges"] += len(data) - len(f"{log_id}:{end}".encode())
+    for ckpts in th.ckpts.values():
+        for c in ckpts.values():
+            skeleton = serde.loads_typed(c.ckpt)
+            if skeleton["channel_versions"].pop(STATE_KEY, None) is None:
+                continue
+            for seen in skeleton["versions_seen"].values():
+                seen.pop(STATE_KEY, None)
+            skeleton["updated_channels"] = [
+                ch for ch in skeleton.get("updated_channels") or () if ch != STATE_KEY
+            ]
+            out["its version in headers"] += len(c.ckpt[1]) - len(serde.dumps_typed(skeleton)[1])
+    return out
 
 
 def memories() -> dict[str, Any]:
@@ -125,10 +167,12 @@ def run(subject: Any, middleware: Any, turns: int) -> dict[str, float]:
         )
         tid = "agent-" + uuid.uuid4().hex[:8]
         config = {"configurable": {"thread_id": tid}}
-        sizes = [0]
+        own = getattr(subject, "own", lambda _saver, _tid: None)
+        sizes, owns = [0], [dict.fromkeys(OWN, 0)]
         for turn in range(1, turns + 1):
             agent.invoke({"messages": [HumanMessage(HUMAN + str(turn))]}, config)
             sizes.append(subject.size(saver, tid))
+            owns.append(own(saver, tid) if middleware else owns[0])
         half = turns // 2
         messages = len(agent.get_state(config).values["messages"])
         if middleware is None and messages != 2 * turns:
@@ -138,6 +182,11 @@ def run(subject: Any, middleware: Any, turns: int) -> dict[str, float]:
             "first_half": (sizes[half] - sizes[1]) / max(1, half - 1),
             "per_turn": (sizes[-1] - sizes[half]) / max(1, turns - half),
             "messages": messages,
+            **{
+                f"own:{part}": (owns[-1][part] - owns[half][part]) / max(1, turns - half)
+                for part in OWN
+                if owns[-1] is not None and owns[half] is not None
+            },
         }
     finally:
         subject.close()
