@@ -213,3 +213,48 @@ def test_summary_lives_in_the_bookkeeping_not_in_the_messages(tmp_path):
     blocks = [m for m in model.prompts[-1] if is_block(m)]
     assert len(blocks) == 1 and "They talked about the storage layer." in blocks[0].text
     assert len(states[-1]["messages"]) < 30
+
+
+def _benchmark_split():
+    """``own_bytes`` of benchmarks/systems/agents.py: the split the checkpoint benchmark prints."""
+    import importlib.util
+    import pathlib
+    import sys
+
+    root = pathlib.Path(__file__).resolve().parent.parent / "benchmarks"
+    sys.path.insert(0, str(root))
+    try:
+        spec = importlib.util.spec_from_file_location("systems.agents", root / "systems/agents.py")
+        assert spec and spec.loader
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.remove(str(root))
+    return module.own_bytes
+
+
+@pytest.mark.parametrize("strategy", ["window", "summary"])
+def test_with_the_middleware_a_turn_stores_only_its_own_records_more(strategy):
+    own_bytes = _benchmark_split()
+    if strategy == "window":
+        memory = TokenWindowMemory(1500, token_counter="approximate")
+    else:
+        summarizer = ScriptedChatModel(script=lambda m: "They talked about the storage layer.")
+        memory = SummaryBufferMemory(summarizer, max_tokens=1500, token_counter="approximate")
+    turns, growth_of = 40, {}
+    for name, middleware in (("none", []), (strategy, [SessionMemoryMiddleware(memory)])):
+        store = SessionStore.from_url("memory://", allow_anonymous=True)
+        saver = store.checkpointer(user_id="alice")
+        model = ScriptedChatModel(script=lambda m: AI + str(len(m)))
+        agent = create_agent(model, tools=[], middleware=middleware, checkpointer=saver)
+        config = {"configurable": {"thread_id": "t1"}}
+        rest = []
+        for turn in range(turns):
+            agent.invoke({"messages": [HumanMessage(HUMAN + str(turn))]}, config)
+            own = sum(own_bytes(saver, "t1").values()) if middleware else 0
+            rest.append(saver.thread_info("t1")["bytes"] - own)
+        growth_of[name] = growth(rest, 21, turns)
+        store.close()
+    # Messages, checkpoints and their values cost what they cost without the middleware: the
+    # bounded state is stored by reference (rewriting the kept list at each call cost 5.8x).
+    assert growth_of[strategy] <= growth_of["none"], growth_of
