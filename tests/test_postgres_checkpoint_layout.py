@@ -17,6 +17,7 @@ from postgres_helpers import drop_namespace
 from langchain_sessionmem.backends.postgres import cpids, inline, task_writes
 from langchain_sessionmem.backends.postgres.packing import unpack_ckpt
 from langchain_sessionmem.backends.postgres.saver import PostgresCheckpointSaver
+from langchain_sessionmem.checkpoint.values import as_codec, checkpoint_place
 
 pytestmark = pytest.mark.postgres
 
@@ -169,7 +170,9 @@ def _to_first_schema(dsn: str, ns: str) -> None:
                         f"DELETE FROM {C} WHERE thread = %s AND checkpoint_id = %s", (pk, cid)
                     )
                     continue
-                versions = saver.serde.loads_typed(unpack_ckpt(typ, ckpt, cid))["channel_versions"]
+                place = checkpoint_place(pk, cns, cid)
+                header = as_codec(saver.serde).load(unpack_ckpt(typ, ckpt, cid), "h", pk, place)
+                versions = header["channel_versions"]
                 for channel, (version, entry) in inline.decode(vals, versions, cid).items():
                     if entry is not None:
                         conn.execute(

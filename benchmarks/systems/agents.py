@@ -21,6 +21,7 @@ from langchain_core.messages import HumanMessage
 
 from langchain_sessionmem import SessionStore
 from langchain_sessionmem.checkpoint.spans import decode_spans
+from langchain_sessionmem.checkpoint.values import ValueCodec, checkpoint_place
 
 from .fakes import scripted
 from .savers import InMemory, Sqlite
@@ -109,7 +110,7 @@ def own_bytes(saver: Any, thread_id: str) -> dict[str, int]:
     the kept-range part of trimmed log references, its state key's writes and blobs, and that
     key's entries in checkpoint headers (the header re-encoded without them)."""
     key = saver._key(saver._thread_ids([thread_id])[0])  # noqa: SLF001 - a benchmark's look inside
-    th, serde = saver.data.threads[key], saver.serde
+    th = saver.data.threads[key]
     out = dict.fromkeys(OWN, 0)
     for rows in th.writes.values():
         for w in rows.values():
@@ -123,9 +124,11 @@ def own_bytes(saver: Any, thread_id: str) -> dict[str, int]:
         elif typ == "sm.logref":
             log_id, end, _spans = decode_spans(data)
             out["kept ranges"] += len(data) - len(f"{log_id}:{end}".encode())
-    for ckpts in th.ckpts.values():
-        for c in ckpts.values():
-            skeleton = serde.loads_typed(c.ckpt)
+    codec = ValueCodec(saver.serde)  # the headers as the saver stores them
+    for ns, ckpts in th.ckpts.items():
+        for cid, c in ckpts.items():
+            place = checkpoint_place(key, ns, cid)
+            skeleton = codec.load(c.ckpt, "checkpoint", thread_id, place)
             if skeleton["channel_versions"].pop(STATE_KEY, None) is None:
                 continue
             for seen in skeleton["versions_seen"].values():
@@ -133,7 +136,8 @@ def own_bytes(saver: Any, thread_id: str) -> dict[str, int]:
             skeleton["updated_channels"] = [
                 ch for ch in skeleton.get("updated_channels") or () if ch != STATE_KEY
             ]
-            out["its version in headers"] += len(c.ckpt[1]) - len(serde.dumps_typed(skeleton)[1])
+            without = codec.dump(skeleton, "checkpoint", place)
+            out["its version in headers"] += len(c.ckpt[1]) - len(without[1])
     return out
 
 

@@ -15,9 +15,11 @@ from __future__ import annotations
 from typing import Any
 
 from langgraph.checkpoint.serde.base import SerializerProtocol
+from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 
 from ..crypto import Sealer
 from ..errors import CorruptDataError, KeyUnavailableError
+from .headers import HEADER, pack_header, read_header
 from .removals import REMOVALS, compact, expand
 from .serde import Typed, dump, load
 
@@ -69,8 +71,13 @@ class ValueCodec:
         return plain[0] + SEALED, self.sealer.seal(bytes(plain[1]), *place)
 
     def dump(self, value: Any, path: str, place: Place) -> Typed:
+        kind = place[2:3]
+        if kind == ("checkpoint",) and isinstance(self.serde, JsonPlusSerializer):
+            header = pack_header(value, place[4])  # plain msgpack would hold nothing else
+            if header is not None:
+                return self.seal((HEADER, header), place)
         plain = self.dump_plain(value, path)
-        if place[2:3] == ("write",):  # a trim's removals: stored as the ids (removals.py)
+        if kind == ("write",):  # a trim's removals: stored as the ids (removals.py)
             plain = compact(self.serde, value, plain, deflate=not self.sealing)
         return self.seal(plain, place)
 
@@ -118,6 +125,8 @@ class ValueCodec:
         plain = self.open(typed, place, path, thread_id)
         if plain[0] == REMOVALS:
             return expand(self.serde, plain[1], path, thread_id)
+        if plain[0] == HEADER:
+            return read_header(plain[1], place[4], thread_id)
         return load(self.serde, plain, path, thread_id)
 
     def reseal(self, typed: Typed, old: Place, new: Place, path: str, thread_id: str) -> Typed:
