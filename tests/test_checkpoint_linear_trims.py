@@ -149,14 +149,40 @@ def test_many_removals_are_deflated_and_damage_is_reported():
 
     codec = ValueCodec(default_serde())
     place = write_place("t", "", "c1", "task", 0)
-    removals = [RemoveMessage(id=str(uuid.uuid4())) for _ in range(16)]
+    removals = [RemoveMessage(id=f"msg-{uuid.uuid4().hex}") for _ in range(16)]
     value = [*removals, AIMessage("reply", id="ai")]
     typed = codec.dump(value, "write", place)
-    assert typed[0] == "sm.removals" and len(typed[1]) < 16 * 37 * 0.7 + 200
+    assert typed[0] == "sm.removals" and len(typed[1]) < 16 * 41 * 0.7 + 200
     assert codec.load(typed, "write", "t", place) == value
     for damaged in (typed[1][:20], b"\0\0\0\0\x05abc", b"a\n\nb", b"a\0msgpack\0\xc1"):
         with pytest.raises(CorruptDataError):
             codec.load(("sm.removals", damaged), "write", "t", place)
+
+
+@pytest.mark.parametrize("sealed", [False, True], ids=["plain", "sealed"])
+def test_removals_of_uuid_ids_take_18_bytes_each(sealed):
+    from langchain_sessionmem.checkpoint.serde import default_serde
+
+    sealer = Sealer(Keyring({"k1": os.urandom(32)}, "k1"), "ns", "u") if sealed else None
+    codec = ValueCodec(default_serde(), sealer)
+    place = write_place("t", "", "c1", "task", 0)
+    ids = [f"{p}{uuid.uuid4()}{s}" for p in ("", "lc_run--", "run-") for s in ("", "-0", "-253")]
+    removals = [RemoveMessage(id=i) for i in ids]  # add_messages' ids, LangChain's run ids
+    for value in (removals, [*removals, AIMessage("reply", id="ai")]):
+        typed = codec.dump(value, "write", place)
+        assert typed[0].startswith("sm.removals16")
+        assert codec.load(typed, "write", "t", place) == value
+    assert len(codec.dump(removals, "write", place)[1]) <= 4 + 18 * 9 + (40 if sealed else 0)
+    # not their usual text: kept as text
+    upper = [RemoveMessage(id=i) for i in (str(uuid.uuid4()).upper(), f"{uuid.uuid4()}-01")]
+    assert codec.dump(upper, "write", place)[0].split("+")[0] == "sm.removals"
+    assert codec.load(codec.dump(upper, "write", place), "write", "t", place) == upper
+    plain = ValueCodec(default_serde())
+    stored = plain.dump(removals, "write", place)[1]
+    bad_prefix = stored[:4] + b"\x07" + stored[5:]
+    for damaged in (stored[:30], b"\0\0\0\0", stored[:22] + b"x", stored + b"x", bad_prefix):
+        with pytest.raises(CorruptDataError):
+            plain.load(("sm.removals16", damaged), "write", "t", place)
 
 
 def test_a_cached_trimmed_value_is_not_read_again_and_older_ranges_are():

@@ -20,7 +20,7 @@ from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 from ..crypto import Sealer
 from ..errors import CorruptDataError, KeyUnavailableError
 from .headers import HEADER, pack_header, read_header
-from .removals import REMOVALS, compact, expand
+from .removals import REMOVALS, UUID_REMOVALS, compact, expand
 from .serde import Typed, dump, load
 
 LOGREF = "sm.logref"
@@ -123,8 +123,8 @@ class ValueCodec:
 
     def load(self, typed: Typed, path: str, thread_id: str, place: Place) -> Any:
         plain = self.open(typed, place, path, thread_id)
-        if plain[0] == REMOVALS:
-            return expand(self.serde, plain[1], path, thread_id)
+        if plain[0] in (REMOVALS, UUID_REMOVALS):
+            return expand(self.serde, plain[1], path, thread_id, plain[0])
         if plain[0] == HEADER:
             return read_header(plain[1], place[4], thread_id)
         return load(self.serde, plain, path, thread_id)
