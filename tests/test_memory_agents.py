@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 from fakes import ScriptedChatModel, ensure_tiktoken_cache
 from langchain.agents import create_agent
@@ -250,7 +252,8 @@ def test_with_the_middleware_a_turn_stores_only_its_own_records_more(strategy):
         config = {"configurable": {"thread_id": "t1"}}
         rest = []
         for turn in range(turns):
-            agent.invoke({"messages": [HumanMessage(HUMAN + str(turn))]}, config)
+            human = HumanMessage(HUMAN + str(turn), id=str(uuid.uuid4()))  # stored the same
+            agent.invoke({"messages": [human]}, config)  # way every time (see systems/agents.py)
             own = sum(own_bytes(saver, "t1").values()) if middleware else 0
             rest.append(saver.thread_info("t1")["bytes"] - own)
         growth_of[name] = growth(rest, 21, turns)

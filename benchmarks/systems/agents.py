@@ -7,7 +7,9 @@ middleware, with ``SessionMemoryMiddleware(TokenWindowMemory(...))`` and with
 growth: the steady-state growth per turn (the second half of the run) with the middleware is
 compared with the growth without it. Our savers are measured by ``saver.thread_info()["bytes"]``
 (what the thread stores: checkpoints, metadata, blobs, writes, log items); LangGraph's by the
-same means as in ``systems/savers.py``. On the memory engine, :func:`own_bytes` also splits out
+same means as in ``systems/savers.py``. Each human message comes with an id (as ``add_messages``
+would give it): without one, LangGraph stores the input's pending write with or without the id
+it assigns, depending on which of its threads runs first, ±37 bytes from one run to the next. On the memory engine, :func:`own_bytes` also splits out
 what only the middleware stores, so the rest can be compared with the run without it.
 """
 
@@ -174,7 +176,8 @@ def run(subject: Any, middleware: Any, turns: int) -> dict[str, float]:
         own = getattr(subject, "own", lambda _saver, _tid: None)
         sizes, owns = [0], [dict.fromkeys(OWN, 0)]
         for turn in range(1, turns + 1):
-            agent.invoke({"messages": [HumanMessage(HUMAN + str(turn))]}, config)
+            human = HumanMessage(HUMAN + str(turn), id=str(uuid.uuid4()))  # see the docstring
+            agent.invoke({"messages": [human]}, config)
             sizes.append(subject.size(saver, tid))
             owns.append(own(saver, tid) if middleware else owns[0])
         half = turns // 2
