@@ -103,14 +103,15 @@ class OursPostgres(Ours):
 ALL = [Ours, OursSqlite, OursRedis, OursPostgres, InMemory, Sqlite]
 NEEDS = ("langchain.agents.middleware",)
 STATE_KEY = "sessionmem"
-OWN = ("removals", "kept ranges", "its state", "its version in headers")
+OWN = ("removals", "kept ranges", "log restarts", "its state", "its version in headers")
 """What only the middleware stores (:func:`own_bytes`), in table order."""
 
 
 def own_bytes(saver: Any, thread_id: str) -> dict[str, int]:
     """Bytes of a memory-engine thread that only the middleware makes: its trims' removal writes,
-    the kept-range part of trimmed log references, its state key's writes and blobs, and that
-    key's entries in checkpoint headers (the header re-encoded without them)."""
+    the kept-range part of trimmed log references, the kept messages copied when a log that holds
+    mostly trimmed items is restarted (so that prune can drop the old one), its state key's writes
+    and blobs, and that key's entries in checkpoint headers (the header re-encoded without them)."""
     key = saver._key(saver._thread_ids([thread_id])[0])  # noqa: SLF001 - a benchmark's look inside
     th = saver.data.threads[key]
     out = dict.fromkeys(OWN, 0)
@@ -126,6 +127,11 @@ def own_bytes(saver: Any, thread_id: str) -> dict[str, int]:
         elif typ == "sm.logref":
             log_id, end, _spans = decode_spans(data)
             out["kept ranges"] += len(data) - len(f"{log_id}:{end}".encode())
+    seen: set[bytes] = set()
+    for items in th.logs.values():  # in the order the logs were started
+        for _typ, data in items:
+            out["log restarts"] += len(data) if data in seen else 0
+            seen.add(data)
     codec = ValueCodec(saver.serde)  # the headers as the saver stores them
     for ns, ckpts in th.ckpts.items():
         for cid, c in ckpts.items():
