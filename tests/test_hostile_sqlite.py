@@ -149,6 +149,7 @@ def test_engine_primitives_work_or_raise_typed_errors(
     channel=IDS,
     value=JSON,
     version=BOUNDS,
+    compact=st.booleans(),
 )
 def test_saver_methods_work_or_raise_typed_errors(
     store: Any,
@@ -161,6 +162,7 @@ def test_saver_methods_work_or_raise_typed_errors(
     channel: Any,
     value: Any,
     version: Any,
+    compact: bool,
 ) -> None:
     saver = store.checkpointer(user_id="fuzzer")
     bystander = store.checkpointer(user_id="bystander")
@@ -169,6 +171,11 @@ def test_saver_methods_work_or_raise_typed_errors(
         chat_graph(bystander).invoke({"messages": [HumanMessage("safe")]}, cfg("kept"))
     config = cfg(thread, checkpoint_ns=ns)
     checkpoint = {**empty_checkpoint(), "id": checkpoint_id, "channel_values": {channel: value}}
+    if compact:  # LangGraph 1.x's shape, stored as a compact header, with hostile names in it
+        del checkpoint["pending_sends"]
+        checkpoint["channel_versions"] = {channel: version}
+        checkpoint["versions_seen"] = {channel: {channel: version}}
+        checkpoint["updated_channels"] = [channel]
     stored = works_or_typed(lambda: saver.put(config, checkpoint, metadata, {channel: version}))
     target = stored or cfg(thread, checkpoint_ns=ns, checkpoint_id=checkpoint_id)
     calls = [
@@ -211,6 +218,28 @@ async def test_async_twins_raise_the_same_typed_errors(store: Any) -> None:
 
 
 # -- the cases the fuzzing found, by name ---------------------------------------------------------
+@pytest.mark.parametrize(
+    "versions, seen",
+    [
+        ({b"": 1}, {}),  # a name that is not text: list() failed with a bare TypeError on SQLite
+        ({"messages": b"1"}, {}),
+        ({"messages": None}, {}),
+        ({"messages": "1"}, {"node": {"messages": [1]}}),
+        ({"messages": "1"}, {"node": ["messages"]}),
+        ({"\ud800": "1"}, {}),
+    ],
+)
+def test_checkpoints_with_damaged_versions_are_refused_at_put(store: Any, versions, seen) -> None:
+    saver = store.checkpointer(user_id="alice")
+    chat_graph(saver).invoke({"messages": [HumanMessage("safe")]}, cfg("t"))
+    before, stored = saver.get_tuple(cfg("t")), len(list(saver.list(cfg("t"))))
+    checkpoint = {**empty_checkpoint(), "channel_versions": versions, "versions_seen": seen}
+    with pytest.raises((InvalidArgumentError, InvalidIdError)):
+        saver.put(cfg("t"), checkpoint, {}, {"messages": 1})
+    assert len(list(saver.list(cfg("t")))) == stored
+    assert saver.get_tuple(cfg("t")).checkpoint == before.checkpoint
+
+
 def test_non_str_and_hostile_ids_are_invalid_id_errors(store: Any) -> None:
     saver = store.checkpointer(user_id="alice")
     for bad in (123, None, b"t", 1.5, "\ud800", "a\x00b", "x" * 300):

@@ -214,13 +214,48 @@ def decode_metadata(text: str | bytes, thread_id: str) -> CheckpointMetadata:
     return found  # type: ignore[return-value]
 
 
+VERSIONS = (str, int, float)
+"""What a channel version may be (LangGraph's ``ChannelVersions``)."""
+
+
+def validate_versions(skeleton: Mapping[str, Any]) -> None:
+    """A checkpoint's ``channel_versions`` and ``versions_seen`` before they are stored: names that
+    can become keys and versions LangGraph compares (a str, an int or a float)."""
+    versions, seen = skeleton.get("channel_versions", {}), skeleton.get("versions_seen", {})
+    if not isinstance(versions, Mapping) or not isinstance(seen, Mapping):
+        raise InvalidArgumentError(
+            "checkpoint channel_versions and versions_seen must be dicts, got "
+            f"{type(versions).__name__} and {type(seen).__name__}"
+        )
+    for node, node_seen in seen.items():
+        validate_name(node, "a node name in versions_seen")
+        if not isinstance(node_seen, Mapping):
+            raise InvalidArgumentError(f"versions_seen[{node!r}] must be a dict of versions")
+    for where, pairs in [
+        ("channel_versions", versions),
+        *(("versions_seen", v) for v in seen.values()),
+    ]:
+        for channel, version in pairs.items():
+            validate_name(channel, f"a channel name in {where}")
+            if type(version) not in VERSIONS:
+                raise InvalidArgumentError(
+                    f"{where}[{channel!r}] must be a str, int or float version, got "
+                    f"{type(version).__name__}"
+                )
+
+
 def check_skeleton(value: Any, thread_id: str, checkpoint_id: Any) -> dict[str, Any]:
-    """A decoded checkpoint (without its values): a dict whose channel_versions is a dict."""
+    """A decoded checkpoint (without its values): a dict whose channel_versions maps names to
+    versions."""
     versions = value.get("channel_versions", {}) if isinstance(value, dict) else None
-    if not isinstance(versions, dict) or not isinstance(checkpoint_id, str):
+    if (
+        not isinstance(versions, dict)
+        or not isinstance(checkpoint_id, str)
+        or not all(type(k) is str and type(v) in VERSIONS for k, v in versions.items())
+    ):
         raise CorruptDataError(
             f"checkpoint {checkpoint_id!r} of thread {thread_id!r} is damaged: expected a "
-            f"checkpoint record, found {type(value).__name__}",
+            f"checkpoint record with channel versions, found {type(value).__name__}",
             session_id=thread_id,
         )
     return value

@@ -39,7 +39,7 @@ from langgraph.checkpoint.base import (
 
 from ..errors import InvalidArgumentError
 from ..ids import validate_id
-from .config import encode_metadata, target, validate_name
+from .config import encode_metadata, target, validate_name, validate_versions
 from .logstate import MISSING, LogState, digest, kept, snapshot, unchanged
 from .serde import Typed
 from .spans import Spans, decode_spans, encode_spans, spans_of
@@ -243,6 +243,7 @@ def plan_put(
         )
     cid = validate_id(checkpoint.get("id"), "checkpoint_id")
     skeleton = {k: v for k, v in checkpoint.items() if k != "channel_values"}
+    validate_versions(skeleton)
     values = checkpoint.get("channel_values") or {}
     if not isinstance(values, Mapping):
         raise InvalidArgumentError(f"checkpoint channel_values must be a dict, got {values!r:.40}")
