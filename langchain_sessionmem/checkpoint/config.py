@@ -221,27 +221,25 @@ VERSIONS = (str, int, float)
 def validate_versions(skeleton: Mapping[str, Any]) -> None:
     """A checkpoint's ``channel_versions`` and ``versions_seen`` before they are stored: names that
     can become keys and versions LangGraph compares (a str, an int or a float)."""
-    versions, seen = skeleton.get("channel_versions", {}), skeleton.get("versions_seen", {})
-    if not isinstance(versions, Mapping) or not isinstance(seen, Mapping):
-        raise InvalidArgumentError(
-            "checkpoint channel_versions and versions_seen must be dicts, got "
-            f"{type(versions).__name__} and {type(seen).__name__}"
-        )
-    for node, node_seen in seen.items():
+    _check_versions(skeleton.get("channel_versions", {}), "channel_versions")
+    seen = skeleton.get("versions_seen", {})
+    if not isinstance(seen, Mapping):
+        raise InvalidArgumentError(f"checkpoint versions_seen must be a dict, got {seen!r:.40}")
+    for node, versions in seen.items():
         validate_name(node, "a node name in versions_seen")
-        if not isinstance(node_seen, Mapping):
-            raise InvalidArgumentError(f"versions_seen[{node!r}] must be a dict of versions")
-    for where, pairs in [
-        ("channel_versions", versions),
-        *(("versions_seen", v) for v in seen.values()),
-    ]:
-        for channel, version in pairs.items():
-            validate_name(channel, f"a channel name in {where}")
-            if type(version) not in VERSIONS:
-                raise InvalidArgumentError(
-                    f"{where}[{channel!r}] must be a str, int or float version, got "
-                    f"{type(version).__name__}"
-                )
+        _check_versions(versions, f"versions_seen[{node!r}]")
+
+
+def _check_versions(versions: Any, where: str) -> None:
+    if not isinstance(versions, Mapping):
+        raise InvalidArgumentError(f"checkpoint {where} must be a dict of versions")
+    for channel, version in versions.items():
+        validate_name(channel, f"a channel name in {where}")
+        if type(version) not in VERSIONS:
+            raise InvalidArgumentError(
+                f"{where}[{channel!r}] must be a str, int or float version, got "
+                f"{type(version).__name__}"
+            )
 
 
 def check_skeleton(value: Any, thread_id: str, checkpoint_id: Any) -> dict[str, Any]:

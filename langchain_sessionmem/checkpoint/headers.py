@@ -4,8 +4,8 @@ Why: a header lists the version of every channel (and what each node has seen) a
 checkpoint, so it is about a quarter of what an agent turn stores as msgpack of the dict. Here a
 version of this package's form (:func:`~.config.next_version`) takes 6 bytes instead of 20, the
 timestamp 12 instead of 33, the id nothing (it is the record's own id), and each channel or node
-name is written once per header (a name LangGraph or this package always uses: one byte). Anything not of
-those forms is kept as it is, so every header reads back exactly as it was put.
+name is written once per header (a name LangGraph or this package always uses: one byte).
+Anything not of those forms is kept as it is, so every header reads back exactly as it was put.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from typing import Any
 import ormsgpack
 
 from ..errors import CorruptDataError
+from .config import VERSIONS
 
 HEADER = "sm.header"
 """Type tag of a compact header: msgpack ``[1, v, ts, id, names, versions, seen, updated]``
@@ -64,12 +65,10 @@ def _version_text(data: bytes) -> str:
 
 
 def _version(value: Any) -> Any:
-    if type(value) is str:
-        packed = _packed_version(value)
-        return value if packed is None else packed
-    if type(value) in (int, float):
-        return value
-    raise TypeError(f"a channel version of type {type(value).__name__}")
+    if type(value) not in VERSIONS:
+        raise TypeError(f"a channel version of type {type(value).__name__}")
+    packed = _packed_version(value) if type(value) is str else None
+    return value if packed is None else packed
 
 
 def _packed_ts(ts: str) -> str | bytes:
