@@ -3,8 +3,8 @@
 A trim (``SessionMemoryMiddleware``, ``pre_model_hook``, a node returning removals and its reply)
 writes a list starting with ``RemoveMessage(id=...)`` items; serialized as messages that is about
 200 bytes per removal, as ids about 40, and 18 when every id is a UUID (LangGraph's ids for
-input messages, LangChain's ``lc_run--<uuid>-0`` for replies). Only bare ``RemoveMessage`` objects (nothing but an id)
-leading a list whose plain serialization is unencrypted msgpack are stored this way (the rest of
+input messages, LangChain's ``lc_run--<uuid>-0`` for replies). Only bare ``RemoveMessage``
+objects (nothing but an id) leading a list whose plain serialization is unencrypted msgpack are stored this way (the rest of
 the list serialized as usual after them), so a serializer that encrypts keeps encrypting.
 """
 
@@ -27,10 +27,10 @@ of the rest as the serializer stores it."""
 UUID_REMOVALS = "sm.removals16"
 """Type tag of a write led by removals whose ids are all a known prefix and a UUID in its usual
 text and an optional ``-<n>`` (n < 255): the count (4 bytes), per id the prefix's index, n + 1
-or 0 (one byte each) and the UUID (16 bytes), then, if the list goes on, ``\0<type>\0<bytes>``
+or 0 (one byte each) and the UUID (16 bytes), then, if the list goes on, ``\\0<type>\\0<bytes>``
 as above."""
 PREFIXES = ("", "lc_run--", "run-")
-"""Id prefixes of the 16-byte form, by index (frozen: stored writes depend on it; append only)."""
+"""Id prefixes of the UUID form, by index (frozen: stored writes depend on it; append only)."""
 _UUID_ID = re.compile(
     r"(|lc_run--|run-)([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})"
     r"(?:-(0|[1-9][0-9]?|1[0-9]{2}|2[0-4][0-9]|25[0-3]))?"
@@ -99,7 +99,7 @@ def compact(serde: SerializerProtocol, value: Any, plain: Typed, *, deflate: boo
 
 
 def _uuids(data: bytes) -> tuple[list[str], bytes]:
-    """(ids, what follows them) of the 16-byte form."""
+    """(ids, what follows them) of the UUID form."""
     n = int.from_bytes(data[:4], "big")
     end = 4 + 18 * n
     if len(data) < end or n == 0:

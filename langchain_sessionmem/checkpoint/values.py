@@ -73,7 +73,8 @@ class ValueCodec:
     def dump(self, value: Any, path: str, place: Place) -> Typed:
         kind = place[2:3]
         if kind == ("checkpoint",) and isinstance(self.serde, JsonPlusSerializer):
-            header = pack_header(value, place[4])  # plain msgpack would hold nothing else
+            # the serializer stores a header's plain types as plain msgpack: nothing of it is lost
+            header = pack_header(value, place[4])
             if header is not None:
                 return self.seal((HEADER, header), place)
         plain = self.dump_plain(value, path)
