@@ -9,8 +9,9 @@ compared with the growth without it. Our savers are measured by ``saver.thread_i
 (what the thread stores: checkpoints, metadata, blobs, writes, log items); LangGraph's by the
 same means as in ``systems/savers.py``. Each human message comes with an id (as ``add_messages``
 would give it): without one, LangGraph stores the input's pending write with or without the id
-it assigns, depending on which of its threads runs first, ±37 bytes from one run to the next. On the memory engine, :func:`own_bytes` also splits out
-what only the middleware stores, so the rest can be compared with the run without it.
+it assigns, depending on which of its threads runs first, ±37 bytes from one run to the next.
+On the memory engine, :func:`own_bytes` also splits out what only the middleware stores, so the
+rest can be compared with the run without it.
 """
 
 from __future__ import annotations
@@ -22,8 +23,10 @@ from _harness import Workspace
 from langchain_core.messages import HumanMessage
 
 from langchain_sessionmem import SessionStore
-from langchain_sessionmem.checkpoint.spans import decode_spans
-from langchain_sessionmem.checkpoint.values import ValueCodec, checkpoint_place
+from langchain_sessionmem.checkpoint.removals import REMOVALS, UUID_REMOVALS
+from langchain_sessionmem.checkpoint.spans import decode_spans, encode_spans
+from langchain_sessionmem.checkpoint.values import LOGREF, ValueCodec, checkpoint_place
+from langchain_sessionmem.memory.agents import STATE_KEY
 
 from .fakes import scripted
 from .savers import InMemory, Sqlite
@@ -102,7 +105,6 @@ class OursPostgres(Ours):
 
 ALL = [Ours, OursSqlite, OursRedis, OursPostgres, InMemory, Sqlite]
 NEEDS = ("langchain.agents.middleware",)
-STATE_KEY = "sessionmem"
 OWN = ("removals", "kept ranges", "log restarts", "its state", "its version in headers")
 """What only the middleware stores (:func:`own_bytes`), in table order."""
 
@@ -119,14 +121,14 @@ def own_bytes(saver: Any, thread_id: str) -> dict[str, int]:
         for w in rows.values():
             if w.channel == STATE_KEY:
                 out["its state"] += len(w.value)
-            elif w.type.startswith("sm.removals"):
+            elif w.type.split("+")[0] in (REMOVALS, UUID_REMOVALS):
                 out["removals"] += len(w.value)
     for (_ns, channel, _version), (typ, data) in th.blobs.items():
         if channel == STATE_KEY:
             out["its state"] += len(data)
-        elif typ == "sm.logref":
+        elif typ == LOGREF:  # the part a reference to the whole prefix would not have
             log_id, end, _spans = decode_spans(data)
-            out["kept ranges"] += len(data) - len(f"{log_id}:{end}".encode())
+            out["kept ranges"] += len(data) - len(encode_spans(log_id, [(0, end)])[1])
     seen: set[bytes] = set()
     for items in th.logs.values():  # in the order the logs were started
         for _typ, data in items:
@@ -139,8 +141,8 @@ def own_bytes(saver: Any, thread_id: str) -> dict[str, int]:
             skeleton = codec.load(c.ckpt, "checkpoint", thread_id, place)
             if skeleton["channel_versions"].pop(STATE_KEY, None) is None:
                 continue
-            for seen in skeleton["versions_seen"].values():
-                seen.pop(STATE_KEY, None)
+            for node_seen in skeleton["versions_seen"].values():
+                node_seen.pop(STATE_KEY, None)
             skeleton["updated_channels"] = [
                 ch for ch in skeleton.get("updated_channels") or () if ch != STATE_KEY
             ]
@@ -180,13 +182,13 @@ def run(subject: Any, middleware: Any, turns: int) -> dict[str, float]:
         tid = "agent-" + uuid.uuid4().hex[:8]
         config = {"configurable": {"thread_id": tid}}
         own = getattr(subject, "own", lambda _saver, _tid: None)
-        sizes, owns = [0], [dict.fromkeys(OWN, 0)]
+        half, sizes, owns = turns // 2, [0], {}
         for turn in range(1, turns + 1):
             human = HumanMessage(HUMAN + str(turn), id=str(uuid.uuid4()))  # see the docstring
             agent.invoke({"messages": [human]}, config)
             sizes.append(subject.size(saver, tid))
-            owns.append(own(saver, tid) if middleware else owns[0])
-        half = turns // 2
+            if turn in (half, turns):  # the split is read where the second half starts and ends
+                owns[turn] = own(saver, tid) if middleware else dict.fromkeys(OWN, 0)
         messages = len(agent.get_state(config).values["messages"])
         if middleware is None and messages != 2 * turns:
             raise RuntimeError(f"{subject.label} lost messages: {messages} of {2 * turns}")
@@ -196,9 +198,9 @@ def run(subject: Any, middleware: Any, turns: int) -> dict[str, float]:
             "per_turn": (sizes[-1] - sizes[half]) / max(1, turns - half),
             "messages": messages,
             **{
-                f"own:{part}": (owns[-1][part] - owns[half][part]) / max(1, turns - half)
+                f"own:{part}": (owns[turns][part] - owns[half][part]) / max(1, turns - half)
                 for part in OWN
-                if owns[-1] is not None and owns[half] is not None
+                if owns.get(turns) is not None and owns.get(half) is not None
             },
         }
     finally:
